@@ -1,0 +1,144 @@
+"""The ``livesim`` command: import, inspect, validate and serve archives.
+
+Every failure the user can cause ends as one line on stderr naming the place, and exit status 1
+(2 for usage errors, as argparse does) — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from . import archive, stats
+from .importers import FORMATS, decode
+from .model import ArchiveError
+from .sources import load_feed
+
+EXAMPLES = """\
+examples:
+  livesim serve                                   bundled archive, looping, speed 60, on :8080
+  livesim serve --speed 1 blog.jsonl              original timing
+  livesim import export.txt -o blog.jsonl         any supported format -> canonical JSON Lines
+  livesim inspect blog.jsonl --json
+  livesim validate blog.jsonl
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except ArchiveError as exc:
+        print(f"livesim: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livesim",
+        description="Replay archived live-blog posts over WebSocket and Server-Sent Events.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(handler=lambda _: _serve(parser.parse_args(["serve"])))
+
+    imp = commands.add_parser("import", help="convert an archive to canonical JSON Lines")
+    imp.add_argument("input", help="archive file: ScribbleLive text, timestamped text, RSS/Atom, JSON")
+    imp.add_argument("-o", "--output", help="write here instead of standard output")
+    _add_import_options(imp)
+    imp.set_defaults(handler=_import)
+
+    ins = commands.add_parser("inspect", help="posts, time span, inferred times, gaps, rate")
+    ins.add_argument("archive")
+    ins.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_import_options(ins)
+    ins.set_defaults(handler=_inspect)
+
+    val = commands.add_parser("validate", help="check an archive; list every problem as FILE:LINE")
+    val.add_argument("archive")
+    _add_import_options(val)
+    val.set_defaults(handler=_validate)
+
+    from .web.cli import add_serve_command
+
+    add_serve_command(commands, _serve)
+    return parser
+
+
+def _add_import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=sorted(FORMATS), help="skip auto-detection")
+    parser.add_argument(
+        "--timezone", metavar="TZ", help="zone of times that carry none (IANA name; default UTC)"
+    )
+    parser.add_argument(
+        "--date", type=_date, metavar="YYYY-MM-DD", help="date of entries that give only a time"
+    )
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def _load(args: argparse.Namespace, path: str):  # type: ignore[no-untyped-def]
+    return load_feed(path, format=args.format, timezone=args.timezone, day=args.date)
+
+
+def _import(args: argparse.Namespace) -> int:
+    feed = _load(args, args.input)
+    data = archive.dumps(feed)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            raise ArchiveError(exc.strerror or "cannot write", source=args.output) from None
+        print(f"{args.output}: {len(feed.posts)} posts", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    summary = stats.summarize(_load(args, args.archive))
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(stats.render(summary))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    path = Path(args.archive)
+    if args.format in (None, "json") and path.suffix in (".jsonl", ".json", ".ndjson"):
+        try:
+            text = decode(path.read_bytes(), str(path))
+        except OSError as exc:
+            raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
+        found = list(archive.problems(text, str(path)))
+        for problem in found:
+            print(problem, file=sys.stderr)
+        if found:
+            return 1
+        feed = archive.loads(text, str(path))
+    else:
+        feed = _load(args, args.archive)
+    print(f"{path}: valid, {len(feed.posts)} posts")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .web.cli import serve
+
+    return serve(args)

@@ -1,0 +1,94 @@
+"""Turn archive bytes of any supported format into a timed ``Feed``.
+
+Each format is one module with ``parse(text, options) -> Feed`` (posts in document order, times only
+where the input states them) and ``sniff(text) -> bool``. This package decodes, detects, parses, then
+runs timing inference and id assignment, so every importer gets the same treatment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, tzinfo
+from typing import Protocol
+
+from .. import archive, timing
+from ..model import ArchiveError, Feed, assign_ids
+from . import rss, scribblelive, timestamped
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """What the input may not say itself: where it came from, its zone, the date of bare times."""
+
+    source: str = "<input>"
+    timezone: tzinfo = field(default=UTC)
+    timezone_name: str = "UTC"
+    date: date | None = None
+    feed_id: str | None = None
+    """The feed's id for formats that carry none (the file's name, usually)."""
+
+
+class Importer(Protocol):
+    def __call__(self, text: str, options: ImportOptions) -> Feed: ...
+
+
+def _canonical(text: str, options: ImportOptions) -> Feed:
+    return archive.loads(text, options.source)
+
+
+def _sniff_json(text: str) -> bool:
+    return text.lstrip()[:1] in ("{", "[")
+
+
+# Order matters for detection: the first whose sniff matches wins.
+FORMATS: dict[str, tuple[Callable[[str], bool], Importer]] = {
+    "json": (_sniff_json, _canonical),
+    "rss": (rss.sniff, rss.parse),
+    "scribblelive": (scribblelive.sniff, scribblelive.parse),
+    "timestamped": (timestamped.sniff, timestamped.parse),
+}
+
+
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 text, or an error that says where the bytes stop being text."""
+    if not data.strip():
+        raise ArchiveError("empty file", source=source)
+    if b"\x00" in data[:8192]:
+        raise ArchiveError("binary file, not a text archive", source=source)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ArchiveError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            source=source,
+            line=line,
+        ) from None
+
+
+def detect(text: str) -> str:
+    for name, (sniff, _) in FORMATS.items():
+        if sniff(text):
+            return name
+    return "scribblelive"
+
+
+def import_text(text: str, options: ImportOptions, format: str | None = None) -> Feed:
+    name = format or detect(text)
+    if name not in FORMATS:
+        raise ArchiveError(f"unknown format {name!r} (choose from {', '.join(FORMATS)})")
+    try:
+        feed = FORMATS[name][1](text, options)
+    except ArchiveError as exc:
+        raise exc if exc.source else exc.at(options.source) from None
+    if not feed.posts:
+        raise ArchiveError(f"no posts found (read as {name})", source=options.source)
+    feed = feed.with_posts(assign_ids(feed.posts))
+    if options.feed_id and name != "json":
+        feed = replace(feed, id=options.feed_id)
+    return timing.infer(feed, options.date, options.timezone)
+
+
+def import_bytes(data: bytes, options: ImportOptions, format: str | None = None) -> Feed:
+    return import_text(decode(data, options.source), options, format)
