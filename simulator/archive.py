@@ -151,8 +151,7 @@ def _document_records(text: str, source: str) -> list[_Record]:
     feed = doc.get("feed", {})
     records = [_Record(1, "$.feed", {"type": "feed", **_obj(feed)})] if feed else []
     records += [
-        _Record(1, f"$.posts[{i}]", {"type": "post", **_obj(v)})
-        for i, v in enumerate(doc["posts"])
+        _Record(1, f"$.posts[{i}]", {"type": "post", **_obj(v)}) for i, v in enumerate(doc["posts"])
     ]
     return records
 
@@ -201,8 +200,12 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
         yield _err(rec, "published_at", f"not an ISO-8601 time: {stamp!r}", source)
     ts = value.get("time_source")
     if ts is not None and ts not in TimeSource.__members__.values():
-        yield _err(rec, "time_source", f"expected one of explicit, interpolated, "
-                   f"extrapolated, got {ts!r}", source)
+        yield _err(
+            rec,
+            "time_source",
+            f"expected one of explicit, interpolated, extrapolated, got {ts!r}",
+            source,
+        )
     media = value.get("media", [])
     if not isinstance(media, list):
         yield _err(rec, "media", f"expected an array, got {_kind(media)}", source)
@@ -210,8 +213,9 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
     for i, item in enumerate(media):
         path = f"{rec.path}.media[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
-            yield ArchiveError(f"{path}: expected an object with a 'kind'", source=source,
-                               line=rec.line)
+            yield ArchiveError(
+                f"{path}: expected an object with a 'kind'", source=source, line=rec.line
+            )
         elif item.get("count") is not None and not isinstance(item["count"], int):
             yield ArchiveError(f"{path}.count: expected an integer", source=source, line=rec.line)
 
@@ -221,8 +225,14 @@ def _err(rec: _Record, name: str, message: str, source: str) -> ArchiveError:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", bool: "a boolean", int: "a number",
-            float: "a number", str: "a string"}.get(type(value), "null")
+    return {
+        dict: "an object",
+        list: "an array",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+    }.get(type(value), "null")
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=lambda _: _serve(parser.parse_args(["serve"])))
 
     imp = commands.add_parser("import", help="convert an archive to canonical JSON Lines")
-    imp.add_argument("input", help="archive file: ScribbleLive text, timestamped text, RSS/Atom, JSON")
+    imp.add_argument(
+        "input", help="archive file: ScribbleLive text, timestamped text, RSS/Atom, JSON"
+    )
     imp.add_argument("-o", "--output", help="write here instead of standard output")
     _add_import_options(imp)
     imp.set_defaults(handler=_import)

@@ -50,4 +50,6 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ArchiveError(f"unknown timezone {name!r} (use an IANA name such as UTC or Asia/Qatar)") from None
+        raise ArchiveError(
+            f"unknown timezone {name!r} (use an IANA name such as UTC or Asia/Qatar)"
+        ) from None

@@ -66,13 +66,19 @@ def _time_post(i: int, post: Post, anchors: list[tuple[int, datetime]], cadence:
     first_i, first_t = anchors[0]
     last_i, last_t = anchors[-1]
     if i < first_i:
-        stamp, source = first_t - timedelta(seconds=cadence * (first_i - i)), TimeSource.EXTRAPOLATED
+        stamp, source = (
+            first_t - timedelta(seconds=cadence * (first_i - i)),
+            TimeSource.EXTRAPOLATED,
+        )
     elif i > last_i:
         stamp, source = last_t + timedelta(seconds=cadence * (i - last_i)), TimeSource.EXTRAPOLATED
     else:
         (ia, ta), (ib, tb) = _bracket(i, anchors)
         span = int((tb - ta).total_seconds())
-        stamp, source = ta + timedelta(seconds=span * (i - ia) // (ib - ia)), TimeSource.INTERPOLATED
+        stamp, source = (
+            ta + timedelta(seconds=span * (i - ia) // (ib - ia)),
+            TimeSource.INTERPOLATED,
+        )
     return replace(post, published_at=stamp, time_source=source)
 
 

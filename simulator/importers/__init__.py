@@ -1,8 +1,8 @@
 """Turn archive bytes of any supported format into a timed ``Feed``.
 
-Each format is one module with ``parse(text, options) -> Feed`` (posts in document order, times only
-where the input states them) and ``sniff(text) -> bool``. This package decodes, detects, parses, then
-runs timing inference and id assignment, so every importer gets the same treatment.
+Each format is one module with ``parse(text, options) -> Feed`` (posts in document order, times
+only where the input states them) and ``sniff(text) -> bool``. This package decodes, detects,
+parses, then runs timing inference and id assignment, so every importer gets the same treatment.
 """
 
 from __future__ import annotations

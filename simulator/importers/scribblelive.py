@@ -37,7 +37,7 @@ EMBED = re.compile(
     re.IGNORECASE,
 )
 COUNTER = re.compile(r"^\d+ of (?P<count>\d+)$")
-SENTENCE_END = ('.', '!', '?', ':', '"', "'", "”", "’", ")", "]", "…")
+SENTENCE_END = (".", "!", "?", ":", '"', "'", "”", "’", ")", "]", "…")
 HEADLINE_MAX = 100
 
 

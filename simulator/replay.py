@@ -1,0 +1,423 @@
+"""The replay state machine: a script played against a timeline, producing numbered events.
+
+Sans-I/O in the manner of h11 and aioquic: the caller passes ``now`` (monotonic seconds) into
+``advance`` and ``apply`` and gets events back, and asks ``next_deadline()`` when to call again.
+
+Ids and resume. Every event gets the next serial of this replay; its id is
+``{incarnation}-{serial}``, where the incarnation names this replay instance so cursors from
+another server run or another stream are recognised as foreign. An *epoch* is a stretch in which
+events only go forward: a seek backwards, a loop's restart or a restart begins a new one with a
+``stream.reset`` event. The replay keeps the current epoch's events (bounded); a cursor inside it
+resumes exactly, with every later event once and in order. Any other cursor cannot be served
+exactly, and ``since`` says so with None: the caller must send ``stream.reset`` and the client
+reloads the snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import wire
+from .archive import post_record
+from .model import format_time, utc
+from .script import Cue, EventType, Script
+from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
+from .wire import Event
+
+DEFAULT_LOG_LIMIT = 100_000
+DEFAULT_LOOP_PAUSE = 60.0
+"""Archive seconds of quiet between the last event of a lap and the first of the next."""
+
+MAX_BATCH = 64
+"""Events one ``advance`` emits at speed ``max``, so the caller can let subscribers drain."""
+
+
+# Commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpeed:
+    speed: float
+
+
+@dataclass(frozen=True, slots=True)
+class Seek:
+    """``to``: an ISO-8601 archive time, a post id, ``start``/``end``, or an offset (``+10m``)."""
+
+    to: str
+
+
+Command = Pause | Resume | Restart | SetSpeed | Seek
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    speed: float = 1.0
+    max_gap: float | None = None
+    loop: bool = False
+    start: str | None = None
+    paused: bool = False
+    loop_pause: float = DEFAULT_LOOP_PAUSE
+    log_limit: int = DEFAULT_LOG_LIMIT
+
+
+@dataclass(slots=True)
+class _Visible:
+    post: dict[str, Any]
+    pinned: bool = False
+
+
+class Replay:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        stream: str,
+        incarnation: str,
+        now: float,
+        options: Options = Options(),
+        wall_offset: float = 0.0,
+    ):
+        self.script = script
+        self.stream = stream
+        self.incarnation = incarnation
+        self.options = options
+        self.wall_offset = wall_offset
+        self.clamp = GapClamp([c.at for c in script.cues], options.max_gap)
+        self.plays = [self.clamp.to_play(c.at) for c in script.cues]
+        self.period = self.plays[-1] + self._loop_pause_play()
+        self.serial = 0
+        self.lap = 0
+        self.index = 0
+        self.ended = False
+        self._log: deque[Event] = deque(maxlen=options.log_limit)
+        self._visible: dict[str, _Visible] = {}
+        self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
+        start = self._target(options.start, now, "start") if options.start else self.plays[0]
+        self._start = start  # a relative ``start`` counts from the beginning, also on restart
+        self._jump(start, now)
+        self._emit_state("start", now)
+
+    # Reading ------------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.incarnation}-{self.serial}"
+
+    @property
+    def state(self) -> str:
+        if self.ended:
+            return "ended"
+        return "paused" if self.timeline.paused else "playing"
+
+    def archive_position(self, now: float) -> datetime:
+        play = self._play_position(now)
+        return self.script.archive_time(self.clamp.to_archive(min(play, self.plays[-1])))
+
+    def describe(self, now: float) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "speed": format_speed(self.timeline.speed),
+            "loop": self.options.loop,
+            "max_gap": self.options.max_gap,
+            "position": {
+                "archive_time": format_time(self.archive_position(now)),
+                "index": self.index,
+                "total": len(self.script.cues),
+                "lap": self.lap,
+            },
+            "cursor": self.cursor,
+        }
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Posts visible now, newest first, and the cursor to subscribe from."""
+        posts = [{**v.post, "pinned": v.pinned} for v in reversed(self._visible.values())]
+        return {"stream": self.stream, "cursor": self.cursor, **self.describe(now), "posts": posts}
+
+    def since(self, cursor: str) -> list[Event] | None:
+        """Events after ``cursor`` in this epoch, or None when that cannot be served exactly."""
+        serial = self._serial_of(cursor)
+        if serial is None or serial > self.serial:
+            return None
+        first = self._log[0].serial if self._log else self.serial + 1
+        if serial < first - 1:
+            return None
+        return [e for e in self._log if e.serial > serial] if serial < self.serial else []
+
+    def _serial_of(self, cursor: str) -> int | None:
+        incarnation, _, number = cursor.rpartition("-")
+        if incarnation != self.incarnation or not (number.isascii() and number.isdigit()):
+            return None
+        return int(number)
+
+    def next_deadline(self) -> float | None:
+        """When ``advance`` next has something to do: None while paused or ended, -inf at once."""
+        if self.ended or self.timeline.paused:
+            return None
+        if self.timeline.speed == MAX_SPEED:
+            return -math.inf
+        if self.index < len(self.plays):
+            return self.timeline.when(self.plays[self.index])
+        if self.options.loop:
+            return self.timeline.when(self.period)
+        return self.timeline.when(self.plays[-1])  # past: ``advance`` emits ``ended`` at once
+
+    # Driving ------------------------------------------------------------------------------
+
+    def advance(self, now: float) -> list[Event]:
+        """Emit every event due at ``now``, in order."""
+        out: list[Event] = []
+        if self.ended or self.timeline.paused:
+            return out
+        if self.timeline.speed == MAX_SPEED:
+            return self._advance_max(now)
+        while True:
+            if self.index < len(self.plays):
+                due = self._due(self.plays[self.index], now)
+                if due is None:
+                    break
+                out.append(self._emit_cue(due))
+            elif not self.options.loop:
+                self.ended = True
+                out.append(self._emit_state("ended", now))
+                break
+            else:
+                due = self._due(self.period, now)
+                if due is None:
+                    break
+                self.timeline.shift(-self.period)
+                out.extend(self._new_lap(due))
+        return out
+
+    def _due(self, play: float, now: float) -> float | None:
+        """The deadline of ``play`` if it has passed at ``now``, else None.
+
+        Due when ``play <= position(now)`` or when ``now`` has reached ``when(play)``: the latter is
+        ``next_deadline``'s own arithmetic, so ``advance(next_deadline())`` always makes progress
+        even where rounding puts ``position(when(play))`` a hair below ``play``.
+        """
+        due = self.timeline.when(play)
+        if due is None:
+            return None
+        return due if due <= now or play <= self.timeline.position(now) else None
+
+    def _advance_max(self, now: float) -> list[Event]:
+        out: list[Event] = []
+        while len(out) < MAX_BATCH:
+            if self.index < len(self.plays):
+                self.timeline.seek(self.plays[self.index], now)
+                out.append(self._emit_cue(now))
+            elif self.options.loop:
+                out.extend(self._new_lap(now))
+            else:
+                self.ended = True
+                out.append(self._emit_state("ended", now))
+                break
+        return out
+
+    def apply(self, command: Command, now: float) -> list[Event]:
+        """Carry out a control command; events due before it are emitted first, so none is lost.
+
+        Raises ``ValueError`` for a command that does not make sense (an unknown seek target).
+        """
+        if isinstance(command, Seek):
+            self._target(command.to, now)  # raise before anything happens
+        out = self.advance(now)
+        if isinstance(command, Pause):
+            self.timeline.pause(now)
+            out.append(self._emit_state("pause", now))
+        elif isinstance(command, Resume):
+            self.timeline.resume(now)
+            out.append(self._emit_state("resume", now))
+        elif isinstance(command, SetSpeed):
+            self.timeline.set_speed(command.speed, now)
+            out.append(self._emit_state("speed", now))
+        elif isinstance(command, Seek):
+            # Measured after ``advance``: a loop's wrap moves the position a relative target uses.
+            out.extend(self._seek(self._target(command.to, now), now))
+        elif isinstance(command, Restart):
+            self.lap = 0
+            self.timeline.resume(now)
+            out.append(self._reset("restart", now))
+            self._jump(self._start, now)
+            out.append(self._emit_state("restart", now))
+        return out
+
+    def _seek(self, target: float, now: float) -> list[Event]:
+        """Forward: the skipped events go out at once. Backward: a new epoch, and a reset."""
+        index = bisect_left(self.plays, target)
+        out: list[Event] = []
+        if index >= self.index:
+            while self.index < index:
+                out.append(self._emit_cue(now))
+        else:
+            out.append(self._reset("seek", now))
+            self._jump(target, now)
+        self.timeline.seek(target, now)
+        self.ended = False
+        out.append(self._emit_state("seek", now))
+        return out
+
+    def _new_lap(self, due: float) -> list[Event]:
+        self.lap += 1
+        reset = self._reset("loop", due)
+        self._jump(self.plays[0], due, keep_timeline=True)
+        return [reset]
+
+    def _jump(self, target: float, now: float, keep_timeline: bool = False) -> None:
+        """Put the replay at ``target`` with every earlier cue applied silently."""
+        self._visible.clear()
+        self.index = 0
+        end = bisect_left(self.plays, target)
+        for cue in self.script.cues[:end]:
+            self._apply_cue(cue)
+        self.index = end
+        self.ended = False
+        if not keep_timeline:
+            self.timeline.seek(target, now)
+
+    # Targets ------------------------------------------------------------------------------
+
+    def _target(self, text: str, now: float, where: str = "to") -> float:
+        """A seek or start target as a play position."""
+        value = text.strip()
+        if value == "start":
+            return self.plays[0]
+        if value == "end":
+            return self.plays[-1] + 1e-9
+        if re.fullmatch(r"[+-].+", value):
+            sign = -1 if value[0] == "-" else 1
+            delta = sign * parse_duration(value[1:], where)
+            here = self.clamp.to_archive(self._play_position(now))
+            return max(self.plays[0], self.clamp.to_play(here + delta))
+        try:
+            return self.plays[self.script.created_index(value)]
+        except KeyError:
+            pass
+        try:
+            moment = utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            raise ValueError(
+                f"{where}: {text!r} is not a post id, an ISO-8601 time, 'start', 'end' "
+                "or an offset such as '+10m'"
+            ) from None
+        return self.clamp.to_play(self.script.seconds(moment))
+
+    def _play_position(self, now: float) -> float:
+        return self.timeline.position(now)
+
+    def _loop_pause_play(self) -> float:
+        pause = self.options.loop_pause
+        return pause if self.options.max_gap is None else min(pause, self.options.max_gap)
+
+    # Emitting -----------------------------------------------------------------------------
+
+    def _emit_cue(self, due: float) -> Event:
+        cue = self.script.cues[self.index]
+        self.index += 1
+        self._apply_cue(cue)
+        return self._emit(cue.type, due, self.script.archive_time(cue.at), post=cue.post)
+
+    def _apply_cue(self, cue: Cue) -> None:
+        post_id = cue.post.id
+        if cue.type in (EventType.POST_CREATED, EventType.POST_UPDATED):
+            old = self._visible.get(post_id)
+            if old and cue.type is EventType.POST_UPDATED:
+                old.post = post_record(cue.post)  # in place: an edit does not move a post
+            else:
+                self._visible.pop(post_id, None)
+                pinned = old.pinned if old else False
+                self._visible[post_id] = _Visible(post_record(cue.post), pinned)
+        elif cue.type is EventType.POST_DELETED:
+            self._visible.pop(post_id, None)
+        elif post_id in self._visible:
+            self._visible[post_id].pinned = cue.type is EventType.POST_PINNED
+
+    def _emit_state(self, reason: str, now: float) -> Event:
+        return self._emit(
+            EventType.STREAM_STATE,
+            now,
+            self.archive_position(now),
+            data={"reason": reason, **self.describe(now)},
+        )
+
+    def _reset(self, reason: str, now: float) -> Event:
+        self._log.clear()
+        return self._emit(EventType.STREAM_RESET, now, None, data={"reason": reason})
+
+    def _emit(
+        self,
+        type: EventType,
+        due: float,
+        archive_time: datetime | None,
+        *,
+        post: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        self.serial += 1
+        event_id = f"{self.incarnation}-{self.serial}"
+        envelope: dict[str, Any] = {
+            "id": event_id,
+            "type": str(type),
+            "stream": self.stream,
+            "archive_time": format_time(archive_time) if archive_time else None,
+            "due_at": wire.wall_time(due + self.wall_offset),
+        }
+        if post is not None:
+            envelope["post"] = post_record(post)
+        if data is not None:
+            envelope["data"] = data
+        if type is EventType.STREAM_STATE:
+            envelope["data"] = {**envelope["data"], "cursor": event_id}
+        event = wire.encode(self.serial, event_id, type, envelope)
+        self._log.append(event)
+        return event
+
+
+def reset_event(replay: Replay, reason: str, now: float) -> Event:
+    """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged."""
+    envelope = {
+        "id": replay.cursor,
+        "type": str(EventType.STREAM_RESET),
+        "stream": replay.stream,
+        "archive_time": None,
+        "due_at": wire.wall_time(now + replay.wall_offset),
+        "data": {"reason": reason},
+    }
+    return wire.encode(replay.serial, replay.cursor, EventType.STREAM_RESET, envelope)
+
+
+__all__ = [
+    "Command",
+    "Event",
+    "Options",
+    "Pause",
+    "Replay",
+    "Restart",
+    "Resume",
+    "Seek",
+    "SetSpeed",
+    "reset_event",
+]

@@ -1,0 +1,167 @@
+"""A stream: one running replay shared by its subscribers, and the task that paces it.
+
+The task sleeps until the replay's next absolute deadline (``loop.time()`` is monotonic) or until a
+command or subscriber wakes it, then publishes whatever ``advance`` says is due. Commands are
+applied synchronously by the caller, so a command and the events it causes are atomic with respect
+to subscribers joining.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+from typing import Any
+
+from .hub import Hub, Subscriber
+from .model import Feed
+from .replay import Command, Options, Replay, reset_event
+from .script import Script
+
+MAX_SPEED_WAIT = 0.1
+"""At speed max, how long to wait for subscribers to drain before emitting the next batch."""
+
+DRAIN_POLL = 0.002
+
+_incarnations = itertools.count()
+
+
+def _incarnation() -> str:
+    """Distinct per stream instance and per server run, so stale cursors are recognised."""
+    stamp = int(time.time() * 1000)
+    return f"{_base36(stamp)}{_base36(next(_incarnations))}"
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+class Stream:
+    def __init__(
+        self,
+        stream_id: str,
+        feed: Feed,
+        script: Script,
+        options: Options,
+        *,
+        max_pending: int,
+        private: bool = False,
+    ):
+        loop = asyncio.get_running_loop()
+        self.id = stream_id
+        self.feed = feed
+        self.private = private
+        self.max_pending = max_pending
+        self.created_at = time.time()
+        now = loop.time()
+        self.replay = Replay(
+            script,
+            stream=stream_id,
+            incarnation=_incarnation(),
+            now=now,
+            options=options,
+            wall_offset=time.time() - now,
+        )
+        self.hub = Hub()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"stream:{self.id}")
+
+    async def stop(self, reason: str = "stream deleted") -> None:
+        self.hub.close_all(reason)
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    def command(self, command: Command) -> None:
+        """Apply a control command; ``ValueError`` if it makes no sense."""
+        self.hub.publish(self.replay.apply(command, self.now()))
+        self._wake.set()
+
+    def subscribe(self, cursor: str | None) -> Subscriber:
+        """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``)."""
+        self.hub.publish(self.replay.advance(self.now()))
+        if cursor is None:
+            backlog = []
+        else:
+            found = self.replay.since(cursor)
+            backlog = (
+                found if found is not None else [reset_event(self.replay, "resume", self.now())]
+            )
+        subscriber = Subscriber(self.max_pending, backlog)
+        self.hub.add(subscriber)
+        self._wake.set()
+        return subscriber
+
+    def resubscribe(self, subscriber: Subscriber, cursor: str) -> None:
+        found = self.replay.since(cursor)
+        subscriber.replace(
+            found if found is not None else [reset_event(self.replay, "resume", self.now())]
+        )
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.hub.remove(subscriber)
+
+    def snapshot(self) -> dict[str, Any]:
+        self.hub.publish(self.replay.advance(self.now()))
+        return self.replay.snapshot(self.now())
+
+    def describe(self) -> dict[str, Any]:
+        self.hub.publish(self.replay.advance(self.now()))
+        options = self.replay.options
+        return {
+            "id": self.id,
+            "feed": self.feed.id,
+            **self.replay.describe(self.now()),
+            "start": options.start,
+            "private": self.private,
+            "subscribers": len(self.hub.subscribers),
+            "dropped_slow": self.hub.dropped_slow,
+            "links": {
+                "self": f"/api/streams/{self.id}",
+                "posts": f"/api/streams/{self.id}/posts",
+                "events": f"/streams/{self.id}/events",
+                "ws": f"/streams/{self.id}/ws",
+            },
+        }
+
+    async def _run(self) -> None:
+        replay = self.replay
+        while True:
+            self.hub.publish(replay.advance(self.now()))
+            deadline = replay.next_deadline()
+            self._wake.clear()
+            if deadline == -math.inf:
+                await self._pace_max_speed()
+                continue
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _pace_max_speed(self) -> None:
+        """As fast as subscribers take it: wait for one to exist and for queues to drain."""
+        if not self.hub.subscribers:
+            await self.hub.has_subscribers.wait()
+        await asyncio.sleep(0)
+        for _ in range(int(MAX_SPEED_WAIT / DRAIN_POLL)):
+            if self.hub.backlog() <= self.max_pending // 2:
+                return
+            await asyncio.sleep(DRAIN_POLL)

@@ -1,0 +1,153 @@
+"""The virtual clock: where in the archive a replay is, as a function of an injected ``now``.
+
+Two pure pieces, composed by the replay:
+
+- ``GapClamp`` maps archive seconds to *play* seconds, shortening every quiet stretch longer than
+  ``max_gap`` to ``max_gap``. It is piecewise linear and strictly monotonic, so it inverts exactly.
+- ``Timeline`` maps monotonic time to play seconds as ``base_position + (now - base_now) * rate``
+  (trio's MockClock idea). Every change of speed, pause or seek *rebases*: it fixes the current
+  position as the new base. Positions and deadlines are always computed from the base, never by
+  accumulating steps, so a replay hours long does not drift.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+
+MAX_SPEED = math.inf
+"""``speed=max``: events go out as fast as subscribers take them."""
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(value: object, where: str | None = None) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"2m"``, ``"1h30m"`` or ``"250ms"``.
+
+    Raises ``ValueError`` naming ``where`` (a query parameter or JSON path) for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(_at(where) + f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise ValueError(
+                    _at(where) + f"{value!r} is not a duration (try 90, '90s', '2m', '1h30m')"
+                ) from None
+            scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+            seconds = sum(float(n) * scale[u] for n, u in parts)
+    else:
+        raise ValueError(_at(where) + f"expected a duration, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(_at(where) + f"must be a finite, non-negative duration, got {value!r}")
+    return seconds
+
+
+def parse_speed(value: object, where: str | None = None) -> float:
+    """A positive factor, or ``"max"``."""
+    if isinstance(value, str) and value.strip().lower() == "max":
+        return MAX_SPEED
+    try:
+        speed = float(value) if isinstance(value, int | float | str) and value != "" else math.nan
+    except ValueError:
+        speed = math.nan
+    if isinstance(value, bool) or not (0 < speed < math.inf):
+        raise ValueError(_at(where) + f"expected a positive number or 'max', got {value!r}")
+    return speed
+
+
+def _at(where: str | None) -> str:
+    return f"{where}: " if where else ""
+
+
+def format_speed(speed: float) -> float | str:
+    if speed == MAX_SPEED:
+        return "max"
+    return int(speed) if speed.is_integer() else speed
+
+
+class GapClamp:
+    """Archive seconds ↔ play seconds, with long gaps between event times clamped."""
+
+    def __init__(self, times: Sequence[float], max_gap: float | None = None):
+        points = sorted(set(times)) or [0.0]
+        self.archive = points
+        self.play = [0.0] * len(points)
+        self.play[0] = points[0]
+        for i in range(1, len(points)):
+            gap = points[i] - points[i - 1]
+            self.play[i] = self.play[i - 1] + (gap if max_gap is None else min(gap, max_gap))
+
+    def to_play(self, archive: float) -> float:
+        return _interpolate(archive, self.archive, self.play)
+
+    def to_archive(self, play: float) -> float:
+        return _interpolate(play, self.play, self.archive)
+
+
+def _interpolate(x: float, xs: list[float], ys: list[float]) -> float:
+    i = bisect_right(xs, x) - 1
+    if i < 0:
+        return ys[0] + (x - xs[0])
+    if i >= len(xs) - 1:
+        return ys[-1] + (x - xs[-1])
+    x0, x1, y0, y1 = xs[i], xs[i + 1], ys[i], ys[i + 1]
+    return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+
+
+class Timeline:
+    """Play position under speed and pause; ``now`` is always passed in."""
+
+    def __init__(
+        self, now: float, *, speed: float = 1.0, position: float = 0.0, paused: bool = False
+    ):
+        self.speed = speed
+        self.paused = paused
+        self._base_now = now
+        self._base_position = position
+
+    @property
+    def rate(self) -> float:
+        """Play seconds per second of ``now``; 0 when paused or at ``max`` (the replay steps it)."""
+        return 0.0 if self.paused or self.speed == MAX_SPEED else self.speed
+
+    def position(self, now: float) -> float:
+        return self._base_position + (now - self._base_now) * self.rate
+
+    def when(self, position: float) -> float | None:
+        """The ``now`` at which ``position`` is reached, or None if the clock is not moving."""
+        if self.rate == 0:
+            return None
+        return self._base_now + (position - self._base_position) / self.rate
+
+    def _rebase(self, now: float) -> None:
+        self._base_position = self.position(now)
+        self._base_now = now
+
+    def set_speed(self, speed: float, now: float) -> None:
+        self._rebase(now)
+        self.speed = speed
+
+    def pause(self, now: float) -> None:
+        self._rebase(now)
+        self.paused = True
+
+    def resume(self, now: float) -> None:
+        self._rebase(now)
+        self.paused = False
+
+    def seek(self, position: float, now: float) -> None:
+        self._base_position = position
+        self._base_now = now
+
+    def shift(self, delta: float) -> None:
+        """Move the whole timeline by ``delta`` play seconds without rebasing: a loop's wrap."""
+        self._base_position += delta

@@ -1,0 +1,178 @@
+"""The REST surface: feeds, streams, stream controls and the snapshot a page loads first."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from .. import stats
+from ..archive import post_record
+from ..model import Feed
+from ..replay import Command, Pause, Restart, Resume, Seek, SetSpeed
+from ..settings import StreamConfig
+from ..stream import Stream
+from ..timeline import parse_speed
+from .errors import from_validation, http_error, json, not_found
+from .state import FEEDS, STREAMS, make_stream
+
+routes = web.RouteTableDef()
+_stream_numbers = itertools.count(1)
+
+
+def feed_summary(feed: Feed) -> dict[str, Any]:
+    summary = stats.summarize(feed)
+    return {
+        "id": feed.id,
+        "title": feed.title,
+        "description": feed.description,
+        "timezone": feed.timezone,
+        **{k: summary[k] for k in ("posts", "first", "last", "span_seconds", "times")},
+        "links": {
+            "self": f"/api/feeds/{feed.id}",
+            "posts": f"/api/feeds/{feed.id}/posts",
+            "events": f"/feeds/{feed.id}/events",
+            "ws": f"/feeds/{feed.id}/ws",
+        },
+    }
+
+
+def get_feed(request: web.Request, name: str | None = None) -> Feed:
+    name = name or request.match_info["feed"]
+    feed = request.app[FEEDS].get(name)
+    if feed is None:
+        raise not_found("feed", name)
+    return feed
+
+
+def get_stream(request: web.Request) -> Stream:
+    name = request.match_info["stream"]
+    stream = request.app[STREAMS].get(name)
+    if stream is None:
+        raise not_found("stream", name)
+    return stream
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    data = await request.read()
+    if not data.strip():
+        return {}
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise http_error(f"body: invalid JSON ({exc.msg})", where="body") from None
+    if not isinstance(value, dict):
+        raise http_error("body: expected a JSON object", where="body")
+    return value
+
+
+@routes.get("/api/feeds")
+async def list_feeds(request: web.Request) -> web.Response:
+    return json([feed_summary(f) for f in request.app[FEEDS].values()])
+
+
+@routes.get("/api/feeds/{feed}")
+async def show_feed(request: web.Request) -> web.Response:
+    feed = get_feed(request)
+    return json({**feed_summary(feed), "stats": stats.summarize(feed)})
+
+
+@routes.get("/api/feeds/{feed}/posts")
+async def feed_posts(request: web.Request) -> web.Response:
+    feed = get_feed(request)
+    return json({"feed": feed.id, "posts": [post_record(p) for p in feed.posts]})
+
+
+@routes.get("/api/streams")
+async def list_streams(request: web.Request) -> web.Response:
+    return json([s.describe() for s in request.app[STREAMS].values()])
+
+
+@routes.post("/api/streams")
+async def create_stream(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    streams = request.app[STREAMS]
+    if "id" not in body:
+        body["id"] = _new_stream_id(streams)
+    try:
+        config = StreamConfig.model_validate(body)
+    except ValidationError as exc:
+        raise from_validation(exc, "body") from None
+    if config.id in streams:
+        raise http_error(f"body.id: stream {config.id!r} already exists", "body.id", 409)
+    feed = get_feed(request, config.feed) if config.feed in request.app[FEEDS] else None
+    if feed is None:
+        raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
+    try:
+        stream = make_stream(request.app, config.id, feed, config)
+    except ValueError as exc:
+        raise http_error(f"body.{exc}", where="body") from None
+    streams[stream.id] = stream
+    response = json(stream.describe(), status=201)
+    response.headers["Location"] = f"/api/streams/{stream.id}"
+    return response
+
+
+def _new_stream_id(streams: dict[str, Stream]) -> str:
+    while True:
+        candidate = f"s{next(_stream_numbers)}"
+        if candidate not in streams:
+            return candidate
+
+
+@routes.get("/api/streams/{stream}")
+async def show_stream(request: web.Request) -> web.Response:
+    return json(get_stream(request).describe())
+
+
+@routes.delete("/api/streams/{stream}")
+async def delete_stream(request: web.Request) -> web.Response:
+    stream = get_stream(request)
+    del request.app[STREAMS][stream.id]
+    await stream.stop()
+    return json({"deleted": stream.id})
+
+
+@routes.get("/api/streams/{stream}/posts")
+async def stream_posts(request: web.Request) -> web.Response:
+    return json(get_stream(request).snapshot())
+
+
+def parse_command(op: str, body: dict[str, Any], where: str) -> Command:
+    """A stream control from its name and JSON arguments; ``where`` prefixes error paths."""
+    if op == "pause":
+        return Pause()
+    if op == "resume":
+        return Resume()
+    if op == "restart":
+        return Restart()
+    if op == "seek":
+        target = body.get("to")
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(f"{where}.to: expected a post id, an ISO-8601 time or an offset")
+        return Seek(target)
+    if op == "speed":
+        return SetSpeed(parse_speed(body.get("speed"), f"{where}.speed"))
+    raise ValueError(f"{where}.op: unknown op {op!r}")
+
+
+def run_command(stream: Stream, command: Command, where: str) -> None:
+    try:
+        stream.command(command)
+    except ValueError as exc:
+        raise http_error(f"{where}.{exc}") from None
+
+
+@routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed}")
+async def control_stream(request: web.Request) -> web.Response:
+    stream = get_stream(request)
+    body = await read_json(request)
+    try:
+        command = parse_command(request.match_info["op"], body, "body")
+    except ValueError as exc:
+        raise http_error(str(exc)) from None
+    run_command(stream, command, "body")
+    return json(stream.describe())

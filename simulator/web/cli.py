@@ -1,0 +1,123 @@
+"""``livesim serve``: load settings and archives, then run the server until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from .. import settings as settings_module
+from ..model import ArchiveError, Feed
+from ..settings import FeedConfig, Settings, StreamConfig
+from ..sources import bundled_feed, load_feed
+from ..timeline import format_speed, parse_duration, parse_speed
+from .app import create_app
+
+
+def add_serve_command(commands: Any, handler: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve archives as live streams over SSE, WebSocket and REST (the default command)",
+        description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
+        "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
+        "to 2 minutes, so a demo shows a post every few seconds.",
+    )
+    serve.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
+    serve.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free one)")
+    serve.add_argument(
+        "--speed", type=_arg(parse_speed), help="replay speed: 1 = original timing, 60, or max"
+    )
+    serve.add_argument(
+        "--max-gap",
+        type=_arg(parse_duration),
+        metavar="DURATION",
+        help="clamp quiet stretches to this much archive time (default 2m)",
+    )
+    serve.add_argument("--no-loop", action="store_true", help="stop at the end instead of looping")
+    serve.set_defaults(handler=handler)
+
+
+def _arg(parse: Any) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, "value")
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+
+    return convert
+
+
+def resolve(args: argparse.Namespace) -> tuple[Settings, dict[str, Feed]]:
+    """Settings and feeds from the config file and the command line; errors name their place."""
+    base = settings_module.load(args.config)
+    server = base.server.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    feeds: dict[str, Feed] = {}
+    if server.bundled:
+        bundled = bundled_feed()
+        feeds[bundled.id] = bundled
+    for config in base.feeds:
+        feed = _load_configured(config, base)
+        feeds[feed.id] = feed
+    named = []
+    for path in getattr(args, "archives", None) or []:
+        feed = load_feed(path)
+        feeds[feed.id] = feed
+        named.append(feed.id)
+    streams = list(base.streams)
+    overrides = {
+        k: v for k, v in (("speed", args.speed), ("max_gap", args.max_gap)) if v is not None
+    }
+    if args.no_loop:
+        overrides["loop"] = False
+    if named or not streams:
+        ids = named or list(feeds)[:1]
+        streams = [StreamConfig.model_validate({"id": i, "feed": i, **overrides}) for i in ids] + [
+            s for s in streams if s.id not in ids
+        ]
+    for stream in streams:
+        if stream.feed not in feeds:
+            raise ArchiveError(
+                f"streams: stream {stream.id!r} names unknown feed {stream.feed!r} "
+                f"(known: {', '.join(feeds) or 'none'})",
+                source=args.config,
+            )
+    return base.model_copy(update={"server": server, "streams": tuple(streams)}), feeds
+
+
+def _load_configured(config: FeedConfig, base: Settings) -> Feed:
+    path = base.base_dir / config.path
+    feed = load_feed(path, format=config.format, timezone=config.timezone, day=config.date)
+    return feed if config.id is None else replace(feed, id=config.id)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings, feeds = resolve(args)
+    app = create_app(settings, feeds)
+    host, port = settings.server.host, settings.server.port
+
+    def announce(_: str) -> None:
+        url = f"http://{host}:{port}"
+        print(f"livesim: serving on {url}  (open it in a browser; Ctrl+C stops)", flush=True)
+        for stream in settings.streams:
+            speed = format_speed(stream.speed)
+            print(
+                f"  stream {stream.id}: feed {stream.feed}, speed {speed}, loop {stream.loop}"
+                f"  ->  curl -N {url}/streams/{stream.id}/events",
+                flush=True,
+            )
+
+    try:
+        web.run_app(
+            app, host=host, port=port, print=announce, access_log=None, shutdown_timeout=2.0
+        )
+    except OSError as exc:
+        print(f"livesim: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,37 @@
+"""What the app holds, as typed keys, and the one place a stream is made from its config."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+from .. import script
+from ..model import Feed
+from ..settings import ReplayConfig, Settings
+from ..stream import Stream
+
+SETTINGS = web.AppKey("settings", Settings)
+FEEDS = web.AppKey("feeds", dict[str, Feed])
+STREAMS = web.AppKey("streams", dict[str, Stream])
+CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Any])
+"""Open SSE and WebSocket responses, closed on shutdown so it does not wait on them."""
+
+
+def make_stream(
+    app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig, private: bool = False
+) -> Stream:
+    """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
+    steps = [step.step() for step in config.scenario]
+    built = script.build(feed, steps, config.edit_delay)
+    stream = Stream(
+        stream_id,
+        feed,
+        built,
+        config.options(),
+        max_pending=app[SETTINGS].server.max_pending,
+        private=private,
+    )
+    stream.start()
+    return stream
