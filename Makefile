@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/livesim serve $(ARGS)
+	$(BIN)/livesim serve --config config/livesim.toml $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

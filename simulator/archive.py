@@ -133,10 +133,13 @@ def _is_single_document(text: str) -> bool:
     """A JSON document spanning lines, rather than JSON Lines (whose first line parses alone)."""
     first = text.split("\n", 1)[0]
     try:
-        orjson.loads(first)
+        value = orjson.loads(first)
     except orjson.JSONDecodeError:
         return True
-    return "\n" not in text.strip()
+    if "\n" in text.strip():
+        return False
+    # One line: a {feed, posts} document, or a lone JSON Lines record (a header, or one post).
+    return not isinstance(value, dict) or "posts" in value or "feed" in value
 
 
 def _document_records(text: str, source: str) -> list[_Record]:
@@ -216,7 +219,7 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
             yield ArchiveError(
                 f"{path}: expected an object with a 'kind'", source=source, line=rec.line
             )
-        elif item.get("count") is not None and not isinstance(item["count"], int):
+        elif item.get("count") is not None and type(item["count"]) is not int:
             yield ArchiveError(f"{path}.count: expected an integer", source=source, line=rec.line)
 
 
@@ -238,7 +241,7 @@ def _kind(value: Any) -> str:
 def _parse_time(text: str) -> datetime | None:
     try:
         return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -83,19 +83,25 @@ def _add_import_options(parser: argparse.ArgumentParser) -> None:
         "--timezone", metavar="TZ", help="zone of times that carry none (IANA name; default UTC)"
     )
     parser.add_argument(
-        "--date", type=_date, metavar="YYYY-MM-DD", help="date of entries that give only a time"
+        "--date", metavar="YYYY-MM-DD", help="date of entries that give only a time"
     )
 
 
-def _date(text: str) -> date:
+def _date(text: str | None, source: str) -> date | None:
+    """``--date``, checked when the file it applies to is known, so the error can name it."""
+    if text is None:
+        return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+        raise ArchiveError(
+            f"--date {text!r} is not a date (expected YYYY-MM-DD)", source=source
+        ) from None
 
 
 def _load(args: argparse.Namespace, path: str):  # type: ignore[no-untyped-def]
-    return load_feed(path, format=args.format, timezone=args.timezone, day=args.date)
+    day = _date(args.date, path)
+    return load_feed(path, format=args.format, timezone=args.timezone, day=day)
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def build(
     origin = feed.posts[0].timed
     cues = list(_post_cues(feed.posts, origin, edit_delay))
     by_id = {post.id: post for post in feed.posts}
-    for number, step in enumerate(scenario, 1):
+    for number, step in enumerate(scenario):
         if step.action not in ACTIONS:
             raise ValueError(
                 f"scenario[{number}].action: {step.action!r} is not one of {', '.join(ACTIONS)}"

@@ -36,9 +36,13 @@ def load_feed(
     except OSError as exc:
         raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
     zone_name = timezone or "UTC"
+    try:
+        tz = zone(zone_name)
+    except ArchiveError as exc:
+        raise exc.at(str(path)) from None
     options = ImportOptions(
         source=str(path),
-        timezone=zone(zone_name),
+        timezone=tz,
         timezone_name=zone_name,
         date=day,
         feed_id=slug(path.stem),

@@ -96,7 +96,7 @@ class Stream:
 
     def subscribe(self, cursor: str | None) -> Subscriber:
         """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``)."""
-        self.hub.publish(self.replay.advance(self.now()))
+        self._catch_up()
         if cursor is None:
             backlog = []
         else:
@@ -119,11 +119,11 @@ class Stream:
         self.hub.remove(subscriber)
 
     def snapshot(self) -> dict[str, Any]:
-        self.hub.publish(self.replay.advance(self.now()))
+        self._catch_up()
         return self.replay.snapshot(self.now())
 
     def describe(self) -> dict[str, Any]:
-        self.hub.publish(self.replay.advance(self.now()))
+        self._catch_up()
         options = self.replay.options
         return {
             "id": self.id,
@@ -141,9 +141,17 @@ class Stream:
             },
         }
 
+    def _catch_up(self) -> None:
+        """Publish what is due by now. At speed max nothing is "due": only the pacing task
+        advances, so a read (describe, snapshot, a subscriber joining) never emits a batch."""
+        if self.replay.next_deadline() != -math.inf:
+            self.hub.publish(self.replay.advance(self.now()))
+
     async def _run(self) -> None:
         replay = self.replay
         while True:
+            if replay.next_deadline() == -math.inf and not self.hub.subscribers:
+                await self.hub.has_subscribers.wait()  # at speed max, emit nothing unheard
             self.hub.publish(replay.advance(self.now()))
             deadline = replay.next_deadline()
             self._wake.clear()

@@ -50,9 +50,9 @@ def parse(text: str, options: ImportOptions) -> Feed:
         parsed = _feedparser(text)
         channel: Mapping[str, Any] = parsed.get("feed") or {}
         entries: list[Mapping[str, Any]] = list(parsed.get("entries") or [])
-        if parsed.get("bozo") and not entries:
-            raise _malformed(parsed.get("bozo_exception"), text)
         posts = [post for entry in entries if (post := _post(entry)) is not None]
+        if parsed.get("bozo") and not posts:
+            raise _malformed(parsed.get("bozo_exception"), text)
         title = _text(channel, "title") or _fallback_title(options.source)
         description = _text(channel, "subtitle") or None
         link = _link(channel)

@@ -123,7 +123,7 @@ class _Document:
 
 def sniff(text: str) -> bool:
     """Time-prefixed lines start most paragraphs, or at least two of them."""
-    lines = text.split("\n")
+    lines = _lines(text)
     stamped = sum(1 for line in lines if _STAMP.match(line))
     starts = sum(
         1 for i, line in enumerate(lines) if line.strip() and (i == 0 or not lines[i - 1].strip())
@@ -158,8 +158,7 @@ def _scan(text: str) -> _Document:
     header: list[str] = []
     section = _Section(line=0)
     doc = _Document(header=header, sections=[section], entries=[])
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
+    for number, line in enumerate(_lines(text), start=1):
         stamp = _STAMP.match(line)
         if stamp:
             entry = _entry(stamp, number, section)
@@ -173,6 +172,11 @@ def _scan(text: str) -> _Document:
         else:
             header.append(line)
     return doc
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as editors number them: only ``\\n`` ends one, whatever other breaks Unicode knows."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def _entry(stamp: re.Match[str], number: int, section: _Section) -> _Entry:
@@ -218,7 +222,7 @@ def _resolve_dates(sections: list[_Section], fallback: date | None) -> None:
     The document's start has only ``--date``; entries that need it and lack it fail later.
     """
     stated = [s.year for s in sections if s.year is not None]
-    year = stated[0] if stated else fallback.year if fallback else None
+    year = stated[0] if stated else (fallback.year if fallback else None)
     for section in sections:
         if section.day is None or section.month is None:
             section.resolved = fallback
@@ -279,21 +283,24 @@ def _published_times(entries: list[_Entry], newest_first: bool, zone: tzinfo) ->
             raise ArchiveError(
                 "time-only entries need a date: pass --date YYYY-MM-DD", line=entry.line
             )
-        local = datetime.combine(day + timedelta(days=offset), entry.clock, entry.zone or zone)
-        times.append(local.astimezone(UTC))
+        try:
+            local = datetime.combine(day + timedelta(days=offset), entry.clock, entry.zone or zone)
+            times.append(local.astimezone(UTC))
+        except OverflowError:
+            raise ArchiveError("date out of range", line=entry.line) from None
         previous = entry
     return times
 
 
 def _post(entry: _Entry, moment: datetime) -> Post | None:
     paragraphs = _paragraphs(entry.lines)
-    if not paragraphs:
-        return None
     headline = _headline(paragraphs)
     rest = paragraphs[1:] if headline else paragraphs
     body, source = split_credit("\n\n".join(" ".join(lines) for lines in rest))
     if headline and not body:
         body, headline = headline, None
+    if not body:
+        return None
     return Post(
         id="",
         body=body,

@@ -15,6 +15,7 @@ from ..settings import FeedConfig, Settings, StreamConfig
 from ..sources import bundled_feed, load_feed
 from ..timeline import format_speed, parse_duration, parse_speed
 from .app import create_app
+from .state import check_stream
 
 
 def add_serve_command(commands: Any, handler: Any) -> None:
@@ -81,13 +82,17 @@ def resolve(args: argparse.Namespace) -> tuple[Settings, dict[str, Feed]]:
         streams = [StreamConfig.model_validate({"id": i, "feed": i, **overrides}) for i in ids] + [
             s for s in streams if s.id not in ids
         ]
-    for stream in streams:
+    for number, stream in enumerate(streams):
         if stream.feed not in feeds:
             raise ArchiveError(
-                f"streams: stream {stream.id!r} names unknown feed {stream.feed!r} "
+                f"streams[{number}].feed: unknown feed {stream.feed!r} "
                 f"(known: {', '.join(feeds) or 'none'})",
                 source=args.config,
             )
+        try:
+            check_stream(feeds[stream.feed], stream)
+        except ValueError as exc:
+            raise ArchiveError(f"streams[{number}].{exc}", source=args.config) from None
     return base.model_copy(update={"server": server, "streams": tuple(streams)}), feeds
 
 

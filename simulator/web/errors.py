@@ -27,7 +27,9 @@ def http_error(message: str, where: str | None = None, status: int = 400) -> web
     Without ``where``, the message's own prefix (``body.speed: …``) names the place.
     """
     where = where or message.split(":", 1)[0]
-    return _STATUS[status](body=error_body(message, where, status), content_type="application/json")
+    # ``text=``, not ``body=``: aiohttp deprecates ``body`` for HTTP exceptions (a warning per error).
+    body = error_body(message, where, status).decode()
+    return _STATUS[status](text=body, content_type="application/json")
 
 
 def json(value: Any, status: int = 200) -> web.Response:

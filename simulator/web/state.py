@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .. import script
 from ..model import Feed
+from ..replay import Replay
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream
 
@@ -19,16 +20,29 @@ CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Any])
 """Open SSE and WebSocket responses, closed on shutdown so it does not wait on them."""
 
 
+def build_script(feed: Feed, config: ReplayConfig) -> script.Script:
+    return script.build(feed, [step.step() for step in config.scenario], config.edit_delay)
+
+
+def check_stream(feed: Feed, config: ReplayConfig) -> None:
+    """Raise the ``ValueError`` that starting this stream would, without starting it."""
+    Replay(
+        build_script(feed, config),
+        stream="check",
+        incarnation="check",
+        now=0.0,
+        options=config.options(),
+    )
+
+
 def make_stream(
     app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig, private: bool = False
 ) -> Stream:
     """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
-    steps = [step.step() for step in config.scenario]
-    built = script.build(feed, steps, config.edit_delay)
     stream = Stream(
         stream_id,
         feed,
-        built,
+        build_script(feed, config),
         config.options(),
         max_pending=app[SETTINGS].server.max_pending,
         private=private,
