@@ -179,7 +179,8 @@ def _check_object(
         yield ArchiveError(f"{rec.path}: expected a JSON object", source=source, line=rec.line)
         return
     for name in required:
-        if not isinstance(value.get(name), str) or not value[name].strip():
+        current = value.get(name)
+        if current is None or (isinstance(current, str) and not current.strip()):
             yield _err(rec, name, "required string is missing or empty", source)
     for name in fields:
         if name in value and value[name] is not None and not isinstance(value[name], str):
@@ -194,7 +195,7 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
         return
     if value.get("type", "post") != "post":
         yield _err(rec, "type", f"expected 'post', got {value.get('type')!r}", source)
-    if not isinstance(value.get("body"), str):
+    if value.get("body") is None:  # a body of another type is reported by _check_object
         yield _err(rec, "body", "required string is missing", source)
     stamp = value.get("published_at")
     if stamp is None:

@@ -31,13 +31,18 @@ class Subscriber:
             self._ready.set()
 
     def push(self, events: list[Event]) -> bool:
-        """Queue live events; False (and dropped) when past the bound."""
+        """Queue live events; False (and dropped) when past the bound.
+
+        Past the bound means ``limit`` live events were already waiting: judged before this
+        batch, so one batch larger than the bound (speed max emits up to 64 at once) does not drop
+        a subscriber that has taken everything so far. For single events this is the same test.
+        """
         if self.dropped:
             return False
-        self.pending.extend(events)
-        if len(self.pending) - self.catch_up > self.limit:
+        if len(self.pending) - self.catch_up >= self.limit:
             self.drop(SLOW)
             return False
+        self.pending.extend(events)
         self._ready.set()
         return True
 

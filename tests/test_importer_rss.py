@@ -304,3 +304,14 @@ def test_sniff() -> None:
     assert not rss.sniff("<html><body>Not a feed</body></html>")
     assert not rss.sniff("A post mentioning <rss and <feed in prose")
     assert not rss.sniff("")
+
+
+def test_atom_plain_text_content_is_not_read_as_markup() -> None:
+    text = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        "<entry><id>e1</id><title>Tags</title><updated>2016-10-21T02:35:00Z</updated>"
+        '<content type="text">Use &lt;b&gt; for bold &amp; more.\n\nNew paragraph.</content>'
+        '<summary type="text">Short version.</summary></entry></feed>'
+    )
+    post = rss.parse(text, ImportOptions()).posts[0]
+    assert post.body == "Use <b> for bold & more.\n\nNew paragraph."

@@ -90,8 +90,7 @@ def _malformed(problem: object, text: str) -> ArchiveError:
 
 def _post(entry: Mapping[str, Any]) -> Post | None:
     headline = _text(entry, "title") or None
-    html = _content(entry)
-    text, images = _read_html(html) if html is not None else (_text(entry, "summary"), [])
+    text, images = _body(entry)
     body, source = split_credit(text)
     media = _media(entry, images)
     if headline and _repeats(headline, body):
@@ -115,20 +114,18 @@ def _post(entry: Mapping[str, Any]) -> Post | None:
     )
 
 
-def _content(entry: Mapping[str, Any]) -> str | None:
-    """The item's fullest HTML: ``content`` (Atom, ``content:encoded``) before the summary.
-
-    ``None`` when the text is plain, which must not be read as markup.
-    """
-    details: list[Mapping[str, Any]] = list(entry.get("content") or [])
+def _body(entry: Mapping[str, Any]) -> tuple[str, list[Media]]:
+    """The item's fullest text, ``content`` (Atom, ``content:encoded``) before the summary, and
+    the pictures in it; plain text is never read as markup."""
+    details = _mappings(entry.get("content"))
     summary = entry.get("summary_detail")
     if isinstance(summary, Mapping):
         details.append(summary)
     for detail in details:
         value = _string(detail.get("value"))
         if value.strip():
-            return value if _is_html(detail) else None
-    return None
+            return _read_html(value) if _is_html(detail) else (_tidy(value), [])
+    return "", []
 
 
 def _text(item: Mapping[str, Any], key: str) -> str:

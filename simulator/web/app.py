@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import weakref
 from collections.abc import AsyncIterator
-from importlib import resources
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -35,6 +35,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID",
     "Access-Control-Max-Age": "600",
 }
+STATIC = Path(__file__).with_name("static")
 _private_numbers = itertools.count(1)
 
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
             web.get("/feeds/{feed}/ws", _private_ws),
         ]
     )
-    app.router.add_static("/static", str(resources.files("simulator") / "web" / "static"))
+    app.router.add_static("/static", STATIC)
     app.on_response_prepare.append(_cors)
     app.cleanup_ctx.append(_streams_ctx)
     app.on_shutdown.append(_close_connections)
@@ -76,7 +77,8 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_connections(app: web.Application) -> None:
-    for subscriber in list(app[CONNECTIONS]):
+    connections = app[CONNECTIONS]
+    for subscriber in list(connections):
         subscriber.drop(SHUTDOWN)
 
 
@@ -102,7 +104,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(resources.files("simulator") / "web" / "static" / "index.html")
+    return web.FileResponse(STATIC / "index.html")
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any
 
 from aiohttp import web
 
 from .. import script
+from ..hub import Subscriber
 from ..model import Feed
 from ..replay import Replay
 from ..settings import ReplayConfig, Settings
@@ -16,7 +16,7 @@ from ..stream import Stream
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
 STREAMS = web.AppKey("streams", dict[str, Stream])
-CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Any])
+CONNECTIONS: web.AppKey[weakref.WeakSet[Subscriber]] = web.AppKey("connections")
 """Open SSE and WebSocket responses, closed on shutdown so it does not wait on them."""
 
 

@@ -1,0 +1,915 @@
+"""The replay state machine, driven by a fake clock: timing, commands, loop, snapshot, resume."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+from core_helpers import (
+    INCARNATION,
+    START,
+    WALL_OFFSET,
+    drive,
+    envelope,
+    flatten,
+    initial_events,
+    make_replay,
+    post_ids,
+    reasons,
+    types,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.archive import post_record
+from simulator.replay import (
+    MAX_BATCH,
+    Options,
+    Pause,
+    Replay,
+    Restart,
+    Resume,
+    Seek,
+    SetSpeed,
+    reset_event,
+)
+from simulator.script import Step
+from simulator.timeline import MAX_SPEED
+from simulator.wire import Event, wall_time
+
+P5 = [0, 60, 120, 180, 240]
+"""Five posts a minute apart."""
+
+
+def due_at(event: Event) -> str:
+    value: str = envelope(event)["due_at"]
+    return value
+
+
+def wall(now: float) -> str:
+    """The ``due_at`` text for fake-clock time ``now`` (wall time = archive time at speed 1)."""
+    return wall_time(now + WALL_OFFSET)
+
+
+def serials(events: list[Event]) -> list[int]:
+    return [e.serial for e in events]
+
+
+def visible(replay: Replay, now: float) -> list[tuple[str, bool]]:
+    return [(p["id"], p["pinned"]) for p in replay.snapshot(now)["posts"]]
+
+
+# Start ------------------------------------------------------------------------------------
+
+
+def test_construction_emits_a_start_state() -> None:
+    replay = make_replay(P5)
+    [start] = initial_events(replay)
+    body = envelope(start)
+    assert body["id"] == "inc-1" == replay.cursor
+    assert body["type"] == "stream.state"
+    assert body["data"] == {
+        "reason": "start",
+        "state": "playing",
+        "speed": 1,
+        "loop": False,
+        "max_gap": None,
+        "position": {"archive_time": "2014-06-12T08:00:00Z", "index": 0, "total": 5, "lap": 0},
+        "cursor": "inc-1",
+    }
+    assert replay.next_deadline() == START
+    assert replay.snapshot(START)["posts"] == []
+
+
+def test_start_at_a_post_applies_earlier_cues_silently() -> None:
+    replay = make_replay(P5, options=Options(start="p2"))
+    assert visible(replay, START) == [("p1", False), ("p0", False)]
+    assert replay.next_deadline() == START
+    calls = drive(replay)
+    assert [post_ids(events) for _, events in calls] == [["p2"], ["p3"], ["p4"]]
+    assert [now for now, _ in calls] == [START, START + 60, START + 120]
+
+
+def test_start_paused() -> None:
+    replay = make_replay(P5, options=Options(paused=True))
+    assert replay.state == "paused"
+    assert replay.next_deadline() is None
+    assert replay.advance(START + 1e6) == []
+    events = replay.apply(Resume(), START + 500)
+    assert reasons(events) == ["resume"]
+    assert replay.next_deadline() == START + 500
+
+
+def test_invalid_start_raises() -> None:
+    with pytest.raises(ValueError, match=r"^start: 'nope' is not a post id"):
+        make_replay(P5, options=Options(start="nope"))
+
+
+# Timing -----------------------------------------------------------------------------------
+
+
+def test_speed_1_events_at_exact_deadlines() -> None:
+    replay = make_replay([0, 10, 70, 3600, 3600.5])
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START, START + 10, START + 70, START + 3600, START + 3600.5]
+    assert [types(events) for _, events in calls] == [
+        ["post.created"],
+        ["post.created"],
+        ["post.created"],
+        ["post.created"],
+        ["post.created", "stream.state"],
+    ]
+    assert post_ids(flatten(calls)) == ["p0", "p1", "p2", "p3", "p4"]
+
+
+def test_speed_60_events_at_exact_deadlines() -> None:
+    replay = make_replay([0, 60, 90, 3600], options=Options(speed=60))
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START, START + 1, START + 1.5, START + 60]
+    assert post_ids(flatten(calls)) == ["p0", "p1", "p2", "p3"]
+
+
+@pytest.mark.parametrize("speed", [0.3, 1.0, 3.0, 7.0, 60.0, 1000.0])
+@pytest.mark.parametrize("start", [START, 12_345.678, 987_654.321])
+def test_every_deadline_makes_progress(speed: float, start: float) -> None:
+    """``advance(next_deadline())`` emits the next event even where rounding would fight it."""
+    offsets = [0, 7, 13, 101, 999, 1000.1, 3333.3]
+    replay = make_replay(offsets, now=start, options=Options(speed=speed))
+    calls = drive(replay)
+    assert post_ids(flatten(calls)) == [f"p{i}" for i in range(len(offsets))]
+    for (now, _), offset in zip(calls, offsets, strict=True):
+        assert now == pytest.approx(start + offset / speed, abs=1e-6)
+
+
+def test_nothing_before_the_deadline() -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    assert replay.advance(START + 59.999) == []
+    assert post_ids(replay.advance(START + 60)) == ["p1"]
+
+
+def test_late_advance_emits_everything_due_with_scheduled_due_at() -> None:
+    replay = make_replay(P5)
+    events = replay.advance(START + 150)
+    assert post_ids(events) == ["p0", "p1", "p2"]
+    assert [due_at(e) for e in events] == [wall(START), wall(START + 60), wall(START + 120)]
+    assert replay.next_deadline() == START + 180
+
+
+def test_due_at_and_archive_time() -> None:
+    replay = make_replay([0, 10.25, 7200], options=Options(speed=60))
+    events = flatten(drive(replay))
+    posts = [envelope(e) for e in events if e.type == "post.created"]
+    assert [p["due_at"] for p in posts] == [
+        "2014-06-12T08:00:00.000Z",
+        wall(START + 10.25 / 60),
+        "2014-06-12T08:02:00.000Z",
+    ]
+    assert [p["archive_time"] for p in posts] == [
+        "2014-06-12T08:00:00Z",
+        "2014-06-12T08:00:10.250000Z",
+        "2014-06-12T10:00:00Z",
+    ]
+
+
+def test_ids_are_consecutive_serials() -> None:
+    replay = make_replay(P5)
+    events = initial_events(replay) + flatten(drive(replay))
+    assert [e.id for e in events] == [f"inc-{n}" for n in range(1, len(events) + 1)]
+    assert serials(events) == list(range(1, len(events) + 1))
+
+
+def test_ten_hours_at_speed_1_without_drift() -> None:
+    """36 001 posts a second apart: each one due exactly at start + k."""
+    start = 12_345.678
+    replay = make_replay(range(36_001), now=start)
+    k = 0
+    while (deadline := replay.next_deadline()) is not None:
+        assert abs(deadline - (start + k)) < 1e-6, k
+        events = replay.advance(deadline)
+        assert events[0].type == "post.created"
+        k += 1
+    assert k == 36_001
+    assert replay.state == "ended"
+
+
+# Pause, resume, speed ---------------------------------------------------------------------
+
+
+def test_pause_stops_and_resume_continues_without_skipping_or_repeating() -> None:
+    replay = make_replay([0, 60, 120])
+    assert post_ids(replay.advance(START)) == ["p0"]
+    events = replay.apply(Pause(), START + 20)
+    assert types(events) == ["stream.state"]
+    assert envelope(events[0])["data"]["state"] == "paused"
+    assert replay.state == "paused"
+    assert replay.next_deadline() is None
+    assert replay.advance(START + 100) == []
+    assert replay.advance(START + 10_000) == []
+    events = replay.apply(Resume(), START + 500)
+    assert reasons(events) == ["resume"]
+    assert replay.state == "playing"
+    assert replay.next_deadline() == START + 540
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START + 540, START + 600]
+    assert post_ids(flatten(calls)) == ["p1", "p2"]
+
+
+def test_pause_emits_what_was_already_due_first() -> None:
+    replay = make_replay([0, 60, 120])
+    events = replay.apply(Pause(), START + 65)
+    assert types(events) == ["post.created", "post.created", "stream.state"]
+    assert post_ids(events) == ["p0", "p1"]
+    assert due_at(events[1]) == wall(START + 60)
+    replay.apply(Resume(), START + 100)
+    assert replay.next_deadline() == START + 155
+
+
+def test_pause_twice_and_resume_twice_are_harmless() -> None:
+    replay = make_replay([0, 60])
+    replay.advance(START)
+    replay.apply(Pause(), START + 10)
+    replay.apply(Pause(), START + 20)
+    replay.apply(Resume(), START + 30)
+    replay.apply(Resume(), START + 40)
+    assert replay.next_deadline() == START + 80
+
+
+@pytest.mark.parametrize(("speed", "after"), [(2.0, 15.0), (0.5, 60.0), (30.0, 1.0), (1.0, 30.0)])
+def test_speed_change_mid_gap(speed: float, after: float) -> None:
+    """A 60 s gap at speed 1, speed changed after 30 s: the rest takes 30 / speed."""
+    replay = make_replay([0, 60])
+    replay.advance(START)
+    events = replay.apply(SetSpeed(speed), START + 30)
+    assert reasons(events) == ["speed"]
+    assert envelope(events[0])["data"]["speed"] == speed
+    assert replay.next_deadline() == START + 30 + after
+    [(now, created)] = drive(replay)[:1]
+    assert now == START + 30 + after
+    assert post_ids(created) == ["p1"]
+    assert due_at(created[0]) == wall(START + 30 + after)
+
+
+def test_speed_change_while_paused() -> None:
+    replay = make_replay([0, 60])
+    replay.advance(START)
+    replay.apply(Pause(), START + 30)
+    replay.apply(SetSpeed(3.0), START + 100)
+    assert replay.next_deadline() is None
+    replay.apply(Resume(), START + 200)
+    assert replay.next_deadline() == START + 210
+
+
+# Seek -------------------------------------------------------------------------------------
+
+
+def test_seek_forward_emits_skipped_posts_at_once_then_continues() -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    events = replay.apply(Seek("p3"), START + 10)
+    assert types(events) == ["post.created", "post.created", "stream.state"]
+    assert post_ids(events) == ["p1", "p2"]
+    assert [due_at(e) for e in events] == [wall(START + 10)] * 3
+    assert reasons(events) == ["seek"]
+    assert envelope(events[-1])["data"]["position"]["index"] == 3
+    # The target post itself is due right away, then the original spacing resumes.
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START + 10, START + 70]
+    assert post_ids(flatten(calls)) == ["p3", "p4"]
+
+
+def test_seek_backward_resets_then_continues_from_the_earlier_post() -> None:
+    replay = make_replay(P5)
+    before = flatten(drive(replay, until=START + 120))
+    assert post_ids(before) == ["p0", "p1", "p2"]
+    events = replay.apply(Seek("p1"), START + 130)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert envelope(events[0])["data"] == {"reason": "seek"}
+    assert envelope(events[0])["archive_time"] is None
+    assert reasons(events) == ["seek", "seek"]
+    assert visible(replay, START + 130) == [("p0", False)]
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START + 130, START + 190, START + 250, START + 310]
+    assert post_ids(flatten(calls)) == ["p1", "p2", "p3", "p4"]
+    assert visible(replay, START + 400) == [(f"p{i}", False) for i in (4, 3, 2, 1, 0)]
+
+
+def test_seek_backward_within_a_gap_without_crossing_a_post_is_no_reset() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 10)
+    events = replay.apply(Seek("-5s"), START + 40)
+    assert types(events) == ["stream.state"]
+    assert replay.next_deadline() == START + 65
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "2014-06-12T08:01:30Z",
+        "2014-06-12T08:01:30+00:00",
+        "2014-06-12T10:01:30+02:00",
+        "2014-06-12T08:01:30",
+        " 2014-06-12T08:01:30.000Z ",
+    ],
+)
+def test_seek_to_an_iso_time(to: str) -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    events = replay.apply(Seek(to), START + 10)
+    assert post_ids(events) == ["p1"]
+    assert envelope(events[-1])["data"]["position"]["archive_time"] == "2014-06-12T08:01:30Z"
+    assert replay.next_deadline() == START + 40
+
+
+def test_seek_to_a_time_before_the_first_post() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 60)
+    events = replay.apply(Seek("2014-06-12T07:59:00Z"), START + 100)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert replay.next_deadline() == START + 160
+
+
+def test_seek_relative_offsets() -> None:
+    replay = make_replay([0, 300, 600, 900, 1200])
+    replay.advance(START)
+    events = replay.apply(Seek("+10m"), START + 1)
+    assert post_ids(events) == ["p1"]
+    assert post_ids(replay.advance(START + 1)) == ["p2"]  # exactly at the target
+    assert replay.next_deadline() == START + 301
+    events = replay.apply(Seek("-5m"), START + 61)  # position 660 → 360
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert visible(replay, START + 61) == [("p1", False), ("p0", False)]
+    assert replay.next_deadline() == START + 61 + 240
+
+
+def test_seek_relative_before_the_start_clamps_to_the_start() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 70)
+    events = replay.apply(Seek("-1h"), START + 80)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert replay.next_deadline() == START + 80
+    assert post_ids(replay.advance(START + 80)) == ["p0"]
+
+
+def test_relative_seek_counts_archive_time_under_max_gap() -> None:
+    replay = make_replay([0, 3600], options=Options(max_gap=60.0))
+    replay.advance(START)
+    replay.apply(Seek("+30m"), START)  # archive 1800 s is play 30 s of the clamped hour
+    assert replay.next_deadline() == START + 30
+
+
+def test_seek_start_and_end() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 60)
+    events = replay.apply(Seek("start"), START + 70)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert post_ids(replay.advance(START + 70)) == ["p0"]
+    events = replay.apply(Seek("end"), START + 75)
+    assert post_ids(events) == ["p1", "p2", "p3", "p4"]
+    assert types(events)[-1] == "stream.state"
+    # The end is reached: the next advance, due at once, ends the replay.
+    deadline = replay.next_deadline()
+    assert deadline is not None and deadline <= START + 75
+    assert reasons(replay.advance(deadline)) == ["ended"]
+    assert replay.state == "ended"
+    assert replay.next_deadline() is None
+
+
+def test_start_at_the_end_ends_at_once() -> None:
+    replay = make_replay(P5, options=Options(start="end"))
+    assert len(replay.snapshot(START)["posts"]) == 5
+    calls = drive(replay)
+    assert [types(events) for _, events in calls] == [["stream.state"]]
+    assert replay.state == "ended"
+
+
+def test_seek_after_the_end_plays_again() -> None:
+    replay = make_replay([0, 60])
+    drive(replay)
+    assert replay.state == "ended"
+    events = replay.apply(Seek("p0"), START + 100)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert replay.state == "playing"
+    assert post_ids(flatten(drive(replay))) == ["p0", "p1"]
+
+
+def test_seek_while_paused_stays_paused() -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    replay.apply(Pause(), START + 5)
+    events = replay.apply(Seek("p2"), START + 10)
+    assert post_ids(events) == ["p1"]
+    assert envelope(events[-1])["data"]["state"] == "paused"
+    assert replay.next_deadline() is None
+    replay.apply(Resume(), START + 20)
+    assert replay.next_deadline() == START + 20
+
+
+@pytest.mark.parametrize("to", ["yesterday", "p99", "", "+abc", "-", "2014-13-45T00:00:00Z"])
+def test_invalid_seek_target_raises_and_changes_nothing(to: str) -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    cursor = replay.cursor
+    with pytest.raises(ValueError) as info:
+        replay.apply(Seek(to), START + 100)  # p1 is due, but nothing happens
+    assert str(info.value).startswith("to: ")
+    assert replay.cursor == cursor
+    assert post_ids(replay.advance(START + 100)) == ["p1"]
+
+
+# max_gap ----------------------------------------------------------------------------------
+
+
+def test_max_gap_clamps_long_gaps() -> None:
+    replay = make_replay([0, 10, 3600, 3630], options=Options(max_gap=60.0))
+    calls = drive(replay)
+    assert [now for now, _ in calls] == [START, START + 10, START + 70, START + 100]
+    archive_times = [envelope(e)["archive_time"] for e in flatten(calls)][:4]
+    assert archive_times == [
+        "2014-06-12T08:00:00Z",
+        "2014-06-12T08:00:10Z",
+        "2014-06-12T09:00:00Z",
+        "2014-06-12T09:00:30Z",
+    ]
+
+
+def test_archive_position_within_a_clamped_gap() -> None:
+    replay = make_replay([0, 3600], options=Options(max_gap=60.0))
+    replay.advance(START + 30)
+    position = replay.describe(START + 30)["position"]["archive_time"]
+    assert position == "2014-06-12T08:30:00Z"
+
+
+# Loop and end -----------------------------------------------------------------------------
+
+
+def test_loop_resets_and_plays_again() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    calls = drive(replay, until=START + 240)
+    assert [(now, types(events)) for now, events in calls] == [
+        (START, ["post.created"]),
+        (START + 60, ["post.created"]),
+        (START + 90, ["stream.reset", "post.created"]),
+        (START + 150, ["post.created"]),
+        (START + 180, ["stream.reset", "post.created"]),
+        (START + 240, ["post.created"]),
+    ]
+    reset = envelope(calls[2][1][0])
+    assert reset["data"] == {"reason": "loop"}
+    assert reset["due_at"] == wall(START + 90)
+    assert due_at(calls[2][1][1]) == wall(START + 90)
+    assert post_ids(flatten(calls)) == ["p0", "p1"] * 3
+    assert replay.lap == 2
+    assert replay.describe(START + 240)["position"]["lap"] == 2
+
+
+def test_lap_increments_and_snapshot_restarts_each_lap() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    drive(replay, until=START + 60)
+    assert replay.lap == 0
+    assert visible(replay, START + 60) == [("p1", False), ("p0", False)]
+    assert replay.next_deadline() == START + 90
+    drive(replay, until=START + 90)
+    assert replay.lap == 1
+    assert visible(replay, START + 90) == [("p0", False)]
+
+
+def test_loop_pause_is_clamped_by_max_gap() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=600, max_gap=45))
+    drive(replay, until=START + 45)
+    assert replay.next_deadline() == START + 90
+
+
+def test_loop_at_speed_60() -> None:
+    replay = make_replay([0, 600, 1200], options=Options(loop=True, loop_pause=60, speed=60))
+    calls = drive(replay, until=START + 63)
+    assert [now for now, _ in calls] == [
+        START + n for n in (0, 10, 20, 21, 31, 41, 42, 52, 62, 63)
+    ]
+    assert replay.lap == 3
+
+
+def test_late_advance_over_a_lap_boundary() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    events = replay.advance(START + 100)
+    assert types(events) == ["post.created", "post.created", "stream.reset", "post.created"]
+    assert [due_at(e) for e in events] == [wall(START + t) for t in (0, 60, 90, 90)]
+    assert replay.next_deadline() == START + 150
+
+
+def test_without_loop_the_replay_ends() -> None:
+    replay = make_replay([0, 60])
+    calls = drive(replay)
+    last = calls[-1][1]
+    assert types(last) == ["post.created", "stream.state"]
+    ended = envelope(last[-1])
+    assert ended["data"]["reason"] == "ended"
+    assert ended["data"]["state"] == "ended"
+    assert ended["due_at"] == wall(START + 60)
+    assert replay.state == "ended"
+    assert replay.next_deadline() is None
+    assert replay.advance(START + 1e6) == []
+    assert replay.describe(START + 1e6)["state"] == "ended"
+
+
+def test_restart() -> None:
+    replay = make_replay(P5)
+    drive(replay, until=START + 120)
+    replay.apply(Pause(), START + 130)
+    events = replay.apply(Restart(), START + 500)
+    assert types(events) == ["stream.reset", "stream.state"]
+    assert reasons(events) == ["restart", "restart"]
+    assert replay.state == "playing"
+    assert replay.snapshot(START + 500)["posts"] == []
+    calls = drive(replay)
+    assert post_ids(flatten(calls)) == ["p0", "p1", "p2", "p3", "p4"]
+    assert calls[0][0] == START + 500
+
+
+def test_restart_resets_the_lap() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    drive(replay, until=START + 200)
+    assert replay.lap == 2
+    replay.apply(Restart(), START + 201)
+    assert replay.lap == 0
+
+
+def test_restart_goes_back_to_a_relative_start() -> None:
+    replay = make_replay([0, 600, 1200, 7200], options=Options(start="+10m"))
+    assert replay.index == 1
+    replay.advance(START + 5000)
+    replay.apply(Restart(), START + 5000)
+    assert visible(replay, START + 5000) == [("p0", False)]
+    assert replay.next_deadline() == START + 5000
+    assert post_ids(replay.advance(START + 5000)) == ["p1"]
+
+
+def test_relative_seek_after_a_loop_wrap_counts_from_the_new_lap() -> None:
+    """The command comes after the lap's end but before the driver advanced over it."""
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=60))
+    drive(replay, until=START + 60)
+    events = replay.apply(Seek("+10s"), START + 130)  # lap 1 began at 120: position 10 → 20
+    assert types(events) == ["stream.reset", "post.created", "stream.state"]
+    assert replay.lap == 1
+    assert replay.next_deadline() == START + 170
+
+
+# Speed max --------------------------------------------------------------------------------
+
+
+def test_speed_max_emits_in_batches() -> None:
+    replay = make_replay(range(200), options=Options(speed=MAX_SPEED))
+    assert replay.next_deadline() == -math.inf
+    batches = []
+    while replay.next_deadline() == -math.inf:
+        batches.append(replay.advance(START))
+    assert [len(b) for b in batches] == [MAX_BATCH, MAX_BATCH, MAX_BATCH, 201 - 3 * MAX_BATCH]
+    events = flatten((0.0, b) for b in batches)
+    assert post_ids(events) == [f"p{i}" for i in range(200)]
+    assert reasons(events) == ["ended"]
+    assert {due_at(e) for e in events} == {wall(START)}
+    assert replay.next_deadline() is None
+    assert replay.advance(START) == []
+
+
+def test_speed_max_with_loop_never_ends() -> None:
+    replay = make_replay(range(10), options=Options(speed=MAX_SPEED, loop=True))
+    events = [e for _ in range(5) for e in replay.advance(START)]
+    assert all(len(events[i : i + MAX_BATCH]) == MAX_BATCH for i in range(0, 5 * MAX_BATCH, 64))
+    assert len(events) == 5 * MAX_BATCH
+    assert types(events).count("stream.reset") == replay.lap == 5 * MAX_BATCH // 11
+    epochs = " ".join(types(events)).split("stream.reset")
+    assert all(e.split() == ["post.created"] * 10 for e in epochs[1:-1])
+    assert replay.next_deadline() == -math.inf
+
+
+def test_from_max_back_to_a_finite_speed() -> None:
+    replay = make_replay(range(100), options=Options(speed=MAX_SPEED))
+    assert post_ids(replay.advance(START))[-1] == "p63"
+    replay.apply(SetSpeed(1.0), START + 5)
+    assert replay.next_deadline() == START + 6
+    replay.apply(SetSpeed(MAX_SPEED), START + 5.5)
+    assert replay.next_deadline() == -math.inf
+    assert post_ids(replay.advance(START + 6))[0] == "p64"
+
+
+def test_pause_at_speed_max() -> None:
+    replay = make_replay(range(100), options=Options(speed=MAX_SPEED))
+    replay.apply(Pause(), START)
+    assert replay.next_deadline() is None
+    assert replay.advance(START) == []
+
+
+# Snapshot ---------------------------------------------------------------------------------
+
+
+def _scenario_replay() -> Replay:
+    scenario = [
+        Step("pin", "p0", after=10),
+        Step("delete", "p2", after=30),
+        Step("pin", "p1", after=10),
+        Step("pin", "p3", after=0),
+        Step("unpin", "p3", after=5),
+    ]
+    # p1 is edited 30 s after its creation (at 90); it keeps its place and its pin.
+    return make_replay([0, 60, 120, 180], edited={1}, scenario=scenario, edit_delay=30)
+
+
+def test_snapshot_newest_first_with_edits_deletions_and_pins() -> None:
+    replay = _scenario_replay()
+    drive(replay)
+    snapshot = replay.snapshot(START + 300)
+    assert [(p["id"], p["pinned"]) for p in snapshot["posts"]] == [
+        ("p3", False),
+        ("p1", True),
+        ("p0", True),
+    ]
+    feed = replay.script.feed
+    assert snapshot["posts"][1] == {**post_record(feed.post("p1")), "pinned": True}
+    assert snapshot["posts"][1]["editor"] == "Editor"
+    assert snapshot["posts"][0] == {**post_record(feed.post("p3")), "pinned": False}
+    assert snapshot["stream"] == "s1"
+    assert snapshot["cursor"] == replay.cursor
+    assert snapshot["state"] == "ended"
+
+
+def test_snapshot_as_it_goes() -> None:
+    replay = _scenario_replay()
+    seen = []
+    for now, _ in drive(replay):
+        seen.append((now - START, visible(replay, now)))
+    assert seen == [
+        (0, [("p0", False)]),
+        (10, [("p0", True)]),
+        (60, [("p1", False), ("p0", True)]),
+        (70, [("p1", True), ("p0", True)]),
+        (90, [("p1", True), ("p0", True)]),
+        (120, [("p2", False), ("p1", True), ("p0", True)]),
+        (150, [("p1", True), ("p0", True)]),
+        (180, [("p3", True), ("p1", True), ("p0", True)]),
+        (185, [("p3", False), ("p1", True), ("p0", True)]),
+    ]
+
+
+def test_an_edit_does_not_move_a_post() -> None:
+    replay = make_replay([0, 60, 120], edited={0}, edit_delay=200)
+    drive(replay)
+    posts = replay.snapshot(START + 300)["posts"]
+    assert [p["id"] for p in posts] == ["p2", "p1", "p0"]
+    assert posts[2]["editor"] == "Editor"
+
+
+@pytest.mark.parametrize("target", ["p0", "p1", "p2", "p3", "2014-06-12T08:02:45Z", "start"])
+def test_snapshot_after_seeking_back_matches_playing_forward(target: str) -> None:
+    played = _scenario_replay()
+    drive(played)
+    played.apply(Seek(target), START + 1000)
+    fresh = _scenario_replay()
+    fresh.apply(Seek(target), START)
+    assert played.snapshot(START + 1000)["posts"] == fresh.snapshot(START)["posts"]
+    assert played.index == fresh.index
+    assert post_ids(flatten(drive(played))) == post_ids(flatten(drive(fresh)))
+
+
+def test_describe() -> None:
+    replay = make_replay(P5, options=Options(speed=60, max_gap=120.0, loop=True))
+    replay.advance(START + 1)
+    assert replay.describe(START + 1.5) == {
+        "state": "playing",
+        "speed": 60,
+        "loop": True,
+        "max_gap": 120.0,
+        "position": {"archive_time": "2014-06-12T08:01:30Z", "index": 2, "total": 5, "lap": 0},
+        "cursor": "inc-3",
+    }
+    replay.apply(SetSpeed(MAX_SPEED), START + 2)
+    assert replay.describe(START + 2)["speed"] == "max"
+
+
+# Resume from a cursor ---------------------------------------------------------------------
+
+
+def _run(replay: Replay) -> list[Event]:
+    return initial_events(replay) + flatten(drive(replay))
+
+
+def test_since_every_cursor_gives_exactly_the_later_events() -> None:
+    replay = _scenario_replay()
+    events = _run(replay)
+    assert replay.since(f"{INCARNATION}-0") == events
+    for k, event in enumerate(events):
+        assert replay.since(event.id) == events[k + 1 :]
+    assert replay.since(replay.cursor) == []
+
+
+def test_since_same_events_whichever_cursor() -> None:
+    replay = make_replay(P5)
+    events = _run(replay)
+    whole = replay.since(events[0].id)
+    assert whole is not None
+    for event in events:
+        later = replay.since(event.id)
+        assert later is not None
+        assert [(e.id, e.json, e.sse) for e in later] == [
+            (e.id, e.json, e.sse) for e in whole[len(whole) - len(later) :]
+        ]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "other-3",  # another incarnation
+        "inc2-3",
+        "3",
+        "",
+        "inc",
+        "inc-",
+        "inc-abc",
+        "inc--1",
+        "inc-1.0",
+        "inc- 1",
+        "inc-²",  # a Unicode digit, not an ASCII one
+        "inc-99",  # a serial not issued yet
+        "inc-8",
+    ],
+)
+def test_since_none_for_cursors_it_cannot_serve(cursor: str) -> None:
+    replay = make_replay([0, 60])
+    _run(replay)
+    assert replay.cursor == "inc-4"
+    assert replay.since(cursor) is None or cursor == "inc-8" and False
+
+
+def test_since_none_for_future_serial() -> None:
+    replay = make_replay([0, 60])
+    _run(replay)
+    assert replay.since("inc-4") == []
+    assert replay.since("inc-5") is None
+
+
+def test_incarnation_with_dashes() -> None:
+    replay = make_replay([0], incarnation="a-b-c")
+    [start] = initial_events(replay)
+    assert start.id == "a-b-c-1"
+    assert replay.since("a-b-c-1") == []
+    assert replay.since("b-c-1") is None
+
+
+def test_since_across_a_reset() -> None:
+    replay = make_replay(P5)
+    before = _run(replay)
+    events = replay.apply(Seek("p2"), START + 1000)
+    reset = events[0]
+    assert reset.type == "stream.reset"
+    after = events + flatten(drive(replay))
+    # Cursors from before the reset cannot be served …
+    for event in before[:-1]:
+        assert replay.since(event.id) is None
+    assert replay.since(f"{INCARNATION}-0") is None
+    # … except the very last one: what follows it is exactly the reset and the new epoch.
+    assert replay.since(before[-1].id) == after
+    for k, event in enumerate(after):
+        assert replay.since(event.id) == after[k + 1 :]
+
+
+def test_since_across_a_loop() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    events = initial_events(replay) + flatten(drive(replay, until=START + 150))
+    [reset_at] = [i for i, e in enumerate(events) if e.type == "stream.reset"]
+    for k, event in enumerate(events):
+        found = replay.since(event.id)
+        if k < reset_at - 1:
+            assert found is None
+        else:
+            assert found == events[k + 1 :]
+
+
+def test_small_log_limit_forgets_old_cursors() -> None:
+    replay = make_replay(range(20), options=Options(log_limit=5))
+    events = _run(replay)
+    assert len(events) == 22
+    assert replay.since(events[-6].id) == events[-5:]
+    for event in events[:-6]:
+        assert replay.since(event.id) is None
+    assert replay.since(f"{INCARNATION}-0") is None
+    for k in range(-6, 0):
+        assert replay.since(events[k].id) == events[k + 1 :]
+
+
+def test_reset_event_for_a_lost_subscriber() -> None:
+    replay = make_replay(P5)
+    _run(replay)
+    event = reset_event(replay, "resume", START + 1000)
+    assert event.id == replay.cursor
+    assert event.serial == replay.serial
+    body = envelope(event)
+    assert body["type"] == "stream.reset"
+    assert body["data"] == {"reason": "resume"}
+    assert body["due_at"] == wall(START + 1000)
+    assert replay.since(replay.cursor) == []  # not logged
+
+
+# Properties -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Op:
+    kind: str
+    dt: float
+    value: float = 0.0
+
+
+_ops = st.lists(
+    st.one_of(
+        st.builds(_Op, st.just("advance"), st.floats(0, 400)),
+        st.builds(_Op, st.just("deadline"), st.just(0.0)),
+        st.builds(_Op, st.just("pause"), st.floats(0, 400)),
+        st.builds(_Op, st.just("resume"), st.floats(0, 400)),
+        st.builds(
+            _Op, st.just("speed"), st.floats(0, 400), st.sampled_from([0.5, 1, 2, 3, 60, math.inf])
+        ),
+        st.builds(_Op, st.just("seek"), st.floats(0, 400), st.integers(0, 1800).map(float)),
+        st.builds(_Op, st.just("since"), st.just(0.0), st.floats(0, 1)),
+    ),
+    max_size=40,
+)
+
+_FEED = [0, 30, 30, 95, 300, 301, 1200, 1260, 4000]
+_IDS = [f"p{i}" for i in range(len(_FEED))]
+
+
+def _run_ops(replay: Replay, ops: list[_Op]) -> tuple[list[Event], float]:
+    events = list(initial_events(replay))
+    now = START
+    for op in ops:
+        now += op.dt
+        if op.kind == "advance":
+            events += replay.advance(now)
+        elif op.kind == "deadline":
+            deadline = replay.next_deadline()
+            if deadline is not None:
+                now = max(now, deadline)
+                events += replay.advance(now)
+        elif op.kind == "pause":
+            events += replay.apply(Pause(), now)
+        elif op.kind == "resume":
+            events += replay.apply(Resume(), now)
+        elif op.kind == "speed":
+            events += replay.apply(SetSpeed(op.value), now)
+        elif op.kind == "seek":
+            events += replay.apply(Seek(f"+{op.value:g}s"), now)
+        elif op.kind == "since" and events:
+            # A subscriber reconnecting with a cursor from this run must get exactly the rest.
+            k = min(int(op.value * len(events)), len(events) - 1)
+            resets = [i for i, e in enumerate(events) if e.type == "stream.reset"]
+            found = replay.since(events[k].id)
+            if resets and k < resets[-1] - 1:
+                assert found is None
+            else:
+                assert found == events[k + 1 :]
+    return events, now
+
+
+def _check_epochs(events: list[Event]) -> None:
+    assert serials(events) == list(range(1, len(events) + 1))
+    assert [e.id for e in events] == [f"{INCARNATION}-{e.serial}" for e in events]
+    epochs: list[list[str]] = [[]]
+    for event in events:
+        if event.type == "stream.reset":
+            epochs.append([])
+        elif event.type == "post.created":
+            epochs[-1].append(envelope(event)["post"]["id"])
+    for number, created in enumerate(epochs):
+        # Each epoch plays the posts once each, in order, with none missing or repeated.
+        assert created == _IDS[: len(created)], number
+        if number < len(epochs) - 1:
+            assert created == _IDS, number
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_ops, loop=st.booleans())
+def test_interleaved_commands_never_lose_or_repeat_a_post(ops: list[_Op], loop: bool) -> None:
+    replay = make_replay(_FEED, options=Options(loop=loop, loop_pause=45))
+    events, now = _run_ops(replay, ops)
+    _check_epochs(events)
+    if not loop:
+        # Play out the rest: every post exactly once overall, then the end.
+        replay.apply(Resume(), now)
+        replay.apply(SetSpeed(60), now)
+        events += flatten(drive(replay))
+        _check_epochs(events)
+        assert post_ids(events) == _IDS
+        assert reasons(events)[-1] == "ended"
+        assert replay.state == "ended"
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_ops, cut=st.floats(0, 1))
+def test_union_of_prefix_and_since_is_the_whole_run(ops: list[_Op], cut: float) -> None:
+    replay = make_replay(_FEED)
+    events, _ = _run_ops(replay, ops)
+    k = max(1, min(len(events), round(cut * len(events))))
+    found = replay.since(events[k - 1].id)
+    assert found is not None  # no loop and only forward seeks: a single epoch
+    assert events[:k] + found == events
