@@ -118,7 +118,9 @@ def _records(text: str, source: str) -> list[_Record]:
     if stripped[0] == "[" or (stripped[0] == "{" and _is_single_document(stripped)):
         return _document_records(text, source)
     out = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a record: str.splitlines() would also split at U+2028, U+0085 …, which
+    # JSON strings may hold unescaped.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

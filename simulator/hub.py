@@ -95,7 +95,7 @@ class Hub:
             return
         for subscriber in list(self.subscribers):
             if not subscriber.push(events):
-                self.dropped_slow += 1
+                self.dropped_slow += subscriber.dropped == SLOW
                 self.remove(subscriber)
 
     def backlog(self) -> int:

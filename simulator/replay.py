@@ -35,6 +35,9 @@ DEFAULT_LOG_LIMIT = 100_000
 DEFAULT_LOOP_PAUSE = 60.0
 """Archive seconds of quiet between the last event of a lap and the first of the next."""
 
+MIN_LAP = 1.0
+"""Play seconds a lap lasts at the least, so a loop of simultaneous events cannot spin."""
+
 MAX_BATCH = 64
 """Events one ``advance`` emits at speed ``max``, so the caller can let subscribers drain."""
 
@@ -107,7 +110,7 @@ class Replay:
         self.wall_offset = wall_offset
         self.clamp = GapClamp([c.at for c in script.cues], options.max_gap)
         self.plays = [self.clamp.to_play(c.at) for c in script.cues]
-        self.period = self.plays[-1] + self._loop_pause_play()
+        self.period = max(self.plays[-1] + self._loop_pause_play(), self.plays[0] + MIN_LAP)
         self.serial = 0
         self.lap = 0
         self.index = 0
@@ -342,14 +345,13 @@ class Replay:
 
     def _apply_cue(self, cue: Cue) -> None:
         post_id = cue.post.id
-        if cue.type in (EventType.POST_CREATED, EventType.POST_UPDATED):
-            old = self._visible.get(post_id)
-            if old and cue.type is EventType.POST_UPDATED:
+        old = self._visible.get(post_id)
+        if cue.type is EventType.POST_UPDATED:
+            if old:
                 old.post = post_record(cue.post)  # in place: an edit does not move a post
-            else:
-                self._visible.pop(post_id, None)
-                pinned = old.pinned if old else False
-                self._visible[post_id] = _Visible(post_record(cue.post), pinned)
+        elif cue.type is EventType.POST_CREATED:
+            self._visible.pop(post_id, None)
+            self._visible[post_id] = _Visible(post_record(cue.post), old.pinned if old else False)
         elif cue.type is EventType.POST_DELETED:
             self._visible.pop(post_id, None)
         elif post_id in self._visible:

@@ -71,7 +71,7 @@ def _at(where: str | None) -> str:
 def format_speed(speed: float) -> float | str:
     if speed == MAX_SPEED:
         return "max"
-    return int(speed) if speed.is_integer() else speed
+    return int(speed) if float(speed).is_integer() else speed  # an int has no is_integer (3.11)
 
 
 class GapClamp:

@@ -18,10 +18,14 @@ changes are dropped too unless asked for.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import aiohttp
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +164,16 @@ class _HasContent(Protocol):
 
 class SSEReader:
     """``async for item in SSEReader(response)``: Events (and Comments / Retry if asked) as the
-    bytes arrive; ends when the server ends the response."""
+    bytes arrive; ends when the server ends the response. ``aclose()`` when done early."""
 
     def __init__(
         self, response: _HasContent, *, comments: bool = False, retries: bool = False
     ) -> None:
         self.response = response
-        self.parser = SSEParser(comments=comments, retries=retries)
+        self.comments = comments
+        self.retries = retries
+        self.parser = SSEParser(comments=True, retries=True)
+        self._stash: deque[Item] = deque()
         self._items = self._iterate()
 
     @property
@@ -181,33 +188,92 @@ class SSEReader:
         return self
 
     async def __anext__(self) -> Item:
-        return await anext(self._items)
+        while True:
+            item = self._stash.popleft() if self._stash else await anext(self._items)
+            if isinstance(item, Event):
+                return item
+            if isinstance(item, Comment) and self.comments:
+                return item
+            if isinstance(item, Retry) and self.retries:
+                return item
 
-    async def _iterate(self) -> AsyncIterator[Item]:
+    async def aclose(self) -> None:
+        await self._items.aclose()
+
+    async def _iterate(self) -> AsyncGenerator[Item, None]:
         async for chunk in self.response.content.iter_any():
             for item in self.parser.feed(chunk):
                 yield item
         for item in self.parser.close():
             yield item
 
+    async def ready(self) -> int:
+        """Wait for the server's first ``retry`` field; the reconnection time it set.
+
+        livesim writes it after the subscription is in place, so what is published from then on
+        reaches this reader. Whatever came before it is kept for iteration."""
+        while self.parser.retry is None:
+            item = await anext(self._items)
+            if not isinstance(item, Retry) or self.retries:
+                self._stash.append(item)
+        return self.parser.retry
+
     async def next_event(self) -> Event:
         """The next Event, skipping anything else; ``StopAsyncIteration`` at end of stream."""
-        async for item in self:
+        while True:
+            item = await anext(self)
             if isinstance(item, Event):
                 return item
-        raise StopAsyncIteration
 
     async def events(self, count: int) -> list[Event]:
         """The next ``count`` Events."""
         return [await self.next_event() for _ in range(count)]
 
     async def until(self, event: str, *, reason: str | None = None) -> list[Event]:
-        """Events up to and including the first of type ``event`` (and ``data.reason``)."""
+        """Events up to and including the first of type ``event`` (with ``data.reason``)."""
         out: list[Event] = []
         while True:
             item = await self.next_event()
             out.append(item)
-            if item.event == event and (
-                reason is None or json.loads(item.data).get("data", {}).get("reason") == reason
-            ):
+            if item.event != event:
+                continue
+            if reason is None or envelope(item)["data"]["reason"] == reason:
                 return out
+
+
+def envelope(event: Event) -> dict[str, Any]:
+    """The event's data as JSON (livesim sends one JSON envelope per event)."""
+    value = json.loads(event.data)
+    assert isinstance(value, dict)
+    return value
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    last_event_id: str | None = None,
+    comments: bool = False,
+    retries: bool = False,
+    ready: bool = True,
+) -> AsyncIterator[SSEReader]:
+    """GET an event stream as EventSource would (``Accept``, ``Last-Event-ID``) and read it.
+
+    Asserts a 200 ``text/event-stream``; with ``ready`` waits for the subscription to be live.
+    Leaving the block closes the connection (a client going away mid-stream).
+    """
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    async with session.get(url, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        assert response.content_type == "text/event-stream"
+        reader = SSEReader(response, comments=comments, retries=retries)
+        try:
+            if ready:
+                await reader.ready()
+            yield reader
+        finally:
+            await reader.aclose()
+            response.close()

@@ -143,20 +143,23 @@ def test_scenario_steps_combine() -> None:
 
 
 def test_unknown_action_names_the_step() -> None:
+    """Steps are numbered from 0, like the JSON/TOML path of the scenario list."""
     scenario = [Step("pin", "p0"), Step("star", "p0")]
     with pytest.raises(ValueError) as info:
         make_script([0], scenario=scenario)
-    assert str(info.value) == "scenario[2].action: 'star' is not one of pin, unpin, delete, update"
+    assert str(info.value) == "scenario[1].action: 'star' is not one of pin, unpin, delete, update"
 
 
 def test_unknown_post_names_the_step() -> None:
     with pytest.raises(ValueError) as info:
-        make_script([0, 10], scenario=[Step("delete", "nope")])
-    assert str(info.value) == "scenario[1].post: no post with id 'nope'"
+        make_script(
+            [0, 10], scenario=[Step("pin", "p1"), Step("delete", "p0"), Step("delete", "nope")]
+        )
+    assert str(info.value) == "scenario[2].post: no post with id 'nope'"
 
 
 def test_action_is_checked_before_post() -> None:
-    with pytest.raises(ValueError, match=r"^scenario\[1\]\.action: "):
+    with pytest.raises(ValueError, match=r"^scenario\[0\]\.action: "):
         make_script([0], scenario=[Step("star", "nope")])
 
 

@@ -87,7 +87,10 @@ def import_text(text: str, options: ImportOptions, format: str | None = None) ->
     feed = feed.with_posts(assign_ids(feed.posts))
     if options.feed_id and name != "json":
         feed = replace(feed, id=options.feed_id)
-    return timing.infer(feed, options.date, options.timezone)
+    try:
+        return timing.infer(feed, options.date, options.timezone)
+    except OverflowError:
+        raise ArchiveError("inferred times fall outside the calendar", source=options.source) from None
 
 
 def import_bytes(data: bytes, options: ImportOptions, format: str | None = None) -> Feed:
