@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -18,6 +19,7 @@ from . import archive, stats
 from .importers import FORMATS, decode
 from .model import ArchiveError
 from .sources import load_feed
+from .timeline import parse_duration, parse_speed
 
 EXAMPLES = """\
 examples:
@@ -70,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("archive")
     _add_import_options(val)
     val.set_defaults(handler=_validate)
-
-    from .web.cli import add_serve_command
 
     add_serve_command(commands, _serve)
     return parser
@@ -150,3 +150,38 @@ def _serve(args: argparse.Namespace) -> int:
     from .web.cli import serve
 
     return serve(args)
+
+
+def add_serve_command(commands: Any, handler: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve archives as live streams over SSE, WebSocket and REST (the default command)",
+        description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
+        "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
+        "to 2 minutes, so a demo shows a post every few seconds.",
+    )
+    serve.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
+    serve.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free one)")
+    serve.add_argument(
+        "--speed", type=_arg(parse_speed), help="replay speed: 1 = original timing, 60, or max"
+    )
+    serve.add_argument(
+        "--max-gap",
+        type=_arg(parse_duration),
+        metavar="DURATION",
+        help="clamp quiet stretches to this much archive time (default 2m)",
+    )
+    serve.add_argument("--no-loop", action="store_true", help="stop at the end instead of looping")
+    serve.set_defaults(handler=handler)
+
+
+def _arg(parse: Any) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, "value")
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+
+    return convert

@@ -36,7 +36,7 @@ def validator() -> Any:
     )
 
 
-def jsonl(*records: dict[str, Any] | str) -> str:
+def jsonl(*records: Any) -> str:
     """Lines of an archive: dicts are encoded, strings written as they are."""
     return "".join((r if isinstance(r, str) else orjson.dumps(r).decode()) + "\n" for r in records)
 
@@ -331,3 +331,27 @@ def test_unicode_line_separators_inside_strings() -> None:
     loaded = archive.loads(archive.dumps(feed).decode(), SRC)
     assert loaded.title == "T\u2028"
     assert loaded.posts[0].body == body
+
+
+# The format's documentation
+
+
+def test_documented_example_is_real_and_valid(bundled: Feed, validator: Any) -> None:
+    doc = (ROOT / "docs" / "archive-format.md").read_text(encoding="utf-8")
+    example = doc.split("```jsonl\n", 1)[1].split("```", 1)[0]
+    lines = example.splitlines()
+    assert len(lines) == 3
+    emitted = archive.dumps(bundled).decode().splitlines()
+    assert all(line in emitted for line in lines)
+    for line in lines:
+        assert validator.is_valid(json.loads(line))
+    assert len(archive.loads(example, SRC).posts) == 2
+
+
+def test_documented_json_layouts_load() -> None:
+    doc = (ROOT / "docs" / "archive-format.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in doc.split("```json\n")[1:]]
+    assert len(blocks) == 2
+    for block in blocks:
+        [loaded] = archive.loads(block, "my-blog.json").posts
+        assert (loaded.id, loaded.body, loaded.time_source) == ("a", "First.", TimeSource.EXPLICIT)

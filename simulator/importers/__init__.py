@@ -90,7 +90,9 @@ def import_text(text: str, options: ImportOptions, format: str | None = None) ->
     try:
         return timing.infer(feed, options.date, options.timezone)
     except OverflowError:
-        raise ArchiveError("inferred times fall outside the calendar", source=options.source) from None
+        raise ArchiveError(
+            "inferred times fall outside the calendar", source=options.source
+        ) from None
 
 
 def import_bytes(data: bytes, options: ImportOptions, format: str | None = None) -> Feed:

@@ -109,7 +109,7 @@ async def create_stream(request: web.Request) -> web.Response:
     try:
         stream = make_stream(request.app, config.id, feed, config)
     except ValueError as exc:
-        raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[1]…
+        raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
     streams[stream.id] = stream
     response = json(stream.describe(), status=201)
     response.headers["Location"] = f"/api/streams/{stream.id}"

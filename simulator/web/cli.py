@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from typing import Any
 
 from aiohttp import web
 
@@ -13,44 +12,9 @@ from .. import settings as settings_module
 from ..model import ArchiveError, Feed
 from ..settings import FeedConfig, Settings, StreamConfig
 from ..sources import bundled_feed, load_feed
-from ..timeline import format_speed, parse_duration, parse_speed
+from ..timeline import format_speed
 from .app import create_app
 from .state import check_stream
-
-
-def add_serve_command(commands: Any, handler: Any) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="serve archives as live streams over SSE, WebSocket and REST (the default command)",
-        description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
-        "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
-        "to 2 minutes, so a demo shows a post every few seconds.",
-    )
-    serve.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
-    serve.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free one)")
-    serve.add_argument(
-        "--speed", type=_arg(parse_speed), help="replay speed: 1 = original timing, 60, or max"
-    )
-    serve.add_argument(
-        "--max-gap",
-        type=_arg(parse_duration),
-        metavar="DURATION",
-        help="clamp quiet stretches to this much archive time (default 2m)",
-    )
-    serve.add_argument("--no-loop", action="store_true", help="stop at the end instead of looping")
-    serve.set_defaults(handler=handler)
-
-
-def _arg(parse: Any) -> Any:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text, "value")
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-    return convert
 
 
 def resolve(args: argparse.Namespace) -> tuple[Settings, dict[str, Feed]]:

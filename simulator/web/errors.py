@@ -27,7 +27,7 @@ def http_error(message: str, where: str | None = None, status: int = 400) -> web
     Without ``where``, the message's own prefix (``body.speed: …``) names the place.
     """
     where = where or message.split(":", 1)[0]
-    # ``text=``, not ``body=``: aiohttp deprecates ``body`` for HTTP exceptions (a warning per error).
+    # ``text=``, not ``body=``: aiohttp deprecates ``body`` for HTTP exceptions (warns each time).
     body = error_body(message, where, status).decode()
     return _STATUS[status](text=body, content_type="application/json")
 

@@ -1,0 +1,147 @@
+"""The pure core does no I/O and knows nothing of the server: checked on each module's imports.
+
+The core turns bytes into feeds and feeds into timed events. Reading files, clocks, sockets and
+event loops belong to the shell (``sources``, ``cli``, ``web``, ``stream``, ``hub``, ``settings``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import simulator
+
+PACKAGE = Path(simulator.__file__).resolve().parent
+CORE = [
+    "model.py",
+    "archive.py",
+    "timing.py",
+    "timeline.py",
+    "script.py",
+    "replay.py",
+    "wire.py",
+    "stats.py",
+    *sorted(f"importers/{p.name}" for p in (PACKAGE / "importers").glob("*.py")),
+]
+
+FORBIDDEN_MODULES = {
+    # event loops, servers, schedulers, clocks, sockets
+    "asyncio",
+    "aiohttp",
+    "websockets",
+    "apscheduler",
+    "time",
+    "socket",
+    "selectors",
+    "ssl",
+    "threading",
+    "subprocess",
+    "signal",
+    "urllib.request",
+    "http.client",
+    # the file system
+    "os",
+    "shutil",
+    "tempfile",
+    "glob",
+    "fileinput",
+    "importlib",
+    # the shell around the core
+    "simulator.web",
+    "simulator.stream",
+    "simulator.hub",
+    "simulator.settings",
+    "simulator.cli",
+    "simulator.sources",
+}
+PURE_PATHS = {"PurePath", "PurePosixPath", "PureWindowsPath"}
+"""``pathlib`` names that only handle path strings (a file name's stem, say) and touch no disk."""
+
+
+def _module_name(relative: str) -> str:
+    return "simulator." + relative.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+
+
+def _imports(relative: str) -> list[tuple[int, str, list[str]]]:
+    """Every import in the module, anywhere in it: (line, absolute module, names imported)."""
+    path = PACKAGE / relative
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = _module_name(relative).split(".")
+    if not relative.endswith("__init__.py"):
+        package = package[:-1]
+    found: list[tuple[int, str, list[str]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+                if not node.module:  # ``from . import wire`` imports submodules
+                    found += [(node.lineno, f"{module}.{name}", []) for name in names]
+                    continue
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module, names))
+    return found
+
+
+def _forbidden(module: str) -> bool:
+    return any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN_MODULES)
+
+
+def test_core_modules_exist() -> None:
+    for relative in CORE:
+        assert (PACKAGE / relative).is_file(), relative
+    assert "importers/__init__.py" in CORE
+    assert "importers/scribblelive.py" in CORE
+
+
+@pytest.mark.parametrize("relative", CORE)
+def test_core_imports_no_io_and_no_shell(relative: str) -> None:
+    problems = []
+    for line, module, names in _imports(relative):
+        if _forbidden(module):
+            problems.append(f"{relative}:{line}: imports {module}")
+        elif module == "pathlib" and (not names or set(names) - PURE_PATHS):
+            problems.append(f"{relative}:{line}: imports pathlib {names or '(module)'}")
+        elif module == "io" and set(names) & {"open", "FileIO", "open_code"}:
+            problems.append(f"{relative}:{line}: imports io {names}")
+        elif module == "simulator" and set(names) & {"web", "stream", "hub", "settings", "cli"}:
+            problems.append(f"{relative}:{line}: imports simulator {names}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("relative", CORE)
+def test_core_opens_no_files(relative: str) -> None:
+    path = PACKAGE / relative
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    calls = [
+        f"{relative}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id in {"open", "__import__"})
+            or (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"open", "read_text", "read_bytes", "write_text"}
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in {"io", "Path", "pathlib", "os", "builtins"}
+            )
+        )
+    ]
+    assert calls == []
+
+
+def test_the_checker_sees_relative_and_nested_imports() -> None:
+    """The AST walk resolves ``from .. import x`` and finds imports inside functions."""
+    imports = {module for _, module, _ in _imports("importers/__init__.py")}
+    assert {"simulator.archive", "simulator.timing", "simulator.model"} <= imports
+    assert "simulator.importers.scribblelive" in imports
+    replay = {module for _, module, _ in _imports("replay.py")}
+    assert "simulator.wire" in replay and "simulator.script" in replay
+    assert _forbidden("simulator.web.app") and _forbidden("asyncio")
+    assert not _forbidden("datetime") and not _forbidden("simulator.timeline")
