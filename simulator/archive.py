@@ -80,9 +80,10 @@ class _Record:
 
 def loads(text: str, source: str = "<archive>") -> Feed:
     """Read an archive in the canonical format; raise the first problem found."""
-    for problem in problems(text, source):
+    records = _records(text, source)
+    for problem in _record_problems(records, source):
         raise problem
-    return _build(_records(text, source), source)
+    return _build(records, source)
 
 
 def problems(text: str, source: str = "<archive>") -> Iterator[ArchiveError]:
@@ -92,6 +93,10 @@ def problems(text: str, source: str = "<archive>") -> Iterator[ArchiveError]:
     except ArchiveError as exc:
         yield exc
         return
+    yield from _record_problems(records, source)
+
+
+def _record_problems(records: list[_Record], source: str) -> Iterator[ArchiveError]:
     header, posts = _split(records, source)
     if header is not None:
         yield from _check_object(header, FEED_FIELDS, source, required=("title",))

@@ -304,17 +304,25 @@ class Replay:
     # Targets ------------------------------------------------------------------------------
 
     def _target(self, text: str, now: float, where: str = "to") -> float:
-        """A seek or start target as a play position."""
+        """A seek or start target as a play position, kept between the start and the end."""
+        return min(max(self._unbounded_target(text, now, where), self.plays[0]), self._end)
+
+    @property
+    def _end(self) -> float:
+        """Just after the last cue: every event applied, none pending."""
+        return self.plays[-1] + 1e-9
+
+    def _unbounded_target(self, text: str, now: float, where: str) -> float:
         value = text.strip()
         if value == "start":
             return self.plays[0]
         if value == "end":
-            return self.plays[-1] + 1e-9
+            return self._end
         if re.fullmatch(r"[+-].+", value):
             sign = -1 if value[0] == "-" else 1
             delta = sign * parse_duration(value[1:], where)
             here = self.clamp.to_archive(self._play_position(now))
-            return max(self.plays[0], self.clamp.to_play(here + delta))
+            return self.clamp.to_play(here + delta)
         try:
             return self.plays[self.script.created_index(value)]
         except KeyError:

@@ -8,6 +8,7 @@ times, and no time ever runs backwards.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -85,7 +86,6 @@ def _time_post(i: int, post: Post, anchors: list[tuple[int, datetime]], cadence:
 def _bracket(
     i: int, anchors: list[tuple[int, datetime]]
 ) -> tuple[tuple[int, datetime], tuple[int, datetime]]:
-    for left, right in zip(anchors, anchors[1:], strict=False):
-        if left[0] < i < right[0]:
-            return left, right
-    raise AssertionError(f"post {i} is not between anchors")
+    """The anchors either side of post ``i`` (binary search: archives have many anchors)."""
+    right = bisect_right(anchors, i, key=lambda anchor: anchor[0])
+    return anchors[right - 1], anchors[right]

@@ -46,7 +46,7 @@ SSE_HEARTBEAT = b": ping\n\n"
 
 
 def message(kind: str, **fields: Any) -> bytes:
-    """A server message that is not a stream event (``error``, ``pong``, ``ack``)."""
+    """A server message that is not a stream event (``error``, ``pong``)."""
     return orjson.dumps({"type": kind, **fields})
 
 

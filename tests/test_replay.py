@@ -333,7 +333,17 @@ def test_seek_to_a_time_before_the_first_post() -> None:
     replay.advance(START + 60)
     events = replay.apply(Seek("2014-06-12T07:59:00Z"), START + 100)
     assert types(events) == ["stream.reset", "stream.state"]
-    assert replay.next_deadline() == START + 160
+    # Clamped to the first post, which is then due at once rather than a minute later.
+    assert replay.next_deadline() == START + 100
+
+
+def test_seek_to_a_time_after_the_last_post_ends_the_replay() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 60)
+    events = replay.apply(Seek("2014-06-13T00:00:00Z"), START + 100)
+    assert [e for e in types(events) if e == "post.created"] == ["post.created"] * 3
+    assert types(replay.advance(START + 100)) == ["stream.state"]
+    assert replay.state == "ended"
 
 
 def test_seek_relative_offsets() -> None:

@@ -86,8 +86,12 @@ function onEvent(event) {
     case "post.created":
     case "post.updated": {
       const old = state.posts.get(post.id);
-      if (old && event.type === "post.updated") old.post = post;
-      else state.posts.set(post.id, {post, pinned: old ? old.pinned : false});
+      if (event.type === "post.created") {
+        state.posts.delete(post.id);
+        state.posts.set(post.id, {post, pinned: old ? old.pinned : false});
+      } else if (old) {
+        old.post = post; // an edit changes a post in place; one already deleted stays deleted
+      }
       break;
     }
     case "post.deleted":
