@@ -52,8 +52,8 @@ def bundled() -> Feed:
 async def start_server(bundled: Feed) -> AsyncIterator[StartServer]:
     """``await start_server(streams=[...], server={...}, feeds={...})`` → a running ``Server``.
 
-    ``streams`` are StreamConfig dicts (default: the bundled feed as stream ``aljazeera-iraq-2014-06``
-    at speed 60, max_gap 2m, looping); ``server`` overrides ServerConfig fields.
+    ``streams`` are StreamConfig dicts (default: the bundled feed as one stream of the same id, at
+    speed 60, max_gap 2m, looping); ``server`` overrides ServerConfig fields.
     """
     started: list[Server] = []
 

@@ -205,8 +205,9 @@ async def test_delete_stream_ends_its_subscribers(server: Server) -> None:
             status, body = await server.delete(f"/api/streams/{BUNDLED_ID}")
             assert (status, body) == (200, {"deleted": BUNDLED_ID})
             # Both event streams end: the server finishes the responses.
-            assert [e async for e in first if e.event != "post.created"] == []
-            assert [e async for e in second if e.event != "post.created"] == []
+            for reader in (first, second):
+                async for _ in reader:  # whatever was on its way, then the end
+                    pass
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     await ws.recv()
@@ -255,7 +256,7 @@ async def test_controls_answer_with_the_new_state(start_server: StartServer, bun
     assert state["state"] == "playing"
     assert state["position"]["index"] <= 1
     _, shown = await server.get("/api/streams/s")
-    assert shown["cursor"] >= state["cursor"]
+    assert int(shown["cursor"].rsplit("-", 1)[1]) >= int(state["cursor"].rsplit("-", 1)[1])
 
 
 @pytest.mark.parametrize(

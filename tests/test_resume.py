@@ -379,8 +379,12 @@ async def test_loop_wrap_resets_and_a_cursor_from_the_last_lap_gets_a_reset(
         await server.post("/api/streams/s/resume")
         wrapped = await live.until("stream.reset")
         await server.post("/api/streams/s/pause")
-        wrapped += await live.until("stream.state", "pause")
+        _, paused = await server.get("/api/streams/s")
+        await live.until("stream.state", "pause")
         async with subscribe(server, "s", lap[0]["id"]) as late:
             first = await late.next()
-    assert any(m["type"] == "stream.reset" and m["data"] == {"reason": "loop"} for m in wrapped)
+    assert cues(wrapped)[-1] == script_cues(bundled)[-1]  # the lap played out to its last cue
+    assert wrapped[-1]["data"] == {"reason": "loop"}
+    assert paused["position"]["lap"] >= 1
     assert (first["type"], first["data"]) == ("stream.reset", {"reason": "resume"})
+    assert first["id"] == paused["cursor"]

@@ -52,7 +52,7 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
             if subscriber.dropped:
                 break
             await response.write(b"".join(e.sse for e in batch) if batch else wire.SSE_HEARTBEAT)
-    except (ConnectionResetError, ClientConnectionResetError):
+    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
         pass
     finally:
         stream.unsubscribe(subscriber)
@@ -78,7 +78,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
                 continue
             if reply:
                 await ws.send_frame(reply, WSMsgType.TEXT)
-    except (ConnectionResetError, ClientConnectionResetError):
+    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
         pass
     finally:
         stream.unsubscribe(subscriber)
@@ -98,7 +98,7 @@ async def _pump(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
                 return
             for event in batch:
                 await ws.send_frame(event.json, WSMsgType.TEXT)
-    except (ConnectionResetError, ClientConnectionResetError):
+    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
         pass
 
 
