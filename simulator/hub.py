@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .wire import Event
 
@@ -25,6 +25,8 @@ class Subscriber:
         self.pending: deque[Event] = deque(backlog)
         self.catch_up = len(self.pending)
         self.dropped: str | None = None
+        self.on_drop: Callable[[str], None] | None = None
+        """Set by the transport: closes a connection whose writer may be stuck on a full socket."""
         self.delivered = 0
         self._ready = asyncio.Event()
         if self.pending:
@@ -54,6 +56,8 @@ class Subscriber:
 
     def drop(self, reason: str) -> None:
         self.dropped = reason
+        if self.on_drop:
+            self.on_drop(reason)
         self.pending.clear()
         self._ready.set()
 

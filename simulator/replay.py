@@ -130,6 +130,11 @@ class Replay:
         return f"{self.incarnation}-{self.serial}"
 
     @property
+    def origin(self) -> str:
+        """The cursor before this replay's first event."""
+        return f"{self.incarnation}-0"
+
+    @property
     def state(self) -> str:
         if self.ended:
             return "ended"
@@ -243,11 +248,12 @@ class Replay:
     def apply(self, command: Command, now: float) -> list[Event]:
         """Carry out a control command; events due before it are emitted first, so none is lost.
 
+        At speed ``max`` nothing is due (the caller paces), so a command emits no extra batch.
         Raises ``ValueError`` for a command that does not make sense (an unknown seek target).
         """
         if isinstance(command, Seek):
             self._target(command.to, now)  # raise before anything happens
-        out = self.advance(now)
+        out = self.advance(now) if self.timeline.speed != MAX_SPEED else []
         if isinstance(command, Pause):
             self.timeline.pause(now)
             out.append(self._emit_state("pause", now))

@@ -14,10 +14,12 @@ import math
 import time
 from typing import Any
 
+from . import wire
 from .hub import Hub, Subscriber
 from .model import Feed
 from .replay import Command, Options, Replay, reset_event
 from .script import Script
+from .wire import Event
 
 MAX_SPEED_WAIT = 0.1
 """At speed max, how long to wait for subscribers to drain before emitting the next batch."""
@@ -95,25 +97,36 @@ class Stream:
         self._wake.set()
 
     def subscribe(self, cursor: str | None) -> Subscriber:
-        """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``)."""
+        """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``).
+
+        Without a cursor a shared stream is followed from now. A private stream always starts at
+        its beginning: it exists for this one connection, so a cursor from an earlier connection
+        gets a ``stream.reset`` and then the new replay from its first event.
+        """
         self._catch_up()
-        if cursor is None:
-            backlog = []
-        else:
-            found = self.replay.since(cursor)
-            backlog = (
-                found if found is not None else [reset_event(self.replay, "resume", self.now())]
-            )
-        subscriber = Subscriber(self.max_pending, backlog)
+        subscriber = Subscriber(self.max_pending, self._backlog(cursor))
         self.hub.add(subscriber)
         self._wake.set()
         return subscriber
 
     def resubscribe(self, subscriber: Subscriber, cursor: str) -> None:
+        """Replay from ``cursor`` on an open connection, behind a ``resumed`` marker."""
+        self._catch_up()
+        subscriber.replace([wire.resumed(cursor), *self._backlog(cursor)])
+
+    def _backlog(self, cursor: str | None) -> list[Event]:
+        if self.private:
+            first = self.replay.since(self.replay.origin) or []
+            if cursor is None or cursor == self.replay.origin:
+                return first
+            found = self.replay.since(cursor)
+            if found is not None:
+                return found
+            return [reset_event(self.replay, "private", self.now()), *first]
+        if cursor is None:
+            return []
         found = self.replay.since(cursor)
-        subscriber.replace(
-            found if found is not None else [reset_event(self.replay, "resume", self.now())]
-        )
+        return found if found is not None else [reset_event(self.replay, "resume", self.now())]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.hub.remove(subscriber)

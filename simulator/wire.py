@@ -21,7 +21,7 @@ class Event:
 
     serial: int
     id: str
-    type: EventType
+    type: str
     json: bytes
     sse: bytes
 
@@ -46,8 +46,13 @@ SSE_HEARTBEAT = b": ping\n\n"
 
 
 def message(kind: str, **fields: Any) -> bytes:
-    """A server message that is not a stream event (``error``, ``pong``)."""
+    """A server message that is not a stream event (``error``, ``pong``, ``resumed``)."""
     return orjson.dumps({"type": kind, **fields})
+
+
+def resumed(since: str) -> Event:
+    """The WebSocket marker queued ahead of a resume's backlog: what follows it is the replay."""
+    return Event(-1, "", "resumed", message("resumed", since=since), b"")
 
 
 class ClientMessageError(ValueError):

@@ -602,14 +602,15 @@ def test_speed_max_with_loop_never_ends() -> None:
 def test_from_max_back_to_a_finite_speed() -> None:
     replay = make_replay(range(200), options=Options(speed=MAX_SPEED))
     assert post_ids(replay.advance(START))[-1] == "p63"
-    # At max every remaining event is due: a command first emits one more batch.
+    # At max the caller paces: a command emits no extra batch, and speed 1 goes on from p64.
     events = replay.apply(SetSpeed(1.0), START + 5)
-    assert post_ids(events) == [f"p{i}" for i in range(64, 128)]
+    assert post_ids(events) == []
     assert reasons(events) == ["speed"]
     assert replay.next_deadline() == START + 6
-    replay.apply(SetSpeed(MAX_SPEED), START + 5.5)
+    assert post_ids(replay.advance(START + 6)) == ["p64"]
+    replay.apply(SetSpeed(MAX_SPEED), START + 6.5)
     assert replay.next_deadline() == -math.inf
-    assert post_ids(replay.advance(START + 6))[0] == "p128"
+    assert post_ids(replay.advance(START + 7))[0] == "p65"
 
 
 def test_pause_at_speed_max() -> None:

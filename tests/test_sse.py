@@ -175,7 +175,11 @@ async def test_private_replay_plays_the_whole_feed_then_ends(server: Server) -> 
     envelopes = [envelope(e) for e in events]
     created = [env["post"]["id"] for env in envelopes if env["type"] == "post.created"]
     assert created == [p["id"] for p in feed_posts["posts"]]
-    assert {env["type"] for env in envelopes[:-1]} == {"post.created", "post.updated"}
+    # Nothing is lost to the moment between the replay starting and the connection subscribing.
+    assert envelopes[0]["type"] == "stream.state"
+    assert envelopes[0]["data"]["reason"] == "start"
+    assert envelopes[0]["id"].endswith("-1")
+    assert {env["type"] for env in envelopes[1:-1]} == {"post.created", "post.updated"}
     assert envelopes[-1]["data"]["state"] == "ended"
     assert envelopes[0]["stream"].startswith("private-")
     # A private replay is nobody else's: it is not listed among the streams.

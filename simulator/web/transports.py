@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -25,6 +26,7 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+SLOW_CLOSE_GRACE = 1.0
 TRY_AGAIN_LATER = 1013
 """WebSocket close code for a slow consumer: reconnect and resume."""
 
@@ -42,8 +44,10 @@ def cursor_of(request: web.Request) -> str | None:
 async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
     response = web.StreamResponse(headers=SSE_HEADERS)
+    response.force_close()  # an event stream's connection is never reused for another request
     await response.prepare(request)
     subscriber = stream.subscribe(cursor_of(request))
+    subscriber.on_drop = _closer(request)
     request.app[CONNECTIONS].add(subscriber)
     try:
         await response.write(wire.sse_retry(int(server.sse_retry * 1000)))
@@ -66,6 +70,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
     )
     await ws.prepare(request)
     subscriber = stream.subscribe(cursor_of(request))
+    subscriber.on_drop = _closer(request)
     request.app[CONNECTIONS].add(subscriber)
     pump = asyncio.create_task(_pump(ws, subscriber), name=f"ws-pump:{stream.id}")
     try:
@@ -86,6 +91,26 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
         with contextlib.suppress(asyncio.CancelledError):
             await pump
     return ws
+
+
+def _closer(request: web.Request) -> Callable[[str], None]:
+    """On a slow-consumer drop, cut the connection if its writer has not closed it in time.
+
+    A consumer that stopped reading can leave our writer blocked on a full socket, where it
+    would never see the drop; aborting the transport frees it. Until then the writer may still
+    end the response (SSE) or send its 1013 close frame (WebSocket) the polite way.
+    """
+    transport = request.transport
+
+    def abort() -> None:
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    def on_drop(reason: str) -> None:
+        if reason == SLOW:
+            asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, abort)
+
+    return on_drop
 
 
 async def _pump(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
@@ -110,7 +135,7 @@ def _handle(stream: Stream, subscriber: Subscriber, data: str) -> bytes | None:
         return _error(str(exc))
     op = message["op"]
     if op == "ping":
-        return wire.message("pong", cursor=stream.replay.cursor)
+        return wire.message("pong")
     if op == "resume" and "since" in message:
         since = message["since"]
         if not isinstance(since, str):
