@@ -7,13 +7,13 @@ parses, then runs timing inference and id assignment, so every importer gets the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import archive, timing
-from ..model import ArchiveError, Feed, assign_ids
+from ..model import ArchiveError, Feed, Post, assign_ids, slug
 from . import rss, scribblelive, timestamped
 
 
@@ -27,6 +27,23 @@ class ImportOptions:
     date: date | None = None
     feed_id: str | None = None
     """The feed's id for formats that carry none (the file's name, usually)."""
+
+    def feed(
+        self,
+        title: str,
+        posts: Iterable[Post],
+        description: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Feed:
+        """The feed an importer read, in this import's timezone (ids and times come later)."""
+        return Feed(
+            id=slug(title),
+            title=title,
+            description=description,
+            timezone=self.timezone_name,
+            posts=tuple(posts),
+            extra=extra or {},
+        )
 
 
 class Importer(Protocol):

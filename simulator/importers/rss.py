@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import feedparser
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource, slug
+from ..model import ArchiveError, Feed, Media, Post, TimeSource
 from .credits import is_agency, normalise_source, split_credit
 
 if TYPE_CHECKING:
@@ -56,14 +56,7 @@ def parse(text: str, options: ImportOptions) -> Feed:
         title = _text(channel, "title") or _fallback_title(options.source)
         description = _text(channel, "subtitle") or None
         link = _link(channel)
-    return Feed(
-        id=slug(title),
-        title=title,
-        description=description,
-        timezone=options.timezone_name,
-        posts=tuple(posts),
-        extra={"link": link} if link else {},
-    )
+    return options.feed(title, posts, description, {"link": link} if link else None)
 
 
 def _feedparser(text: str) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource, slug, utc
+from ..model import ArchiveError, Feed, Media, Post, TimeSource, utc
 from .credits import split_credit
 
 if TYPE_CHECKING:
@@ -53,14 +53,7 @@ def parse(text: str, options: ImportOptions) -> Feed:
     header, chunks = _split_document(text.splitlines())
     title, description, extra = _read_header(header)
     posts = [_read_post(lines, start, options) for start, lines in chunks]
-    return Feed(
-        id=slug(title),
-        title=title,
-        description=description,
-        timezone=options.timezone_name,
-        posts=tuple(posts),
-        extra=extra,
-    )
+    return options.feed(title, posts, description, extra)
 
 
 def _clean(line: str) -> str:

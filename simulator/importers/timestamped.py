@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
 
-from ..model import ArchiveError, Feed, Post, TimeSource, slug
+from ..model import ArchiveError, Feed, Post, TimeSource
 from .credits import split_credit
 
 if TYPE_CHECKING:
@@ -145,13 +145,7 @@ def parse(text: str, options: ImportOptions) -> Feed:
         posts.reverse()
     posts.sort(key=lambda post: post.timed)
     title, description = _title_and_description(doc.header, options.source)
-    return Feed(
-        id=slug(title),
-        title=title,
-        description=description,
-        timezone=options.timezone_name,
-        posts=tuple(posts),
-    )
+    return options.feed(title, posts, description)
 
 
 def _scan(text: str) -> _Document:

@@ -16,7 +16,7 @@ from ..model import Feed
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream
 from . import api
-from .errors import error_body, from_validation, http_error, json, not_found
+from .errors import error_body, from_validation, http_error, json
 from .state import CONNECTIONS, FEEDS, SETTINGS, STREAMS, make_stream
 from .transports import serve_sse, serve_ws
 
@@ -111,20 +111,12 @@ async def _health(request: web.Request) -> web.Response:
     return json({"ok": True, "streams": len(request.app[STREAMS])})
 
 
-def _stream(request: web.Request) -> Stream:
-    name = request.match_info["stream"]
-    stream = request.app[STREAMS].get(name)
-    if stream is None:
-        raise not_found("stream", name)
-    return stream
-
-
 async def _stream_events(request: web.Request) -> web.StreamResponse:
-    return await serve_sse(request, _stream(request))
+    return await serve_sse(request, api.get_stream(request))
 
 
 async def _stream_ws(request: web.Request) -> web.StreamResponse:
-    return await serve_ws(request, _stream(request))
+    return await serve_ws(request, api.get_stream(request))
 
 
 @contextlib.asynccontextmanager
