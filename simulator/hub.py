@@ -27,7 +27,6 @@ class Subscriber:
         self.dropped: str | None = None
         self.on_drop: Callable[[str], None] | None = None
         """Set by the transport: closes a connection whose writer may be stuck on a full socket."""
-        self.delivered = 0
         self._ready = asyncio.Event()
         if self.pending:
             self._ready.set()
@@ -75,7 +74,6 @@ class Subscriber:
         batch = list(self.pending)
         self.pending.clear()
         self.catch_up = 0
-        self.delivered += len(batch)
         return batch
 
 

@@ -61,7 +61,6 @@ class Stream:
         self.feed = feed
         self.private = private
         self.max_pending = max_pending
-        self.created_at = time.time()
         now = loop.time()
         self.replay = Replay(
             script,
