@@ -412,17 +412,23 @@ class Replay:
         return event
 
 
-def reset_event(replay: Replay, reason: str, now: float) -> Event:
-    """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged."""
+def reset_event(replay: Replay, reason: str, now: float, at_origin: bool = False) -> Event:
+    """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged.
+
+    Its id is where that subscriber goes on from: the latest event (it follows live), or with
+    ``at_origin`` the position before the first (it is sent the whole replay next).
+    """
+    event_id = replay.origin if at_origin else replay.cursor
     envelope = {
-        "id": replay.cursor,
+        "id": event_id,
         "type": str(EventType.STREAM_RESET),
         "stream": replay.stream,
         "archive_time": None,
         "due_at": wire.wall_time(now + replay.wall_offset),
         "data": {"reason": reason},
     }
-    return wire.encode(replay.serial, replay.cursor, EventType.STREAM_RESET, envelope)
+    serial = 0 if at_origin else replay.serial
+    return wire.encode(serial, event_id, EventType.STREAM_RESET, envelope)
 
 
 __all__ = [

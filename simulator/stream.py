@@ -121,7 +121,7 @@ class Stream:
             found = self.replay.since(cursor)
             if found is not None:
                 return found
-            return [reset_event(self.replay, "private", self.now()), *first]
+            return [reset_event(self.replay, "private", self.now(), at_origin=True), *first]
         if cursor is None:
             return []
         found = self.replay.since(cursor)

@@ -231,3 +231,17 @@ async def test_unknown_stream_or_feed_is_404_json(server: Server, path: str) -> 
         body = await response.json()
     assert body["where"] == "path"
     assert "nope" in body["error"]
+
+
+async def test_private_replay_with_an_old_cursor_resets_then_starts_over(server: Server) -> None:
+    url = f"{server.base}/feeds/{BUNDLED_ID}/events?speed=max&loop=false"
+    async with (
+        asyncio.timeout(TIMEOUT),
+        sse.connect(server.session, url, last_event_id="earlier-connection-7") as reader,
+    ):
+        first, second, third = [envelope(e) for e in await reader.events(3)]
+    assert (first["type"], first["data"]["reason"]) == ("stream.reset", "private")
+    assert (second["type"], second["data"]["reason"]) == ("stream.state", "start")
+    assert third["type"] == "post.created"
+    # Ids keep going forward: the reset stands just before the replay's first event.
+    assert [e["id"].rsplit("-", 1)[1] for e in (first, second, third)] == ["0", "1", "2"]
