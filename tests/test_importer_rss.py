@@ -1,22 +1,8 @@
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
+from fixture_text import fixture, utc
 
 from simulator.importers import ImportOptions, detect, import_text, rss
 from simulator.model import ArchiveError, Media, TimeSource
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def fixture(name: str) -> str:
-    return (FIXTURES / name).read_text(encoding="utf-8")
-
-
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def rss_doc(items: str, channel: str = "<title>Live</title>", declaration: bool = True) -> str:

@@ -1,25 +1,15 @@
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fixture_text import fixture, utc
 
 from simulator.importers import ImportOptions, detect, import_text, timestamped
 from simulator.model import ArchiveError, TimeSource
 
-FIXTURES = Path(__file__).parent / "fixtures"
 QATAR = ZoneInfo("Asia/Qatar")
-
-
-def fixture(name: str) -> str:
-    return (FIXTURES / name).read_text(encoding="utf-8")
-
-
-def utc(
-    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def parse(text: str, **options: Any) -> list[tuple[datetime | None, str]]:
