@@ -1,5 +1,5 @@
 import pytest
-from fixture_text import fixture, utc
+from fixture_text import FIXTURES, fixture, utc
 
 from simulator.importers import ImportOptions, detect, import_text, rss
 from simulator.model import ArchiveError, Media, TimeSource
