@@ -27,7 +27,7 @@ from typing import Any
 from . import wire
 from .archive import post_record
 from .model import format_time, utc
-from .script import Cue, EventType, Script
+from .script import EventType, Script
 from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
 from .wire import Event
 
@@ -110,6 +110,8 @@ class Replay:
         self.wall_offset = wall_offset
         self.clamp = GapClamp([c.at for c in script.cues], options.max_gap)
         self.plays = [self.clamp.to_play(c.at) for c in script.cues]
+        self._records = [post_record(c.post) for c in script.cues]
+        """Each cue's post as JSON-ready data, built once for events and snapshots alike."""
         self.period = max(self.plays[-1] + self._loop_pause_play(), self.plays[0] + MIN_LAP)
         self.serial = 0
         self.lap = 0
@@ -141,7 +143,7 @@ class Replay:
         return "paused" if self.timeline.paused else "playing"
 
     def archive_position(self, now: float) -> datetime:
-        play = self._play_position(now)
+        play = self.timeline.position(now)
         return self.script.archive_time(self.clamp.to_archive(min(play, self.plays[-1])))
 
     def describe(self, now: float) -> dict[str, Any]:
@@ -208,8 +210,7 @@ class Replay:
                     break
                 out.append(self._emit_cue(due))
             elif not self.options.loop:
-                self.ended = True
-                out.append(self._emit_state("ended", now))
+                out.append(self._finish(now))
                 break
             else:
                 due = self._due(self.period, now)
@@ -240,10 +241,13 @@ class Replay:
             elif self.options.loop:
                 out.extend(self._new_lap(now))
             else:
-                self.ended = True
-                out.append(self._emit_state("ended", now))
+                out.append(self._finish(now))
                 break
         return out
+
+    def _finish(self, now: float) -> Event:
+        self.ended = True
+        return self._emit_state("ended", now)
 
     def apply(self, command: Command, now: float) -> list[Event]:
         """Carry out a control command; events due before it are emitted first, so none is lost.
@@ -300,8 +304,8 @@ class Replay:
         self._visible.clear()
         self.index = 0
         end = bisect_left(self.plays, target)
-        for cue in self.script.cues[:end]:
-            self._apply_cue(cue)
+        for index in range(end):
+            self._apply_cue(index)
         self.index = end
         self.ended = False
         if not keep_timeline:
@@ -327,7 +331,7 @@ class Replay:
         if re.fullmatch(r"[+-].+", value):
             sign = -1 if value[0] == "-" else 1
             delta = sign * parse_duration(value[1:], where)
-            here = self.clamp.to_archive(self._play_position(now))
+            here = self.clamp.to_archive(self.timeline.position(now))
             return self.clamp.to_play(here + delta)
         try:
             return self.plays[self.script.created_index(value)]
@@ -342,9 +346,6 @@ class Replay:
             ) from None
         return self.clamp.to_play(self.script.seconds(moment))
 
-    def _play_position(self, now: float) -> float:
-        return self.timeline.position(now)
-
     def _loop_pause_play(self) -> float:
         pause = self.options.loop_pause
         return pause if self.options.max_gap is None else min(pause, self.options.max_gap)
@@ -352,32 +353,34 @@ class Replay:
     # Emitting -----------------------------------------------------------------------------
 
     def _emit_cue(self, due: float) -> Event:
-        cue = self.script.cues[self.index]
+        index = self.index
+        cue = self.script.cues[index]
         self.index += 1
-        self._apply_cue(cue)
-        return self._emit(cue.type, due, self.script.archive_time(cue.at), post=cue.post)
+        self._apply_cue(index)
+        archive_time = self.script.archive_time(cue.at)
+        return self._emit(cue.type, due, archive_time, post=self._records[index])
 
-    def _apply_cue(self, cue: Cue) -> None:
+    def _apply_cue(self, index: int) -> None:
+        cue = self.script.cues[index]
+        record = self._records[index]
         post_id = cue.post.id
         old = self._visible.get(post_id)
         if cue.type is EventType.POST_UPDATED:
             if old:
-                old.post = post_record(cue.post)  # in place: an edit does not move a post
+                old.post = record  # in place: an edit does not move a post
         elif cue.type is EventType.POST_CREATED:
             self._visible.pop(post_id, None)
-            self._visible[post_id] = _Visible(post_record(cue.post), old.pinned if old else False)
+            self._visible[post_id] = _Visible(record, old.pinned if old else False)
         elif cue.type is EventType.POST_DELETED:
             self._visible.pop(post_id, None)
         elif post_id in self._visible:
             self._visible[post_id].pinned = cue.type is EventType.POST_PINNED
 
     def _emit_state(self, reason: str, now: float) -> Event:
-        return self._emit(
-            EventType.STREAM_STATE,
-            now,
-            self.archive_position(now),
-            data={"reason": reason, **self.describe(now)},
-        )
+        """The state after this event, so its ``cursor`` is the event's own id."""
+        next_id = f"{self.incarnation}-{self.serial + 1}"
+        data = {"reason": reason, **self.describe(now), "cursor": next_id}
+        return self._emit(EventType.STREAM_STATE, now, self.archive_position(now), data=data)
 
     def _reset(self, reason: str, now: float) -> Event:
         self._log.clear()
@@ -389,11 +392,25 @@ class Replay:
         due: float,
         archive_time: datetime | None,
         *,
-        post: Any = None,
+        post: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Event:
         self.serial += 1
-        event_id = f"{self.incarnation}-{self.serial}"
+        event = self._encode(self.serial, type, due, archive_time, post=post, data=data)
+        self._log.append(event)
+        return event
+
+    def _encode(
+        self,
+        serial: int,
+        type: EventType,
+        due: float,
+        archive_time: datetime | None,
+        *,
+        post: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        event_id = f"{self.incarnation}-{serial}"
         envelope: dict[str, Any] = {
             "id": event_id,
             "type": str(type),
@@ -402,33 +419,19 @@ class Replay:
             "due_at": wire.wall_time(due + self.wall_offset),
         }
         if post is not None:
-            envelope["post"] = post_record(post)
+            envelope["post"] = post
         if data is not None:
             envelope["data"] = data
-        if type is EventType.STREAM_STATE:
-            envelope["data"] = {**envelope["data"], "cursor": event_id}
-        event = wire.encode(self.serial, event_id, type, envelope)
-        self._log.append(event)
-        return event
+        return wire.encode(serial, event_id, type, envelope)
 
+    def reset_for(self, reason: str, now: float, at_origin: bool = False) -> Event:
+        """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged.
 
-def reset_event(replay: Replay, reason: str, now: float, at_origin: bool = False) -> Event:
-    """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged.
-
-    Its id is where that subscriber goes on from: the latest event (it follows live), or with
-    ``at_origin`` the position before the first (it is sent the whole replay next).
-    """
-    event_id = replay.origin if at_origin else replay.cursor
-    envelope = {
-        "id": event_id,
-        "type": str(EventType.STREAM_RESET),
-        "stream": replay.stream,
-        "archive_time": None,
-        "due_at": wire.wall_time(now + replay.wall_offset),
-        "data": {"reason": reason},
-    }
-    serial = 0 if at_origin else replay.serial
-    return wire.encode(serial, event_id, EventType.STREAM_RESET, envelope)
+        Its id is where that subscriber goes on from: the latest event (it follows live), or
+        with ``at_origin`` the position before the first (it is sent the whole replay next).
+        """
+        serial = 0 if at_origin else self.serial
+        return self._encode(serial, EventType.STREAM_RESET, now, None, data={"reason": reason})
 
 
 __all__ = [
@@ -441,5 +444,4 @@ __all__ = [
     "Resume",
     "Seek",
     "SetSpeed",
-    "reset_event",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 from . import wire
 from .hub import Hub, Subscriber
 from .model import Feed
-from .replay import Command, Options, Replay, reset_event
+from .replay import Command, Options, Replay
 from .script import Script
 from .wire import Event
 
@@ -121,11 +121,11 @@ class Stream:
             found = self.replay.since(cursor)
             if found is not None:
                 return found
-            return [reset_event(self.replay, "private", self.now(), at_origin=True), *first]
+            return [self.replay.reset_for("private", self.now(), at_origin=True), *first]
         if cursor is None:
             return []
         found = self.replay.since(cursor)
-        return found if found is not None else [reset_event(self.replay, "resume", self.now())]
+        return found if found is not None else [self.replay.reset_for("resume", self.now())]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.hub.remove(subscriber)

@@ -32,7 +32,6 @@ from simulator.replay import (
     Resume,
     Seek,
     SetSpeed,
-    reset_event,
 )
 from simulator.script import Step
 from simulator.timeline import MAX_SPEED
@@ -820,7 +819,7 @@ def test_small_log_limit_forgets_old_cursors() -> None:
 def test_reset_event_for_a_lost_subscriber() -> None:
     replay = make_replay(P5)
     _run(replay)
-    event = reset_event(replay, "resume", START + 1000)
+    event = replay.reset_for("resume", START + 1000)
     assert event.id == replay.cursor
     assert event.serial == replay.serial
     body = envelope(event)
