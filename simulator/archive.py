@@ -86,6 +86,16 @@ def loads(text: str, source: str = "<archive>") -> Feed:
     return _build(records, source)
 
 
+def check(text: str, source: str = "<archive>") -> tuple[Feed | None, list[ArchiveError]]:
+    """Every problem, and the feed when there are none, from one parse (``livesim validate``)."""
+    try:
+        records = _records(text, source)
+    except ArchiveError as exc:
+        return None, [exc]
+    found = list(_record_problems(records, source))
+    return (None if found else _build(records, source)), found
+
+
 def problems(text: str, source: str = "<archive>") -> Iterator[ArchiveError]:
     """Every problem in an archive, in file order."""
     try:

@@ -17,8 +17,8 @@ import orjson
 
 from . import archive, stats
 from .importers import FORMATS, decode
-from .model import ArchiveError
-from .sources import load_feed
+from .model import ArchiveError, Feed
+from .sources import load_feed, read_archive
 from .timeline import parse_duration, parse_speed
 
 EXAMPLES = """\
@@ -99,7 +99,7 @@ def _date(text: str | None, source: str) -> date | None:
         ) from None
 
 
-def _load(args: argparse.Namespace, path: str):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, path: str) -> Feed:
     day = _date(args.date, path)
     return load_feed(path, format=args.format, timezone=args.timezone, day=day)
 
@@ -130,16 +130,12 @@ def _inspect(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     path = Path(args.archive)
     if args.format in (None, "json") and path.suffix in (".jsonl", ".json", ".ndjson"):
-        try:
-            text = decode(path.read_bytes(), str(path))
-        except OSError as exc:
-            raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
-        found = list(archive.problems(text, str(path)))
+        checked, found = archive.check(decode(read_archive(path), str(path)), str(path))
         for problem in found:
             print(problem, file=sys.stderr)
-        if found:
+        if checked is None:
             return 1
-        feed = archive.loads(text, str(path))
+        feed = checked
     else:
         feed = _load(args, args.archive)
     print(f"{path}: valid, {len(feed.posts)} posts")

@@ -27,14 +27,7 @@ def load_feed(
 ) -> Feed:
     """Read and import one archive file, naming it in every error."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ArchiveError("no such file", source=str(path)) from None
-    except IsADirectoryError:
-        raise ArchiveError("is a directory, not an archive file", source=str(path)) from None
-    except OSError as exc:
-        raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
+    data = read_archive(path)
     zone_name = timezone or "UTC"
     try:
         tz = zone(zone_name)
@@ -48,6 +41,18 @@ def load_feed(
         feed_id=slug(path.stem),
     )
     return import_bytes(data, options, format)
+
+
+def read_archive(path: Path) -> bytes:
+    """The file's bytes, or an error that names it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ArchiveError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise ArchiveError("is a directory, not an archive file", source=str(path)) from None
+    except OSError as exc:
+        raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
 
 
 def zone(name: str) -> ZoneInfo:

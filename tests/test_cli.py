@@ -180,7 +180,7 @@ HEADER = b'{"type":"feed","version":1,"title":"x"}\n'
 POST = b'{"type":"post","id":"a","body":"b","published_at":"2014-06-25T06:52:29Z"}\n'
 BAD: dict[str, Bad] = {
     "missing": Bad(["inspect", "missing.txt"], where="missing.txt:", says="no such file"),
-    "missing-jsonl": Bad(["validate", "missing.jsonl"], where="missing.jsonl:", says="No such"),
+    "missing-jsonl": Bad(["validate", "missing.jsonl"], {}, "missing.jsonl:", "no such file"),
     "directory": Bad(["inspect", "adir"], {"adir": None}, "adir:", "is a directory"),
     "directory-jsonl": Bad(["validate", "d.jsonl"], {"d.jsonl": None}, "d.jsonl:", "directory"),
     "empty": Bad(["import", "empty.txt"], {"empty.txt": b""}, "empty.txt:", "empty file"),

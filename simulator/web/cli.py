@@ -32,7 +32,7 @@ def resolve(args: argparse.Namespace) -> tuple[Settings, dict[str, Feed]]:
         feed = _load_configured(config, base)
         feeds[feed.id] = feed
     named = []
-    for path in getattr(args, "archives", None) or []:
+    for path in args.archives:
         feed = load_feed(path)
         feeds[feed.id] = feed
         named.append(feed.id)
