@@ -9,7 +9,6 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from .. import stats
 from ..archive import post_record
 from ..model import Feed
 from ..replay import Command, Pause, Restart, Resume, Seek, SetSpeed
@@ -17,14 +16,14 @@ from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
 from .errors import from_validation, http_error, json, not_found
-from .state import FEEDS, STREAMS, make_stream
+from .state import FEED_STATS, FEEDS, STREAMS, make_stream
 
 routes = web.RouteTableDef()
 _stream_numbers = itertools.count(1)
 
 
-def feed_summary(feed: Feed) -> dict[str, Any]:
-    summary = stats.summarize(feed)
+def feed_summary(request: web.Request, feed: Feed) -> dict[str, Any]:
+    summary = request.app[FEED_STATS][feed.id]
     return {
         "id": feed.id,
         "title": feed.title,
@@ -40,8 +39,8 @@ def feed_summary(feed: Feed) -> dict[str, Any]:
     }
 
 
-def get_feed(request: web.Request, name: str | None = None) -> Feed:
-    name = name or request.match_info["feed"]
+def get_feed(request: web.Request) -> Feed:
+    name = request.match_info["feed"]
     feed = request.app[FEEDS].get(name)
     if feed is None:
         raise not_found("feed", name)
@@ -71,13 +70,13 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/api/feeds")
 async def list_feeds(request: web.Request) -> web.Response:
-    return json([feed_summary(f) for f in request.app[FEEDS].values()])
+    return json([feed_summary(request, f) for f in request.app[FEEDS].values()])
 
 
 @routes.get("/api/feeds/{feed}")
 async def show_feed(request: web.Request) -> web.Response:
     feed = get_feed(request)
-    return json({**feed_summary(feed), "stats": stats.summarize(feed)})
+    return json({**feed_summary(request, feed), "stats": request.app[FEED_STATS][feed.id]})
 
 
 @routes.get("/api/feeds/{feed}/posts")
@@ -103,7 +102,7 @@ async def create_stream(request: web.Request) -> web.Response:
         raise from_validation(exc, "body") from None
     if config.id in streams:
         raise http_error(f"body.id: stream {config.id!r} already exists", "body.id", 409)
-    feed = get_feed(request, config.feed) if config.feed in request.app[FEEDS] else None
+    feed = request.app[FEEDS].get(config.feed)
     if feed is None:
         raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
     try:

@@ -12,12 +12,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from .. import stats
 from ..model import Feed
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream
 from . import api
 from .errors import error_body, from_validation, http_error, json
-from .state import CONNECTIONS, FEEDS, SETTINGS, STREAMS, make_stream
+from .state import CONNECTIONS, FEED_STATS, FEEDS, SETTINGS, STREAMS, make_stream
 from .transports import serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
@@ -43,6 +44,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app = web.Application(middlewares=[_errors_as_json])
     app[SETTINGS] = settings
     app[FEEDS] = feeds
+    app[FEED_STATS] = {feed_id: stats.summarize(feed) for feed_id, feed in feeds.items()}
     app[STREAMS] = {}
     app[CONNECTIONS] = weakref.WeakSet()
     app.add_routes(api.routes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 from aiohttp import web
 
@@ -15,6 +16,8 @@ from ..stream import Stream
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
+FEED_STATS = web.AppKey("feed_stats", dict[str, dict[str, Any]])
+"""``stats.summarize`` of each feed, computed once: feeds never change while the app runs."""
 STREAMS = web.AppKey("streams", dict[str, Stream])
 CONNECTIONS: web.AppKey[weakref.WeakSet[Subscriber]] = web.AppKey("connections")
 """Open SSE and WebSocket responses, closed on shutdown so it does not wait on them."""
