@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -80,16 +80,53 @@ class FeedConfig(_Strict):
     date: dt.date | None = None
 
 
+LOOPBACK_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")
+
+
+def _heartbeat(value: object) -> object:
+    """A heartbeat is off (0) or at least 50 ms: anything faster only burns CPU and bytes."""
+    seconds = parse_duration(value)
+    if 0 < seconds < 0.05:
+        raise ValueError(f"must be 0 (off) or at least 50ms, got {value!r}")
+    return seconds
+
+
+Heartbeat = Annotated[float, BeforeValidator(_heartbeat)]
+
+
 class ServerConfig(_Strict):
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
     port: int = Field(default=8080, ge=0, le=65535)
-    sse_heartbeat: Duration = 15.0
+    sse_heartbeat: Heartbeat = 15.0
     sse_retry: Duration = 2.0
-    ws_heartbeat: Duration = 20.0
-    ws_max_message: int = Field(default=64 * 1024, ge=256)
-    max_pending: int = Field(default=1024, ge=1)
+    ws_heartbeat: Heartbeat = 20.0
+    ws_max_message: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
+    max_pending: int = Field(default=1024, ge=1, le=1_000_000)
     bundled: bool = True
     """Serve the bundled archive as a feed (and, with no streams configured, as a stream)."""
+
+    # Limits: each refusal is a JSON error with a reason.
+    max_streams: int = Field(default=100, ge=0, le=100_000)
+    """Streams created through the API (configured streams do not count)."""
+    max_log_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=2**40)
+    """Per stream: the encoded events kept for exact resume; older cursors get ``stream.reset``."""
+    max_connections: int = Field(default=19_000, ge=1, le=10_000_000)
+    """Open SSE and WebSocket connections in all; more get 503 with ``Retry-After``."""
+    max_connections_per_client: int = Field(default=19_000, ge=1, le=10_000_000)
+    """Open SSE and WebSocket connections from one client address."""
+    header_timeout: Duration = 10.0
+    """Seconds a new connection has to send its request headers (slowloris)."""
+    ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
+    """WebSocket messages a second per connection (bursts of twice that); more get an error."""
+
+    # Who may control streams (docs/operations.md).
+    control_origins: tuple[str, ...] = LOOPBACK_ORIGINS
+    """Browser origins allowed to pause, seek, create… (``*`` wildcards a port or a label)."""
+    hosts: tuple[str, ...] = ()
+    """Host names served besides the loopback ones when bound to loopback."""
+    token: str | None = Field(default=None, min_length=16, max_length=1024)
+    """Bearer token for control when bound to a non-loopback address (``LIVESIM_TOKEN``)."""
+    log_format: Literal["text", "json"] = "text"
 
 
 class Settings(_Strict):
@@ -100,7 +137,12 @@ class Settings(_Strict):
     """Where relative feed paths in the config are resolved from."""
 
 
-ENV = {"LIVESIM_HOST": "host", "LIVESIM_PORT": "port"}
+ENV = {
+    "LIVESIM_HOST": "host",
+    "LIVESIM_PORT": "port",
+    "LIVESIM_TOKEN": "token",
+    "LIVESIM_LOG_FORMAT": "log_format",
+}
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

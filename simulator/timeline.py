@@ -20,6 +20,13 @@ from collections.abc import Sequence
 MAX_SPEED = math.inf
 """``speed=max``: events go out as fast as subscribers take them."""
 
+SPEED_LIMIT = 1_000_000.0
+"""The fastest numeric speed. Beyond it no clock could pace events one by one anyway; ``max``
+(paced by the subscribers) is the way to go faster."""
+
+MAX_DURATION = 100 * 365.25 * 86400
+"""A century: longer than any live blog, short enough that archive times stay representable."""
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -31,7 +38,7 @@ def parse_duration(value: object, where: str | None = None) -> float:
     if isinstance(value, bool):
         raise ValueError(_at(where) + f"expected a duration, got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf  # float(2**2000) raises
     elif isinstance(value, str) and value.strip():
         text = value.strip().lower().replace(" ", "")
         try:
@@ -40,28 +47,39 @@ def parse_duration(value: object, where: str | None = None) -> float:
             parts = _DURATION.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
                 raise ValueError(
-                    _at(where) + f"{value!r} is not a duration (try 90, '90s', '2m', '1h30m')"
+                    _at(where) + f"{_short(value)} is not a duration (try 90, '90s', '2m', '1h30m')"
                 ) from None
             scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
             seconds = sum(float(n) * scale[u] for n, u in parts)
     else:
-        raise ValueError(_at(where) + f"expected a duration, got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(_at(where) + f"must be a finite, non-negative duration, got {value!r}")
+        raise ValueError(_at(where) + f"expected a duration, got {_short(value)}")
+    if not (0 <= seconds <= MAX_DURATION):  # NaN fails too
+        raise ValueError(
+            _at(where)
+            + f"must be a non-negative duration of at most 100 years, got {_short(value)}"
+        )
     return seconds
 
 
 def parse_speed(value: object, where: str | None = None) -> float:
-    """A positive factor, or ``"max"``."""
+    """A factor in ``(0, SPEED_LIMIT]``, or ``"max"``."""
     if isinstance(value, str) and value.strip().lower() == "max":
         return MAX_SPEED
     try:
         speed = float(value) if isinstance(value, int | float | str) and value != "" else math.nan
-    except ValueError:
+    except (ValueError, OverflowError):
         speed = math.nan
-    if isinstance(value, bool) or not (0 < speed < math.inf):
-        raise ValueError(_at(where) + f"expected a positive number or 'max', got {value!r}")
+    if isinstance(value, bool) or not (0 < speed <= SPEED_LIMIT):
+        raise ValueError(
+            _at(where) + f"expected a positive number up to 1000000 or 'max', got {_short(value)}"
+        )
     return speed
+
+
+def _short(value: object) -> str:
+    """``repr`` cut to a readable length: a 10 KB string must not become a 10 KB error."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _at(where: str | None) -> str:

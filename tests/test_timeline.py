@@ -62,7 +62,13 @@ def test_parse_duration_rejects(value: object) -> None:
         ("", "expected a duration, got ''"),
         (None, "expected a duration, got None"),
         (True, "expected a duration, got True"),
-        (-1, "must be a finite, non-negative duration, got -1"),
+        (-1, "must be a non-negative duration of at most 100 years, got -1"),
+        ("1e12", "must be a non-negative duration of at most 100 years, got '1e12'"),
+        (1e308, "must be a non-negative duration of at most 100 years"),
+        (10**400, "must be a non-negative duration of at most 100 years"),
+        (math.nan, "must be a non-negative duration of at most 100 years, got nan"),
+        ("9" * 10_000, "must be a non-negative duration of at most 100 years, got '999"),
+        ("x" * 10_000, "'xxxxx"),
     ],
 )
 def test_parse_duration_messages(value: object, message: str) -> None:
@@ -88,11 +94,16 @@ def test_parse_speed_max(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [0, 0.0, -1, "-1", "0", "fast", "", " ", True, False, None, "inf", math.inf, math.nan]
+    "value",
+    [0, 0.0, -1, "-1", "0", "fast", "", " ", True, False, None, "inf", math.inf, math.nan]
+    + [1e6 + 1, 1e8, 2e19, 2**64, 1e308, "1e309", 10**400, "9" * 10_000],
 )
 def test_parse_speed_rejects(value: object) -> None:
-    with pytest.raises(ValueError, match=r"^streams\[1\]\.speed: expected a positive number"):
+    with pytest.raises(
+        ValueError, match=r"^streams\[1\]\.speed: expected a positive number"
+    ) as info:
         parse_speed(value, "streams[1].speed")
+    assert len(str(info.value)) < 200
 
 
 def test_format_speed() -> None:

@@ -52,7 +52,7 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     try:
         await response.write(wire.sse_retry(int(server.sse_retry * 1000)))
         while True:
-            batch = await subscriber.next_batch(idle=server.sse_heartbeat)
+            batch = await subscriber.next_batch(idle=server.sse_heartbeat or None)
             if subscriber.dropped:
                 break
             await response.write(b"".join(e.sse for e in batch) if batch else wire.SSE_HEARTBEAT)
@@ -66,7 +66,7 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
 async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketResponse:
     server = request.app[SETTINGS].server
     ws = web.WebSocketResponse(
-        heartbeat=server.ws_heartbeat, max_msg_size=server.ws_max_message, compress=False
+        heartbeat=server.ws_heartbeat or None, max_msg_size=server.ws_max_message, compress=False
     )
     await ws.prepare(request)
     subscriber = stream.subscribe(cursor_of(request))
