@@ -32,6 +32,7 @@ from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duratio
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
+DEFAULT_LOG_BYTES = 16 * 1024 * 1024
 DEFAULT_LOOP_PAUSE = 60.0
 """Archive seconds of quiet between the last event of a lap and the first of the next."""
 
@@ -39,7 +40,16 @@ MIN_LAP = 1.0
 """Play seconds a lap lasts at the least, so a loop of simultaneous events cannot spin."""
 
 MAX_BATCH = 64
-"""Events one ``advance`` emits at speed ``max``, so the caller can let subscribers drain."""
+"""Events one ``advance`` emits at the most, so the caller can let subscribers drain.
+
+At speed ``max`` every call emits a full batch. At a numeric speed so high that more than a batch
+falls due between two calls, the replay is *behind*: it emits a batch, lets its clock slip back to
+what it emitted, and paces like ``max`` (``next_deadline`` is -inf) until it has caught up. A speed
+can therefore never make a replay produce events faster than its subscribers take them.
+"""
+
+MAX_CURSOR_DIGITS = 18
+"""A serial longer than this was never issued (and ``int`` of 5 000 digits raises)."""
 
 
 # Commands -----------------------------------------------------------------------------------
@@ -84,6 +94,8 @@ class Options:
     paused: bool = False
     loop_pause: float = DEFAULT_LOOP_PAUSE
     log_limit: int = DEFAULT_LOG_LIMIT
+    log_bytes: int = DEFAULT_LOG_BYTES
+    """The event log's size bound (encoded bytes), besides ``log_limit`` events."""
 
 
 @dataclass(slots=True)
@@ -117,7 +129,10 @@ class Replay:
         self.lap = 0
         self.index = 0
         self.ended = False
-        self._log: deque[Event] = deque(maxlen=options.log_limit)
+        self.behind = False
+        """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
+        self._log: deque[Event] = deque()
+        self._log_bytes = 0
         self._visible: dict[str, _Visible] = {}
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
         start = self._target(options.start, now, "start") if options.start else self.plays[0]
@@ -180,13 +195,13 @@ class Replay:
         incarnation, _, number = cursor.rpartition("-")
         if incarnation != self.incarnation or not (number.isascii() and number.isdigit()):
             return None
-        return int(number)
+        return int(number) if len(number) <= MAX_CURSOR_DIGITS else None
 
     def next_deadline(self) -> float | None:
         """When ``advance`` next has something to do: None while paused or ended, -inf at once."""
         if self.ended or self.timeline.paused:
             return None
-        if self.timeline.speed == MAX_SPEED:
+        if self.timeline.speed == MAX_SPEED or self.behind:
             return -math.inf
         if self.index < len(self.plays):
             return self.timeline.when(self.plays[self.index])
@@ -204,6 +219,9 @@ class Replay:
         if self.timeline.speed == MAX_SPEED:
             return self._advance_max(now)
         while True:
+            if len(out) >= MAX_BATCH:
+                self._slip(now)
+                return out
             if self.index < len(self.plays):
                 due = self._due(self.plays[self.index], now)
                 if due is None:
@@ -218,7 +236,14 @@ class Replay:
                     break
                 self.timeline.shift(-self.period)
                 out.extend(self._new_lap(due))
+        self.behind = False
         return out
+
+    def _slip(self, now: float) -> None:
+        """Fall behind on purpose: the clock goes back to the next pending event (due now)."""
+        self.behind = True
+        next_play = self.plays[self.index] if self.index < len(self.plays) else self.period
+        self.timeline.seek(min(next_play, self.timeline.position(now)), now)
 
     def _due(self, play: float, now: float) -> float | None:
         """The deadline of ``play`` if it has passed at ``now``, else None.
@@ -384,6 +409,7 @@ class Replay:
 
     def _reset(self, reason: str, now: float) -> Event:
         self._log.clear()
+        self._log_bytes = 0
         return self._emit(EventType.STREAM_RESET, now, None, data={"reason": reason})
 
     def _emit(
@@ -398,6 +424,9 @@ class Replay:
         self.serial += 1
         event = self._encode(self.serial, type, due, archive_time, post=post, data=data)
         self._log.append(event)
+        self._log_bytes += _size(event)
+        while len(self._log) > self.options.log_limit or self._log_bytes > self.options.log_bytes:
+            self._log_bytes -= _size(self._log.popleft())
         return event
 
     def _encode(
@@ -432,6 +461,10 @@ class Replay:
         """
         serial = 0 if at_origin else self.serial
         return self._encode(serial, EventType.STREAM_RESET, now, None, data={"reason": reason})
+
+
+def _size(event: Event) -> int:
+    return len(event.json) + len(event.sse)
 
 
 __all__ = [

@@ -89,9 +89,19 @@ def build(
             raise ValueError(f"scenario[{number}].post: no post with id {step.post!r}")
         post = by_id[step.post]
         at = (post.timed - origin).total_seconds() + step.after
+        _check_time(origin, at, f"scenario[{number}].after")
         cues.append(Cue(at, ACTIONS[step.action], post))
     cues.sort(key=lambda cue: cue.at)
+    _check_time(origin, cues[-1].at, "edit_delay")
     return Script(feed=feed, origin=origin, cues=tuple(cues))
+
+
+def _check_time(origin: datetime, at: float, where: str) -> None:
+    """Every cue must have a representable archive time, or replaying it would crash later."""
+    try:
+        origin + timedelta(seconds=at)
+    except OverflowError:
+        raise ValueError(f"{where}: lands after the year 9999") from None
 
 
 def _post_cues(posts: Iterable[Post], origin: datetime, edit_delay: float) -> Iterable[Cue]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from . import wire
@@ -27,6 +30,11 @@ MAX_SPEED_WAIT = 0.1
 DRAIN_POLL = 0.002
 
 _incarnations = itertools.count()
+log = logging.getLogger("livesim.stream")
+
+
+class StreamFailed(Exception):
+    """The stream's replay raised: it is kept (to show why) but serves and obeys nothing more."""
 
 
 def _incarnation() -> str:
@@ -71,6 +79,13 @@ class Stream:
             wall_offset=time.time() - now,
         )
         self.hub = Hub()
+        self.failed: str | None = None
+        self.events_total: Counter[str] = Counter()
+        """Events published, by type (read by /metrics)."""
+        self.resumes: Counter[str] = Counter()
+        """Cursors served: ``exact`` or ``reset`` (read by /metrics)."""
+        self.on_lateness: Callable[[float], None] | None = None
+        """Told how late (seconds past its deadline) each timed publication went out."""
         self._loop = loop
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,13 +101,36 @@ class Stream:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except Exception:  # already reported by _run; stopping must not fail again
+                pass
+
+    def _fail(self, exc: Exception) -> StreamFailed:
+        """Isolate a replay that raised: log one line, close its subscribers, keep the rest up."""
+        if self.failed is None:
+            self.failed = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("stream %s failed: %s", self.id, self.failed)
+            self.hub.close_all(f"stream failed: {self.failed}")
+        return StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            self.events_total[event.type] += 1
+        self.hub.publish(events)
 
     def now(self) -> float:
         return self._loop.time()
 
     def command(self, command: Command) -> None:
         """Apply a control command; ``ValueError`` if it makes no sense."""
-        self.hub.publish(self.replay.apply(command, self.now()))
+        if self.failed:
+            raise StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+        try:
+            events = self.replay.apply(command, self.now())
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from None
+        self._publish(events)
         self._wake.set()
 
     def subscribe(self, cursor: str | None) -> Subscriber:
@@ -125,6 +163,7 @@ class Stream:
         if cursor is None:
             return []
         found = self.replay.since(cursor)
+        self.resumes["exact" if found is not None else "reset"] += 1
         return found if found is not None else [self.replay.reset_for("resume", self.now())]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -135,12 +174,17 @@ class Stream:
         return self.replay.snapshot(self.now())
 
     def describe(self) -> dict[str, Any]:
-        self._catch_up()
+        """The stream as JSON; a failed stream says why instead of asking its replay."""
         options = self.replay.options
+        if self.failed:
+            state: dict[str, Any] = {"state": "failed", "error": self.failed}
+        else:
+            self._catch_up()
+            state = self.replay.describe(self.now())
         return {
             "id": self.id,
             "feed": self.feed.id,
-            **self.replay.describe(self.now()),
+            **state,
             "start": options.start,
             "private": self.private,
             "subscribers": len(self.hub.subscribers),
@@ -156,23 +200,41 @@ class Stream:
     def _catch_up(self) -> None:
         """Publish what is due by now. At speed max nothing is "due": only the pacing task
         advances, so a read (describe, snapshot, a subscriber joining) never emits a batch."""
-        if self.replay.next_deadline() != -math.inf:
-            self.hub.publish(self.replay.advance(self.now()))
+        if self.failed:
+            raise StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+        try:
+            if self.replay.next_deadline() != -math.inf:
+                self._publish(self.replay.advance(self.now()))
+        except Exception as exc:
+            raise self._fail(exc) from None
 
     async def _run(self) -> None:
+        try:
+            await self._pace()
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _pace(self) -> None:
         replay = self.replay
+        deadline: float | None = None
         while True:
             if replay.next_deadline() == -math.inf and not self.hub.subscribers:
                 await self.hub.has_subscribers.wait()  # at speed max, emit nothing unheard
-            self.hub.publish(replay.advance(self.now()))
+            now = self.now()
+            events = replay.advance(now)
+            if events and deadline is not None and self.on_lateness:
+                self.on_lateness(max(0.0, now - deadline))
+            self._publish(events)
             deadline = replay.next_deadline()
             self._wake.clear()
             if deadline == -math.inf:
+                deadline = None
                 await self._pace_max_speed()
                 continue
             try:
                 async with asyncio.timeout_at(deadline):
                     await self._wake.wait()
+                deadline = None  # woken by a command or a subscriber, not by the clock
             except TimeoutError:
                 pass
 

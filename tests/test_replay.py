@@ -932,3 +932,53 @@ def test_union_of_prefix_and_since_is_the_whole_run(ops: list[_Op], cut: float) 
     found = replay.since(events[k - 1].id)
     assert found is not None  # no loop and only forward seeks: a single epoch
     assert events[:k] + found == events
+
+
+# Hostile speeds, cursors and logs (issue #6 A1, A4, C) ----------------------------------------
+
+
+@pytest.mark.parametrize("speed", [1e4, 1e6])
+def test_huge_speed_is_bounded_like_max(speed: float) -> None:
+    """Far more due than a batch: one batch per call, then paced like max, nothing skipped."""
+    replay = make_replay(range(0, 2000, 10), options=Options(speed=speed, loop=True))
+    first = replay.advance(START + 3600)  # an hour at 1e6: thousands of laps due
+    assert len(first) == MAX_BATCH
+    assert replay.behind and replay.next_deadline() == -math.inf
+    events = first + [e for _ in range(20) for e in replay.advance(START + 3600 + 0.001)]
+    assert all(len(replay.advance(START + 3600 + 0.002)) <= MAX_BATCH for _ in range(5))
+    created = post_ids(events[: 200 - 1])
+    assert created == [f"p{i}" for i in range(len(created))]  # in order, none skipped
+
+
+def test_behind_replay_slips_then_runs_on_the_clock_again() -> None:
+    replay = make_replay(range(0, 1000, 1), options=Options(speed=100.0))
+    events = replay.advance(START + 5)  # 500 due: a batch, and the clock slips back to it
+    assert len(events) == MAX_BATCH and replay.behind
+    events += replay.advance(START + 5)  # only what is due at the slipped position
+    assert len(events) == MAX_BATCH + 1 and not replay.behind
+    deadline = replay.next_deadline()
+    assert deadline is not None and START + 5 < deadline <= START + 5.01  # 1 s of play at 100
+    now = START + 5
+    while not replay.ended:
+        now += 0.05
+        events += replay.advance(now)
+    assert post_ids(events) == [f"p{i}" for i in range(1000)]
+
+
+@pytest.mark.parametrize(
+    "cursor", [f"{INCARNATION}-" + "9" * 5000, f"{INCARNATION}-" + "1" * 19, "x" * 10_000, ""]
+)
+def test_absurd_cursors_cannot_be_served(cursor: str) -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 10_000)
+    assert replay.since(cursor) is None
+
+
+def test_event_log_is_bounded_in_bytes() -> None:
+    replay = make_replay(range(2000), options=Options(log_bytes=20_000))
+    events = _run(replay)
+    kept = [e for e in events if replay.since(e.id) is not None]
+    size = sum(len(e.json) + len(e.sse) for e in kept[1:])
+    assert 0 < size <= 20_000
+    assert replay.since(events[-2].id) == events[-1:]
+    assert replay.since(events[0].id) is None

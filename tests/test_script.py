@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from core_helpers import T0, make_feed, make_post, make_script
@@ -189,3 +189,15 @@ def test_build_does_not_change_the_feed() -> None:
     assert feed.posts == before
     assert script.feed is feed
     assert isinstance(script.cues, tuple)
+
+
+def test_cue_past_year_9999_is_refused() -> None:
+    """A far-future archive plus a scenario delay must fail at build, not when replayed."""
+    late = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    feed = make_feed([0, 60])
+    feed = replace(feed, posts=tuple(replace(p, published_at=late) for p in feed.posts))
+    with pytest.raises(ValueError, match=r"^scenario\[0\]\.after: lands after the year 9999"):
+        build(feed, [Step("pin", "p0", 7200)])
+    edited = replace(feed, posts=(replace(feed.posts[0], editor="Ed"),))
+    with pytest.raises(ValueError, match=r"^edit_delay: lands after the year 9999"):
+        build(edited, edit_delay=7200)
