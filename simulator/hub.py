@@ -20,8 +20,9 @@ SLOW = "slow consumer: fell too far behind; reconnect with your last event id"
 class Subscriber:
     """One connection's view of a stream: a backlog to catch up on, then live events."""
 
-    def __init__(self, limit: int, backlog: Iterable[Event] = ()):
+    def __init__(self, limit: int, backlog: Iterable[Event] = (), transport: str = "sse"):
         self.limit = limit
+        self.transport = transport
         self.pending: deque[Event] = deque(backlog)
         self.catch_up = len(self.pending)
         self.dropped: str | None = None
@@ -81,6 +82,8 @@ class Hub:
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
         self.dropped_slow = 0
+        self.deliveries: dict[str, int] = {}
+        """Events handed to subscribers, per transport (read by /metrics)."""
         self.has_subscribers = asyncio.Event()
 
     def add(self, subscriber: Subscriber) -> None:
@@ -92,9 +95,17 @@ class Hub:
         if not self.subscribers:
             self.has_subscribers.clear()
 
+    def subscriber_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for subscriber in self.subscribers:
+            counts[subscriber.transport] = counts.get(subscriber.transport, 0) + 1
+        return counts
+
     def publish(self, events: list[Event]) -> None:
         if not events:
             return
+        for transport, count in self.subscriber_counts().items():  # TODO(#9): O(1) counts
+            self.deliveries[transport] = self.deliveries.get(transport, 0) + count * len(events)
         for subscriber in list(self.subscribers):
             if not subscriber.push(events):
                 self.dropped_slow += subscriber.dropped == SLOW
