@@ -133,15 +133,16 @@ class Stream:
         self._publish(events)
         self._wake.set()
 
-    def subscribe(self, cursor: str | None) -> Subscriber:
+    def subscribe(self, cursor: str | None, transport: str = "sse") -> Subscriber:
         """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``).
 
         Without a cursor a shared stream is followed from now. A private stream always starts at
         its beginning: it exists for this one connection, so a cursor from an earlier connection
-        gets a ``stream.reset`` and then the new replay from its first event.
+        gets a ``stream.reset`` and then the new replay from its first event. ``transport``
+        (``"sse"`` or ``"ws"``) is what the subscriber is counted under in the metrics.
         """
         self._catch_up()
-        subscriber = Subscriber(self.max_pending, self._backlog(cursor))
+        subscriber = Subscriber(transport, self.max_pending, self._backlog(cursor))
         self.hub.add(subscriber)
         self._wake.set()
         return subscriber

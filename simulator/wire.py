@@ -1,12 +1,14 @@
 """Bytes on the wire: the event envelope as JSON, its SSE frame, and client messages.
 
-Each event is serialised once with orjson; the SSE frame wraps those same bytes. Transports write
-``Event.json`` (WebSocket text frame) or ``Event.sse`` unchanged to every subscriber.
+Each event is serialised once with orjson; the SSE frame wraps those same bytes, and so does the
+WebSocket text frame (``Event.ws_frame``, built on first use: a server's frames are unmasked, so one
+frame's bytes serve every subscriber). Transports write them unchanged to every subscriber.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +26,27 @@ class Event:
     type: str
     json: bytes
     sse: bytes
+    _ws: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def ws_frame(self) -> bytes:
+        """The complete WebSocket text frame (header + ``json``), built once, on first use, so a
+        stream nobody follows over WebSocket does not hold a second copy of every event."""
+        frame = self._ws
+        if frame is None:
+            frame = ws_text_frame(self.json)
+            object.__setattr__(self, "_ws", frame)
+        return frame
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented, uncompressed text frame (RFC 6455 §5.2), as a server sends."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def encode(serial: int, event_id: str, type: EventType, envelope: dict[str, Any]) -> Event:

@@ -1,34 +1,47 @@
-"""SSE and WebSocket: write a subscriber's events to one connection, read its client's messages.
+"""SSE and WebSocket: one subscription seam for both, and each transport's framing.
 
-Both transports take the bytes the replay already encoded (``Event.sse`` / ``Event.json``) and add
-nothing per client but framing. One writer loop per connection; a dropped subscriber (too slow, or
-the stream went away) ends it.
+A connection is subscribed the same way whatever its transport: ``_subscribe`` makes the
+subscriber, and a ``Connection`` (the hub's ``Sink``) puts itself between the asyncio transport and
+aiohttp's protocol, so that it
+
+- writes the hub's pre-framed bytes straight to the transport (no task, no await per event);
+- sees ``pause_writing``/``resume_writing``, so the hub queues exactly while the socket is full
+  and flushes the queue in one write when it drains;
+- sees ``connection_lost``, so a vanished client is unsubscribed at once, not at the next write.
+
+Everything else the transport does (reading requests and client frames, aiohttp's heartbeat, the
+close handshake) still goes through aiohttp: the connection forwards every protocol callback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
-from typing import Any
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from .. import wire
-from ..hub import SLOW, Subscriber
+from ..hub import SLOW, Framing, Subscriber
 from ..stream import Stream
+from ..wire import Event
 from .api import parse_command
 from .state import CONNECTIONS, SETTINGS
+
+log = logging.getLogger(__name__)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
-SLOW_CLOSE_GRACE = 1.0
 TRY_AGAIN_LATER = 1013
 """WebSocket close code for a slow consumer: reconnect and resume."""
+GONE = (ConnectionError, ClientConnectionResetError)
+"""What a client that went away looks like to a handler: expected, never an error."""
 
 
 def cursor_of(request: web.Request) -> str | None:
@@ -41,26 +54,242 @@ def cursor_of(request: web.Request) -> str | None:
     )
 
 
+# Framing: once per publish per framing, shared by every connection framed alike ---------------
+
+
+def sse_chunked(events: Sequence[Event]) -> bytes:
+    """SSE frames as one HTTP/1.1 chunk (the response is chunked; the chunk is ours to frame)."""
+    data = b"".join([event.sse for event in events])
+    return b"%x\r\n%b\r\n" % (len(data), data) if data else b""  # an empty chunk would end it
+
+
+def sse_plain(events: Sequence[Event]) -> bytes:
+    """SSE frames for an HTTP/1.0 client: the body is not chunked, it ends with the connection."""
+    return b"".join([event.sse for event in events])
+
+
+def ws_frames(events: Sequence[Event]) -> bytes:
+    """WebSocket text frames, a batch coalesced into one write."""
+    return b"".join([event.ws_frame for event in events])
+
+
+# The seam ------------------------------------------------------------------------------------
+
+
+class Connection(asyncio.Protocol):
+    """One subscriber's connection: the hub's ``Sink``, interposed as the transport's protocol.
+
+    ``transport.set_protocol`` is public asyncio API (selector, SSL and uvloop transports). Every
+    callback is forwarded to aiohttp's protocol first, so aiohttp reads, parses, flow-controls
+    and closes exactly as before; we only learn about it.
+    """
+
+    framing: Framing
+    plain = True
+
+    def __init__(
+        self, request: web.Request, subscriber: Subscriber, on_lost: Callable[[], None]
+    ) -> None:
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("connection lost")
+        self.transport = transport
+        self.inner: Any = transport.get_protocol()
+        self.paused = bool(getattr(self.inner, "writing_paused", False))
+        self.subscriber = subscriber
+        self.wrote = False
+        """Set by every write; the SSE heartbeat only speaks when nothing else did."""
+        self._on_lost = on_lost
+        transport.set_protocol(self)
+        subscriber.attach(self)
+
+    # asyncio.Protocol, forwarded to aiohttp
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.inner.eof_received()
+        return result
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+        self.paused = True
+        self.subscriber.pause()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+        self.paused = False
+        self.subscriber.flush()  # asyncio allows writing from resume_writing
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+        self.subscriber.direct = False
+        self._on_lost()
+
+    # Sink
+
+    def write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.wrote = True
+            self.transport.write(data)
+
+    def close(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Cut the connection unless it is already on its way out."""
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+    def detach(self) -> None:
+        """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
+        of the subscriber (a cycle otherwise: it would outlive the connection until a GC)."""
+        if self.transport.get_protocol() is self:
+            self.transport.set_protocol(self.inner)
+        self.subscriber.direct = False
+        self.subscriber.sink = None
+
+
+C = TypeVar("C", bound=Connection)
+
+
+def _subscribe(
+    request: web.Request,
+    stream: Stream,
+    transport: str,
+    make: Callable[[web.Request, Subscriber, Callable[[], None]], C],
+) -> C:
+    """The one subscription path for SSE and WebSocket: subscribe, attach, track for shutdown.
+
+    Synchronous from subscribing to attaching, so no event can fall between the backlog and
+    the first live write.
+    """
+    subscriber = stream.subscribe(cursor_of(request), transport)
+    try:
+        connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
+    except BaseException:
+        stream.unsubscribe(subscriber)
+        raise
+    request.app[CONNECTIONS].add(subscriber)
+    return connection
+
+
+def _unsubscribe(request: web.Request, stream: Stream, connection: Connection) -> None:
+    """The end of ``_subscribe``, whichever way the connection ended."""
+    stream.unsubscribe(connection.subscriber)
+    request.app[CONNECTIONS].discard(connection.subscriber)
+    connection.detach()
+
+
+# SSE -----------------------------------------------------------------------------------------
+
+
+class SseConnection(Connection):
+    """An SSE response: events are chunks we frame ourselves under aiohttp's response, whose
+    headers (and the ``retry`` frame) went out through aiohttp before we attached; the
+    response's end (the last chunk) is aiohttp's again when the handler returns."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        subscriber: Subscriber,
+        on_lost: Callable[[], None],
+        *,
+        chunked: bool,
+    ) -> None:
+        self.chunked = chunked
+        self.framing = sse_chunked if chunked else sse_plain
+        self.ended = asyncio.Event()
+        self.reason: str | None = None
+        super().__init__(request, subscriber, on_lost)
+
+    def close(self, reason: str) -> None:
+        self.reason = reason
+        self.ended.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.ended.set()
+
+    def heartbeat(self) -> None:
+        """A comment when nothing was written since the last beat, so proxies keep it open."""
+        if not self.wrote and not self.paused:
+            data = wire.SSE_HEARTBEAT
+            self.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
+        self.wrote = False
+
+
 async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
+    if request.method == "HEAD":  # the headers a GET would get, and nothing to subscribe to
+        return web.Response(headers=SSE_HEADERS)
     response = web.StreamResponse(headers=SSE_HEADERS)
     response.force_close()  # an event stream's connection is never reused for another request
-    await response.prepare(request)
-    subscriber = stream.subscribe(cursor_of(request))
-    subscriber.on_drop = _closer(request)
-    request.app[CONNECTIONS].add(subscriber)
     try:
-        await response.write(wire.sse_retry(int(server.sse_retry * 1000)))
-        while True:
-            batch = await subscriber.next_batch(idle=server.sse_heartbeat or None)
-            if subscriber.dropped:
-                break
-            await response.write(b"".join(e.sse for e in batch) if batch else wire.SSE_HEARTBEAT)
-    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
-        pass
+        await response.prepare(request)
+        await response.write(wire.sse_retry(int(server.sse_retry * 1000)))  # sends the headers
+        chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        make = functools.partial(SseConnection, chunked=chunked)
+        connection = _subscribe(request, stream, "sse", make)
+    except GONE:
+        log.debug("SSE client %s left before subscribing", request.remote)
+        return response
+    try:
+        beat = server.sse_heartbeat or None
+        while not connection.ended.is_set():
+            try:
+                async with asyncio.timeout(beat):
+                    await connection.ended.wait()
+            except TimeoutError:
+                connection.heartbeat()
     finally:
-        stream.unsubscribe(subscriber)
-    return response
+        _unsubscribe(request, stream, connection)
+    return response  # aiohttp ends the chunked body (or finds the connection gone: no error)
+
+
+# WebSocket -----------------------------------------------------------------------------------
+
+
+class WsConnection(Connection):
+    """A WebSocket: event frames are written under aiohttp's ``WebSocketResponse``.
+
+    Why raw writes cannot interleave with aiohttp's own frames (aiohttp 3.14,
+    ``_websocket/writer.py``): with compression off (we pass ``compress=False``) its
+    ``WebSocketWriter.send_frame`` builds each frame and hands it to ``transport.write``
+    synchronously, with no await before or within the write (it only awaits drain *after* the
+    frame is in the transport). Our writes are also whole frames in one synchronous call. On one
+    event loop thread two synchronous writes cannot overlap, so pings, pongs, replies and the
+    close frame always sit between complete event frames. What remains is order: no event frame
+    after the close frame. aiohttp marks the response ``closed`` before it writes the close
+    frame (``close``, a heartbeat failure), so ``write`` checks ``ws.closed``.
+    """
+
+    framing = staticmethod(ws_frames)
+
+    def __init__(
+        self,
+        request: web.Request,
+        subscriber: Subscriber,
+        on_lost: Callable[[], None],
+        *,
+        ws: web.WebSocketResponse,
+    ) -> None:
+        self.ws = ws
+        self.closing: asyncio.Task[bool] | None = None
+        super().__init__(request, subscriber, on_lost)
+
+    def write(self, data: bytes) -> None:
+        if not self.ws.closed and not self.transport.is_closing():
+            self.wrote = True
+            self.transport.write(data)
+
+    def close(self, reason: str) -> None:
+        if self.closing is None and not self.ws.closed:
+            code = TRY_AGAIN_LATER if reason == SLOW else WSCloseCode.GOING_AWAY
+            self.closing = asyncio.get_running_loop().create_task(
+                self.ws.close(code=code, message=reason.encode()[:120]), name="ws-close"
+            )
 
 
 async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketResponse:
@@ -68,11 +297,13 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
     ws = web.WebSocketResponse(
         heartbeat=server.ws_heartbeat or None, max_msg_size=server.ws_max_message, compress=False
     )
-    await ws.prepare(request)
-    subscriber = stream.subscribe(cursor_of(request))
-    subscriber.on_drop = _closer(request)
-    request.app[CONNECTIONS].add(subscriber)
-    pump = asyncio.create_task(_pump(ws, subscriber), name=f"ws-pump:{stream.id}")
+    try:
+        await ws.prepare(request)
+        connection = _subscribe(request, stream, "ws", functools.partial(WsConnection, ws=ws))
+    except GONE:
+        log.debug("WebSocket client %s left before subscribing", request.remote)
+        return ws
+    subscriber = connection.subscriber
     try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
@@ -83,48 +314,14 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
                 continue
             if reply:
                 await ws.send_frame(reply, WSMsgType.TEXT)
-    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
+    except GONE:  # reset, or lost mid-drain
         pass
     finally:
         stream.unsubscribe(subscriber)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+        if connection.closing is not None:
+            await connection.closing
+        _unsubscribe(request, stream, connection)
     return ws
-
-
-def _closer(request: web.Request) -> Callable[[str], None]:
-    """On a slow-consumer drop, cut the connection if its writer has not closed it in time.
-
-    A consumer that stopped reading can leave our writer blocked on a full socket, where it
-    would never see the drop; aborting the transport frees it. Until then the writer may still
-    end the response (SSE) or send its 1013 close frame (WebSocket) the polite way.
-    """
-    transport = request.transport
-
-    def abort() -> None:
-        if transport is not None and not transport.is_closing():
-            transport.abort()
-
-    def on_drop(reason: str) -> None:
-        if reason == SLOW:
-            asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, abort)
-
-    return on_drop
-
-
-async def _pump(ws: web.WebSocketResponse, subscriber: Subscriber) -> None:
-    try:
-        while not ws.closed:
-            batch = await subscriber.next_batch()
-            if subscriber.dropped:
-                code = TRY_AGAIN_LATER if subscriber.dropped == SLOW else WSCloseCode.GOING_AWAY
-                await ws.close(code=code, message=subscriber.dropped.encode()[:120])
-                return
-            for event in batch:
-                await ws.send_frame(event.json, WSMsgType.TEXT)
-    except (ConnectionError, ClientConnectionResetError):  # reset, or lost mid-drain
-        pass
 
 
 def _handle(stream: Stream, subscriber: Subscriber, data: str) -> bytes | None:
