@@ -12,7 +12,7 @@ from aiohttp import web
 from simulator import settings as settings_module
 from simulator.model import Feed
 from simulator.sources import bundled_feed
-from simulator.web.app import create_app
+from simulator.web.app import create_app, runner_options
 
 BUNDLED_ID = "aljazeera-iraq-2014-06"
 
@@ -68,7 +68,7 @@ async def start_server(bundled: Feed) -> AsyncIterator[StartServer]:
         }
         settings = settings_module.validate(raw)
         app = create_app(settings, feeds if feeds is not None else {BUNDLED_ID: bundled})
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        runner = web.AppRunner(app, shutdown_timeout=1.0, **runner_options(settings))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -122,7 +122,8 @@ async def stalled_sse(server: Server) -> AsyncIterator[socket.socket]:
     sock = await small_socket(server)
     try:
         request = (
-            b"GET /streams/s/events HTTP/1.1\r\nHost: livesim\r\nAccept: text/event-stream\r\n\r\n"
+            b"GET /streams/s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Accept: text/event-stream\r\n\r\n"
         )
         await asyncio.get_running_loop().sock_sendall(sock, request)
         yield sock
@@ -236,7 +237,7 @@ async def stalled_ws(server: Server) -> AsyncIterator[socket.socket]:
     sock = await small_socket(server)
     try:
         request = (
-            b"GET /streams/s/ws HTTP/1.1\r\nHost: livesim\r\nUpgrade: websocket\r\n"
+            b"GET /streams/s/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             b"Sec-WebSocket-Version: 13\r\n\r\n"
         )

@@ -16,7 +16,7 @@ from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
 from .errors import from_validation, http_error, json, not_found
-from .state import FEED_STATS, FEEDS, STREAMS, make_stream
+from .state import API_STREAMS, FEED_STATS, FEEDS, SETTINGS, STREAMS, make_stream, stop_stream
 
 routes = web.RouteTableDef()
 _stream_numbers = itertools.count(1)
@@ -102,6 +102,11 @@ async def create_stream(request: web.Request) -> web.Response:
         raise from_validation(exc, "body") from None
     if config.id in streams:
         raise http_error(f"body.id: stream {config.id!r} already exists", "body.id", 409)
+    made = request.app[API_STREAMS]
+    limit = request.app[SETTINGS].server.max_streams
+    if len(made) >= limit:
+        message = f"server.max_streams: {limit} streams made through the API; delete one first"
+        raise http_error(message, "server.max_streams", 429)
     feed = request.app[FEEDS].get(config.feed)
     if feed is None:
         raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
@@ -110,6 +115,7 @@ async def create_stream(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
     streams[stream.id] = stream
+    made.add(stream.id)
     response = json(stream.describe(), status=201)
     response.headers["Location"] = f"/api/streams/{stream.id}"
     return response
@@ -131,7 +137,8 @@ async def show_stream(request: web.Request) -> web.Response:
 async def delete_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
     del request.app[STREAMS][stream.id]
-    await stream.stop()
+    request.app[API_STREAMS].discard(stream.id)
+    await stop_stream(request.app, stream, "stream deleted")
     return json({"deleted": stream.id})
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,10 +18,23 @@ from pydantic import ValidationError
 from .. import stats
 from ..model import Feed
 from ..settings import ReplayConfig, Settings
-from ..stream import Stream
-from . import api
-from .errors import error_body, from_validation, http_error, json
-from .state import CONNECTIONS, FEED_STATS, FEEDS, SETTINGS, STREAMS, make_stream
+from ..stream import Stream, StreamFailed
+from . import access, api
+from .errors import error_body, from_validation, http_error, json, not_found
+from .metrics import CONTENT_TYPE, Metrics
+from .state import (
+    API_STREAMS,
+    CONNECTIONS,
+    FEED_STATS,
+    FEEDS,
+    METRICS,
+    OPEN,
+    PRIVATE_STREAMS,
+    SETTINGS,
+    STREAMS,
+    make_stream,
+    stop_stream,
+)
 from .transports import serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
@@ -29,40 +45,60 @@ PRIVATE_PARAMS = {
     "loop": "loop",
     "paused": "paused",
 }
-RESUME_PARAMS = {"last_event_id", "since"}
+RESUME_PARAMS = {"last_event_id", "since", "token"}
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID",
+    "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID, Authorization",
+    "Access-Control-Expose-Headers": "Location, Retry-After",
     "Access-Control-Max-Age": "600",
 }
+RETRY_AFTER = 5
+"""Seconds a client refused for a connection limit is told to wait."""
 STATIC = Path(__file__).with_name("static")
 _private_numbers = itertools.count(1)
+log = logging.getLogger("livesim.web")
 
 
 def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
-    app = web.Application(middlewares=[_errors_as_json])
+    app = web.Application(middlewares=[_errors_as_json, _access])
     app[SETTINGS] = settings
     app[FEEDS] = feeds
     app[FEED_STATS] = {feed_id: stats.summarize(feed) for feed_id, feed in feeds.items()}
     app[STREAMS] = {}
+    app[PRIVATE_STREAMS] = set()
+    app[API_STREAMS] = set()
+    app[OPEN] = Counter()
     app[CONNECTIONS] = weakref.WeakSet()
+    app[METRICS] = Metrics(lambda: live_streams(app))
     app.add_routes(api.routes)
     app.add_routes(
         [
             web.get("/", _index),
             web.get("/healthz", _health),
+            web.get("/readyz", _ready),
+            web.get("/metrics", _metrics),
             web.get("/streams/{stream}/events", _stream_events),
             web.get("/streams/{stream}/ws", _stream_ws),
             web.get("/feeds/{feed}/events", _private_events),
             web.get("/feeds/{feed}/ws", _private_ws),
         ]
     )
-    app.router.add_static("/static", STATIC)
+    app.router.add_get("/static/{name}", _static)
     app.on_response_prepare.append(_cors)
     app.cleanup_ctx.append(_streams_ctx)
     app.on_shutdown.append(_close_connections)
     return app
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``web.AppRunner`` (or ``run_app``) that the settings decide.
+
+    aiohttp's keep-alive timer starts when a connection opens and closes a connection still idle
+    in its request parser when it fires, so it is also the deadline for a request's headers: the
+    defence against slowloris.
+    """
+    return {"keepalive_timeout": settings.server.header_timeout, "access_log": None}
 
 
 async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -75,7 +111,7 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
     yield
     for stream in list(app[STREAMS].values()):
-        await stream.stop(SHUTDOWN)
+        await stop_stream(app, stream, SHUTDOWN)
 
 
 async def _close_connections(app: web.Application) -> None:
@@ -90,41 +126,151 @@ async def _cors(request: web.Request, response: web.StreamResponse) -> None:
 
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """CORS preflights, and aiohttp's own 404 and 405 in JSON like every other error here."""
+    """Every error as JSON: aiohttp's own 404 and 405, failed streams, and our own bugs."""
     if request.method == "OPTIONS":
         return web.Response(status=204)
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        return web.Response(
-            status=exc.status,
-            body=error_body(f"{request.method} {request.path}: {exc.reason}", "path", exc.status),
-            content_type="application/json",
-        )
+        return _error(f"{request.method} {request.path}: {exc.reason}", "path", exc.status)
+    except StreamFailed as exc:
+        return _error(str(exc), "path", 409)
+    except Exception as exc:  # a bug: the client gets JSON, the log the traceback
+        log.exception("%s %s: %s", request.method, request.path, type(exc).__name__)
+        return _error(f"{request.method} {request.path}: internal error", None, 500)
+    return response
+
+
+def _error(
+    message: str, where: str | None, status: int, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=error_body(message, where, status),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+# Access: Host, control origins, token ---------------------------------------------------------
+
+CONTROL_METHODS = frozenset({"POST", "DELETE", "PATCH", "PUT"})
+
+
+@web.middleware
+async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what DNS rebinding or a foreign web page could do; count every refusal."""
+    server = request.app[SETTINGS].server
+    refused = request.app[METRICS].totals.refused
+    host = request.headers.get("Host")
+    if host and access.is_loopback(server.host) and not access.host_allowed(host, server.hosts):
+        refused["host"] += 1
+        name = access.host_name(host)[:100]
+        return _error(f"Host {name!r} is not served here (server.hosts)", "header.Host", 421)
+    control = request.method in CONTROL_METHODS and request.path.startswith("/api/streams")
+    why = access.control_refusal(request, server)
+    request[access.CONTROL_REFUSAL] = why
+    if control and why:
+        refused[why.reason] += 1
+        return _error(why.message, why.where, 403 if why.reason == "origin" else 401)
+    return await handler(request)
+
+
+# Plain routes ---------------------------------------------------------------------------------
 
 
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
+STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+"""The ticker's files, listed once: a name not in it is a JSON 404, never a path on disk."""
+
+
+async def _static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise not_found("file", name[:100])
+    return web.FileResponse(STATIC / name)
+
+
 async def _health(request: web.Request) -> web.Response:
     return json({"ok": True, "streams": len(request.app[STREAMS])})
 
 
-async def _stream_events(request: web.Request) -> web.StreamResponse:
-    return await serve_sse(request, api.get_stream(request))
+async def _ready(request: web.Request) -> web.Response:
+    """Ready once the configured streams run; failed streams are named but do not unready it."""
+    streams = request.app[STREAMS].values()
+    failed = sorted(s.id for s in streams if s.failed)
+    return json({"ready": True, "streams": len(streams), "failed": failed})
 
 
-async def _stream_ws(request: web.Request) -> web.StreamResponse:
-    return await serve_ws(request, api.get_stream(request))
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+# Subscriptions --------------------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager
-async def _private_stream(request: web.Request) -> AsyncIterator[Stream]:
-    """A replay of its own for one connection, configured from the query string."""
-    feed = api.get_feed(request)
+async def _admitted(request: web.Request) -> AsyncIterator[None]:
+    """Hold one of the connection slots ``server.max_connections*`` allow, or refuse with 503."""
+    server = request.app[SETTINGS].server
+    open_ = request.app[OPEN]
+    client = request.remote or "?"
+    if open_.total() >= server.max_connections:
+        raise _busy(request, "connections", f"server.max_connections ({server.max_connections})")
+    if open_[client] >= server.max_connections_per_client:
+        limit = f"server.max_connections_per_client ({server.max_connections_per_client})"
+        raise _busy(request, "connections_per_client", limit)
+    open_[client] += 1
+    try:
+        yield
+    finally:
+        open_[client] -= 1
+        if open_[client] <= 0:
+            del open_[client]
+
+
+def _busy(request: web.Request, reason: str, limit: str) -> web.HTTPException:
+    request.app[METRICS].totals.refused[reason] += 1
+    body = error_body(f"too many connections: {limit} reached; retry later", None, 503)
+    return web.HTTPServiceUnavailable(
+        text=body.decode(),
+        content_type="application/json",
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
+Serve = Callable[[web.Request, Stream], Awaitable[web.StreamResponse]]
+
+
+def _head() -> web.Response:
+    """HEAD of a subscription: what a GET would answer, without subscribing or starting a replay."""
+    return web.Response(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+
+
+async def _subscribe(request: web.Request, stream: Stream, serve: Serve) -> web.StreamResponse:
+    if stream.failed:
+        raise StreamFailed(f"stream {stream.id!r} failed: {stream.failed}")
+    if request.method == "HEAD":
+        return _head()
+    async with _admitted(request):
+        return await serve(request, stream)
+
+
+async def _stream_events(request: web.Request) -> web.StreamResponse:
+    return await _subscribe(request, api.get_stream(request), serve_sse)
+
+
+async def _stream_ws(request: web.Request) -> web.StreamResponse:
+    return await _subscribe(request, api.get_stream(request), serve_ws)
+
+
+def _private_config(request: web.Request) -> ReplayConfig:
     raw = {}
     for name, value in request.query.items():
         if name in PRIVATE_PARAMS:
@@ -133,27 +279,45 @@ async def _private_stream(request: web.Request) -> AsyncIterator[Stream]:
             known = ", ".join(sorted(PRIVATE_PARAMS))
             raise http_error(f"query.{name}: unknown parameter (known: {known})", f"query.{name}")
     try:
-        config = ReplayConfig.model_validate(raw)
+        return ReplayConfig.model_validate(raw)
     except ValidationError as exc:
         public = {internal: name for name, internal in PRIVATE_PARAMS.items()}
         raise from_validation(exc, "query", public) from None
-    try:
-        stream = make_stream(
-            request.app, f"private-{feed.id}-{next(_private_numbers)}", feed, config, True
-        )
-    except ValueError as exc:
-        raise http_error(f"query.from: {str(exc).split(': ', 1)[-1]}", "query.from") from None
-    try:
-        yield stream
-    finally:
-        await stream.stop()
+
+
+async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
+    """A replay of its own for one connection, configured from the query string."""
+    feed = api.get_feed(request)
+    config = _private_config(request)
+    if request.method == "HEAD":
+        return _head()
+    async with _admitted(request):
+        try:
+            stream = make_stream(
+                request.app, f"private-{feed.id}-{next(_private_numbers)}", feed, config, True
+            )
+        except ValueError as exc:
+            where = str(exc).split(":", 1)[0]
+            where = "from" if where == "start" else where
+            message = str(exc).split(": ", 1)[-1]
+            raise http_error(f"query.{where}: {message}", f"query.{where}") from None
+        live = request.app[PRIVATE_STREAMS]
+        live.add(stream)
+        try:
+            return await serve(request, stream)
+        finally:
+            live.discard(stream)
+            await stop_stream(request.app, stream, "connection closed")
 
 
 async def _private_events(request: web.Request) -> web.StreamResponse:
-    async with _private_stream(request) as stream:
-        return await serve_sse(request, stream)
+    return await _private(request, serve_sse)
 
 
 async def _private_ws(request: web.Request) -> web.StreamResponse:
-    async with _private_stream(request) as stream:
-        return await serve_ws(request, stream)
+    return await _private(request, serve_ws)
+
+
+def live_streams(app: web.Application) -> Iterator[Stream]:
+    yield from app[STREAMS].values()
+    yield from app[PRIVATE_STREAMS]

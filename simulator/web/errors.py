@@ -14,6 +14,7 @@ _STATUS: dict[int, type[web.HTTPException]] = {
     404: web.HTTPNotFound,
     405: web.HTTPMethodNotAllowed,
     409: web.HTTPConflict,
+    429: web.HTTPTooManyRequests,
 }
 
 

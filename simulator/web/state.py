@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import weakref
+from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +15,7 @@ from ..model import Feed
 from ..replay import Replay
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream
+from .metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -21,6 +24,13 @@ FEED_STATS = web.AppKey("feed_stats", dict[str, dict[str, Any]])
 STREAMS = web.AppKey("streams", dict[str, Stream])
 CONNECTIONS: web.AppKey[weakref.WeakSet[Subscriber]] = web.AppKey("connections")
 """Open SSE and WebSocket responses, closed on shutdown so it does not wait on them."""
+PRIVATE_STREAMS = web.AppKey("private_streams", set[Stream])
+"""Live private replays (one per connection), for /metrics."""
+API_STREAMS = web.AppKey("api_streams", set[str])
+"""Ids of the streams made by ``POST /api/streams``: what ``server.max_streams`` bounds."""
+OPEN = web.AppKey("open", Counter[str])
+"""Open SSE/WebSocket connections per client address; the total is their sum."""
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def build_script(feed: Feed, config: ReplayConfig) -> script.Script:
@@ -42,13 +52,21 @@ def make_stream(
     app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig, private: bool = False
 ) -> Stream:
     """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
+    server = app[SETTINGS].server
     stream = Stream(
         stream_id,
         feed,
         build_script(feed, config),
-        config.options(),
-        max_pending=app[SETTINGS].server.max_pending,
+        replace(config.options(), log_bytes=server.max_log_bytes),
+        max_pending=server.max_pending,
         private=private,
     )
+    stream.on_lateness = app[METRICS].lateness.observe
     stream.start()
     return stream
+
+
+async def stop_stream(app: web.Application, stream: Stream, reason: str) -> None:
+    """Stop a stream and keep its counts in /metrics' totals."""
+    await stream.stop(reason)
+    app[METRICS].totals.retire(stream)

@@ -1,0 +1,121 @@
+"""``GET /metrics``: Prometheus text from a registry the app owns.
+
+The hot paths keep plain integer counters (a stream's events by type, a hub's deliveries per
+transport); this collector reads them at scrape time, so publishing pays nothing for metrics.
+Labels come from small sets only: stream ids (bounded by ``server.max_streams``; every private
+replay is counted under ``stream="private"``), transports, event types, fixed reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
+from ..stream import Stream
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""What ``generate_latest`` writes: the classic text format every Prometheus reads."""
+PRIVATE = "private"
+LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class Totals:
+    """Counts that outlive the streams they came from, and refusals made before any stream."""
+
+    deliveries: Counter[str] = field(default_factory=Counter)
+    slow_drops: int = 0
+    resumes: Counter[str] = field(default_factory=Counter)
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def retire(self, stream: Stream) -> None:
+        """Fold a stopped stream's counters in, so totals never go backwards."""
+        self.deliveries.update(stream.hub.deliveries)
+        self.slow_drops += stream.hub.dropped_slow
+        self.resumes.update(stream.resumes)
+        if stream.private:
+            for kind, count in stream.events_total.items():
+                self.events[PRIVATE, kind] += count
+
+
+class Metrics:
+    def __init__(self, live: Callable[[], Iterable[Stream]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.totals = Totals()
+        self.lateness = Histogram(
+            "livesim_emit_lateness_seconds",
+            "When a timed event was published minus its deadline.",
+            buckets=LATENESS_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_Collector(live, self.totals))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Collector(Collector):
+    def __init__(self, live: Callable[[], Iterable[Stream]], totals: Totals) -> None:
+        self.live = live
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        totals = self.totals
+        subscribers: Counter[tuple[str, str]] = Counter()
+        events = Counter(totals.events)
+        deliveries = Counter(totals.deliveries)
+        resumes = Counter(totals.resumes)
+        slow = totals.slow_drops
+        for stream in list(self.live()):
+            name = PRIVATE if stream.private else stream.id
+            for transport, count in stream.hub.subscriber_counts().items():
+                subscribers[name, transport] += count
+            for kind, count in stream.events_total.items():
+                events[name, kind] += count
+            deliveries.update(stream.hub.deliveries)
+            resumes.update(stream.resumes)
+            slow += stream.hub.dropped_slow
+
+        gauge = GaugeMetricFamily(
+            "livesim_subscribers",
+            "Open SSE and WebSocket subscribers.",
+            labels=["stream", "transport"],
+        )
+        for (name, transport), count in sorted(subscribers.items()):
+            gauge.add_metric([name, transport], count)
+        yield gauge
+        yield _counter("livesim_events", "Events published.", ["stream", "type"], events)
+        yield _counter(
+            "livesim_deliveries", "Events handed to subscribers.", ["transport"], deliveries
+        )
+        yield CounterMetricFamily(
+            "livesim_slow_drops", "Subscribers dropped for falling too far behind.", value=slow
+        )
+        yield _counter(
+            "livesim_resumes", "Cursors served: exact, or with stream.reset.", ["result"], resumes
+        )
+        yield _counter(
+            "livesim_connections_refused",
+            "Requests refused by a limit or an access rule.",
+            ["reason"],
+            totals.refused,
+        )
+
+
+def _counter(
+    name: str,
+    documentation: str,
+    labels: list[str],
+    values: Counter[str] | Counter[tuple[str, str]],
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for key, count in sorted(values.items()):
+        family.add_metric([key] if isinstance(key, str) else list(key), count)
+    return family
