@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .model import ArchiveError
 from .replay import Options
+from .schedule import ScheduleEntry
 from .script import Step
 from .timeline import parse_duration, parse_speed
 
@@ -70,6 +71,9 @@ class ReplayConfig(_Strict):
 class StreamConfig(ReplayConfig):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     feed: str
+    start_at: AwareDatetime | None = None
+    """The stream waits, paused, until this wall-clock time (with its zone), then plays."""
+    schedule: tuple[ScheduleEntry, ...] = Field(default=(), max_length=100)
 
 
 class FeedConfig(_Strict):

@@ -16,7 +16,16 @@ from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
 from .errors import from_validation, http_error, json, not_found
-from .state import API_STREAMS, FEED_STATS, FEEDS, SETTINGS, STREAMS, make_stream, stop_stream
+from .state import (
+    API_STREAMS,
+    FEED_STATS,
+    FEEDS,
+    SCHEDULER,
+    SETTINGS,
+    STREAMS,
+    make_stream,
+    stop_stream,
+)
 
 routes = web.RouteTableDef()
 _stream_numbers = itertools.count(1)
@@ -45,6 +54,11 @@ def get_feed(request: web.Request) -> Feed:
     if feed is None:
         raise not_found("feed", name)
     return feed
+
+
+def stream_json(request: web.Request, stream: Stream) -> dict[str, Any]:
+    """A stream as the API shows it: its own state, and what its schedule does next."""
+    return {**stream.describe(), "next_actions": request.app[SCHEDULER].next_actions(stream.id)}
 
 
 def get_stream(request: web.Request) -> Stream:
@@ -87,7 +101,7 @@ async def feed_posts(request: web.Request) -> web.Response:
 
 @routes.get("/api/streams")
 async def list_streams(request: web.Request) -> web.Response:
-    return json([s.describe() for s in request.app[STREAMS].values()])
+    return json([stream_json(request, s) for s in request.app[STREAMS].values()])
 
 
 @routes.post("/api/streams")
@@ -116,7 +130,7 @@ async def create_stream(request: web.Request) -> web.Response:
         raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
     streams[stream.id] = stream
     made.add(stream.id)
-    response = json(stream.describe(), status=201)
+    response = json(stream_json(request, stream), status=201)
     response.headers["Location"] = f"/api/streams/{stream.id}"
     return response
 
@@ -130,7 +144,7 @@ def _new_stream_id(streams: dict[str, Stream]) -> str:
 
 @routes.get("/api/streams/{stream}")
 async def show_stream(request: web.Request) -> web.Response:
-    return json(get_stream(request).describe())
+    return json(stream_json(request, get_stream(request)))
 
 
 @routes.delete("/api/streams/{stream}")
@@ -181,4 +195,4 @@ async def control_stream(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise http_error(str(exc)) from None
     run_command(stream, command, "body")
-    return json(stream.describe())
+    return json(stream_json(request, stream))

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .. import stats
 from ..model import Feed
+from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream, StreamFailed
 from . import access, api
@@ -30,6 +31,7 @@ from .state import (
     METRICS,
     OPEN,
     PRIVATE_STREAMS,
+    SCHEDULER,
     SETTINGS,
     STREAMS,
     make_stream,
@@ -71,6 +73,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[OPEN] = Counter()
     app[CONNECTIONS] = weakref.WeakSet()
     app[METRICS] = Metrics(lambda: live_streams(app))
+    app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
     app.add_routes(api.routes)
     app.add_routes(
         [
@@ -104,6 +107,7 @@ def runner_options(settings: Settings) -> dict[str, Any]:
 async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the configured streams with the app; stop them all with it."""
     settings = app[SETTINGS]
+    app[SCHEDULER].start()
     for config in settings.streams:
         feed = app[FEEDS].get(config.feed)
         if feed is None:
@@ -112,6 +116,14 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     for stream in list(app[STREAMS].values()):
         await stop_stream(app, stream, SHUTDOWN)
+    app[SCHEDULER].shutdown()
+
+
+def _scheduled(app: web.Application, stream_id: str, op: str, body: dict[str, Any]) -> None:
+    """A schedule entry fires: the same command path as ``POST /api/streams/{id}/{op}``."""
+    stream = app[STREAMS].get(stream_id)
+    if stream is not None:
+        stream.command(api.parse_command(op, body, "schedule"))
 
 
 async def _close_connections(app: web.Application) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +14,8 @@ from .. import script
 from ..hub import Subscriber
 from ..model import Feed
 from ..replay import Replay
-from ..settings import ReplayConfig, Settings
+from ..schedule import Scheduler
+from ..settings import ReplayConfig, Settings, StreamConfig
 from ..stream import Stream
 from .metrics import Metrics
 
@@ -31,6 +33,7 @@ API_STREAMS = web.AppKey("api_streams", set[str])
 OPEN = web.AppKey("open", Counter[str])
 """Open SSE/WebSocket connections per client address; the total is their sum."""
 METRICS = web.AppKey("metrics", Metrics)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
 
 
 def build_script(feed: Feed, config: ReplayConfig) -> script.Script:
@@ -53,20 +56,28 @@ def make_stream(
 ) -> Stream:
     """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
     server = app[SETTINGS].server
+    options = replace(config.options(), log_bytes=server.max_log_bytes)
+    timed = config if isinstance(config, StreamConfig) and not private else None
+    if timed and timed.start_at and timed.start_at > datetime.now(UTC):
+        options = replace(options, paused=True)  # until start_at
     stream = Stream(
         stream_id,
         feed,
         build_script(feed, config),
-        replace(config.options(), log_bytes=server.max_log_bytes),
+        options,
         max_pending=server.max_pending,
         private=private,
     )
     stream.on_lateness = app[METRICS].lateness.observe
     stream.start()
+    if timed:
+        app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
     return stream
 
 
 async def stop_stream(app: web.Application, stream: Stream, reason: str) -> None:
     """Stop a stream and keep its counts in /metrics' totals."""
+    if not stream.private:
+        app[SCHEDULER].remove(stream.id)
     await stream.stop(reason)
     app[METRICS].totals.retire(stream)

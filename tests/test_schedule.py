@@ -1,0 +1,151 @@
+"""Scheduled replays: trigger maths asked of APScheduler's own triggers, and one real start_at."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sse
+from conftest import BUNDLED_ID, StartServer
+
+from simulator.schedule import ScheduleEntry
+
+FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (FRIDAY, datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),  # GMT: Monday 09:00 is 09:00Z
+        (datetime(2026, 7, 3, 10, 0, tzinfo=UTC), datetime(2026, 7, 6, 8, 0, tzinfo=UTC)),  # BST
+        (datetime(2026, 11, 30, 8, 59, tzinfo=UTC), datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_cron_weekday_mornings_in_london(now: datetime, expected: datetime) -> None:
+    entry = ScheduleEntry(cron="0 9 * * mon-fri", timezone="Europe/London", action="restart")
+    assert entry.trigger().get_next_fire_time(None, now) == expected
+
+
+def test_interval_fires_every_half_hour() -> None:
+    entry = ScheduleEntry.model_validate(
+        {"interval": "30m", "action": "inject", "post": {"body": "Breaking"}}
+    )
+    trigger = entry.trigger()
+    first = trigger.get_next_fire_time(None, FRIDAY)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert second - first == timedelta(minutes=30)
+    assert entry.command() == ("post", {"body": "Breaking"})
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"action": "pause"}, "give exactly one of cron, interval or at"),
+        ({"action": "pause", "cron": "* * * * *", "interval": 60}, "exactly one"),
+        ({"action": "pause", "cron": "61 * * * *"}, "cron '61 * * * *'"),
+        ({"action": "pause", "cron": "0 9 * *"}, "Wrong number of fields"),
+        ({"action": "pause", "cron": "x" * 10_000}, "at most 200 characters"),
+        ({"action": "pause", "interval": 0}, "must be at least 1s"),
+        ({"action": "pause", "interval": "1e308"}, "at most 100 years"),
+        ({"action": "pause", "interval": 60, "timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"action": "speed", "interval": 60}, "action 'speed' needs speed"),
+        ({"action": "speed", "interval": 60, "speed": 1e9}, "up to 1000000"),
+        ({"action": "seek", "interval": 60}, "action 'seek' needs to"),
+        ({"action": "inject", "interval": 60}, "action 'inject' needs post"),
+        ({"action": "explode", "interval": 60}, "Input should be 'start'"),
+    ],
+)
+async def test_bad_schedules_are_refused_naming_the_entry(
+    start_server: StartServer, entry: dict[str, Any], message: str
+) -> None:
+    server = await start_server()
+    body = {"feed": BUNDLED_ID, "schedule": [{"action": "pause", "interval": 60}, entry]}
+    status, answer = await server.post("/api/streams", body)
+    assert status == 400, answer
+    assert answer["where"].startswith("body.schedule[1]"), answer
+    assert message in answer["error"]
+    assert len(answer["error"]) < 400
+
+
+@pytest.mark.parametrize("start_at", ["2026-01-01T09:00:00", "tomorrow", 1e308, "9999-99-99T00:00Z"])
+async def test_bad_start_at_is_refused(start_server: StartServer, start_at: Any) -> None:
+    server = await start_server()
+    status, answer = await server.post("/api/streams", {"feed": BUNDLED_ID, "start_at": start_at})
+    assert status == 400 and answer["where"] == "body.start_at", answer
+
+
+async def test_next_actions_list_what_comes_soonest_first(start_server: StartServer) -> None:
+    server = await start_server()
+    later = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    body = {
+        "id": "news",
+        "feed": BUNDLED_ID,
+        "start_at": later.isoformat(),
+        "schedule": [
+            {"cron": "0 9 * * mon-fri", "timezone": "Europe/London", "action": "restart"},
+            {"interval": "30m", "action": "pause"},
+        ],
+    }
+    status, stream = await server.post("/api/streams", body)
+    assert status == 201, stream
+    assert stream["state"] == "paused"
+    actions = stream["next_actions"]
+    assert [a["action"] for a in actions].count("start") == 1
+    assert {a["action"] for a in actions} == {"start", "restart", "pause"}
+    assert [a["at"] for a in actions] == sorted(a["at"] for a in actions)
+    start = next(a for a in actions if a["action"] == "start")
+    assert start["at"] == later.isoformat().replace("+00:00", "Z")
+    assert (await server.delete("/api/streams/news"))[0] == 200
+    status, streams = await server.get("/api/streams")
+    assert all(s["next_actions"] == [] for s in streams)
+
+
+async def test_start_at_two_seconds_ahead_plays_nothing_before_it(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    start_at = datetime.now(UTC) + timedelta(seconds=2)
+    body = {
+        "id": "nine",
+        "feed": BUNDLED_ID,
+        "speed": 600,
+        "max_gap": "1s",
+        "start_at": start_at.isoformat(),
+    }
+    status, stream = await server.post("/api/streams", body)
+    assert status == 201 and stream["state"] == "paused", stream
+    url = f"{server.base}/streams/nine/events"
+    async with asyncio.timeout(10), sse.connect(server.session, url) as reader:
+        while True:
+            event = await reader.next_event()
+            if sse.envelope(event)["type"] == "post.created":
+                break
+        received = time.time()
+    assert received >= start_at.timestamp() - 0.05  # nothing before start_at (clock slack)
+    assert received <= start_at.timestamp() + 3
+    status, stream = await server.get("/api/streams/nine")
+    assert stream["state"] == "playing" and stream["next_actions"] == []
+
+
+async def test_a_scheduled_action_goes_through_the_command_path(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    body = {
+        "id": "fast",
+        "feed": BUNDLED_ID,
+        "schedule": [{"at": at.isoformat(), "action": "speed", "speed": 5}],
+    }
+    assert (await server.post("/api/streams", body))[0] == 201
+    url = f"{server.base}/streams/fast/events"
+    async with asyncio.timeout(10), sse.connect(server.session, url) as reader:
+        while True:
+            data = sse.envelope(await reader.next_event())
+            if data["type"] == "stream.state" and data["data"]["reason"] == "speed":
+                break
+    assert data["data"]["speed"] == 5
+    assert (await server.get("/api/streams/fast"))[1]["speed"] == 5
