@@ -40,6 +40,8 @@ SSE_HEADERS = {
 }
 TRY_AGAIN_LATER = 1013
 """WebSocket close code for a slow consumer: reconnect and resume."""
+CLIENT_GONE = 499
+"""Status logged for a request whose client left before it could be answered (nginx's 499)."""
 GONE = (ConnectionError, ClientConnectionResetError)
 """What a client that went away looks like to a handler: expected, never an error."""
 
@@ -292,7 +294,7 @@ class WsConnection(Connection):
             )
 
 
-async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketResponse:
+async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
     ws = web.WebSocketResponse(
         heartbeat=server.ws_heartbeat or None, max_msg_size=server.ws_max_message, compress=False
@@ -302,7 +304,8 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.WebSocketRespons
         connection = _subscribe(request, stream, "ws", functools.partial(WsConnection, ws=ws))
     except GONE:
         log.debug("WebSocket client %s left before subscribing", request.remote)
-        return ws
+        # Unprepared (the transport was gone before the upgrade), aiohttp would fail closing it.
+        return ws if ws.prepared else web.Response(status=CLIENT_GONE, reason="Client Gone")
     subscriber = connection.subscriber
     try:
         async for message in ws:
