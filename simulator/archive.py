@@ -27,6 +27,7 @@ POST_FIELDS = (
     "time_source",
     "source",
     "media",
+    "key_event",
 )
 FEED_FIELDS = ("id", "title", "description", "timezone")
 MEDIA_FIELDS = ("kind", "title", "caption", "credit", "url", "count")
@@ -45,7 +46,10 @@ def feed_header(feed: Feed) -> dict[str, Any]:
 
 
 def post_record(post: Post) -> dict[str, Any]:
-    """A post as the JSON object the archive, the API and the wire all use."""
+    """A post as the JSON object the archive, the API and the wire all use.
+
+    ``key_event`` is written only when true, so the many posts that are not stay as they were.
+    """
     return {
         "id": post.id,
         "headline": post.headline,
@@ -56,6 +60,7 @@ def post_record(post: Post) -> dict[str, Any]:
         "time_source": str(post.time_source) if post.time_source else None,
         "source": post.source,
         "media": [media_record(m) for m in post.media],
+        **({"key_event": True} if post.key_event else {}),
         **post.extra,
     }
 
@@ -201,7 +206,7 @@ def _check_object(
             yield _err(rec, name, "required string is missing or empty", source)
     for name in fields:
         if name in value and value[name] is not None and not isinstance(value[name], str):
-            if name not in ("media", "published_at"):
+            if name not in ("media", "published_at", "key_event"):
                 yield _err(rec, name, f"expected a string, got {_kind(value[name])}", source)
 
 
@@ -227,6 +232,9 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
             f"expected one of explicit, interpolated, extrapolated, got {ts!r}",
             source,
         )
+    key_event = value.get("key_event")
+    if key_event is not None and not isinstance(key_event, bool):
+        yield _err(rec, "key_event", f"expected true or false, got {_kind(key_event)}", source)
     media = value.get("media", [])
     if not isinstance(media, list):
         yield _err(rec, "media", f"expected an array, got {_kind(media)}", source)
@@ -293,5 +301,6 @@ def post_from_record(value: Mapping[str, Any]) -> Post:
         media=tuple(
             Media(**{k: m[k] for k in MEDIA_FIELDS if k in m}) for m in value.get("media") or ()
         ),
+        key_event=value.get("key_event") is True,
         extra={k: v for k, v in value.items() if k not in (*POST_FIELDS, "type")},
     )

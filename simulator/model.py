@@ -64,6 +64,8 @@ class Post:
     editor: str | None = None
     source: str | None = None
     media: tuple[Media, ...] = ()
+    key_event: bool = False
+    """A key moment of the story (Guardian and WordPress live blogs flag these), listed apart."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

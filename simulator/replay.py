@@ -11,6 +11,11 @@ events only go forward: a seek backwards, a loop's restart or a restart begins a
 resumes exactly, with every later event once and in order. Any other cursor cannot be served
 exactly, and ``since`` says so with None: the caller must send ``stream.reset`` and the client
 reloads the snapshot.
+
+Three parts have homes of their own: what is visible (``projection.Projection``), the events kept
+for resume (``eventlog.EventLog``) and the posts added while it runs (``live.LivePosts``). Those
+live posts are not part of the script: a reset puts the archive back at a position and then the
+live posts, as they are now (edited, pinned, minus deleted ones), on top of it.
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from . import wire
 from .archive import post_record
-from .model import format_time, utc
+from .eventlog import EventLog
+from .live import LivePosts, UnknownPost
+from .model import Media, Post, TimeSource, format_time, utc
+from .projection import Projection
 from .script import EventType, Script
 from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
 from .wire import Event
@@ -82,7 +89,32 @@ class Seek:
     to: str
 
 
-Command = Pause | Resume | Restart | SetSpeed | Seek
+@dataclass(frozen=True, slots=True)
+class CreatePost:
+    """A live post; ``fields`` as ``live.parse_fields`` returns them (``pinned`` pins it)."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePost:
+    post: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePost:
+    post: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinPost:
+    post: str
+    pinned: bool = True
+
+
+PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
+Command = Pause | Resume | Restart | SetSpeed | Seek | PostCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +128,6 @@ class Options:
     log_limit: int = DEFAULT_LOG_LIMIT
     log_bytes: int = DEFAULT_LOG_BYTES
     """The event log's size bound (encoded bytes), besides ``log_limit`` events."""
-
-
-@dataclass(slots=True)
-class _Visible:
-    post: dict[str, Any]
-    pinned: bool = False
 
 
 class Replay:
@@ -131,9 +157,9 @@ class Replay:
         self.ended = False
         self.behind = False
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
-        self._log: deque[Event] = deque()
-        self._log_bytes = 0
-        self._visible: dict[str, _Visible] = {}
+        self.log = EventLog(options.log_limit, options.log_bytes)
+        self.view = Projection()
+        self.live = LivePosts(frozenset(c.post.id for c in script.cues))
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
         start = self._target(options.start, now, "start") if options.start else self.plays[0]
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
@@ -178,18 +204,18 @@ class Replay:
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Posts visible now, newest first, and the cursor to subscribe from."""
-        posts = [{**v.post, "pinned": v.pinned} for v in reversed(self._visible.values())]
-        return {"stream": self.stream, "cursor": self.cursor, **self.describe(now), "posts": posts}
+        return {
+            "stream": self.stream,
+            "cursor": self.cursor,
+            **self.describe(now),
+            "posts": self.view.posts(),
+            "key_events": self.view.key_events(),
+        }
 
     def since(self, cursor: str) -> list[Event] | None:
         """Events after ``cursor`` in this epoch, or None when that cannot be served exactly."""
         serial = self._serial_of(cursor)
-        if serial is None or serial > self.serial:
-            return None
-        first = self._log[0].serial if self._log else self.serial + 1
-        if serial < first - 1:
-            return None
-        return [e for e in self._log if e.serial > serial] if serial < self.serial else []
+        return None if serial is None else self.log.since(serial, self.serial)
 
     def _serial_of(self, cursor: str) -> int | None:
         incarnation, _, number = cursor.rpartition("-")
@@ -278,12 +304,17 @@ class Replay:
         """Carry out a control command; events due before it are emitted first, so none is lost.
 
         At speed ``max`` nothing is due (the caller paces), so a command emits no extra batch.
-        Raises ``ValueError`` for a command that does not make sense (an unknown seek target).
+        Raises ``ValueError`` for a command that does not make sense (an unknown seek target;
+        ``live.UnknownPost`` for a post that is not visible, ``live.TooManyPosts``).
         """
         if isinstance(command, Seek):
             self._target(command.to, now)  # raise before anything happens
+        elif isinstance(command, PostCommand):
+            self._check_post_command(command)
         out = self.advance(now) if self.timeline.speed != MAX_SPEED else []
-        if isinstance(command, Pause):
+        if isinstance(command, PostCommand):
+            out.extend(self._post_command(command, now))
+        elif isinstance(command, Pause):
             self.timeline.pause(now)
             out.append(self._emit_state("pause", now))
         elif isinstance(command, Resume):
@@ -302,6 +333,63 @@ class Replay:
             self._jump(self._start, now)
             out.append(self._emit_state("restart", now))
         return out
+
+    # Live posts -----------------------------------------------------------------------------
+
+    def _check_post_command(self, command: PostCommand) -> None:
+        """Refuse before anything is emitted. A post visible now that a cue due now deletes still
+        gets its event (as a scripted edit of a deleted post does): nothing due is lost."""
+        if isinstance(command, CreatePost):
+            self.live.check_room()
+        elif command.post not in self.view:
+            raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
+
+    def _post_command(self, command: PostCommand, now: float) -> list[Event]:
+        at = self.archive_position(now)
+        if isinstance(command, CreatePost):
+            record = _live_record(self.live.new_id(), command.fields, at)
+            self.live.check_room(record)
+            post_id = record["id"]
+            self.live.put(post_id, record)
+            out = [self._emit_post(EventType.POST_CREATED, post_id, record, now, at)]
+            if command.fields.get("pinned"):
+                out.append(self._emit_post(EventType.POST_PINNED, post_id, record, now, at))
+            return out
+        post_id = command.post
+        visible = self.view.get(post_id)
+        record = dict(visible.post) if visible else {"id": post_id}
+        if isinstance(command, UpdatePost):
+            record = _merged(record, command.fields)
+            if post_id in self.live:
+                self.live.check_room(record)
+                self.live.put(post_id, record)
+            out = [self._emit_post(EventType.POST_UPDATED, post_id, record, now, at)]
+            if "pinned" in command.fields:
+                out.append(self._pin(post_id, record, bool(command.fields["pinned"]), now, at))
+            return out
+        if isinstance(command, DeletePost):
+            self.live.remove(post_id)
+            return [self._emit_post(EventType.POST_DELETED, post_id, record, now, at)]
+        return [self._pin(post_id, record, command.pinned, now, at)]
+
+    def _pin(
+        self, post_id: str, record: Mapping[str, Any], pinned: bool, now: float, at: datetime
+    ) -> Event:
+        self.live.pin(post_id, pinned)
+        type = EventType.POST_PINNED if pinned else EventType.POST_UNPINNED
+        return self._emit_post(type, post_id, record, now, at)
+
+    def _emit_post(
+        self, type: EventType, post_id: str, record: Mapping[str, Any], now: float, at: datetime
+    ) -> Event:
+        self.view.apply(type, post_id, record)
+        return self._emit(type, now, at, post=record)
+
+    def _restore_live(self) -> None:
+        for post_id, live in self.live:
+            self.view.apply(EventType.POST_CREATED, post_id, live.record)
+            if live.pinned:
+                self.view.apply(EventType.POST_PINNED, post_id, live.record)
 
     def _seek(self, target: float, now: float) -> list[Event]:
         """Forward: the skipped events go out at once. Backward: a new epoch, and a reset."""
@@ -325,12 +413,14 @@ class Replay:
         return [reset]
 
     def _jump(self, target: float, now: float, keep_timeline: bool = False) -> None:
-        """Put the replay at ``target`` with every earlier cue applied silently."""
-        self._visible.clear()
+        """Put the replay at ``target`` with every earlier cue applied silently, then the live
+        posts on top."""
+        self.view.clear()
         self.index = 0
         end = bisect_left(self.plays, target)
         for index in range(end):
             self._apply_cue(index)
+        self._restore_live()
         self.index = end
         self.ended = False
         if not keep_timeline:
@@ -386,20 +476,9 @@ class Replay:
         return self._emit(cue.type, due, archive_time, post=self._records[index])
 
     def _apply_cue(self, index: int) -> None:
+        """A cue's effect on the projection; a cue that is not a post event raises."""
         cue = self.script.cues[index]
-        record = self._records[index]
-        post_id = cue.post.id
-        old = self._visible.get(post_id)
-        if cue.type is EventType.POST_UPDATED:
-            if old:
-                old.post = record  # in place: an edit does not move a post
-        elif cue.type is EventType.POST_CREATED:
-            self._visible.pop(post_id, None)
-            self._visible[post_id] = _Visible(record, old.pinned if old else False)
-        elif cue.type is EventType.POST_DELETED:
-            self._visible.pop(post_id, None)
-        elif post_id in self._visible:
-            self._visible[post_id].pinned = cue.type is EventType.POST_PINNED
+        self.view.apply(cue.type, cue.post.id, self._records[index])
 
     def _emit_state(self, reason: str, now: float) -> Event:
         """The state after this event, so its ``cursor`` is the event's own id."""
@@ -408,8 +487,7 @@ class Replay:
         return self._emit(EventType.STREAM_STATE, now, self.archive_position(now), data=data)
 
     def _reset(self, reason: str, now: float) -> Event:
-        self._log.clear()
-        self._log_bytes = 0
+        self.log.clear()
         return self._emit(EventType.STREAM_RESET, now, None, data={"reason": reason})
 
     def _emit(
@@ -423,10 +501,7 @@ class Replay:
     ) -> Event:
         self.serial += 1
         event = self._encode(self.serial, type, due, archive_time, post=post, data=data)
-        self._log.append(event)
-        self._log_bytes += _size(event)
-        while len(self._log) > self.options.log_limit or self._log_bytes > self.options.log_bytes:
-            self._log_bytes -= _size(self._log.popleft())
+        self.log.append(event)
         return event
 
     def _encode(
@@ -463,13 +538,38 @@ class Replay:
         return self._encode(serial, EventType.STREAM_RESET, now, None, data={"reason": reason})
 
 
-def _size(event: Event) -> int:
-    return len(event.json) + len(event.sse)
+def _live_record(post_id: str, fields: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """A live post as the wire's post record, published at the replay's archive position."""
+    post = Post(
+        id=post_id,
+        body=fields.get("body") or "",
+        published_at=at,
+        time_source=TimeSource.EXPLICIT,
+        headline=fields.get("headline"),
+        author=fields.get("author"),
+        source=fields.get("source"),
+        media=tuple(Media(**m) for m in fields.get("media") or ()),
+        key_event=bool(fields.get("key_event")),
+    )
+    return post_record(post)
+
+
+def _merged(record: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with ``fields`` changed (``pinned`` is not a field of the record)."""
+    out = {**record, **{k: v for k, v in fields.items() if k != "pinned"}}
+    if out.get("key_event") is not True:
+        out.pop("key_event", None)  # written only when true, as in post_record
+    return out
 
 
 __all__ = [
     "Command",
+    "CreatePost",
+    "DeletePost",
     "Event",
+    "PinPost",
+    "PostCommand",
+    "UpdatePost",
     "Options",
     "Pause",
     "Replay",

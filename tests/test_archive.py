@@ -77,7 +77,8 @@ def test_dumped_shape(bundled: Feed) -> None:
     assert header["type"] == "feed" and header["version"] == archive.FORMAT_VERSION == 1
     assert header["title"] == "Iraq Blog"
     first = json.loads(lines[1])
-    assert list(first)[:10] == ["type", *archive.POST_FIELDS]
+    assert list(first) == ["type", *archive.POST_FIELDS[:-1]]  # key_event only when true
+    assert "key_event" not in first  # written only when true
     assert first["published_at"] == "2014-06-24T17:52:29Z"
     assert first["time_source"] == "extrapolated"
     assert "اثار القصف" in archive.dumps(bundled).decode()  # UTF-8, not \u escapes

@@ -1,0 +1,210 @@
+"""Posts added while a replay runs (``POST /api/streams/{id}/posts``, the WebSocket ``post`` op).
+
+Their fields are checked here, once for both transports, with bounded sizes. A replay keeps its
+live posts apart from the archive's (``LivePosts``): a seek back, a loop or a restart replays the
+archive from a position, and the live posts are put back on top of it, as they are now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .archive import MEDIA_FIELDS
+
+MAX_BODY = 64 * 1024
+"""Bytes (UTF-8) of a live or injected post's body."""
+MAX_TEXT = 1024
+"""Bytes of a headline, author, source, media title, caption or credit."""
+MAX_URL = 2048
+MAX_MEDIA = 20
+MAX_COUNT = 10_000
+"""A gallery's picture count."""
+MAX_LIVE_POSTS = 10_000
+"""Live posts a replay holds at once (deleted ones do not count)."""
+MAX_LIVE_BYTES = 32 * 1024 * 1024
+"""Encoded bytes of the live posts a replay holds at once."""
+
+TEXT_FIELDS = ("headline", "author", "source")
+POST_FIELDS = ("headline", "body", "author", "source", "media", "key_event", "pinned")
+MEDIA_KINDS = ("image", "gallery", "youtube", "instagram", "twitter", "video", "link")
+
+
+class UnknownPost(ValueError):
+    """An operation named a post that is not visible in the stream."""
+
+
+class TooManyPosts(ValueError):
+    """The stream holds as many live posts (or bytes of them) as it may."""
+
+
+def parse_fields(
+    value: Mapping[str, Any],
+    where: str,
+    *,
+    create: bool,
+    ignore: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The post fields of a JSON object, checked: ``ValueError`` naming ``where.field``.
+
+    ``create``: a new post needs a ``body`` (``""`` is allowed with a headline or media). Without
+    it (an update) every field is optional and at least one is needed. ``ignore`` lists keys that
+    belong to the message around the fields (``op``, ``post``).
+    """
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        if name in ignore:
+            continue
+        path = f"{where}.{name}"
+        if name not in POST_FIELDS:
+            known = ", ".join(POST_FIELDS)
+            raise ValueError(f"{where}.{_short(name, 40)}: unknown field (known: {known})")
+        if name == "body":
+            out[name] = _text(item, path, MAX_BODY, nullable=False)
+        elif name in TEXT_FIELDS:
+            out[name] = _text(item, path, MAX_TEXT, nullable=True)
+        elif name in ("key_event", "pinned"):
+            if not isinstance(item, bool):
+                raise ValueError(f"{path}: expected true or false, got {_kind(item)}")
+            out[name] = item
+        else:
+            out[name] = _media(item, path)
+    if create:
+        if "body" not in out:
+            raise ValueError(f'{where}.body: required (a string; "" with a headline or media)')
+        if not out["body"].strip() and not out.get("headline") and not out.get("media"):
+            raise ValueError(f"{where}.body: empty, and the post has no headline or media")
+    elif not out:
+        raise ValueError(f"{where}: no field to change (fields: {', '.join(POST_FIELDS)})")
+    return out
+
+
+def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        expected = "a string or null" if nullable else "a string"
+        raise ValueError(f"{path}: expected {expected}, got {_kind(value)}")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ValueError(f"{path}: {size} bytes, at most {limit}")
+    if "\x00" in value:
+        raise ValueError(f"{path}: contains a NUL character")
+    return value
+
+
+def _media(value: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: expected an array, got {_kind(value)}")
+    if len(value) > MAX_MEDIA:
+        raise ValueError(f"{path}: {len(value)} items, at most {MAX_MEDIA}")
+    out = []
+    for i, item in enumerate(value):
+        here = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{here}: expected an object, got {_kind(item)}")
+        record: dict[str, Any] = {}
+        for name, field in item.items():
+            if name not in MEDIA_FIELDS:
+                known = ", ".join(MEDIA_FIELDS)
+                raise ValueError(f"{here}.{_short(name, 40)}: unknown field (known: {known})")
+            if name == "count":
+                if field is not None and (type(field) is not int or not 0 <= field <= MAX_COUNT):
+                    raise ValueError(f"{here}.count: expected an integer 0-{MAX_COUNT} or null")
+            else:
+                limit = MAX_URL if name == "url" else MAX_TEXT
+                field = _text(field, f"{here}.{name}", limit, nullable=name != "kind")
+            if field is not None:
+                record[name] = field
+        kind = record.get("kind")
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"{here}.kind: expected one of {', '.join(MEDIA_KINDS)}")
+        out.append(record)
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        dict: "an object",
+        list: "an array",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(slots=True)
+class LivePost:
+    record: dict[str, Any]
+    pinned: bool = False
+    size: int = 0
+
+
+class LivePosts:
+    """A replay's live posts by id, in creation order, and the next free ``live-N`` id."""
+
+    def __init__(self, reserved: frozenset[str] = frozenset()):
+        self._reserved = reserved
+        self._posts: dict[str, LivePost] = {}
+        self._number = 0
+        self._bytes = 0
+
+    def __contains__(self, post_id: object) -> bool:
+        return post_id in self._posts
+
+    def __len__(self) -> int:
+        return len(self._posts)
+
+    def __iter__(self) -> Iterator[tuple[str, LivePost]]:
+        return iter(self._posts.items())
+
+    def new_id(self) -> str:
+        """``live-1``, ``live-2`` …, never an archive's id nor one used before in this replay."""
+        while True:
+            self._number += 1
+            candidate = f"live-{self._number}"
+            if candidate not in self._reserved:
+                return candidate
+
+    def check_room(self, record: Mapping[str, Any] | None = None) -> None:
+        if len(self._posts) >= MAX_LIVE_POSTS:
+            raise TooManyPosts(
+                f"this stream holds {MAX_LIVE_POSTS} live posts, the most it keeps; delete some"
+            )
+        if record is not None and self._bytes + _size(record) > MAX_LIVE_BYTES:
+            raise TooManyPosts(
+                f"this stream's live posts would exceed {MAX_LIVE_BYTES} bytes; delete some"
+            )
+
+    def put(self, post_id: str, record: dict[str, Any]) -> None:
+        old = self._posts.get(post_id)
+        size = _size(record)
+        if old:
+            self._bytes += size - old.size
+            old.record, old.size = record, size
+        else:
+            self._posts[post_id] = LivePost(record, False, size)
+            self._bytes += size
+
+    def pin(self, post_id: str, pinned: bool) -> None:
+        if post_id in self._posts:
+            self._posts[post_id].pinned = pinned
+
+    def remove(self, post_id: str) -> None:
+        old = self._posts.pop(post_id, None)
+        if old:
+            self._bytes -= old.size
+
+
+def _size(record: Mapping[str, Any]) -> int:
+    return len(orjson.dumps(record))
