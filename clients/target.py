@@ -1,0 +1,135 @@
+"""What a client points at: a shared stream or a feed's private replays, from one URL.
+
+``http://127.0.0.1:8080/streams/ID`` (also ``…/ID/events``, ``…/ID/ws``, ``/api/streams/ID``) or
+``http://127.0.0.1:8080/feeds/ID?speed=600`` (query options are the private replay's). A URL with
+no path means the server's only stream. Errors are ``ClientError`` with one line to print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import aiohttp
+
+ENV_URL = "LIVESIM_URL"
+_PATH = re.compile(
+    r"^/(?:api/)?(streams|feeds)/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:/(events|ws))?/?$"
+)
+
+
+class ClientError(Exception):
+    """A problem the user can fix, as one line (``livesim: …`` is added by the CLI)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    kind: str
+    """``streams`` (one shared replay) or ``feeds`` (a private replay per connection)."""
+    id: str
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def base(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def private(self) -> bool:
+        return self.kind == "feeds"
+
+    def path(self, transport: str, **extra: str) -> str:
+        """``/streams/ID/events?…`` for ``sse``, ``…/ws?…`` for ``ws``."""
+        end = "events" if transport == "sse" else "ws"
+        query = urlencode([*self.query, *extra.items()], safe=":,")
+        return f"/{self.kind}/{quote(self.id)}/{end}" + (f"?{query}" if query else "")
+
+    def with_faults(self, faults: str | None) -> Target:
+        if not faults:
+            return self
+        query = tuple((k, v) for k, v in self.query if k != "faults") + (("faults", faults),)
+        return Target(self.scheme, self.host, self.port, self.kind, self.id, query)
+
+    def __str__(self) -> str:
+        query = urlencode(self.query, safe=":,")
+        return f"{self.base}/{self.kind}/{self.id}" + (f"?{query}" if query else "")
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL given, else ``LIVESIM_URL``, else an error naming both."""
+    chosen = url or os.environ.get(ENV_URL, "").strip()
+    if not chosen:
+        raise ClientError(
+            f"no URL: give one (e.g. http://127.0.0.1:8080/streams/ID) or set {ENV_URL}"
+        )
+    return chosen
+
+
+def parse_target(url: str) -> Target | str:
+    """A ``Target``, or the base URL (``http://host:port``) when the URL names no stream."""
+    shown = url if len(url) <= 120 else url[:117] + "..."
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ClientError(f"{shown}: {exc}") from None
+    if parts.scheme != "http":
+        raise ClientError(f"{shown}: expected an http:// URL")
+    if not parts.hostname:
+        raise ClientError(f"{shown}: no host")
+    port = port or 80
+    host = parts.hostname
+    if parts.path in ("", "/"):
+        return f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    found = _PATH.match(parts.path)
+    if not found:
+        raise ClientError(f"{shown}: expected a path /streams/ID or /feeds/ID")
+    query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    return Target("http", host, port, found[1], found[2], query)
+
+
+async def find_target(url: str | None, session: aiohttp.ClientSession) -> Target:
+    """``parse_target``, asking the server for its stream when the URL names none."""
+    parsed = parse_target(resolve_url(url))
+    if isinstance(parsed, Target):
+        return parsed
+    streams = await get_json(session, f"{parsed}/api/streams")
+    listing = streams if isinstance(streams, list) else []
+    ids = [s["id"] for s in listing if isinstance(s, dict) and "id" in s]
+    if len(ids) != 1:
+        listed = ", ".join(ids[:10]) or "none"
+        raise ClientError(f"{parsed}: name a stream, /streams/ID (streams here: {listed})")
+    target = parse_target(f"{parsed}/streams/{ids[0]}")
+    assert isinstance(target, Target)
+    return target
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> object:
+    """GET → JSON; a refused connection, a non-200 answer or a non-JSON body is a ClientError
+    with the server's own ``error`` line when it sent one."""
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response:
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = None
+            if response.status != 200:
+                error = body.get("error") if isinstance(body, dict) else None
+                raise ClientError(f"{url}: {error or f'HTTP {response.status}'}")
+            return body
+    except aiohttp.ClientConnectorError as exc:
+        raise ClientError(
+            f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ClientError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
