@@ -15,7 +15,7 @@ from ..replay import Command, Pause, Restart, Resume, Seek, SetSpeed
 from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
-from .errors import from_validation, http_error, json, not_found
+from .errors import from_validation, http_error, json, not_found, one_line
 from .state import (
     API_STREAMS,
     FEED_STATS,
@@ -28,6 +28,9 @@ from .state import (
 )
 
 routes = web.RouteTableDef()
+MAX_TARGET = 200
+"""Characters of a seek target at most: longer is no post id, time or offset (and an error
+quoting it would be as long)."""
 _stream_numbers = itertools.count(1)
 
 
@@ -173,10 +176,15 @@ def parse_command(op: str, body: dict[str, Any], where: str) -> Command:
         target = body.get("to")
         if not isinstance(target, str) or not target.strip():
             raise ValueError(f"{where}.to: expected a post id, an ISO-8601 time or an offset")
+        if len(target) > MAX_TARGET:  # none of them is this long; the error must not quote it
+            raise ValueError(
+                f"{where}.to: expected a post id, an ISO-8601 time or an offset, "
+                f"got {len(target)} characters"
+            )
         return Seek(target)
     if op == "speed":
         return SetSpeed(parse_speed(body.get("speed"), f"{where}.speed"))
-    raise ValueError(f"{where}.op: unknown op {op!r}")
+    raise ValueError(f"{where}.op: unknown op {one_line(repr(op), 60)}")
 
 
 def run_command(stream: Stream, command: Command, where: str) -> None:

@@ -18,8 +18,22 @@ _STATUS: dict[int, type[web.HTTPException]] = {
 }
 
 
+MAX_ERROR = 300
+"""Characters of an error message (``where``: of the place) at most: a client's 10 KB parameter
+name or value is quoted, not echoed whole."""
+
+
 def error_body(message: str, where: str | None, status: int) -> bytes:
-    return orjson.dumps({"error": message, "where": where, "status": status})
+    where = where if where is None else one_line(where, MAX_ERROR)
+    return orjson.dumps({"error": one_line(message, MAX_ERROR), "where": where, "status": status})
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` as one printable line of at most ``limit`` characters (control characters
+    escaped as in a Python literal, the rest cut at ``…``)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def http_error(message: str, where: str | None = None, status: int = 400) -> web.HTTPException:

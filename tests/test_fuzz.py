@@ -1,0 +1,523 @@
+"""Hostile input from hypothesis against one running server per surface (issue #6, acceptance).
+
+Surfaces: ``POST /api/streams`` bodies, the stream controls' bodies, private-replay query strings,
+cursors (``Last-Event-ID`` and ``?since=``, shared and private), and WebSocket messages (shared
+and private). Invariants, checked for every example:
+
+- every answer is a 4xx JSON error ``{"error", "where", "status"}`` (one line, short, its
+  ``status`` the HTTP status), or a 2xx JSON body, or an event stream that ``clients/sse.py``
+  reads to its first event; never a 5xx, never a hang;
+- a WebSocket answers each message with a JSON error, a pong, a ``resumed`` marker or events, and
+  stays open;
+- ``/healthz`` answers after every example;
+- a watcher subscribed to another stream of the same server receives every event while the
+  fuzzing runs: contiguous serials, up to the stream's latest, nothing lost.
+
+How hypothesis meets asyncio here. The server is the ``start_server`` fixture's, on the test's
+event loop. hypothesis drives synchronous functions, and running its examples on that loop (one
+``run_until_complete`` each) would stop the server, its streams and the watcher between examples.
+So the test hands the loop back: ``await asyncio.to_thread(surface, harness)`` runs the
+``@given`` function in a worker thread, and each example submits its requests to the server's
+loop with ``asyncio.run_coroutine_threadsafe(...).result(timeout)``. The loop keeps running the
+server, its streams and the watcher the whole time; a hang is a ``TimeoutError`` with the example
+that caused it; hypothesis shrinks and reports failures as usual. One server per surface (not per
+example) keeps the run short; ``max_examples`` per surface keeps the whole module well under 40 s.
+
+Inputs that found a bug stay here as ``@example``s (see each surface).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import string
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import sse
+from conftest import BUNDLED_ID, Server, StartServer
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from yarl import URL
+
+from clients.sse import SSEReader
+from simulator.web.state import STREAMS
+
+T = TypeVar("T")
+FEED = BUNDLED_ID
+FAST = {"feed": FEED, "speed": 60, "max_gap": "1s", "loop": True}
+"""About 60 events a second, looping: something is always happening."""
+SERVER_STREAMS = [
+    {"id": "watched", **FAST},  # the watcher's: nothing the fuzzer sends touches it
+    {"id": "fuzz", **FAST},  # controls and WebSocket ops land here
+    {"id": "cursors", **FAST},  # cursors are thrown at it; never controlled, so it keeps playing
+]
+EXAMPLES = 200
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TIMEOUT = 10.0
+"""Seconds any one request may take before it counts as a hang."""
+OPS = ["pause", "resume", "restart", "seek", "speed"]
+
+
+# Strategies --------------------------------------------------------------------------------------
+
+NESTED_ARRAY = "[" * 1000 + "]" * 1000
+NESTED_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
+EXTREMES: list[Any] = [
+    0,
+    -0.0,
+    -1,
+    1,
+    0.5,
+    5e-324,
+    1e-300,
+    1e308,
+    -1e308,
+    2**63,
+    2**64,
+    -(2**63) - 1,
+    10**400,
+    math.inf,
+    -math.inf,
+    math.nan,
+    "NaN",
+    "nan",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e400",
+    "1e308",
+    "2e19",
+    "5e-324",
+    "",
+    " ",
+    "max",
+    "MAX",
+    "9" * 10_000,
+    "x" * 10_000,
+    "\x00",
+    "a\nb",
+    "💥",
+    "\ud800",
+    True,
+    False,
+    None,
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+    "start",
+    "end",
+    "p-66e33032b5",
+    "2014-06-25T06:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "2014-06-25T06:00:00+14:00",
+    "+1000000h",
+    "-1000000h",
+    "+1e12s",
+    "1e12",
+    "1h30m",
+    "250ms",
+    "none",
+    "off",
+]
+scalars = st.one_of(
+    st.sampled_from(EXTREMES),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=20),
+    st.booleans(),
+    st.none(),
+)
+json_values = st.one_of(
+    st.sampled_from(EXTREMES),  # drawn often on purpose: they are what finds bugs
+    st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    ),
+)
+RAW_BODIES = [
+    NESTED_ARRAY,
+    NESTED_OBJECT,
+    '{"speed": 1, "speed": "fast"}',
+    '{"to": "start", "to": 5}',
+    f'{{"feed": "{FEED}", "feed": 1}}',
+    '{"speed": 1e400}',
+    '{"speed": -0.0}',
+    '{"speed": NaN}',
+    '{"speed": Infinity}',
+    '{"speed": 18446744073709551616}',
+    "\ufeff{}",
+    "{",
+    "null",
+    "1",
+    '"str"',
+    "[]",
+    "\x00",
+    '{"a": "\\ud800"}',
+]
+raw_bodies = st.one_of(
+    st.sampled_from(RAW_BODIES).map(str.encode),
+    st.binary(max_size=64),
+    st.just(b"\xff\xfe{}"),
+)
+
+
+def dumps(value: Any) -> bytes:
+    """Python's JSON writer: big ints, NaN and Infinity literals and lone surrogates go out as
+    written (orjson, the server's reader, refuses some of them: that is the point)."""
+    return json.dumps(value).encode()
+
+
+def objects(keys: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """JSON objects over the fields a surface knows, plus a stranger now and then."""
+    key = st.one_of(st.sampled_from(keys), st.text(max_size=12), st.just("k" * 10_000))
+    return st.dictionaries(key, json_values, max_size=len(keys) + 1)
+
+
+scenario_steps = st.fixed_dictionaries(
+    {},
+    optional={
+        "action": st.sampled_from(["pin", "unpin", "delete", "update", "fly"]) | json_values,
+        "post": st.sampled_from(["p-66e33032b5", "p-8bffc67d93", "zzz"]) | json_values,
+        "after": json_values,
+        "extra": json_values,
+    },
+)
+stream_bodies = st.fixed_dictionaries(
+    {"feed": st.just(FEED) | json_values},
+    optional={
+        "id": st.from_regex(r"\Af[a-z0-9]{0,8}\Z") | json_values,
+        "speed": json_values,
+        "max_gap": json_values,
+        "loop": json_values,
+        "start": json_values,
+        "paused": json_values,
+        "loop_pause": json_values,
+        "edit_delay": json_values,
+        "scenario": st.lists(scenario_steps, max_size=3) | json_values,
+        "bogus": json_values,
+    },
+)
+
+
+def as_query(value: Any) -> str:
+    """An extreme as query text. A request line over 8 190 bytes never reaches the app (aiohttp's
+    parser answers it with a text/plain 400, docs/operations.md), so long values stay under it."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:5000]
+
+
+# Query values travel as text: the extremes as strings, and text with the awkward characters.
+query_text = st.one_of(
+    st.sampled_from([as_query(v) for v in EXTREMES if v != "\ud800"]),
+    st.sampled_from(["true", "false", "1", "0", "yes", "no", "on", "off", "TRUE", "maybe"]),
+    st.text(max_size=20),
+)
+raw_query = st.text(
+    alphabet=string.ascii_letters + string.digits + "%&=;+-._~!$'()*,:@/?[]",
+    max_size=60,
+)
+PRIVATE_KEYS = ["speed", "from", "max_gap", "loop", "paused", "since", "last_event_id", "token"]
+
+# Header values: anything but the characters a header cannot carry (aiohttp refuses them).
+header_text = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=40,
+)
+
+
+def cursors(incarnation: str, serial: int) -> st.SearchStrategy[str]:
+    """Cursors near the real ones (this replay's incarnation, serials around its latest) and
+    far from them."""
+    near = st.integers(min_value=-3, max_value=3).map(lambda d: f"{incarnation}-{serial + d}")
+    numbers = st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.sampled_from([0, 2**63 - 1, 2**63, 2**64, 10**18, 10**19]),
+    )
+    return st.one_of(
+        near,
+        numbers.map(lambda n: f"{incarnation}-{n}"),
+        st.sampled_from(["9" * 5000, "0" * 30, "", "-", "1e3", "+5", " 5", "٣", "NaN"]).map(
+            lambda s: f"{incarnation}-{s}"
+        ),
+        st.sampled_from(["", "-", "-1", "--1", "0", "nope-1", f"{incarnation}", "a-b-c-1"]),
+        header_text,
+    )
+
+
+ws_ops = st.one_of(st.sampled_from(["ping", "resume", *OPS, "fly", "", "PAUSE"]), json_values)
+ws_fields = st.sampled_from(["to", "speed", "since"])
+ws_objects = st.fixed_dictionaries(
+    {"op": ws_ops},
+    optional={"to": json_values, "speed": json_values, "since": json_values, "x": json_values},
+)
+ws_messages = st.one_of(
+    ws_objects.map(json.dumps),
+    st.tuples(ws_ops, ws_fields, json_values).map(lambda m: json.dumps({"op": m[0], m[1]: m[2]})),
+    st.tuples(st.sampled_from(OPS), ws_fields, json_values).map(
+        lambda m: json.dumps({"op": m[0], m[1]: m[2]})
+    ),
+    st.sampled_from(RAW_BODIES),
+    st.sampled_from(["not json", "[1,2]", '{"op":5}', '{"op":"seek"}', "", "{}"]),
+    st.binary(max_size=32),
+    st.text(max_size=40),
+)
+
+
+# The harness -------------------------------------------------------------------------------------
+
+
+class Harness:
+    """The server's loop, seen from hypothesis' worker thread."""
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.loop = loop
+        self.examples = 0
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the server's loop and wait for it; then check ``/healthz``."""
+        result = asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(coro, TIMEOUT), self.loop
+        ).result()
+        asyncio.run_coroutine_threadsafe(healthy(self.server), self.loop).result()
+        self.examples += 1
+        return result
+
+
+async def healthy(server: Server) -> None:
+    async with asyncio.timeout(2):
+        status, body = await server.get("/healthz")
+    assert status == 200 and body["ok"] is True, body
+
+
+async def check_answer(response: aiohttp.ClientResponse) -> Any:
+    """The invariant for an HTTP answer; the JSON body (None for an event stream)."""
+    status = response.status
+    assert status < 500, (status, await response.text())
+    if status >= 400:
+        assert response.content_type == "application/json", (status, await response.text())
+        body = await response.json()
+        assert isinstance(body, dict) and set(body) == {"error", "where", "status"}, body
+        assert body["status"] == status, body
+        error = body["error"]
+        assert isinstance(error, str) and 0 < len(error) <= 500, body
+        assert error.isprintable(), body  # one line, no control characters
+        assert body["where"] is None or isinstance(body["where"], str), body
+        assert body["where"] is None or len(body["where"]) <= 300, body
+        return body
+    if response.content_type == "text/event-stream":
+        reader = SSEReader(response)
+        try:
+            event = await reader.next_event()  # StopAsyncIteration: ended with no event
+        finally:
+            await reader.aclose()
+        json.loads(event.data)
+        return None
+    assert response.content_type == "application/json", (status, await response.text())
+    return await response.json()
+
+
+class Watcher:
+    """A subscriber of the ``watched`` stream that checks it loses nothing."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.serials: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+        self.started = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        url = self.server.base + "/streams/watched/events"
+        async with sse.connect(self.server.session, url) as reader:
+            while True:
+                event = await reader.next_event()
+                serial = int(event.id.rsplit("-", 1)[1])
+                if self.serials and serial != self.serials[-1] + 1:
+                    self.gaps.append((self.serials[-1], serial))
+                self.serials.append(serial)
+                self.arrived.set()
+                if len(self.serials) >= 3:
+                    self.started.set()
+
+    async def __aenter__(self) -> Watcher:
+        self.task = asyncio.create_task(self.run())
+        async with asyncio.timeout(TIMEOUT):
+            await self.started.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        if exc[0] is None:
+            await self.check()
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+    async def check(self) -> None:
+        """Every event up to the stream's latest (at the end of the fuzzing) arrived, in order."""
+        assert self.task is not None and not self.task.done(), "the watcher's stream ended"
+        latest = self.server.app[STREAMS]["watched"].replay.serial
+        async with asyncio.timeout(TIMEOUT):
+            while self.serials[-1] < latest:
+                self.arrived.clear()
+                await self.arrived.wait()
+        assert not self.gaps, f"the watcher missed events: {self.gaps[:5]}"
+        assert len(self.serials) > 20, self.serials
+
+
+async def fuzz(start_server: StartServer, surface: Callable[[Harness], None]) -> None:
+    server = await start_server(streams=SERVER_STREAMS)
+    harness = Harness(server, asyncio.get_running_loop())
+    async with Watcher(server):
+        await asyncio.to_thread(surface, harness)
+    assert harness.examples >= EXAMPLES, harness.examples
+
+
+# Surfaces ----------------------------------------------------------------------------------------
+
+
+async def post(server: Server, path: str, body: bytes) -> Any:
+    async with server.session.post(server.base + path, data=body) as response:
+        return await check_answer(response)
+
+
+def create_streams(h: Harness) -> None:
+    async def attempt(body: bytes) -> None:
+        answer = await post(h.server, "/api/streams", body)
+        if answer is not None and "links" in answer:  # made: delete it, keep the server clean
+            async with h.server.session.delete(h.server.base + answer["links"]["self"]) as r:
+                assert r.status == 200, await r.text()
+
+    @FUZZ
+    @given(st.one_of(stream_bodies.map(dumps), raw_bodies))
+    @example(dumps({"feed": FEED, "k" * 10_000: 1}))  # the error named the 10 KB key
+    @example(dumps({"feed": FEED, "a\nb": 1}))  # a raw newline in the error line
+    def check(body: bytes) -> None:
+        h.run(attempt(body))
+
+    check()
+
+
+def control_streams(h: Harness) -> None:
+    @FUZZ
+    @given(
+        st.sampled_from(OPS),
+        st.one_of(objects(["to", "speed", "since"]).map(dumps), raw_bodies),
+    )
+    @example("speed", dumps({"speed": 5e-324}))
+    @example("seek", dumps({"to": "+1e12s"}))
+    @example("seek", dumps({"to": "x" * 10_000}))  # the error quoted all 10 KB
+    def check(op: str, body: bytes) -> None:
+        h.run(post(h.server, f"/api/streams/fuzz/{op}", body))
+
+    check()
+
+
+async def get_events(server: Server, url: URL, headers: dict[str, str] | None = None) -> None:
+    async with server.session.get(url, headers=headers) as response:
+        await check_answer(response)
+
+
+def private_queries(h: Harness) -> None:
+    base = URL(h.server.base + f"/feeds/{FEED}/events")
+
+    @FUZZ
+    @given(
+        st.one_of(
+            st.dictionaries(st.sampled_from(PRIVATE_KEYS) | st.text(max_size=8), query_text).map(
+                lambda params: base.with_query(params)
+            ),
+            raw_query.map(lambda raw: URL(f"{base}?{raw}", encoded=True)),
+        ).filter(lambda url: len(url.raw_path_qs) < 8000)
+    )
+    @example(base.with_query({"\x1f": "0"}))  # echoed a control character in the error
+    @example(base.with_query({"k" * 5000: "0"}))  # echoed a 5 KB name in the error
+    def check(url: URL) -> None:
+        h.run(get_events(h.server, url))
+
+    check()
+
+
+def cursor_resumes(h: Harness) -> None:
+    replay = h.server.app[STREAMS]["cursors"].replay
+    shared = URL(h.server.base + "/streams/cursors/events")
+    private = URL(h.server.base + f"/feeds/{FEED}/events")
+
+    @FUZZ
+    @given(
+        cursors(replay.incarnation, replay.serial),
+        st.sampled_from(["header", "since", "last_event_id"]),
+        st.sampled_from([shared, private]),
+    )
+    def check(cursor: str, how: str, url: URL) -> None:
+        if how == "header":
+            h.run(get_events(h.server, url, {"Last-Event-ID": cursor}))
+        else:
+            h.run(get_events(h.server, url.with_query({how: cursor})))
+
+    check()
+
+
+async def converse(server: Server, path: str, messages: list[str | bytes]) -> None:
+    """Send the messages, then a ping; every frame up to the pong is an event or a reply, and
+    the connection is still open."""
+    async with server.session.ws_connect(server.ws_base + path) as ws:
+        for message in messages:
+            if isinstance(message, bytes):
+                await ws.send_bytes(message)
+            else:
+                await ws.send_str(message)
+        await ws.send_str('{"op":"ping"}')
+        while True:
+            frame = await ws.receive()
+            assert frame.type is aiohttp.WSMsgType.TEXT, (frame, ws.close_code)
+            value = json.loads(frame.data)
+            assert isinstance(value, dict), value
+            if "id" in value:
+                continue
+            if value["type"] == "pong":
+                break
+            if value["type"] == "error":
+                assert isinstance(value["error"], str) and len(value["error"]) <= 500, value
+                assert value["error"].isprintable(), value
+                continue
+            assert value["type"] == "resumed", value
+
+
+def ws_conversations(h: Harness) -> None:
+    @FUZZ
+    @given(
+        st.sampled_from(["/streams/fuzz/ws", f"/feeds/{FEED}/ws?max_gap=1s"]),
+        st.lists(ws_messages, min_size=1, max_size=4),
+    )
+    @example("/streams/fuzz/ws", ['{"op": "speed", "speed": 5e-324}'])
+    @example("/streams/fuzz/ws", ['{"op": "%s"}' % ("x" * 10_000)])  # a 10 KB error echoed it
+    @example("/streams/fuzz/ws", ['{"op": "seek", "to": "%s"}' % ("x" * 10_000)])  # same
+    def check(path: str, messages: list[str | bytes]) -> None:
+        h.run(converse(h.server, path, messages))
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "surface",
+    [create_streams, control_streams, private_queries, cursor_resumes, ws_conversations],
+    ids=lambda f: f.__name__,
+)
+async def test_fuzz(start_server: StartServer, surface: Callable[[Harness], None]) -> None:
+    await fuzz(start_server, surface)
