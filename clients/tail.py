@@ -45,6 +45,7 @@ class Follower:
         idle_timeout: float = 40.0,
         max_backoff: float = 10.0,
         on_fault: Callable[[str], None] | None = None,
+        on_snapshot: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.server = server.rstrip("/")
         self.stream = stream
@@ -53,6 +54,7 @@ class Follower:
         self.idle_timeout = idle_timeout
         self.max_backoff = max_backoff
         self.on_fault = on_fault or (lambda text: None)
+        self.on_snapshot = on_snapshot or (lambda snapshot: None)
         self.cursor: str | None = None
         self.snapshot: dict[str, Any] | None = None
         self.reconnects = 0
@@ -90,6 +92,7 @@ class Follower:
                 raise ValueError(body.get("error", response.reason))
         self.snapshot = body
         self.cursor = body["cursor"]
+        self.on_snapshot(body)
 
     def _events(self, session: aiohttp.ClientSession) -> AsyncIterator[Envelope]:
         return self._sse(session) if self.transport == "sse" else self._ws()
@@ -152,6 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="stop after this many events")
     args = parser.parse_args(argv)
     return asyncio.run(_tail(args))
+
+
+async def run_tail(url: str | None, *, ws: bool, json: bool, count: int | None) -> int:
+    """``livesim tail URL``: the stream named by a URL, checked before following it."""
+    import aiohttp
+
+    from .target import ClientError, find_target, get_json
+
+    async with aiohttp.ClientSession() as session:
+        target = await find_target(url, session)
+        if target.private:
+            raise ClientError(f"{target}: tail follows a shared stream (/streams/ID), not a feed")
+        await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
+    args = argparse.Namespace(server=target.base, stream=target.id, ws=ws, json=json, count=count)
+    return await _tail(args)
 
 
 async def _tail(args: argparse.Namespace) -> int:
