@@ -158,6 +158,8 @@ class LivePosts:
         self._posts: dict[str, LivePost] = {}
         self._number = 0
         self._bytes = 0
+        self.last_id: str | None = None
+        """The id ``new_id`` gave last: the post a ``CreatePost`` just made."""
 
     def __contains__(self, post_id: object) -> bool:
         return post_id in self._posts
@@ -174,6 +176,7 @@ class LivePosts:
             self._number += 1
             candidate = f"live-{self._number}"
             if candidate not in self._reserved:
+                self.last_id = candidate
                 return candidate
 
     def check_room(self, record: Mapping[str, Any] | None = None) -> None:

@@ -353,7 +353,7 @@ class Replay:
             self.live.put(post_id, record)
             out = [self._emit_post(EventType.POST_CREATED, post_id, record, now, at)]
             if command.fields.get("pinned"):
-                out.append(self._emit_post(EventType.POST_PINNED, post_id, record, now, at))
+                out.append(self._pin(post_id, record, True, now, at))
             return out
         post_id = command.post
         visible = self.view.get(post_id)

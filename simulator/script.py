@@ -8,10 +8,11 @@ seconds from the script's origin, the first post's time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from .model import Feed, Post
 
@@ -38,11 +39,16 @@ ACTIONS = {
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """A scenario step: do ``action`` to ``post`` ``after`` archive seconds past its creation."""
+    """A scenario step: do ``action`` to ``post`` ``after`` archive seconds past its creation.
+
+    ``fields``: an ``update``'s new values (``headline``, ``body``, ``author``, ``source``,
+    ``key_event``) over the post as it is by then; without them the post is sent again unchanged.
+    """
 
     action: str
     post: str
     after: float = 0.0
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,8 @@ class Cue:
     at: float
     type: EventType
     post: Post
+    note: str = ""
+    """What this cue changes, for people (``livesim script``): "first paragraph of 3" …"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +82,59 @@ class Script:
 def build(
     feed: Feed, scenario: Sequence[Step] = (), edit_delay: float = DEFAULT_EDIT_DELAY
 ) -> Script:
-    """The feed's events in time order (ties keep feed order, then scenario order)."""
+    """The feed's events in time order (ties keep feed order, then scenario order).
+
+    A scenario of rules (developing stories, corrections, bursts …) is ``scenario.compile``'s.
+    """
+    origin = origin_of(feed)
+    cues = list(post_cues(feed.posts, origin, edit_delay))
+    by_id = {post.id: post for post in feed.posts}
+    cues += step_cues(scenario, by_id, origin, "scenario")
+    return finish(feed, origin, cues)
+
+
+def origin_of(feed: Feed) -> datetime:
     if not feed.posts:
         raise ValueError("a feed with no posts has nothing to replay")
-    origin = feed.posts[0].timed
-    cues = list(_post_cues(feed.posts, origin, edit_delay))
-    by_id = {post.id: post for post in feed.posts}
-    for number, step in enumerate(scenario):
-        if step.action not in ACTIONS:
-            raise ValueError(
-                f"scenario[{number}].action: {step.action!r} is not one of {', '.join(ACTIONS)}"
-            )
-        if step.post not in by_id:
-            raise ValueError(f"scenario[{number}].post: no post with id {step.post!r}")
-        post = by_id[step.post]
-        at = (post.timed - origin).total_seconds() + step.after
-        _check_time(origin, at, f"scenario[{number}].after")
-        cues.append(Cue(at, ACTIONS[step.action], post))
+    return feed.posts[0].timed
+
+
+def finish(feed: Feed, origin: datetime, cues: list[Cue]) -> Script:
+    """The cues in time order (stable: ties keep the order they were made in) as a script."""
     cues.sort(key=lambda cue: cue.at)
     _check_time(origin, cues[-1].at, "edit_delay")
     return Script(feed=feed, origin=origin, cues=tuple(cues))
+
+
+UPDATE_FIELDS = ("headline", "body", "author", "source", "key_event")
+"""What an ``update`` step may change."""
+
+
+def step_cues(
+    steps: Sequence[Step], by_id: Mapping[str, Post], origin: datetime, where: str
+) -> list[Cue]:
+    """The explicit steps' cues; errors name ``{where}[n].field``."""
+    out = []
+    for number, step in enumerate(steps):
+        here = f"{where}[{number}]"
+        if step.action not in ACTIONS:
+            raise ValueError(f"{here}.action: {step.action!r} is not one of {', '.join(ACTIONS)}")
+        if step.post not in by_id:
+            raise ValueError(f"{here}.post: no post with id {step.post[:100]!r}")
+        post = by_id[step.post]
+        for name in step.fields:
+            if step.action != "update":
+                raise ValueError(f"{here}.{name}: only an update step carries new field values")
+            if name not in UPDATE_FIELDS:
+                raise ValueError(f"{here}.{name}: not a field an update can change")
+        note = ""
+        if step.fields:
+            post = replace(post, **step.fields)
+            note = "changes " + ", ".join(step.fields)
+        at = (by_id[step.post].timed - origin).total_seconds() + step.after
+        _check_time(origin, at, f"{here}.after")
+        out.append(Cue(at, ACTIONS[step.action], post, note))
+    return out
 
 
 def _check_time(origin: datetime, at: float, where: str) -> None:
@@ -104,11 +145,12 @@ def _check_time(origin: datetime, at: float, where: str) -> None:
         raise ValueError(f"{where}: lands after the year 9999") from None
 
 
-def _post_cues(posts: Iterable[Post], origin: datetime, edit_delay: float) -> Iterable[Cue]:
+def post_cues(posts: Iterable[Post], origin: datetime, edit_delay: float) -> Iterable[Cue]:
+    """Each post's ``post.created``, and its ``post.updated`` when the archive names an editor."""
     for post in posts:
         at = (post.timed - origin).total_seconds()
         if post.editor:
             yield Cue(at, EventType.POST_CREATED, replace(post, editor=None))
-            yield Cue(at + edit_delay, EventType.POST_UPDATED, post)
+            yield Cue(at + edit_delay, EventType.POST_UPDATED, post, f"edited by {post.editor}")
         else:
             yield Cue(at, EventType.POST_CREATED, post)

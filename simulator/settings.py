@@ -18,7 +18,12 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from .model import ArchiveError
 from .replay import Options
 from .schedule import ScheduleEntry
-from .script import Step
+from .scenario_config import (
+    ScenarioName,
+    ScenarioRules,
+    ScenarioValue,
+    check_scenario_names,
+)
 from .timeline import parse_duration, parse_speed
 
 
@@ -38,15 +43,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ScenarioStep(_Strict):
-    action: str
-    post: str
-    after: Duration = 0.0
-
-    def step(self) -> Step:
-        return Step(self.action, self.post, self.after)
-
-
 class ReplayConfig(_Strict):
     speed: Speed = 60.0
     max_gap: OptionalDuration = 120.0
@@ -55,7 +51,8 @@ class ReplayConfig(_Strict):
     paused: bool = False
     loop_pause: Duration = 60.0
     edit_delay: Duration = 180.0
-    scenario: tuple[ScenarioStep, ...] = ()
+    scenario: ScenarioValue = ()
+    """A name from ``[scenarios]``, a list of steps, or a table of rules (scenario_config.py)."""
 
     def options(self) -> Options:
         return Options(
@@ -137,6 +134,8 @@ class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     feeds: tuple[FeedConfig, ...] = ()
     streams: tuple[StreamConfig, ...] = ()
+    scenarios: dict[ScenarioName, ScenarioRules] = {}
+    """Named scenarios (``[scenarios.NAME]``), for streams, the API and private replays."""
     base_dir: Path = Path(".")
     """Where relative feed paths in the config are resolved from."""
 
@@ -170,7 +169,9 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
             server[key] = (env if env is not None else os.environ)[name]
             where = f"{where} (with {name})"
     raw["server"] = server
-    return validate(raw, where)
+    settings = validate(raw, where)
+    check_scenario_names(settings.streams, settings.scenarios, where)
+    return settings
 
 
 def validate(raw: Mapping[str, Any], where: str = "settings") -> Settings:

@@ -10,8 +10,21 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..archive import post_record
+from ..live import parse_fields
 from ..model import Feed
-from ..replay import Command, Pause, Restart, Resume, Seek, SetSpeed
+from ..replay import (
+    Command,
+    CreatePost,
+    DeletePost,
+    Pause,
+    PinPost,
+    PostCommand,
+    Restart,
+    Resume,
+    Seek,
+    SetSpeed,
+    UpdatePost,
+)
 from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
@@ -184,7 +197,27 @@ def parse_command(op: str, body: dict[str, Any], where: str) -> Command:
         return Seek(target)
     if op == "speed":
         return SetSpeed(parse_speed(body.get("speed"), f"{where}.speed"))
+    if op in POST_OPS:
+        return parse_post_command(op, body, where)
     raise ValueError(f"{where}.op: unknown op {one_line(repr(op), 60)}")
+
+
+POST_OPS = ("post", "update_post", "delete_post", "pin_post", "unpin_post")
+"""WebSocket ops for live posts (the REST routes are in posts.py)."""
+
+
+def parse_post_command(op: str, body: dict[str, Any], where: str) -> PostCommand:
+    """``{"op":"post", headline, body, …}`` or ``{"op":"update_post","post":ID, …}`` …"""
+    if op == "post":
+        return CreatePost(parse_fields(body, where, create=True, ignore=("op",)))
+    post = body.get("post")
+    if not isinstance(post, str) or not post or len(post) > 1000:
+        raise ValueError(f"{where}.post: expected the id of a post in the stream")
+    if op == "update_post":
+        return UpdatePost(post, parse_fields(body, where, create=False, ignore=("op", "post")))
+    if op == "delete_post":
+        return DeletePost(post)
+    return PinPost(post, op == "pin_post")
 
 
 def run_command(stream: Stream, command: Command, where: str) -> None:

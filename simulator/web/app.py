@@ -20,7 +20,7 @@ from ..model import Feed
 from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream, StreamFailed
-from . import access, api
+from . import access, api, posts
 from .errors import error_body, from_validation, http_error, json, not_found
 from .metrics import CONTENT_TYPE, Metrics
 from .state import (
@@ -46,11 +46,12 @@ PRIVATE_PARAMS = {
     "max_gap": "max_gap",
     "loop": "loop",
     "paused": "paused",
+    "scenario": "scenario",
 }
 RESUME_PARAMS = {"last_event_id", "since", "token"}
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID, Authorization",
     "Access-Control-Expose-Headers": "Location, Retry-After",
     "Access-Control-Max-Age": "600",
@@ -75,6 +76,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[METRICS] = Metrics(lambda: live_streams(app))
     app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
     app.add_routes(api.routes)
+    app.add_routes(posts.routes)
     app.add_routes(
         [
             web.get("/", _index),

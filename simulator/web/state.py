@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from .. import script
+from .. import scenario, scenario_config, script
 from ..hub import Subscriber
 from ..model import Feed
 from ..replay import Replay
+from ..scenario_config import ScenarioRules
 from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings, StreamConfig
 from ..stream import Stream
@@ -36,14 +38,36 @@ METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 
 
-def build_script(feed: Feed, config: ReplayConfig) -> script.Script:
-    return script.build(feed, [step.step() for step in config.scenario], config.edit_delay)
+def build_script(
+    feed: Feed, config: ReplayConfig, scenarios: Mapping[str, ScenarioRules] | None = None
+) -> script.Script:
+    """The stream's script under its scenario; a named one is looked up in ``scenarios``.
+
+    ``ValueError`` names the place: ``scenario[0].post`` (steps), ``scenario.inject[0].at``
+    (inline rules), ``scenario: scenarios.NAME.steps[0].post`` (a named scenario that does not
+    fit this feed).
+    """
+    value, where = scenario_config.resolve(config.scenario, scenarios or {})
+    try:
+        return scenario.compile(feed, value, config.edit_delay, where)
+    except ValueError as exc:
+        if where.startswith("scenarios."):
+            raise ValueError(f"scenario: {exc}") from None
+        raise
 
 
-def check_stream(feed: Feed, config: ReplayConfig) -> None:
-    """Raise the ``ValueError`` that starting this stream would, without starting it."""
+def check_stream(
+    feed: Feed, config: ReplayConfig, scenarios: Mapping[str, ScenarioRules] | None = None
+) -> None:
+    """Raise the ``ValueError`` that starting this stream would, without starting it.
+
+    Without ``scenarios`` a named scenario is not checked here (``settings.load`` checked the
+    name; the stream checks the rest when it starts).
+    """
+    if scenarios is None and isinstance(config.scenario, str):
+        return
     Replay(
-        build_script(feed, config),
+        build_script(feed, config, scenarios),
         stream="check",
         incarnation="check",
         now=0.0,
@@ -63,7 +87,7 @@ def make_stream(
     stream = Stream(
         stream_id,
         feed,
-        build_script(feed, config),
+        build_script(feed, config, app[SETTINGS].scenarios),
         options,
         max_pending=server.max_pending,
         private=private,
