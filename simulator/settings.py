@@ -17,13 +17,13 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from .model import ArchiveError
 from .replay import Options
-from .schedule import ScheduleEntry
 from .scenario_config import (
     ScenarioName,
     ScenarioRules,
     ScenarioValue,
     check_scenario_names,
 )
+from .schedule import ScheduleEntry
 from .timeline import parse_duration, parse_speed
 
 
