@@ -7,8 +7,10 @@ Every failure the user can cause ends as one line on stderr naming the place, an
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,19 @@ import orjson
 from . import archive, stats
 from .importers import FORMATS, decode
 from .model import ArchiveError, Feed
-from .sources import load_feed, read_archive
+from .sources import ID_PATTERN, ID_RULE, load_feed, read_archive
 from .timeline import parse_duration, parse_speed
 
 EXAMPLES = """\
 examples:
   livesim serve                                   bundled archive, looping, speed 60, on :8080
   livesim serve --speed 1 blog.jsonl              original timing
+  livesim serve --config config/livesim.toml --speed 600
   livesim import export.txt -o blog.jsonl         any supported format -> canonical JSON Lines
   livesim inspect blog.jsonl --json
   livesim validate blog.jsonl
+
+Not on PATH? Run `source .venv/bin/activate` in the checkout, or call .venv/bin/livesim.
 """
 
 
@@ -59,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "input", help="archive file: ScribbleLive text, timestamped text, RSS/Atom, JSON"
     )
     imp.add_argument("-o", "--output", help="write here instead of standard output")
+    imp.add_argument(
+        "--id",
+        type=_feed_id,
+        metavar="NAME",
+        help="the feed's id, and so its stream's (default: from the file's name or header)",
+    )
     _add_import_options(imp)
     imp.set_defaults(handler=_import)
 
@@ -106,6 +117,8 @@ def _load(args: argparse.Namespace, path: str) -> Feed:
 
 def _import(args: argparse.Namespace) -> int:
     feed = _load(args, args.input)
+    if args.id is not None:
+        feed = replace(feed, id=args.id)
     data = archive.dumps(feed)
     if args.output:
         try:
@@ -154,30 +167,81 @@ def add_serve_command(commands: Any, handler: Any) -> None:
         help="serve archives as live streams over SSE, WebSocket and REST (the default command)",
         description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
         "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
-        "to 2 minutes, so a demo shows a post every few seconds.",
+        "to 2 minutes, so a demo shows a post every few seconds. Flags win over LIVESIM_* "
+        "environment variables (LIVESIM_HOST, LIVESIM_PORT, LIVESIM_TOKEN, LIVESIM_LOG_FORMAT), "
+        "which win over the config file; --speed, --max-gap and --no-loop apply to every stream.",
     )
     serve.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
     serve.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free one)")
     serve.add_argument(
-        "--speed", type=_arg(parse_speed), help="replay speed: 1 = original timing, 60, or max"
+        "--port", type=_port, help="port to bind, 0-65535 (default 8080; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--speed",
+        type=_checked(parse_speed),
+        help="replay speed: 1 = original timing, 60, up to 1000000, or max",
     )
     serve.add_argument(
         "--max-gap",
-        type=_arg(parse_duration),
+        type=_checked(_optional_duration),
         metavar="DURATION",
-        help="clamp quiet stretches to this much archive time (default 2m)",
+        help="clamp quiet stretches to this much archive time (default 2m; none: no clamping)",
     )
     serve.add_argument("--no-loop", action="store_true", help="stop at the end instead of looping")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="a line of text (default) or JSON per log record",
+    )
+    serve.add_argument(
+        "--loop",
+        dest="event_loop",
+        choices=("asyncio", "uvloop"),
+        help="the event loop (default asyncio); not to be confused with --no-loop",
+    )
     serve.set_defaults(handler=handler)
 
 
-def _arg(parse: Any) -> Any:
-    def convert(text: str) -> Any:
+def _checked(parse: Callable[[str, str], object]) -> Callable[[str], str]:
+    """An argparse type that checks the text and keeps it: the settings parse it again, as they
+    would the same text from the config file (a parsed ``max`` speed is ``inf``, which they
+    rightly refuse as a number)."""
+
+    def convert(text: str) -> str:
         try:
-            return parse(text, "value")
+            parse(text, "value")
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+        return text
 
     return convert
+
+
+def _optional_duration(text: str, where: str) -> object:
+    if text.strip().lower() in ("none", "off"):
+        return None
+    return parse_duration(text, where)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text) if len(text) < 10 else -1
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number from 0 to 65535, got {_short(text)}"
+        )
+    return port
+
+
+def _feed_id(text: str) -> str:
+    if not re.match(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {_short(text)}")
+    return text
+
+
+def _short(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

@@ -1,7 +1,8 @@
-"""Server settings: built-in defaults, then a TOML file, then ``LIVESIM_*`` environment variables.
+"""Server settings: built-in defaults, then a TOML file, then ``LIVESIM_*`` environment variables,
+then command-line flags; each later source wins.
 
-Validated with pydantic; a bad value is reported as one line naming the file and the key path
-(``config/livesim.toml: streams[0].speed: …``).
+Validated with pydantic; a bad value is reported as one line naming its place: the file and the
+key path (``config/livesim.toml: streams[0].speed: …``), or the variable or flag that set it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,13 +19,9 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from .model import ArchiveError
 from .replay import Options
-from .scenario_config import (
-    ScenarioName,
-    ScenarioRules,
-    ScenarioValue,
-    check_scenario_names,
-)
 from .schedule import ScheduleEntry
+from .script import Step
+from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
 
 
@@ -43,6 +41,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ScenarioStep(_Strict):
+    action: str
+    post: str
+    after: Duration = 0.0
+
+    def step(self) -> Step:
+        return Step(self.action, self.post, self.after)
+
+
 class ReplayConfig(_Strict):
     speed: Speed = 60.0
     max_gap: OptionalDuration = 120.0
@@ -51,8 +58,7 @@ class ReplayConfig(_Strict):
     paused: bool = False
     loop_pause: Duration = 60.0
     edit_delay: Duration = 180.0
-    scenario: ScenarioValue = ()
-    """A name from ``[scenarios]``, a list of steps, or a table of rules (scenario_config.py)."""
+    scenario: tuple[ScenarioStep, ...] = ()
 
     def options(self) -> Options:
         return Options(
@@ -66,7 +72,7 @@ class ReplayConfig(_Strict):
 
 
 class StreamConfig(ReplayConfig):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    id: str = Field(pattern=ID_PATTERN)
     feed: str
     start_at: AwareDatetime | None = None
     """The stream waits, paused, until this wall-clock time (with its zone), then plays."""
@@ -75,7 +81,7 @@ class StreamConfig(ReplayConfig):
 
 class FeedConfig(_Strict):
     path: str
-    id: str | None = None
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
     format: str | None = None
     timezone: str | None = None
     date: dt.date | None = None
@@ -128,14 +134,15 @@ class ServerConfig(_Strict):
     token: str | None = Field(default=None, min_length=16, max_length=1024)
     """Bearer token for control when bound to a non-loopback address (``LIVESIM_TOKEN``)."""
     log_format: Literal["text", "json"] = "text"
+    """``text``: a line per log record; ``json``: a JSON object per line (LIVESIM_LOG_FORMAT)."""
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The event loop: asyncio's own, or uvloop's (``--loop``)."""
 
 
 class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     feeds: tuple[FeedConfig, ...] = ()
     streams: tuple[StreamConfig, ...] = ()
-    scenarios: dict[ScenarioName, ScenarioRules] = {}
-    """Named scenarios (``[scenarios.NAME]``), for streams, the API and private replays."""
     base_dir: Path = Path(".")
     """Where relative feed paths in the config are resolved from."""
 
@@ -146,42 +153,154 @@ ENV = {
     "LIVESIM_TOKEN": "token",
     "LIVESIM_LOG_FORMAT": "log_format",
 }
+"""Environment variables and the ``[server]`` keys they set."""
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""The largest config file read (a generous config is a few KB)."""
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from ``path`` (if any) with environment overrides applied."""
+@dataclass(frozen=True)
+class Override:
+    """A value set outside the config file, by a flag or an environment variable.
+
+    ``key`` is a path into the settings, where ``"*"`` means every element (``("streams", "*",
+    "speed")``); ``name`` is what an error about the value cites (``--speed``, ``LIVESIM_PORT``).
+    """
+
+    name: str
+    key: tuple[str, ...]
+    value: object
+
+
+def load(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[Override] = (),
+) -> Settings:
+    """Settings by precedence: ``flags`` > ``LIVESIM_*`` in ``env`` > the file at ``path`` >
+    defaults. An error names the flag, the variable, or the file and key path at fault."""
     raw: dict[str, Any] = {}
     where = "settings"
     if path is not None:
         where = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ArchiveError("no such config file", source=where) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ArchiveError(f"cannot read: {exc}", source=where) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ArchiveError(f"invalid TOML: {exc}", source=where) from None
+        raw = _read(Path(path))
         raw["base_dir"] = str(Path(path).resolve().parent)
-    server = dict(raw.get("server") or {})
-    for name, key in ENV.items():
-        if (env if env is not None else os.environ).get(name):
-            server[key] = (env if env is not None else os.environ)[name]
-            where = f"{where} (with {name})"
-    raw["server"] = server
-    settings = validate(raw, where)
-    check_scenario_names(settings.streams, settings.scenarios, where)
+    env = os.environ if env is None else env
+    overrides = [Override(name, ("server", key), env.get(name)) for name, key in ENV.items()]
+    overrides = [o for o in overrides if o.value] + list(flags)
+    for override in overrides:
+        _apply(raw, override.key, override.value)
+    settings = validate(raw, where, overrides)
+    _check_unique_streams(settings, where)
     return settings
 
 
-def validate(raw: Mapping[str, Any], where: str = "settings") -> Settings:
+def _read(path: Path) -> dict[str, Any]:
+    where = str(path)
+    data = read_regular_file(path, MAX_CONFIG_BYTES, "a config file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ArchiveError(f"not UTF-8 text (byte {exc.start})", source=where) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ArchiveError(f"invalid TOML: {exc}", source=where) from None
+    except RecursionError:
+        raise ArchiveError(
+            "invalid TOML: arrays or tables nested too deeply", source=where
+        ) from None
+
+
+def _apply(raw: Any, key: tuple[str, ...], value: object) -> None:
+    """Set ``key`` in the raw settings, creating tables on the way. A part of the way that has
+    the wrong shape is left alone: validation reports it, naming the file's key."""
+    head, rest = key[0], key[1:]
+    if head == "*":
+        items = raw if isinstance(raw, list) else []
+        for item in items:
+            if rest and isinstance(item, dict):
+                _apply(item, rest, value)
+    elif isinstance(raw, dict):
+        if not rest:
+            raw[head] = value
+            return
+        if head not in raw:
+            raw[head] = [] if rest[0] == "*" else {}
+        _apply(raw[head], rest, value)
+
+
+def validate(
+    raw: Mapping[str, Any], where: str = "settings", overrides: Sequence[Override] = ()
+) -> Settings:
+    """Validated settings, or one error naming the place: an override's name, else ``where`` and
+    the key path."""
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        location = _path(error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise ArchiveError(f"{location}: {message}", source=where) from None
+    except RecursionError:
+        raise ArchiveError("nested too deeply", source=where) from None
+    loc = tuple(error["loc"])
+    message = _message(error)
+    for override in reversed(overrides):
+        if _matches(override.key, loc):
+            raise ArchiveError(f"{override.name}: {message}") from None
+    raise ArchiveError(f"{_path(loc)}: {message}", source=where) from None
+
+
+def _matches(key: tuple[str, ...], loc: tuple[int | str, ...]) -> bool:
+    return len(loc) >= len(key) and all(
+        k == part or (k == "*" and isinstance(part, int)) for k, part in zip(key, loc, strict=False)
+    )
+
+
+SHAPES = {
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "dict_type": "expected a table",
+    "tuple_type": "expected an array",
+    "list_type": "expected an array",
+}
+TYPE_NAMES = {
+    dict: "a table",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+}
+
+
+def _message(error: Any) -> str:
+    """pydantic's message in the words of TOML (``table``, ``array``, ``key``)."""
+    kind = error["type"]
+    if kind in SHAPES:
+        got = TYPE_NAMES.get(type(error["input"]), type(error["input"]).__name__)
+        return f"{SHAPES[kind]}, got {got}"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "string_pattern_mismatch":
+        return f"expected {ID_RULE}, got {_short(error['input'])}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_unique_streams(settings: Settings, where: str) -> None:
+    """Two streams with one id would leave one of them unreachable: refuse, naming both."""
+    seen: dict[str, int] = {}
+    for number, stream in enumerate(settings.streams):
+        if stream.id in seen:
+            raise ArchiveError(
+                f"streams[{number}].id: stream id {stream.id!r} is already used by "
+                f"streams[{seen[stream.id]}]; give each stream its own id",
+                source=where,
+            )
+        seen[stream.id] = number
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

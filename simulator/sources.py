@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -11,6 +13,10 @@ from .importers import ImportOptions, import_bytes
 from .model import ArchiveError, Feed, slug
 
 BUNDLED = "aljazeera-iraq-2014-06.txt"
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Feed and stream ids: they appear in URLs, and a feed's id is its default stream's id."""
+ID_RULE = "a letter or digit, then up to 63 letters, digits, '.', '_' or '-'"
 
 
 def bundled_feed() -> Feed:
@@ -43,16 +49,70 @@ def load_feed(
     return import_bytes(data, options, format)
 
 
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
+"""The largest archive read: 256 MiB is far beyond any live blog (the bundled one is 40 KB), and
+the whole file is held in memory while it is parsed."""
+
+
 def read_archive(path: Path) -> bytes:
     """The file's bytes, or an error that names it."""
+    return read_regular_file(path, MAX_ARCHIVE_BYTES, "an archive file")
+
+
+def read_regular_file(path: Path, limit: int, kind: str) -> bytes:
+    """At most ``limit`` bytes of a regular file, or an error that names it.
+
+    A FIFO would block forever and ``/dev/zero`` never ends, so anything but a regular file is
+    refused before it is opened; the size is checked again while reading, since a file can grow
+    between the check and the read (and ``/proc`` files report size 0).
+    """
+    where = str(path)
     try:
-        return path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
-        raise ArchiveError("no such file", source=str(path)) from None
-    except IsADirectoryError:
-        raise ArchiveError("is a directory, not an archive file", source=str(path)) from None
+        raise ArchiveError("no such file", source=where) from None
     except OSError as exc:
-        raise ArchiveError(exc.strerror or "cannot read", source=str(path)) from None
+        raise ArchiveError(exc.strerror or "cannot read", source=where) from None
+    except ValueError:  # a NUL byte in the name
+        raise ArchiveError("not a valid file name", source=where) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ArchiveError(f"is a directory, not {kind}", source=where)
+    if not stat.S_ISREG(info.st_mode):
+        raise ArchiveError(f"not a regular file ({_kind(info.st_mode)})", source=where)
+    if info.st_size > limit:
+        raise ArchiveError(_too_large(f"{info.st_size} bytes", limit), source=where)
+    try:
+        # O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not hang.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as file:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            data = file.read(limit + 1) if regular else b""
+    except FileNotFoundError:
+        raise ArchiveError("no such file", source=where) from None
+    except OSError as exc:
+        raise ArchiveError(exc.strerror or "cannot read", source=where) from None
+    if not regular:
+        raise ArchiveError("not a regular file", source=where)
+    if len(data) > limit:
+        raise ArchiveError(_too_large(f"more than {limit} bytes", limit), source=where)
+    return data
+
+
+def _too_large(size: str, limit: int) -> str:
+    mib = f", {limit / 2**20:g} MiB" if limit >= 2**20 else ""
+    return f"too large ({size}; at most {limit} bytes{mib})"
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -60,5 +120,11 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ArchiveError(
-            f"unknown timezone {name!r} (use an IANA name such as UTC or Asia/Qatar)"
+            f"unknown timezone {_short(name)} (use an IANA name such as UTC or Asia/Qatar)"
         ) from None
+
+
+def _short(value: str) -> str:
+    """``repr`` cut to a readable length: a 10 KB flag must not become a 10 KB error."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

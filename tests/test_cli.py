@@ -6,13 +6,24 @@ test only looks at its result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
+import re
+import resource
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -23,12 +34,19 @@ ROOT = Path(simulator.__file__).resolve().parent.parent
 SEED = ROOT / "simulator" / "data" / BUNDLED
 
 
-def livesim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment without any ``LIVESIM_*`` of the caller's, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")}
+    return {**env, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8", **(extra or {})}
+
+
+def livesim(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "simulator", *args],
         cwd=cwd,
-        env=env,
+        env=environment(env),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -164,20 +182,33 @@ def test_help(
 
 
 @dataclass(frozen=True)
+class Sparse:
+    """A file of ``size`` bytes that takes no room on disk (a hole)."""
+
+    size: int
+
+
+FIFO = "fifo"
+
+
+@dataclass(frozen=True)
 class Bad:
     args: list[str]
-    files: dict[str, bytes | None] = field(default_factory=dict)
-    """Files to create first (``None``: a directory)."""
+    files: dict[str, bytes | None | Sparse | str] = field(default_factory=dict)
+    """Files to create first (``None``: a directory; ``FIFO``: a named pipe)."""
     where: str = ""
     """What the one line of stderr must start with after ``livesim: ``."""
     says: str = ""
     prefix: str = "livesim: "
     """``validate`` lists a JSON archive's problems as bare ``FILE:LINE: message`` lines."""
+    env: dict[str, str] = field(default_factory=dict)
 
 
 SEED_BYTES = SEED.read_bytes()
 HEADER = b'{"type":"feed","version":1,"title":"x"}\n'
 POST = b'{"type":"post","id":"a","body":"b","published_at":"2014-06-25T06:52:29Z"}\n'
+EXPORT_JSONL = HEADER.replace(b'"title"', b'"id":"export","title"') + POST
+STREAM_A = b'[[streams]]\nid = "a"\nfeed = "aljazeera-iraq-2014-06"\n'
 BAD: dict[str, Bad] = {
     "missing": Bad(["inspect", "missing.txt"], where="missing.txt:", says="no such file"),
     "missing-jsonl": Bad(["validate", "missing.jsonl"], {}, "missing.jsonl:", "no such file"),
@@ -248,6 +279,131 @@ BAD: dict[str, Bad] = {
         {"s.txt": SEED_BYTES},
         "nodir/out.jsonl:",
     ),
+    "long-timezone": Bad(
+        ["inspect", "--timezone", "x" * 10_000, "s.txt"],
+        {"s.txt": SEED_BYTES},
+        "s.txt:",
+        "unknown timezone 'xxx",  # cut short: the test also bounds the line's length
+    ),
+    # Files that are not regular files, or too large to read: refused before reading
+    "dev-zero": Bad(["serve", "/dev/zero"], where="/dev/zero:", says="not a regular file"),
+    "fifo": Bad(["serve", "--port", "0", "pipe.txt"], {"pipe.txt": FIFO}, "pipe.txt:", "FIFO"),
+    "fifo-inspect": Bad(["inspect", "pipe.jsonl"], {"pipe.jsonl": FIFO}, "pipe.jsonl:", "FIFO"),
+    "huge": Bad(
+        ["inspect", "huge.txt"],
+        {"huge.txt": Sparse(256 * 2**20 + 1)},
+        "huge.txt:",
+        "too large (268435457 bytes; at most 268435456 bytes",
+    ),
+    "config-dev-zero": Bad(["serve", "--config", "/dev/zero"], where="/dev/zero:", says="regular"),
+    "config-fifo": Bad(["serve", "--config", "c.toml"], {"c.toml": FIFO}, "c.toml:", "a FIFO"),
+    "config-huge": Bad(
+        ["serve", "--config", "c.toml"], {"c.toml": Sparse(2**20 + 1)}, "c.toml:", "too large"
+    ),
+    # Config files of any wrong shape
+    "config-missing": Bad(["serve", "--config", "none.toml"], where="none.toml:", says="no such"),
+    "config-server-array": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b"server = [1, 2]\n"},
+        "c.toml: server:",
+        "expected a table, got an array",
+    ),
+    "config-streams-string": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b'streams = "x"\n'},
+        "c.toml: streams:",
+        "expected an array, got a string",
+    ),
+    "config-feeds-number": Bad(
+        ["serve", "--config", "c.toml"], {"c.toml": b"feeds = 3\n"}, "c.toml: feeds:", "array"
+    ),
+    "config-stream-not-table": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b"streams = [1]\n"},
+        "c.toml: streams[0]:",
+        "expected a table, got an integer",
+    ),
+    "config-deep": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n"},
+        "c.toml:",
+        "nested too deeply",
+    ),
+    "config-unknown-key": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b"[server]\nprot = 80\n"},
+        "c.toml: server.prot:",
+        "unknown key",
+    ),
+    "config-bad-toml": Bad(
+        ["serve", "--config", "c.toml"], {"c.toml": b"[server\n"}, "c.toml:", "invalid TOML"
+    ),
+    "config-speed-inf": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": b'[[streams]]\nid = "a"\nfeed = "aljazeera-iraq-2014-06"\nspeed = inf\n'},
+        "c.toml: streams[0].speed:",
+        "got inf",
+    ),
+    # Values from the environment name the variable
+    "env-port": Bad(["serve"], where="LIVESIM_PORT:", says="integer", env={"LIVESIM_PORT": "x"}),
+    "env-log-format": Bad(
+        ["serve"], where="LIVESIM_LOG_FORMAT:", env={"LIVESIM_LOG_FORMAT": "xml"}
+    ),
+    "env-short-token": Bad(
+        ["serve"], where="LIVESIM_TOKEN:", says="at least 16", env={"LIVESIM_TOKEN": "secret"}
+    ),
+    "long-host": Bad(["serve", "--host", "h" * 10_000], where="--host:", says="at most 253"),
+    # Two sources of one id: refused, naming both
+    "duplicate-feed": Bad(
+        ["serve", "blog.jsonl", "export.txt"],
+        {"blog.jsonl": EXPORT_JSONL, "export.txt": SEED_BYTES},
+        "feed id 'export' comes from both blog.jsonl and export.txt;",
+        "livesim import --id NAME",
+    ),
+    "duplicate-bundled": Bad(
+        ["serve", "--config", "c.toml"],
+        {
+            "c.toml": b'[[feeds]]\npath = "s.txt"\nid = "aljazeera-iraq-2014-06"\n',
+            "s.txt": SEED_BYTES,
+        },
+        "feed id 'aljazeera-iraq-2014-06' comes from both the bundled archive",
+        "c.toml feeds[0] (s.txt)",
+    ),
+    "duplicate-stream": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": STREAM_A + STREAM_A},
+        "c.toml: streams[1].id:",
+        "stream id 'a' is already used by streams[0]",
+    ),
+    "duplicate-stream-and-archive": Bad(
+        ["serve", "--config", "c.toml", "a.txt"],
+        {"c.toml": STREAM_A, "a.txt": SEED_BYTES},
+        "stream id 'a' comes from both c.toml streams[0] and a.txt;",
+    ),
+    "feed-id-not-a-stream-id": Bad(
+        ["serve", "odd.jsonl"],
+        {"odd.jsonl": HEADER.replace(b'"title"', b'"id":"an id","title"') + POST},
+        "odd.jsonl: feed id 'an id' cannot be a stream id",
+        "livesim import --id NAME",
+    ),
+    "unknown-feed": Bad(
+        ["serve", "--config", "c.toml"],
+        {"c.toml": STREAM_A.replace(b"aljazeera-iraq-2014-06", b"nope")},
+        "c.toml: streams[0].feed: unknown feed 'nope'",
+    ),
+    # Bound beyond loopback with no token: refused with how to set one
+    "no-token": Bad(
+        ["serve", "--host", "0.0.0.0", "--port", "0"],
+        where="host 0.0.0.0 is reachable from other machines",
+        says="set LIVESIM_TOKEN",
+    ),
+    "no-token-from-config": Bad(
+        ["serve", "--config", "c.toml", "--port", "0"],
+        {"c.toml": b'[server]\nhost = "::"\n'},
+        "host :: is reachable",
+        "token",
+    ),
+    "port-in-use": Bad(["serve", "--port", "{busy}"], where="cannot listen on 127.0.0.1:"),
 }
 
 
@@ -257,13 +413,34 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Comple
     for key, case in BAD.items():
         dirs[key] = tmp_path_factory.mktemp(key)
         for name, content in case.files.items():
-            if content is None:
-                (dirs[key] / name).mkdir()
-            else:
-                (dirs[key] / name).write_bytes(content)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {key: pool.submit(livesim, *BAD[key].args, cwd=cwd) for key, cwd in dirs.items()}
+            make_file(dirs[key] / name, content)
+    with socket.socket() as busy, ThreadPoolExecutor(max_workers=4) as pool:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        futures = {
+            key: pool.submit(
+                livesim,
+                *(arg.replace("{busy}", port) for arg in BAD[key].args),
+                cwd=cwd,
+                env=BAD[key].env,
+            )
+            for key, cwd in dirs.items()
+        }
         return {key: future.result() for key, future in futures.items()}
+
+
+def make_file(path: Path, content: bytes | None | Sparse | str) -> None:
+    if content is None:
+        path.mkdir()
+    elif content == FIFO:
+        os.mkfifo(path)
+    elif isinstance(content, Sparse):
+        with path.open("wb") as file:
+            file.truncate(content.size)
+    else:
+        assert isinstance(content, bytes)
+        path.write_bytes(content)
 
 
 @pytest.mark.parametrize("key", list(BAD))
@@ -277,6 +454,7 @@ def test_bad_input(bad: dict[str, subprocess.CompletedProcess[str]], key: str) -
     assert result.stderr.endswith("\n")
     assert lines[0].startswith(case.prefix + case.where), lines[0]
     assert case.says in lines[0]
+    assert len(lines[0]) < 400, "a long value is cut short in the message"
 
 
 def test_validate_lists_every_problem(tmp_path: Path) -> None:
@@ -296,3 +474,182 @@ def test_validate_lists_every_problem(tmp_path: Path) -> None:
         "three.jsonl:4: $.published_at: not an ISO-8601 time: 'soon'",
         "three.jsonl:5: $.id: duplicate id 'a' (first on line 2)",
     ]
+
+
+# Usage errors: argparse's usage and one error line naming the flag, exit status 2
+
+USAGE: dict[str, tuple[list[str], str]] = {
+    "port-high": (["serve", "--port", "70000"], "argument --port: expected a port number"),
+    "port-negative": (["serve", "--port", "-1"], "argument --port: expected a port number"),
+    "port-huge": (["serve", "--port", "9" * 10_000], "argument --port: expected a port number"),
+    "speed-nan": (["serve", "--speed", "nan"], "argument --speed: expected a positive number"),
+    "speed-long": (["serve", "--speed", "9" * 10_000], "argument --speed:"),
+    "max-gap-huge": (["serve", "--max-gap", "1e308"], "argument --max-gap: must be"),
+    "max-gap-nan": (["serve", "--max-gap", "NaN"], "argument --max-gap: must be"),
+    "log-format": (["serve", "--log-format", "xml"], "argument --log-format: invalid choice"),
+    "event-loop": (["serve", "--loop", "trio"], "argument --loop: invalid choice"),
+    "import-id": (["import", "--id", "a b", "x.txt"], "argument --id: expected a letter"),
+    "import-id-long": (["import", "--id", "a" * 10_000, "x.txt"], "argument --id: expected"),
+}
+
+
+@pytest.fixture(scope="module")
+def usage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    return run_all({key: args for key, (args, _) in USAGE.items()}, tmp_path_factory.mktemp("u"))
+
+
+@pytest.mark.parametrize("key", list(USAGE))
+def test_usage_error(usage: dict[str, subprocess.CompletedProcess[str]], key: str) -> None:
+    result, (args, says) = usage[key], USAGE[key]
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"livesim {args[0]}: error: {says}"), last
+    assert len(last) < 300, "a long value is cut short in the message"
+
+
+# Serving: the port actually bound, the settings actually used, a clean exit on SIGTERM
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    banner: list[str]
+    stderr: list[str | None]
+    pumps: list[threading.Thread]
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, then the exit status and stderr."""
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=15)
+        for thread in self.pumps:
+            thread.join(timeout=5)
+        return status, "".join(line for line in self.stderr if line is not None)
+
+
+@contextlib.contextmanager
+def serving(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, shell: str = ""
+) -> Iterator[Served]:
+    """``livesim serve ARGS`` until its banner names a URL (``shell``: a ``sh`` line run first).
+
+    Threads drain both pipes, so a chatty server never blocks and reading never hangs the test.
+    """
+    command = [sys.executable, "-m", "simulator", "serve", *args]
+    if shell:
+        command = ["sh", "-c", shell + ' && exec "$@"', "sh", *command]
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    stdout: queue.Queue[str | None] = queue.Queue()
+    stderr: list[str | None] = []
+    assert process.stdout is not None and process.stderr is not None
+    pumps = [
+        threading.Thread(target=pump, args=(process.stdout, stdout.put), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, stderr.append), daemon=True),
+    ]
+    for thread in pumps:
+        thread.start()
+    try:
+        banner = read_banner(stdout)
+        match = re.search(r"serving on (http://\S+)", "\n".join(banner))
+        assert match, (banner, stderr)
+        yield Served(process, match.group(1), banner, stderr, pumps)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=15)
+        for thread in pumps:
+            thread.join(timeout=5)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def pump(stream: IO[str], put: Callable[[Any], None]) -> None:
+    for line in stream:
+        put(line)
+    put(None)
+
+
+def read_banner(lines: queue.Queue[str | None], timeout: float = 20.0) -> list[str]:
+    """Lines up to the last stream line (no more for a moment), or all before exit or timeout."""
+    banner: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        streams_listed = any(line.startswith("  stream ") for line in banner)
+        try:
+            line = lines.get(timeout=min(left, 0.3) if streams_listed else left)
+        except queue.Empty:
+            if streams_listed:
+                return banner
+            break
+        if line is None:
+            break
+        banner.append(line.rstrip("\n"))
+    return banner
+
+
+def test_serve_speed_max_on_a_free_port_then_sigterm(tmp_path: Path) -> None:
+    """The README's `--speed max --no-loop` serves; `--port 0` prints the port really bound."""
+    with serving("--port", "0", "--speed", "max", "--no-loop", cwd=tmp_path) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+        assert port != 0
+        assert f"curl -N {served.url}/streams/aljazeera-iraq-2014-06/events" in served.banner[1]
+        assert "speed max, loop False" in served.banner[1]
+        assert served.get("/healthz")["ok"] is True
+        (stream,) = served.get("/api/streams")
+        assert (stream["speed"], stream["loop"]) == ("max", False)
+        status, stderr = served.stop()
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_flags_win_over_the_config_file_for_every_stream(tmp_path: Path) -> None:
+    """`make run ARGS="--speed 600"`: flags apply to each configured stream, with --loop uvloop
+    and JSON logs."""
+    (tmp_path / "c.toml").write_text(
+        '[server]\nport = 1\nlog_format = "text"\n'
+        + "".join(
+            f'[[streams]]\nid = "s{n}"\nfeed = "aljazeera-iraq-2014-06"\nspeed = 2\nmax_gap = 5\n'
+            for n in (1, 2)
+        ),
+        encoding="utf-8",
+    )
+    args = ["--config", "c.toml", "--speed", "600", "--max-gap", "10m", "--no-loop"]
+    with serving(
+        *args, "--port", "0", "--loop", "uvloop", "--log-format", "json", cwd=tmp_path
+    ) as served:
+        streams = {s["id"]: s for s in served.get("/api/streams")}
+        assert set(streams) == {"s1", "s2"}
+        for stream in streams.values():
+            assert (stream["speed"], stream["max_gap"], stream["loop"]) == (600, 600.0, False)
+        status, stderr = served.stop()
+    assert status == 0, stderr
+    for line in stderr.splitlines():  # the JSON log format: nothing but JSON objects
+        assert isinstance(json.loads(line), dict), line
+
+
+def test_open_file_limit_raised_to_the_hard_limit(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"needs a finite hard limit above 256 (have {hard})")
+    with serving("--port", "0", cwd=tmp_path, shell="ulimit -Sn 256") as served:
+        assert served.banner[0] == (
+            f"livesim: open-file limit raised from 256 to {hard} (the hard limit)"
+        )
+        status, _ = served.stop()
+    assert status == 0
+    with serving("--port", "0", cwd=tmp_path, shell=f"ulimit -Sn {hard}") as served:
+        assert served.banner[0].startswith("livesim: serving on "), "no line when unchanged"
+        served.stop()

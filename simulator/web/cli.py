@@ -3,68 +3,176 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
+import os
+import re
+import signal
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from aiohttp import web
 
+from .. import logs
 from .. import settings as settings_module
 from ..model import ArchiveError, Feed
-from ..settings import FeedConfig, Settings, StreamConfig
-from ..sources import bundled_feed, load_feed
+from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
+from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
 from ..timeline import format_speed
+from .access import is_loopback
 from .app import create_app
 from .state import check_stream
 
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""
 
-def resolve(args: argparse.Namespace) -> tuple[Settings, dict[str, Feed]]:
-    """Settings and feeds from the config file and the command line; errors name their place."""
-    base = settings_module.load(args.config)
-    server = base.server.model_copy(
-        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    )
-    feeds: dict[str, Feed] = {}
-    if server.bundled:
-        bundled = bundled_feed()
-        feeds[bundled.id] = bundled
-    for config in base.feeds:
-        feed = _load_configured(config, base)
-        feeds[feed.id] = feed
-    named = []
+SERVER_FLAGS = {"host": "--host", "port": "--port", "log_format": "--log-format", "loop": "--loop"}
+"""``[server]`` keys with a flag, by the name of their ``argparse`` destination."""
+
+
+def flag_overrides(args: argparse.Namespace) -> list[Override]:
+    """What the command line sets, as overrides of the config file and the environment.
+
+    ``--speed``, ``--max-gap`` and ``--no-loop`` apply to every stream: the configured ones here,
+    the ones made for archives named on the command line in ``resolve``.
+    """
+    flags = [
+        Override(flag, ("server", key), getattr(args, _dest(key), None))
+        for key, flag in SERVER_FLAGS.items()
+    ]
+    flags += [
+        Override(flag, ("streams", "*", key), value)
+        for key, (flag, value) in _replay_flags(args).items()
+    ]
+    return [flag for flag in flags if flag.value is not None]
+
+
+def _dest(key: str) -> str:
+    return "event_loop" if key == "loop" else key
+
+
+def _replay_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
+    flags: dict[str, tuple[str, object]] = {}
+    if getattr(args, "speed", None) is not None:
+        flags["speed"] = ("--speed", args.speed)
+    if getattr(args, "max_gap", None) is not None:
+        flags["max_gap"] = ("--max-gap", args.max_gap)
+    if getattr(args, "no_loop", False):
+        flags["loop"] = ("--no-loop", False)
+    return flags
+
+
+def resolve(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> tuple[Settings, dict[str, Feed]]:
+    """Settings and feeds by precedence: flags > ``LIVESIM_*`` in ``env`` (default: the process
+    environment) > the config file > defaults. Errors name their place; two feeds or two streams
+    with one id are refused, naming both sources."""
+    config = args.config
+    base = settings_module.load(config, env, flag_overrides(args))
+    feeds = _Feeds()
+    if base.server.bundled:
+        feeds.add(bundled_feed(), f"the bundled archive ({BUNDLED})")
+    for number, feed_config in enumerate(base.feeds):
+        feed = _load_configured(feed_config, base)
+        feeds.add(feed, f"{config} feeds[{number}] ({feed_config.path})")
+    named: dict[str, str] = {}
     for path in args.archives:
         feed = load_feed(path)
-        feeds[feed.id] = feed
-        named.append(feed.id)
+        feeds.add(feed, path)
+        named[feed.id] = path
     streams = list(base.streams)
-    overrides = {
-        k: v for k, v in (("speed", args.speed), ("max_gap", args.max_gap)) if v is not None
-    }
-    if args.no_loop:
-        overrides["loop"] = False
+    origins = [f"{config} streams[{number}]" for number in range(len(streams))]
     if named or not streams:
-        ids = named or list(feeds)[:1]
-        streams = [StreamConfig.model_validate({"id": i, "feed": i, **overrides}) for i in ids] + [
-            s for s in streams if s.id not in ids
-        ]
+        defaults = named or {feed_id: feeds.origin[feed_id] for feed_id in list(feeds.feeds)[:1]}
+        replay = {key: value for key, (_, value) in _replay_flags(args).items()}
+        for feed_id, origin in defaults.items():
+            _check_stream_id(feed_id, origin, streams, origins)
+            streams.append(StreamConfig.model_validate({"id": feed_id, "feed": feed_id, **replay}))
+            origins.append(origin)
     for number, stream in enumerate(streams):
-        if stream.feed not in feeds:
+        if stream.feed not in feeds.feeds:
             raise ArchiveError(
                 f"streams[{number}].feed: unknown feed {stream.feed!r} "
-                f"(known: {', '.join(feeds) or 'none'})",
-                source=args.config,
+                f"(known: {', '.join(feeds.feeds) or 'none'})",
+                source=config,
             )
         try:
-            check_stream(feeds[stream.feed], stream)
+            check_stream(feeds.feeds[stream.feed], stream)
         except ValueError as exc:
-            raise ArchiveError(f"streams[{number}].{exc}", source=args.config) from None
-    return base.model_copy(update={"server": server, "streams": tuple(streams)}), feeds
+            if number < len(base.streams):
+                raise ArchiveError(f"streams[{number}].{exc}", source=config) from None
+            raise ArchiveError(f"stream {stream.id!r}: {exc}", source=origins[number]) from None
+    return base.model_copy(update={"streams": tuple(streams)}), feeds.feeds
+
+
+class _Feeds:
+    """Feeds by id, each with where it came from, so a duplicate can name both sources."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, Feed] = {}
+        self.origin: dict[str, str] = {}
+
+    def add(self, feed: Feed, origin: str) -> None:
+        if feed.id in self.feeds:
+            hint = "livesim import --id NAME, or id = … in [[feeds]]"
+            if self.origin[feed.id].startswith("the bundled"):
+                hint += ", or bundled = false in [server]"
+            raise ArchiveError(
+                f"feed id {feed.id!r} comes from both {self.origin[feed.id]} and {origin}; "
+                f"give one another id ({hint})"
+            )
+        self.feeds[feed.id] = feed
+        self.origin[feed.id] = origin
+
+
+def _check_stream_id(
+    stream_id: str, origin: str, streams: list[StreamConfig], origins: list[str]
+) -> None:
+    """A stream made for an archive takes the feed's id: it must be a valid, unused stream id."""
+    if not re.match(ID_PATTERN, stream_id):
+        raise ArchiveError(
+            f"feed id {stream_id!r} cannot be a stream id ({ID_RULE}); "
+            "give it another (livesim import --id NAME)",
+            source=origin,
+        )
+    for number, stream in enumerate(streams):
+        if stream.id == stream_id:
+            raise ArchiveError(
+                f"stream id {stream_id!r} comes from both {origins[number]} and {origin}; "
+                "give one another id (livesim import --id NAME, or id = … in [[streams]])"
+            )
 
 
 def _load_configured(config: FeedConfig, base: Settings) -> Feed:
     path = base.base_dir / config.path
     feed = load_feed(path, format=config.format, timezone=config.timezone, day=config.date)
     return feed if config.id is None else replace(feed, id=config.id)
+
+
+def check_exposure(server: ServerConfig) -> None:
+    """Bound beyond loopback, anyone who can reach the port could steer the streams: refuse to
+    start unless a token guards control."""
+    if server.token is None and not is_loopback(server.host):
+        raise ArchiveError(
+            f"host {server.host} is reachable from other machines, so control needs a token: "
+            "set LIVESIM_TOKEN (at least 16 characters, e.g. LIVESIM_TOKEN=$(openssl rand -hex 16))"
+            ' or token = "…" in [server] of the config file'
+        )
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``None`` for asyncio's default loop, else uvloop's."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ArchiveError(
+            "--loop uvloop: uvloop is not installed here (pip install uvloop)"
+        ) from None
+    return uvloop.new_event_loop
 
 
 GC_THRESHOLD = (50_000, 20, 100)
@@ -81,28 +189,93 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def raise_open_file_limit() -> str | None:
+    """Each connection is a file descriptor and the usual soft limit (1024) is far below
+    ``max_connections``: raise it to the hard limit. A line saying so when it changed."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == hard:
+            return None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return None
+    shown = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    return f"livesim: open-file limit raised from {soft} to {shown} (the hard limit)"
+
+
 def serve(args: argparse.Namespace) -> int:
     settings, feeds = resolve(args)
+    server = settings.server
+    check_exposure(server)
+    factory = loop_factory(server.loop)
+    logs.configure(server.log_format)
     app = create_app(settings, feeds)
+    raised = raise_open_file_limit()
+    if raised:
+        print(raised, flush=True)
     tune_gc()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_run(app, settings))
+
+
+async def _run(app: web.Application, settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
     host, port = settings.server.host, settings.server.port
-
-    def announce(_: str) -> None:
-        url = f"http://{host}:{port}"
-        print(f"livesim: serving on {url}  (open it in a browser; Ctrl+C stops)", flush=True)
-        for stream in settings.streams:
-            speed = format_speed(stream.speed)
-            print(
-                f"  stream {stream.id}: feed {stream.feed}, speed {speed}, loop {stream.loop}"
-                f"  ->  curl -N {url}/streams/{stream.id}/events",
-                flush=True,
-            )
-
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
     try:
-        web.run_app(
-            app, host=host, port=port, print=announce, access_log=None, shutdown_timeout=2.0
-        )
-    except OSError as exc:
-        print(f"livesim: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+            print(f"livesim: cannot listen on {host}:{port}: {_reason(exc)}", file=sys.stderr)
+            return 1
+        announce(settings, runner.addresses[0][1])
+        await _signalled()
+    finally:
+        await runner.cleanup()
     return 0
+
+
+def _reason(exc: Exception) -> str:
+    """``Address already in use``, not asyncio's sentence around it that repeats the address."""
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+async def _signalled() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    try:
+        for number in signals:
+            loop.add_signal_handler(number, stop.set)
+    except NotImplementedError:  # Windows: Ctrl+C arrives as KeyboardInterrupt instead
+        pass
+    try:
+        await stop.wait()
+    finally:
+        for number in signals:
+            try:
+                loop.remove_signal_handler(number)
+            except NotImplementedError:
+                pass
+
+
+def announce(settings: Settings, port: int) -> None:
+    """Where to point a browser and curl: the port actually bound (``--port 0`` picks one)."""
+    host = settings.server.host
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    print(f"livesim: serving on {url}  (open it in a browser; Ctrl+C stops)", flush=True)
+    for stream in settings.streams:
+        speed = format_speed(stream.speed)
+        print(
+            f"  stream {stream.id}: feed {stream.feed}, speed {speed}, loop {stream.loop}"
+            f"  ->  curl -N {url}/streams/{stream.id}/events",
+            flush=True,
+        )
