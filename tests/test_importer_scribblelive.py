@@ -301,6 +301,14 @@ def test_shia_volunteers_gallery(feed: Feed) -> None:
         Media(kind="gallery", count=3),
     )
     assert "[Reuters]" not in post.body
+    assert post.body == ""  # the captions are the photos', not repeated as text
+
+
+def test_captions_are_never_repeated_in_the_body(feed: Feed) -> None:
+    for post in feed.posts:
+        for media in post.media:
+            if media.kind == "image" and media.caption:
+                assert media.caption not in post.body, post.id
 
 
 def test_photo_with_agency_credit(feed: Feed) -> None:
@@ -310,6 +318,7 @@ def test_photo_with_agency_credit(feed: Feed) -> None:
         "vehicle in Mosul"
     )
     assert post.media == (Media(kind="image", caption=caption, credit="Reuters"),)
+    assert post.body == ""
 
 
 def test_hague_gallery(feed: Feed) -> None:

@@ -8,7 +8,8 @@ What the export really contains, and how each piece is read:
 - ``by CHANNEL via YouTube`` closes an embed; the line above it is the embed's title (or, for
   Instagram, its caption).
 - ``1 of 3`` is a gallery's counter; ``[AP]`` and ``[Reuters]`` are agency credits; a caption-like
-  paragraph that ends in a credit (no full stop) is a photo caption.
+  paragraph that ends in a credit (no full stop) is a photo caption, kept with its picture and not
+  in the body.
 - The export hard-wraps paragraphs, sometimes inside a word (``the U`` / ``S and``): lines that do
   not end a sentence are joined back together.
 """
@@ -174,10 +175,10 @@ def _add_prose(post: _PostBuilder, line: str) -> None:
         post.add_text(line)
         return
     if text and not text.endswith(SENTENCE_END):
+        # A photo caption: it belongs to the picture, and a gallery lists one per photo, so
+        # copying it into the body as well would print every caption twice.
         post.end_paragraph()
-        post.add_text(text)
         post.media.append(Media(kind="image", caption=text, credit=credit))
-        post.end_paragraph()
         return
     post.source = post.source or credit
     if text:
