@@ -99,8 +99,13 @@ class Connection(asyncio.Protocol):
         self.inner: Any = transport.get_protocol()
         self.paused = bool(getattr(self.inner, "writing_paused", False))
         self.subscriber = subscriber
-        self.wrote = False
-        """Set by every write; the SSE heartbeat only speaks when nothing else did."""
+        self.closed = False
+        """No more writes: we closed it, aiohttp closed it, or it was lost. Keeps ``paused`` set."""
+        # The hub's write is the transport's own: nothing of ours between publish and the
+        # socket. Safe without checks because every way a connection ends goes through
+        # ``stop`` first (our close, aiohttp's close, connection loss), which takes the
+        # subscriber off write-through before anything could be written after the end.
+        self.write = transport.write  # type: ignore[method-assign]
         self._on_lost = on_lost
         transport.set_protocol(self)
         subscriber.attach(self)
@@ -121,20 +126,24 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.inner.resume_writing()
-        self.paused = False
+        self.paused = self.closed
         self.subscriber.flush()  # asyncio allows writing from resume_writing
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.stop()
         self.inner.connection_lost(exc)
-        self.subscriber.direct = False
         self._on_lost()
+
+    def stop(self) -> None:
+        """Nothing more is written: off write-through, and ``flush`` finds the sink paused."""
+        self.closed = self.paused = True
+        self.subscriber.direct = False
 
     # Sink
 
     def write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
-            self.wrote = True
-            self.transport.write(data)
+        """Replaced by the transport's own ``write`` in ``__init__``."""
+        self.transport.write(data)
 
     def close(self, reason: str) -> None:
         raise NotImplementedError
@@ -147,9 +156,9 @@ class Connection(asyncio.Protocol):
     def detach(self) -> None:
         """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
         of the subscriber (a cycle otherwise: it would outlive the connection until a GC)."""
+        self.stop()
         if self.transport.get_protocol() is self:
             self.transport.set_protocol(self.inner)
-        self.subscriber.direct = False
         self.subscriber.sink = None
 
 
@@ -207,6 +216,7 @@ class SseConnection(Connection):
         super().__init__(request, subscriber, on_lost)
 
     def close(self, reason: str) -> None:
+        self.stop()  # aiohttp ends the body once the handler returns; nothing of ours after it
         self.reason = reason
         self.ended.set()
 
@@ -215,11 +225,11 @@ class SseConnection(Connection):
         self.ended.set()
 
     def heartbeat(self) -> None:
-        """A comment when nothing was written since the last beat, so proxies keep it open."""
-        if not self.wrote and not self.paused:
+        """A comment on schedule, so proxies keep an idle stream open. Sent busy or idle:
+        tracking writes would cost every delivery a store; a beat costs one write a period."""
+        if not self.subscriber.pending and not self.paused:
             data = wire.SSE_HEARTBEAT
             self.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
-        self.wrote = False
 
 
 async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
@@ -253,6 +263,20 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
 # WebSocket -----------------------------------------------------------------------------------
 
 
+class WebSocket(web.WebSocketResponse):
+    """aiohttp's response, telling us before it closes: every close frame aiohttp sends goes
+    out through ``close`` (ours on a drop, its own when the client closes, ``write_eof``)."""
+
+    on_close: Callable[[], None] | None = None
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if self.on_close is not None:
+            self.on_close()
+        return await super().close(code=code, message=message, drain=drain)
+
+
 class WsConnection(Connection):
     """A WebSocket: event frames are written under aiohttp's ``WebSocketResponse``.
 
@@ -263,8 +287,9 @@ class WsConnection(Connection):
     frame is in the transport). Our writes are also whole frames in one synchronous call. On one
     event loop thread two synchronous writes cannot overlap, so pings, pongs, replies and the
     close frame always sit between complete event frames. What remains is order: no event frame
-    after the close frame. aiohttp marks the response ``closed`` before it writes the close
-    frame (``close``, a heartbeat failure), so ``write`` checks ``ws.closed``.
+    after the close frame: ``WebSocket.close`` stops our writes before aiohttp writes it.
+    (A heartbeat that gets no pong closes the transport without a close frame; a write after
+    that is discarded with the transport, and ``connection_lost`` follows.)
     """
 
     framing = staticmethod(ws_frames)
@@ -275,16 +300,12 @@ class WsConnection(Connection):
         subscriber: Subscriber,
         on_lost: Callable[[], None],
         *,
-        ws: web.WebSocketResponse,
+        ws: WebSocket,
     ) -> None:
         self.ws = ws
         self.closing: asyncio.Task[bool] | None = None
+        ws.on_close = self.stop
         super().__init__(request, subscriber, on_lost)
-
-    def write(self, data: bytes) -> None:
-        if not self.ws.closed and not self.transport.is_closing():
-            self.wrote = True
-            self.transport.write(data)
 
     def close(self, reason: str) -> None:
         if self.closing is None and not self.ws.closed:
@@ -296,7 +317,7 @@ class WsConnection(Connection):
 
 async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
-    ws = web.WebSocketResponse(
+    ws = WebSocket(
         heartbeat=server.ws_heartbeat or None, max_msg_size=server.ws_max_message, compress=False
     )
     try:
