@@ -1,37 +1,41 @@
-"""Fan-out latency: N subscribers on one paced stream, and how late each event reaches them.
+"""Fan-out at the floor: livesim against a floor server and a naive aiohttp server, same clients.
 
-Answers "I point N connections at it: what latency do they see?". For each transport (SSE,
-WebSocket) and each N, a fresh ``livesim serve`` is started as a separate process on 127.0.0.1,
-serving one shared stream of the bundled archive at speed 60 with ``max_gap`` 30 s, looping, so a
-post is due about every 0.5 s. N lean client connections are opened from this process (in
-batches, at most ``--concurrency`` handshakes in flight), and once the server reports all N
-subscribed, the next ``--events`` events are measured on every connection.
+Every row starts a server **as a separate process** on 127.0.0.1, opens N lean client
+connections from this process, and measures server CPU (``/proc/<pid>/stat``) per delivery and
+lateness (client receive time − the event's ``due_at``). Three servers take the same clients:
 
-**Lateness** of one event at one client is the client's receive time (``time.time()`` when the
-bytes were read) minus the event's ``due_at`` (the wall-clock instant the replay scheduled it
-for, ISO-8601 with milliseconds, so up to 1 ms is truncation). It is everything between the
-schedule and the client: the server's timer wake-up, publishing, every connection's writer, the
-loopback socket, and this process getting round to reading that connection. Client and server
-run on the same machine and share its cores, so at large N part of the figure is the client.
+- ``floor``: a bare ``asyncio.Protocol``; each event is encoded and framed once and written to
+  every client with one ``transport.write`` (per event: no coalescing, no flow control). What no
+  Python server on this event loop can beat per delivery.
+- ``naive``: aiohttp as people write it: per client ``orjson.dumps`` of the event, then
+  ``send_str`` (WS) or ``StreamResponse.write`` (SSE), awaited in turn.
+- ``livesim``: ``python -m simulator serve`` on a config of one shared stream.
 
-The clients are deliberately lean so that the client process is not the bottleneck: raw
-``asyncio`` protocols, an HTTP/1.1 request written by hand, a chunked-transfer decoder and an SSE
-frame splitter that only reads the ``id:`` line (for the serial); WebSocket handshake by hand,
-then unmasked server frames (2-byte header, optional 2/8-byte length), answering the server's
-heartbeat pings. No JSON is parsed per client per event; ``due_at`` is cut out of the bytes once
-per event, and received times are matched to it after the measurement.
+Modes (``--mode``, comma-separated; default ``paced,burst``):
 
-Per row: percentiles of lateness over every (client, event) delivery, the fraction of expected
-deliveries received, ``drift`` (the mean of each event's median lateness over the second half of
-the window minus the first half: a clearly positive drift means lateness grows, the server is
-falling behind), the server's CPU time (``/proc/<pid>/stat`` utime + stime) over the measurement
-window, as a share of one core (``srv busy``: one event loop cannot use more than 100%) and per
-event, this process's CPU time, the server's resident memory, the slow-consumer drops the server
-counted (``dropped_slow``), and p50/p99 relative to N=1 on the same transport (always run).
+- ``paced``: one event every 1/rate s (livesim: the bundled archive at speed ``30 s × rate`` with
+  ``max_gap`` 30 s, so every gap is clamped to exactly one interval; the baselines: a timer on
+  absolute deadlines). N and rate per row from ``--paced`` (default 1000@20,5000@5).
+- ``burst``: ``--burst-events`` (200) events due at once to ``--burst-clients`` (1000). livesim:
+  its stream at speed ``max`` is resumed until every client has them (batches of up to 64,
+  coalesced into one write per subscriber); the baselines write each event to each client.
+- ``capacity``: as many livesim (and naive) subscribers as descriptors allow; idle memory per
+  subscriber and the lateness of one event reaching them all.
+- ``resume``: ``--storm`` (2000) subscribers reconnect together with a cursor 200 events behind
+  on a running stream: time until every one has caught up, and any missing or repeated event.
+- ``slow``: paced 1000@20 with 5 % of the clients not reading: the others' p99 against a run
+  where all read, and the server's memory over the window.
+- ``drift``: livesim at speed 1 (an event every 0.5 s) with ``--drift-clients`` (1000): emission
+  lateness (the earliest client's receive − ``due_at``, an upper bound on publish − deadline)
+  p99, and its trend over ``--drift-minutes`` (default 0.5).
 
-    .venv/bin/python benchmarks/fanout_bench.py                      # 1..10 000, SSE and WS
-    .venv/bin/python benchmarks/fanout_bench.py --quick              # 1, 100, 1000
-    .venv/bin/python benchmarks/fanout_bench.py --clients 1,2000 --transport ws --events 40
+Lateness includes this process reading N sockets on the same 2 cores; ``due_at`` has millisecond
+resolution (truncated), so up to 1 ms of each lateness figure is rounding.
+
+    .venv/bin/python benchmarks/fanout_bench.py                          # paced + burst, ~4 min
+    .venv/bin/python benchmarks/fanout_bench.py --quick                  # make bench: < 3 min
+    .venv/bin/python benchmarks/fanout_bench.py --mode capacity,resume,slow,drift
+    .venv/bin/python benchmarks/fanout_bench.py --mode drift --drift-minutes 5
 """
 
 from __future__ import annotations
@@ -61,23 +65,18 @@ import orjson
 HOST = "127.0.0.1"
 STREAM = "bench"
 FEED = "aljazeera-iraq-2014-06"
-SPEED = 60.0
 MAX_GAP = 30.0
-INTERVAL = MAX_GAP / SPEED
-"""Seconds between events: every gap in the bundled archive is longer than ``MAX_GAP``."""
-
-DEFAULT_CLIENTS = (1, 100, 1000, 5000, 10000)
-QUICK_CLIENTS = (1, 100, 1000)
+"""Every gap in the bundled archive is longer, so at speed ``MAX_GAP × rate`` events are paced
+at exactly ``rate`` per second."""
+SERVERS = ("floor", "naive", "livesim")
 FD_RESERVE = 64
-"""File descriptors kept back for the interpreter, the event loop and the API requests."""
-
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DUE_KEY = b'"due_at":"'
 DUE_LEN = len("2026-11-25T09:46:10.232Z")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# Recording -------------------------------------------------------------------------------------
+# Clients ---------------------------------------------------------------------------------------
 
 
 class Recorder:
@@ -109,11 +108,12 @@ class Recorder:
 
     def measure_until(self, last: int, clients: list[Client]) -> None:
         self.last = last
+        self.finished = 0
+        self.all_done.clear()
         self.expected = len(clients)
         for client in clients:
-            if not client.finished and client.got and client.got[-1][0] >= last:
-                client.finished = True
-                self.finished += 1
+            client.finished = bool(client.got and client.got[-1][0] >= last)
+            self.finished += client.finished
         self._check()
 
     def _check(self) -> None:
@@ -134,6 +134,8 @@ class Client(asyncio.Protocol):
         self.closing = False
         self.head = bytearray()
         self.open = False
+        self.stall = False
+        """Stop reading once subscribed: a consumer that never drains its socket."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -161,6 +163,12 @@ class Client(asyncio.Protocol):
         if rest:
             self.body(rest, now)
 
+    def subscribed(self) -> None:
+        if not self.ready.done():
+            self.ready.set_result(None)
+        if self.stall and self.transport is not None:
+            self.transport.pause_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(f"closed during handshake: {exc}"))
@@ -186,10 +194,13 @@ class Client(asyncio.Protocol):
 class SseClient(Client):
     """``GET /streams/{id}/events``: chunked transfer decoding, then ``\\n\\n``-split frames."""
 
-    def __init__(self, recorder: Recorder, ready: asyncio.Future[None], port: int):
+    def __init__(
+        self, recorder: Recorder, ready: asyncio.Future[None], port: int, since: str | None
+    ):
+        resume = f"Last-Event-ID: {since}\r\n" if since else ""
         request = (
             f"GET /streams/{STREAM}/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{resume}\r\n"
         ).encode()
         super().__init__(recorder, request, ready)
         self.chunked = False
@@ -217,8 +228,8 @@ class SseClient(Client):
                 if serial not in self.recorder.due:  # once per event, not per client
                     self.recorder.due[serial] = _due_in(bytes(frames[line:end]))
                 self.recorder.saw(self, serial, now)
-            elif not self.ready.done():  # the ``retry:`` frame: we are subscribed
-                self.ready.set_result(None)
+            elif frames.startswith(b"retry:", start):  # the first frame: we are subscribed
+                self.subscribed()
             start = end + 2
         del frames[:start]
 
@@ -252,10 +263,13 @@ class SseClient(Client):
 class WsClient(Client):
     """``GET /streams/{id}/ws``: RFC 6455 handshake by hand, then unmasked server frames."""
 
-    def __init__(self, recorder: Recorder, ready: asyncio.Future[None], port: int):
+    def __init__(
+        self, recorder: Recorder, ready: asyncio.Future[None], port: int, since: str | None
+    ):
         self.key = base64.b64encode(os.urandom(16))
+        query = f"?since={since}" if since else ""
         request = (
-            f"GET /streams/{STREAM}/ws HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"GET /streams/{STREAM}/ws{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {self.key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
@@ -269,7 +283,7 @@ class WsClient(Client):
         accept = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest())
         if accept not in head:
             return "wrong Sec-WebSocket-Accept"
-        self.ready.set_result(None)
+        self.subscribed()
         return None
 
     def body(self, data: bytes, now: float) -> None:
@@ -318,7 +332,302 @@ def _due_in(envelope: bytes) -> bytes:
     return envelope[at + len(DUE_KEY) : at + len(DUE_KEY) + DUE_LEN] if at >= 0 else b""
 
 
-# The server ------------------------------------------------------------------------------------
+ClientFactory = Callable[[Recorder, "asyncio.Future[None]", int, str | None], Client]
+KINDS: dict[str, ClientFactory] = {"sse": SseClient, "ws": WsClient}
+
+
+async def connect_all(
+    transport: str,
+    recorder: Recorder,
+    port: int,
+    count: int,
+    concurrency: int,
+    since: str | None = None,
+    stall: int = 0,
+) -> tuple[list[Client], list[str]]:
+    """``count`` subscribed clients (``stall`` of them spread evenly, never reading)."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(concurrency)
+    clients: list[Client] = []
+    errors: list[str] = []
+    kind = KINDS[transport]
+    every = count // stall if stall else 0
+
+    async def one(index: int) -> None:
+        async with gate:
+            ready: asyncio.Future[None] = loop.create_future()
+            try:
+                _, protocol = await loop.create_connection(
+                    lambda: kind(recorder, ready, port, since), HOST, port
+                )
+                protocol.stall = bool(every) and index % every == every - 1
+                async with asyncio.timeout(30):
+                    await ready
+            except (OSError, TimeoutError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            clients.append(protocol)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return clients, errors
+
+
+# Baseline servers (this file, run with --serve floor|naive) ------------------------------------
+
+
+def _post_records() -> list[dict[str, Any]]:
+    from simulator.sources import bundled_feed
+
+    return [
+        {
+            "id": post.id,
+            "headline": post.headline,
+            "body": post.body,
+            "author": post.author,
+            "editor": post.editor,
+            "published_at": post.timed.isoformat().replace("+00:00", "Z"),
+            "time_source": str(post.time_source) if post.time_source else None,
+            "source": post.source,
+            "media": [],
+        }
+        for post in bundled_feed().posts
+    ]
+
+
+class Baseline:
+    """What both baseline servers share: the events (shaped like livesim's) and their pacing."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.posts = _post_records()
+        self.serial = 0
+        self.incarnation = "base"
+
+    def envelope(self, serial: int, due: float) -> dict[str, Any]:
+        post = self.posts[serial % len(self.posts)]
+        return {
+            "id": f"{self.incarnation}-{serial}",
+            "type": "post.created",
+            "stream": STREAM,
+            "archive_time": post["published_at"],
+            "due_at": datetime.fromtimestamp(due, UTC).isoformat(timespec="milliseconds")[:-6]
+            + "Z",
+            "post": post,
+        }
+
+    def info(self, subscribers: int) -> bytes:
+        cursor = f"{self.incarnation}-{self.serial}"
+        body = {"subscribers": subscribers, "cursor": cursor, "dropped_slow": 0}
+        return orjson.dumps(body)
+
+    async def pace(self, publish: Callable[[dict[str, Any]], Any]) -> None:
+        if self.rate <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        offset = time.time() - loop.time()
+        start = loop.time() + 0.5
+        beat = 0
+        while True:
+            beat += 1
+            deadline = start + beat / self.rate
+            await asyncio.sleep(deadline - loop.time())
+            self.serial += 1
+            result = publish(self.envelope(self.serial, deadline + offset))
+            if asyncio.iscoroutine(result):
+                await result
+
+    def burst(self, count: int) -> list[dict[str, Any]]:
+        due = time.time()
+        out = []
+        for _ in range(count):
+            self.serial += 1
+            out.append(self.envelope(self.serial, due))
+        return out
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _ws_frame(payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return bytes((0x81, 126)) + size.to_bytes(2) + payload
+    return bytes((0x81, 127)) + size.to_bytes(8) + payload
+
+
+class FloorConnection(asyncio.Protocol):
+    """HTTP/1.1 by hand: an SSE response or a WebSocket upgrade, then only our writes."""
+
+    def __init__(self, server: FloorServer):
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self.kind = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.kind or self.transport is None:
+            return  # WebSocket frames from the client (pongs, close): not needed here
+        self.head += data
+        if b"\r\n\r\n" not in self.head:
+            return
+        line, _, rest = self.head.partition(b"\r\n")
+        method, path = line.split(b" ")[:2]
+        if path.startswith(b"/streams/") and path.endswith(b"/events"):
+            self.kind = "sse"
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache"
+                b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + _chunk(b"retry: 2000\n\n")
+            )
+            self.server.clients["sse"].add(self)
+        elif path.startswith(b"/streams/") and b"/ws" in path:
+            key = next(
+                h.split(b":", 1)[1].strip()
+                for h in rest.split(b"\r\n")
+                if h.lower().startswith(b"sec-websocket-key:")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+            self.kind = "ws"
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            self.server.clients["ws"].add(self)
+        else:
+            self.transport.write(self.server.api(method, path))
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.kind:
+            self.server.clients[self.kind].discard(self)
+
+
+class FloorServer:
+    def __init__(self, rate: float):
+        self.base = Baseline(rate)
+        self.clients: dict[str, set[FloorConnection]] = {"sse": set(), "ws": set()}
+
+    def api(self, method: bytes, path: bytes) -> bytes:
+        if method == b"POST" and path.endswith(b"/burst"):
+            for envelope in self.base.burst(int(path.split(b"/")[-2])):
+                self.publish(envelope)
+            body = b"{}"
+        else:
+            body = self.base.info(sum(len(c) for c in self.clients.values()))
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        return head % len(body) + b"Connection: close\r\n\r\n" + body
+
+    def publish(self, envelope: dict[str, Any]) -> None:
+        data = orjson.dumps(envelope)
+        sse = _chunk(b"id: %s\nevent: post.created\ndata: %s\n\n" % (envelope["id"].encode(), data))
+        for connection in self.clients["sse"]:
+            assert connection.transport is not None
+            connection.transport.write(sse)
+        frame = _ws_frame(data)
+        for connection in self.clients["ws"]:
+            assert connection.transport is not None
+            connection.transport.write(frame)
+
+    async def run(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: FloorConnection(self), HOST, port, backlog=4096)
+        async with server:
+            await self.base.pace(self.publish)
+            await asyncio.Future()  # bursts only: serve until stopped
+
+
+async def run_naive(port: int, rate: float) -> None:
+    from aiohttp import web
+
+    base = Baseline(rate)
+    sse: set[web.StreamResponse] = set()
+    sockets: set[web.WebSocketResponse] = set()
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        sse.add(response)
+        try:
+            await asyncio.Future()  # until the client goes (the handler is cancelled)
+        finally:
+            sse.discard(response)
+        return response
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        socket_ = web.WebSocketResponse()
+        await socket_.prepare(request)
+        sockets.add(socket_)
+        try:
+            async for _ in socket_:
+                pass
+        finally:
+            sockets.discard(socket_)
+        return socket_
+
+    async def publish(envelope: dict[str, Any]) -> None:
+        for response in list(sse):
+            data = orjson.dumps(envelope)
+            frame = b"id: %s\nevent: post.created\ndata: %s\n\n" % (envelope["id"].encode(), data)
+            try:
+                await response.write(frame)
+            except ConnectionError:
+                sse.discard(response)
+        for socket_ in list(sockets):
+            try:
+                await socket_.send_str(orjson.dumps(envelope).decode())
+            except ConnectionError:
+                sockets.discard(socket_)
+
+    async def info(request: web.Request) -> web.Response:
+        return web.Response(
+            body=base.info(len(sse) + len(sockets)), content_type="application/json"
+        )
+
+    async def burst(request: web.Request) -> web.Response:
+        for envelope in base.burst(int(request.match_info["count"])):
+            await publish(envelope)
+        return web.Response(body=b"{}", content_type="application/json")
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/healthz", info),
+            web.get("/api/streams/{stream}", info),
+            web.post("/api/streams/{stream}/{count}/burst", burst),
+            web.get("/streams/{stream}/events", events),
+            web.get("/streams/{stream}/ws", ws),
+        ]
+    )
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port, backlog=4096).start()
+    try:
+        await base.pace(publish)
+        await asyncio.Future()
+    finally:
+        await runner.cleanup()
+
+
+def serve_baseline(kind: str, port: int, rate: float) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    main = FloorServer(rate).run(port) if kind == "floor" else run_naive(port, rate)
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+# Server processes ------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -328,61 +637,98 @@ def free_port() -> int:
         return port
 
 
-def write_config(directory: str, port: int, max_pending: int | None) -> Path:
-    pending = f"max_pending = {max_pending}\n" if max_pending else ""
-    text = (
-        f'[server]\nhost = "{HOST}"\nport = {port}\n{pending}bundled = true\n\n'
-        f'[[streams]]\nid = "{STREAM}"\nfeed = "{FEED}"\nspeed = {SPEED:g}\n'
-        f'max_gap = "{MAX_GAP:g}s"\nloop = true\n'
-    )
+@dataclass
+class Setup:
+    """How a row's server is configured."""
+
+    kind: str
+    rate: float = 0.0
+    """Events per second (paced); 0 with ``burst``: livesim at speed max, paused."""
+    burst: bool = False
+    speed: float | None = None
+    """livesim speed (overrides ``MAX_GAP × rate``), with ``max_gap`` = 1 / rate."""
+    max_pending: int | None = None
+    extra: str = ""
+    """More ``[server]`` lines for livesim."""
+
+
+def livesim_config(directory: str, port: int, setup: Setup, loop: str | None) -> Path:
+    server = [f'host = "{HOST}"', f"port = {port}", "bundled = true"]
+    if setup.max_pending:
+        server.append(f"max_pending = {setup.max_pending}")
+    if loop:
+        server.append(f'loop = "{loop}"')
+    if setup.extra:
+        server.append(setup.extra)
+    if setup.burst:
+        stream = 'speed = "max"\npaused = true\nloop = true'
+    elif setup.speed is not None:
+        stream = f'speed = {setup.speed:g}\nmax_gap = "{1 / setup.rate:g}s"\nloop = true'
+    else:
+        stream = f'speed = {MAX_GAP * setup.rate:g}\nmax_gap = "{MAX_GAP:g}s"\nloop = true'
+    text = "[server]\n" + "\n".join(server) + "\n\n[[streams]]\n"
+    text += f'id = "{STREAM}"\nfeed = "{FEED}"\n{stream}\n'
     path = Path(directory) / f"fanout-{port}.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
 class Server:
-    def __init__(self, config: Path, port: int, log: Path):
-        self.port = port
-        self.log_path = log
-        self.log = log.open("wb")
+    def __init__(self, setup: Setup, tmp: str, loop: str | None):
+        self.setup = setup
+        self.port = free_port()
+        self.log_path = Path(tmp) / f"{setup.kind}-{self.port}.log"
+        self.log = self.log_path.open("wb")
+        if setup.kind == "livesim":
+            config = livesim_config(tmp, self.port, setup, loop)
+            command = [sys.executable, "-m", "simulator", "serve", "--config", str(config)]
+        else:
+            rate = 0 if setup.burst else setup.rate
+            command = [sys.executable, __file__, "--serve", setup.kind, "--port", str(self.port)]
+            command += ["--rate", str(rate)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "simulator", "serve", "--config", str(config)],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
         )
+
+    def _stat(self) -> list[str]:
+        return Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
 
     def cpu(self) -> float:
         """utime + stime of the server process, seconds."""
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
+        fields = self._stat()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        pages = int(stat.rsplit(")", 1)[1].split()[21])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        return int(self._stat()[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    async def get(self, path: str, within: float = 10.0) -> Any:
-        """A GET answered with JSON, over a connection of its own."""
+    async def request(self, method: str, path: str, within: float = 10.0) -> Any:
         async with asyncio.timeout(within):
             reader, writer = await asyncio.open_connection(HOST, self.port)
             try:
                 writer.write(
-                    f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+                    f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n".encode()
                 )
                 raw = await reader.read()
             finally:
                 writer.close()
         head, _, body = raw.partition(b"\r\n\r\n")
         if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
-            raise RuntimeError(f"GET {path}: {head.splitlines()[:1]!r}")
-        return orjson.loads(body)
+            raise RuntimeError(f"{method} {path}: {head.splitlines()[:1]!r}")
+        return orjson.loads(body) if body else None
 
     async def stream(self) -> dict[str, Any]:
-        info: dict[str, Any] = await self.get(f"/api/streams/{STREAM}")
+        info: dict[str, Any] = await self.request("GET", f"/api/streams/{STREAM}")
         return info
+
+    async def serial(self) -> int:
+        return int(str((await self.stream())["cursor"]).rsplit("-", 1)[1])
+
+    async def burst(self, count: int) -> None:
+        if self.setup.kind == "livesim":
+            await self.request("POST", f"/api/streams/{STREAM}/resume")
+        else:
+            await self.request("POST", f"/api/streams/{STREAM}/{count}/burst", within=120)
 
     async def wait_healthy(self, within: float) -> None:
         deadline = time.monotonic() + within
@@ -390,12 +736,20 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited ({self.process.returncode}): {self.tail()}")
             try:
-                await self.get("/healthz", within=2.0)
+                await self.request("GET", "/healthz", within=2.0)
                 return
             except (OSError, RuntimeError, TimeoutError):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"no /healthz within {within:g} s: {self.tail()}") from None
                 await asyncio.sleep(0.1)
+
+    async def wait_subscribers(self, want: int, within: float) -> int:
+        deadline = time.monotonic() + within
+        while True:
+            have = int((await self.stream())["subscribers"])
+            if have == want or time.monotonic() > deadline:
+                return have
+            await asyncio.sleep(0.1)
 
     def tail(self) -> str:
         self.log.flush()
@@ -413,30 +767,28 @@ class Server:
         self.log.close()
 
 
-# One row ---------------------------------------------------------------------------------------
+# Rows ------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Row:
+    mode: str
+    server: str
     transport: str
     clients: int
-    requested: int
+    rate: float = 0.0
     events: int = 0
+    deliveries: int = 0
     lateness: list[float] = field(default_factory=list)
     """Milliseconds, one per (client, event) delivery in the window, sorted."""
-    delivered: float = 0.0
-    drift: float = math.nan
-    setup: float = math.nan
+    delivered: float = math.nan
     server_cpu: float = math.nan
-    client_cpu: float = math.nan
     window: float = math.nan
     rss_mb: float = math.nan
+    rss_idle_mb: float = math.nan
     dropped_slow: int = 0
-    closed_by_server: int = 0
-    failed: int = 0
     notes: list[str] = field(default_factory=list)
-    per_event: list[tuple[int, float, float, int]] = field(default_factory=list)
-    """(serial, p50 ms, max ms, deliveries) for each event in the window."""
+    extra: dict[str, float] = field(default_factory=dict)
 
     def pct(self, q: float) -> float:
         if not self.lateness:
@@ -444,227 +796,388 @@ class Row:
         rank = max(0, math.ceil(q / 100 * len(self.lateness)) - 1)
         return self.lateness[rank]
 
+    @property
+    def us_per_delivery(self) -> float:
+        return self.server_cpu / self.deliveries * 1e6 if self.deliveries else math.nan
+
 
 def _iso_epoch(text: bytes) -> float:
     return datetime.fromisoformat(text.decode()).timestamp()
 
 
-ClientFactory = Callable[[Recorder, "asyncio.Future[None]", int], Client]
-
-
-async def connect_all(
-    kind: ClientFactory, recorder: Recorder, port: int, count: int, concurrency: int
-) -> tuple[list[Client], list[str]]:
-    loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(concurrency)
-    clients: list[Client] = []
-    errors: list[str] = []
-
-    async def one() -> None:
-        async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            try:
-                _, protocol = await loop.create_connection(
-                    lambda: kind(recorder, ready, port), HOST, port
-                )
-                async with asyncio.timeout(15):
-                    await ready
-            except (OSError, TimeoutError) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                return
-            clients.append(protocol)
-
-    await asyncio.gather(*(one() for _ in range(count)))
-    return clients, errors
-
-
-async def wait_subscribers(server: Server, want: int, within: float) -> int:
-    deadline = time.monotonic() + within
-    while True:
-        have = int((await server.stream())["subscribers"])
-        if have == want or time.monotonic() > deadline:
-            return have
-        await asyncio.sleep(0.1)
-
-
-async def run_row(
-    transport: str, requested: int, count: int, args: argparse.Namespace, tmp: str
-) -> Row:
-    row = Row(transport, count, requested)
-    if count < requested:
-        row.notes.append(f"capped from {requested}")
-    port = free_port()
-    server = Server(write_config(tmp, port, args.max_pending), port, Path(tmp) / f"{port}.log")
-    recorder = Recorder()
-    clients: list[Client] = []
-    try:
-        await server.wait_healthy(30)
-        kind: ClientFactory = SseClient if transport == "sse" else WsClient
-        started = time.monotonic()
-        setup_budget = 30 + count / 100
-        try:
-            async with asyncio.timeout(setup_budget):
-                clients, errors = await connect_all(kind, recorder, port, count, args.concurrency)
-        except TimeoutError:
-            row.notes.append(f"setup timed out after {setup_budget:g} s")
-            return row
-        row.setup = time.monotonic() - started
-        row.failed = len(errors)
-        if errors:
-            row.notes.append(f"{len(errors)} failed to connect ({errors[0]})")
-        have = await wait_subscribers(server, len(clients), 15)
-        if have != len(clients):
-            row.notes.append(f"server counts {have} subscribers for {len(clients)} connections")
-
-        cpu_before, client_before = server.cpu(), time.process_time()
-        window_start = time.monotonic()
-        info = await server.stream()
-        first = int(str(info["cursor"]).rsplit("-", 1)[1])
-        recorder.measure_until(first + args.events, clients)
-        budget = args.events * INTERVAL * 2 + 10 + count / 1000
-        try:
-            async with asyncio.timeout(budget):
-                await recorder.all_done.wait()
-        except TimeoutError:
-            row.notes.append(f"window timed out after {budget:.0f} s")
-        row.window = time.monotonic() - window_start
-        row.server_cpu = server.cpu() - cpu_before
-        row.client_cpu = time.process_time() - client_before
-        row.rss_mb = server.rss_mb()
-        after = await server.stream()
-        row.dropped_slow = int(after["dropped_slow"])
-        row.closed_by_server = recorder.closed_by_server
-        summarize(row, recorder, clients, first, first + args.events)
-
-        for client in clients:
-            client.close()
-        left = await wait_subscribers(server, 0, 15)
-        if left:
-            row.notes.append(f"{left} subscribers still registered 15 s after clients closed")
-    except RuntimeError as exc:
-        row.notes.append(str(exc))
-    finally:
-        for client in clients:
-            client.close()
-        server.stop()
-    return row
-
-
-def summarize(row: Row, recorder: Recorder, clients: list[Client], first: int, last: int) -> None:
+def lateness_of(
+    recorder: Recorder, clients: list[Client], first: int, last: int
+) -> tuple[list[float], dict[int, list[float]]]:
     due = {s: _iso_epoch(d) for s, d in recorder.due.items() if first < s <= last and d}
-    emitted = max(due, default=first) - first
-    row.events = emitted
-    if emitted < last - first:
-        row.notes.append(f"only {emitted} of {last - first} events reached any client")
     by_event: dict[int, list[float]] = {s: [] for s in due}
     for client in clients:
         for serial, seen in client.got:
             if serial in due:
                 by_event[serial].append((seen - due[serial]) * 1000)
-    late = [value for values in by_event.values() for value in values]
-    late.sort()
-    row.lateness = late
-    row.delivered = len(late) / (row.clients * (last - first))
-    medians = []
-    for serial in sorted(by_event):
-        values = sorted(by_event[serial])
-        if values:
-            median = values[len(values) // 2]
-            medians.append(median)
-            row.per_event.append((serial, median, values[-1], len(values)))
-    if len(medians) >= 2:
-        half = len(medians) // 2
-        row.drift = sum(medians[-half:]) / half - sum(medians[:half]) / half
-    if row.closed_by_server:
-        row.notes.append(f"{row.closed_by_server} connections closed by the server")
-    if row.dropped_slow:
-        row.notes.append(f"SERVER DROPPED {row.dropped_slow} AS SLOW CONSUMERS")
+    late = sorted(value for values in by_event.values() for value in values)
+    return late, by_event
+
+
+async def open_clients(
+    server: Server, row: Row, recorder: Recorder, args: argparse.Namespace, **kw: Any
+) -> list[Client]:
+    budget = 60 + row.clients / 100
+    try:
+        async with asyncio.timeout(budget):
+            clients, errors = await connect_all(
+                row.transport, recorder, server.port, row.clients, args.concurrency, **kw
+            )
+    except TimeoutError:
+        raise RuntimeError(f"connecting timed out after {budget:g} s") from None
+    if errors:
+        row.notes.append(f"{len(errors)} failed to connect ({errors[0]})")
+    have = await server.wait_subscribers(len(clients), 30)
+    if have != len(clients):
+        row.notes.append(f"server counts {have} subscribers for {len(clients)} connections")
+    return clients
+
+
+async def measure(
+    server: Server, row: Row, recorder: Recorder, clients: list[Client], count: int, limit: float
+) -> tuple[int, int]:
+    """Run until every reading client has the ``count``-th event from now: CPU, window, RSS.
+
+    livesim's burst is its stream at speed max, which emits batches until paused, possibly
+    well past ``count`` before the clients have read that far: it is paused then, and the
+    window runs on until every client has everything emitted (the pause's own state event
+    included), so its CPU and its deliveries cover the same events.
+    """
+    reading = [c for c in clients if not c.stall]
+    for client in clients:
+        client.got.clear()
+    cpu_before = server.cpu()
+    started = time.monotonic()
+    first = await server.serial()
+    last = first + count
+    recorder.measure_until(last, reading)
+    if server.setup.burst:
+        await server.burst(count)
+    try:
+        async with asyncio.timeout(limit):
+            await recorder.all_done.wait()
+            if server.setup.burst and server.setup.kind == "livesim":
+                await server.request("POST", f"/api/streams/{STREAM}/pause")
+                last = await server.serial()
+                recorder.measure_until(last, reading)
+                await recorder.all_done.wait()
+    except TimeoutError:
+        row.notes.append(f"window timed out after {limit:.0f} s")
+    row.window = time.monotonic() - started
+    row.server_cpu = server.cpu() - cpu_before
+    row.rss_mb = server.rss_mb()
+    row.deliveries = sum(1 for c in reading for s, _ in c.got if first < s <= last)
+    return first, last
+
+
+async def with_server(
+    setup: Setup, args: argparse.Namespace, tmp: str, body: Callable[[Server], Any]
+) -> None:
+    server = Server(setup, tmp, args.loop)
+    try:
+        await server.wait_healthy(30)
+        await body(server)
+    finally:
+        server.stop()
+
+
+async def paced_row(
+    kind: str,
+    transport: str,
+    n: int,
+    rate: float,
+    args: argparse.Namespace,
+    tmp: str,
+    stall: int = 0,
+) -> Row:
+    row = Row("paced" if not stall else "slow", kind, transport, n, rate)
+    events = max(10, int(rate * args.seconds))
+
+    async def body(server: Server) -> None:
+        recorder = Recorder()
+        clients = await open_clients(server, row, recorder, args, stall=stall)
+        try:
+            await asyncio.sleep(1.0)  # settle: handshakes done, first event after subscribing
+            first, last = await measure(
+                server, row, recorder, clients, events, events / rate * 3 + 10
+            )
+            reading = [c for c in clients if not c.stall]
+            row.lateness, by_event = lateness_of(recorder, reading, first, last)
+            row.events = len(by_event)
+            row.delivered = len(row.lateness) / max(1, len(reading) * (last - first))
+            info = await server.stream()
+            row.dropped_slow = int(info.get("dropped_slow", 0))
+            if stall:
+                row.extra["stalled"] = sum(c.stall for c in clients)
+        finally:
+            for client in clients:
+                client.close()
+
+    try:
+        await with_server(Setup(kind, rate=rate, max_pending=args.max_pending), args, tmp, body)
+    except RuntimeError as exc:
+        row.notes.append(str(exc))
+    return row
+
+
+async def burst_row(kind: str, transport: str, args: argparse.Namespace, tmp: str) -> Row:
+    row = Row("burst", kind, transport, args.burst_clients)
+
+    async def body(server: Server) -> None:
+        recorder = Recorder()
+        clients = await open_clients(server, row, recorder, args)
+        try:
+            await asyncio.sleep(0.5)
+            first, last = await measure(server, row, recorder, clients, args.burst_events, 120)
+            row.events = last - first
+            got = [c for c in clients if any(s == last for s, _ in c.got)]
+            row.delivered = len(got) / max(1, len(clients))
+        finally:
+            for client in clients:
+                client.close()
+
+    try:
+        setup = Setup(kind, burst=True, max_pending=args.max_pending)
+        await with_server(setup, args, tmp, body)
+    except RuntimeError as exc:
+        row.notes.append(str(exc))
+    return row
+
+
+async def capacity_row(
+    kind: str, transport: str, n: int, args: argparse.Namespace, tmp: str
+) -> Row:
+    """N idle subscribers (memory per subscriber), then one event's lateness to all of them."""
+    row = Row("capacity", kind, transport, n, rate=0.25)
+    extra = f"max_connections = {n + 100}\nmax_connections_per_client = {n + 100}"
+
+    async def body(server: Server) -> None:
+        await asyncio.sleep(1.0)
+        before = server.rss_mb()
+        recorder = Recorder()
+        clients = await open_clients(server, row, recorder, args)
+        try:
+            row.rss_idle_mb = server.rss_mb()
+            row.extra["KB/sub"] = (row.rss_idle_mb - before) * 1024 / max(1, len(clients))
+            row.extra["connected"] = len(clients)
+            first, last = await measure(server, row, recorder, clients, 2, 30)
+            row.lateness, by_event = lateness_of(recorder, clients, first, last)
+            row.events = len(by_event)
+            row.delivered = len(row.lateness) / max(1, len(clients) * (last - first))
+        finally:
+            for client in clients:
+                client.close()
+
+    try:
+        setup = Setup(kind, rate=row.rate, extra=extra if kind == "livesim" else "")
+        await with_server(setup, args, tmp, body)
+    except RuntimeError as exc:
+        row.notes.append(str(exc))
+    return row
+
+
+async def resume_row(transport: str, args: argparse.Namespace, tmp: str) -> Row:
+    """``--storm`` clients reconnect together 200 events behind a running stream."""
+    rate = 100.0
+    row = Row("resume", "livesim", transport, args.storm, rate)
+
+    async def body(server: Server) -> None:
+        start = await server.serial()
+        while await server.serial() < start + 200:  # noqa: ASYNC110 (polling the API)
+            await asyncio.sleep(0.1)
+        behind = f"{(await server.stream())['cursor'].rsplit('-', 1)[0]}-{start}"
+        target = await server.serial()
+        recorder = Recorder()
+        recorder.last = target
+        recorder.expected = args.storm
+        cpu_before = server.cpu()
+        began = time.monotonic()
+        clients, errors = await connect_all(
+            transport, recorder, server.port, args.storm, args.storm, since=behind
+        )
+        recorder.expected = len(clients)
+        recorder.measure_until(target, clients)
+        try:
+            async with asyncio.timeout(30):
+                await recorder.all_done.wait()
+        except TimeoutError:
+            row.notes.append("not all caught up within 30 s")
+        row.window = time.monotonic() - began
+        row.server_cpu = server.cpu() - cpu_before
+        if errors:
+            row.notes.append(f"{len(errors)} failed to connect ({errors[0]})")
+        missing = repeated = disordered = 0
+        wanted = set(range(start + 1, target + 1))
+        for client in clients:
+            serials = [s for s, _ in client.got]
+            repeated += len(serials) - len(set(serials))
+            missing += len(wanted - set(serials))
+            disordered += sum(1 for a, b in zip(serials, serials[1:], strict=False) if b < a)
+        row.events = target - start
+        row.deliveries = sum(len(c.got) for c in clients)
+        row.extra.update(
+            missing=missing, repeated=repeated, disordered=disordered, behind=target - start
+        )
+        row.delivered = 1 - missing / max(1, len(clients) * (target - start))
+        for client in clients:
+            client.close()
+
+    try:
+        await with_server(Setup("livesim", rate=rate), args, tmp, body)
+    except RuntimeError as exc:
+        row.notes.append(str(exc))
+    return row
+
+
+async def drift_row(transport: str, args: argparse.Namespace, tmp: str) -> Row:
+    """Speed 1, an event every 0.5 s: the earliest receive per event, over minutes."""
+    row = Row("drift", "livesim", transport, args.drift_clients, 2.0)
+    events = max(10, int(args.drift_minutes * 60 * row.rate))
+
+    async def body(server: Server) -> None:
+        recorder = Recorder()
+        clients = await open_clients(server, row, recorder, args)
+        try:
+            await asyncio.sleep(1.0)
+            first, last = await measure(
+                server, row, recorder, clients, events, events / row.rate + 30
+            )
+            late, by_event = lateness_of(recorder, clients, first, last)
+            row.lateness = late
+            earliest = [min(v) for _, v in sorted(by_event.items()) if v]
+            row.events = len(earliest)
+            row.delivered = len(late) / max(1, len(clients) * (last - first))
+            ordered = sorted(earliest)
+            if ordered:
+                rank = max(0, math.ceil(0.99 * len(ordered)) - 1)
+                row.extra["emit p99"] = ordered[rank]
+                row.extra["emit p50"] = ordered[len(ordered) // 2]
+                tenth = max(1, len(earliest) // 10)
+                head, tail = sorted(earliest[:tenth]), sorted(earliest[-tenth:])
+                row.extra["drift"] = tail[len(tail) // 2] - head[len(head) // 2]
+        finally:
+            for client in clients:
+                client.close()
+
+    try:
+        await with_server(Setup("livesim", rate=row.rate, speed=1.0), args, tmp, body)
+    except RuntimeError as exc:
+        row.notes.append(str(exc))
+    return row
 
 
 # Output ----------------------------------------------------------------------------------------
 
 
-COLUMNS = (
-    ("transport", "<"),
-    ("N", ">"),
-    ("events", ">"),
-    ("p50 ms", ">"),
-    ("p90 ms", ">"),
-    ("p99 ms", ">"),
-    ("max ms", ">"),
-    ("delivered", ">"),
-    ("drift ms", ">"),
-    ("setup s", ">"),
-    ("srv CPU s", ">"),
-    ("srv busy", ">"),
-    ("ms/event", ">"),
-    ("cli CPU s", ">"),
-    ("srv MB", ">"),
-    ("p50 x1", ">"),
-    ("p99 x1", ">"),
-    ("dropped", ">"),
-    ("notes", "<"),
-)
-
-
 def _num(value: float, digits: int = 1) -> str:
-    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
+    return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def _ratio(value: float, base: float) -> str:
-    if math.isnan(value) or math.isnan(base) or base <= 0:
-        return "-"
-    return f"{value / base:,.1f}x"
-
-
-def cells(row: Row, base: Row | None) -> list[str]:
-    p50, p99 = row.pct(50), row.pct(99)
-    per_event = row.server_cpu / row.events * 1000 if row.events else math.nan
-    return [
-        row.transport,
-        f"{row.clients:,}",
-        str(row.events),
-        _num(p50),
-        _num(row.pct(90)),
-        _num(p99),
-        _num(row.pct(100)),
-        f"{row.delivered:.2%}" if not math.isnan(row.window) else "-",
-        _num(row.drift),
-        _num(row.setup),
-        _num(row.server_cpu, 2),
-        f"{row.server_cpu / row.window:.0%}" if row.window > 0 else "-",
-        _num(per_event),
-        _num(row.client_cpu, 2),
-        _num(row.rss_mb, 0),
-        _ratio(p50, base.pct(50)) if base else "-",
-        _ratio(p99, base.pct(99)) if base else "-",
-        f"{row.dropped_slow:,}",
-        "; ".join(row.notes),
+def render(rows: list[Row]) -> str:
+    header = [
+        "mode", "server", "tr", "N", "ev/s", "events", "deliveries", "delivered", "window s",
+        "srv CPU s", "us/deliv", "p50 ms", "p99 ms", "max ms", "srv MB", "dropped", "extra",
+        "notes",
+    ]  # fmt: skip
+    table = [header]
+    for r in rows:
+        extra = ", ".join(f"{k} {_num(v)}" for k, v in r.extra.items())
+        table.append(
+            [
+                r.mode, r.server, r.transport, f"{r.clients:,}", _num(r.rate, 0) if r.rate else "-",
+                str(r.events), f"{r.deliveries:,}", f"{r.delivered:.2%}"
+                if not math.isnan(r.delivered) else "-", _num(r.window), _num(r.server_cpu, 2),
+                _num(r.us_per_delivery, 2), _num(r.pct(50)), _num(r.pct(99)), _num(r.pct(100)),
+                _num(r.rss_mb, 0), str(r.dropped_slow), extra, "; ".join(r.notes),
+            ]
+        )  # fmt: skip
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = [
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in table
     ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
-def render(rows: list[tuple[Row, Row | None]]) -> str:
-    table = [[name for name, _ in COLUMNS]] + [cells(row, base) for row, base in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+def ratios(rows: list[Row]) -> list[str]:
+    """livesim against the baselines in the same run, with the #9 targets."""
+    out = []
+    index = {(r.mode, r.server, r.transport, r.clients): r for r in rows}
+    for r in rows:
+        if r.server != "livesim" or r.mode not in ("paced", "burst"):
+            continue
+        floor = index.get((r.mode, "floor", r.transport, r.clients))
+        naive = index.get((r.mode, "naive", r.transport, r.clients))
+        parts = [f"{r.mode:6} {r.transport:3} N={r.clients:,}:"]
+        if floor:
+            x = r.us_per_delivery / floor.us_per_delivery
+            if r.mode == "paced":
+                parts.append(f"CPU/delivery {x:.2f}x floor (target <= 1.2: {_ok(x <= 1.2)})")
+                p = r.pct(99) / floor.pct(99)
+                parts.append(f"p99 {p:.2f}x floor (target <= 1.3: {_ok(p <= 1.3)})")
+            else:
+                parts.append(
+                    f"CPU/delivery {1 / x:.1f}x less than per-event floor "
+                    f"(target >= 3: {_ok(1 / x >= 3)})"
+                )
+        if naive:
+            x = r.us_per_delivery / naive.us_per_delivery
+            target = f" (target <= 0.7: {_ok(x <= 0.7)})" if r.mode == "paced" else ""
+            parts.append(f"{x:.2f}x naive{target}")
+        out.append("  " + parts[0] + " " + "; ".join(parts[1:]))
+    for r in rows:
+        if r.mode == "capacity" and r.server == "livesim":
+            naive = index.get(("capacity", "naive", r.transport, r.clients))
+            line = f"  capacity {r.transport} N={int(r.extra.get('connected', 0)):,}: "
+            line += f"{_num(r.extra.get('KB/sub', math.nan))} KB/subscriber"
+            if naive and naive.extra.get("KB/sub"):
+                x = r.extra["KB/sub"] / naive.extra["KB/sub"]
+                line += f", {x:.2f}x naive (target <= 0.7: {_ok(x <= 0.7)})"
+            line += f"; one event p99 {_num(r.pct(99))} ms (target <= 250: {_ok(r.pct(99) <= 250)})"
+            out.append(line)
+        if r.mode == "resume":
+            bad = sum(r.extra.get(k, 0) for k in ("missing", "repeated", "disordered"))
+            ok = r.window <= 2 and not bad
+            out.append(
+                f"  resume {r.transport} N={r.clients:,}: caught up in {r.window:.2f} s, "
+                f"missing {int(r.extra.get('missing', 0))}, repeated "
+                f"{int(r.extra.get('repeated', 0))} (target <= 2 s, none: {_ok(ok)})"
+            )
+        if r.mode == "drift":
+            p99, drift = r.extra.get("emit p99", math.nan), r.extra.get("drift", math.nan)
+            out.append(
+                f"  drift {r.transport} N={r.clients:,}: emission lateness p99 {_num(p99)} ms "
+                f"(target <= 2: {_ok(p99 <= 2)}); drift over {r.window / 60:.1f} min "
+                f"{_num(drift)} ms (target <= 5 after 5 min: {_ok(abs(drift) <= 5)})"
+            )
+    slow = {r.transport: r for r in rows if r.mode == "slow"}
+    for transport, r in slow.items():
+        base = index.get(("paced", "livesim", transport, r.clients))
+        if base:
+            x = r.pct(99) / base.pct(99) - 1
+            out.append(
+                f"  slow {transport} N={r.clients:,} ({int(r.extra.get('stalled', 0))} not "
+                f"reading): others' p99 {_num(r.pct(99))} vs {_num(base.pct(99))} ms "
+                f"({x:+.0%}; target < +20%: {_ok(x < 0.2)}); server {_num(r.rss_mb, 0)} MB vs "
+                f"{_num(base.rss_mb, 0)} MB, dropped {r.dropped_slow}"
+            )
+    return out
 
-    def line(values: list[str]) -> str:
-        out = []
-        for (_, align), width, value in zip(COLUMNS, widths, values, strict=True):
-            out.append(value.ljust(width) if align == "<" else value.rjust(width))
-        return "  ".join(out).rstrip()
 
-    rule = ["-" * w for w in widths]
-    return "\n".join([line(table[0]), line(rule), *(line(values) for values in table[1:])])
+def _ok(good: bool) -> str:
+    return "met" if good else "MISSED"
 
 
 # Main ------------------------------------------------------------------------------------------
 
 
-def fd_budget() -> tuple[int, str | None]:
-    """Connections one row may open: raise the soft fd limit to the hard one, keep a reserve.
-
-    Each connection is one descriptor here and one in the server (which inherits this limit).
-    """
+def fd_budget() -> int:
+    """Connections this process may open: the soft fd limit raised to the hard one, less a
+    reserve (the server process has the same limit of its own)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         try:
@@ -673,112 +1186,124 @@ def fd_budget() -> tuple[int, str | None]:
         except (ValueError, OSError):
             pass
     limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
-    ports = 1 << 20
     try:
         low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-        ports = high - low + 1
+        limit = min(limit, high - low + 1)
     except (OSError, ValueError):
         pass
-    budget = min(limit - FD_RESERVE, ports - FD_RESERVE)
-    why = f"RLIMIT_NOFILE {limit}" if limit <= ports else f"{ports} ephemeral ports"
-    return budget, why
+    return limit - FD_RESERVE
 
 
-def parse_clients(text: str) -> list[int]:
+def parse_paced(text: str) -> list[tuple[int, float]]:
     try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()})
+        return [(int(n), float(r)) for n, r in (p.split("@") for p in text.split(",") if p)]
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas: {text!r}"
-        ) from None
-    if not values or values[0] < 1:
-        raise argparse.ArgumentTypeError("client counts must be 1 or more")
-    return values
+        raise argparse.ArgumentTypeError(f"expected N@RATE,…: {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Lateness of events at N SSE/WebSocket subscribers of one livesim stream."
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--mode", default="paced,burst", help="paced,burst,capacity,resume,slow,drift"
     )
     parser.add_argument(
-        "--clients",
-        type=parse_clients,
-        default=list(DEFAULT_CLIENTS),
-        help="connection counts, comma-separated (default 1,100,1000,5000,10000); 1 is always run",
+        "--quick", action="store_true", help="make bench: short paced+burst+resume+drift"
     )
-    parser.add_argument("--quick", action="store_true", help="only 1,100,1000")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="floor,naive,livesim")
     parser.add_argument("--transport", choices=("sse", "ws", "both"), default="both")
-    parser.add_argument("--events", type=int, default=20, help="events measured per row (20)")
-    parser.add_argument(
-        "--concurrency", type=int, default=100, help="handshakes in flight while connecting (100)"
-    )
-    parser.add_argument(
-        "--max-pending", type=int, help="server max_pending (default: the server's, 1024)"
-    )
-    parser.add_argument(
-        "--per-event", action="store_true", help="also print median/max lateness of every event"
-    )
+    parser.add_argument("--paced", type=parse_paced, default=[(1000, 20.0), (5000, 5.0)])
+    parser.add_argument("--seconds", type=float, default=6.0, help="paced window (6 s)")
+    parser.add_argument("--burst-clients", type=int, default=1000)
+    parser.add_argument("--burst-events", type=int, default=200)
+    parser.add_argument("--capacity", type=int, default=0, help="subscribers (default: fd limit)")
+    parser.add_argument("--storm", type=int, default=2000)
+    parser.add_argument("--drift-clients", type=int, default=1000)
+    parser.add_argument("--drift-minutes", type=float, default=0.5)
+    parser.add_argument("--max-pending", type=int, help="livesim max_pending (default 1024)")
+    parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), help="livesim server.loop")
+    parser.add_argument("--serve", choices=("floor", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
     return parser
 
 
 async def run(args: argparse.Namespace) -> int:
-    counts = list(QUICK_CLIENTS) if args.quick else list(args.clients)
-    if 1 not in counts:
-        counts.insert(0, 1)
-    budget, why = fd_budget()
+    modes = args.mode.split(",")
+    servers = [s for s in SERVERS if s in args.servers.split(",")]
     transports = ("sse", "ws") if args.transport == "both" else (args.transport,)
+    budget = fd_budget()
+    if args.quick:
+        modes = ["paced", "burst", "resume", "drift"]
+        args.paced, args.seconds, args.drift_minutes, args.drift_clients = (
+            [(1000, 20.0)],
+            4,
+            0.25,
+            200,
+        )
+        args.storm = 2000
     print(
         f"livesim fan-out benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python "
-        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs"
+        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"modes {','.join(modes)}; livesim loop {args.loop or 'default'}"
     )
     print(
-        f"  stream: bundled archive, speed {SPEED:g}, max_gap {MAX_GAP:g}s, loop -> one event "
-        f"per ~{INTERVAL:g} s; {args.events} events measured per row; server max_pending "
-        f"{args.max_pending or 'default (1024)'}"
+        f"  at most {budget:,} connections per client process (RLIMIT_NOFILE / ports)", flush=True
     )
-    print(f"  connections per row at most {budget:,} ({why}); server and clients share the CPUs")
-    for count in counts:
-        if count > budget:
-            print(
-                f"  N={count:,} capped to {budget:,}: {why} allows {budget + FD_RESERVE:,} "
-                "descriptors (each connection needs one here and one in the server)"
-            )
-    print(flush=True)
-
-    rows: list[tuple[Row, Row | None]] = []
+    rows: list[Row] = []
     started = time.monotonic()
+
+    def show(row: Row) -> None:
+        rows.append(row)
+        print(
+            f"  {row.mode} {row.server} {row.transport} N={row.clients:,}: "
+            f"{_num(row.us_per_delivery, 2)} us/delivery, p50 {_num(row.pct(50))} ms, "
+            f"p99 {_num(row.pct(99))} ms, delivered {row.delivered:.2%} "
+            + " ".join(f"{k}={_num(v)}" for k, v in row.extra.items())
+            + (f"  [{'; '.join(row.notes)}]" if row.notes else ""),
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory(prefix="fanout-bench-") as tmp:
-        for transport in transports:
-            base: Row | None = None
-            for requested in counts:
-                row = await run_row(transport, requested, min(requested, budget), args, tmp)
-                if requested == 1:
-                    base = row
-                rows.append((row, base))
-                print(
-                    f"  {transport} N={row.clients:,}: {row.events} events, p50 "
-                    f"{_num(row.pct(50))} ms, p99 {_num(row.pct(99))} ms, "
-                    f"delivered {row.delivered:.2%}, {row.window:.1f} s window"
-                    + (f"  [{'; '.join(row.notes)}]" if row.notes else ""),
-                    flush=True,
-                )
-                if args.per_event:
-                    for serial, median, worst, count in row.per_event:
-                        print(
-                            f"      event {serial}: p50 {median:8.1f} ms  max {worst:8.1f} ms"
-                            f"  ({count:,} deliveries)"
-                        )
+        if "paced" in modes:
+            for n, rate in args.paced:
+                for transport in transports:
+                    for kind in servers:
+                        show(await paced_row(kind, transport, min(n, budget), rate, args, tmp))
+        if "burst" in modes:
+            for transport in transports:
+                for kind in servers:
+                    show(await burst_row(kind, transport, args, tmp))
+        if "slow" in modes:
+            n, rate = args.paced[0]
+            for transport in transports:
+                if not any(r.mode == "paced" and r.server == "livesim" and r.transport == transport
+                           and r.clients == n for r in rows):  # fmt: skip
+                    show(await paced_row("livesim", transport, n, rate, args, tmp))
+                show(await paced_row("livesim", transport, n, rate, args, tmp, stall=n // 20))
+        if "resume" in modes:
+            for transport in transports:
+                show(await resume_row(transport, args, tmp))
+        if "drift" in modes:
+            for transport in transports[-1:]:
+                show(await drift_row(transport, args, tmp))
+        if "capacity" in modes:
+            n = min(args.capacity or budget, budget)
+            for transport in transports:
+                for kind in ("naive", "livesim"):
+                    show(await capacity_row(kind, transport, n, args, tmp))
     print()
     print(render(rows))
+    print()
+    print("\n".join(ratios(rows)))
     print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
     return 0
 
 
 def main() -> int:
     args = build_parser().parse_args()
-    if args.events < 1 or args.concurrency < 1:
-        print("fanout_bench: --events and --concurrency must be 1 or more", file=sys.stderr)
-        return 2
+    if args.serve:
+        return serve_baseline(args.serve, args.port, args.rate)
     return asyncio.run(run(args))
 
 
