@@ -31,8 +31,6 @@ examples:
   livesim import export.txt -o blog.jsonl         any supported format -> canonical JSON Lines
   livesim inspect blog.jsonl --json
   livesim validate blog.jsonl
-
-Not on PATH? Run `source .venv/bin/activate` in the checkout, or call .venv/bin/livesim.
 """
 
 

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from .faults import FaultSpec
+from .faults import parse as parse_faults
 from .model import ArchiveError
 from .replay import Options
 from .schedule import ScheduleEntry
@@ -35,6 +37,14 @@ def _optional_duration(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 OptionalDuration = Annotated[float | None, BeforeValidator(_optional_duration)]
 Speed = Annotated[float, BeforeValidator(parse_speed)]
+
+
+def _faults(value: object) -> object:
+    """A fault spec (``duplicate:0.5,seed:1``), checked here and kept in its canonical form."""
+    return None if value is None else str(parse_faults(value))
+
+
+Faults = Annotated[str | None, BeforeValidator(_faults)]
 
 
 class _Strict(BaseModel):
@@ -59,6 +69,11 @@ class ReplayConfig(_Strict):
     loop_pause: Duration = 60.0
     edit_delay: Duration = 180.0
     scenario: tuple[ScenarioStep, ...] = ()
+    faults: Faults = None
+    """Faults every connection to the stream suffers (``simulator/faults.py``)."""
+
+    def fault_spec(self) -> FaultSpec | None:
+        return parse_faults(self.faults) if self.faults else None
 
     def options(self) -> Options:
         return Options(

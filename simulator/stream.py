@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import wire
+from .faults import FaultSpec
 from .hub import Hub, Subscriber
 from .model import Feed
 from .replay import Command, Options, Replay
@@ -84,6 +85,10 @@ class Stream:
         """Events published, by type (read by /metrics)."""
         self.resumes: Counter[str] = Counter()
         """Cursors served: ``exact`` or ``reset`` (read by /metrics)."""
+        self.faults: FaultSpec | None = None
+        """Faults every connection to this stream suffers (its ``faults`` setting)."""
+        self.faults_injected: Counter[str] = Counter()
+        """Faults injected on its connections, by kind (read by /metrics)."""
         self.on_lateness: Callable[[float], None] | None = None
         """Told how late (seconds past its deadline) each timed publication went out."""
         self._loop = loop
@@ -133,16 +138,20 @@ class Stream:
         self._publish(events)
         self._wake.set()
 
-    def subscribe(self, cursor: str | None, transport: str = "sse") -> Subscriber:
+    def subscribe(
+        self, cursor: str | None, transport: str = "sse", *, no_resume: bool = False
+    ) -> Subscriber:
         """A subscriber that resumes after ``cursor`` (exactly, or with a ``stream.reset``).
 
         Without a cursor a shared stream is followed from now. A private stream always starts at
         its beginning: it exists for this one connection, so a cursor from an earlier connection
         gets a ``stream.reset`` and then the new replay from its first event. ``transport``
         (``"sse"`` or ``"ws"``) is what the subscriber is counted under in the metrics.
+        ``no_resume`` (a fault) ignores the cursor and starts with a ``stream.reset``.
         """
         self._catch_up()
-        subscriber = Subscriber(transport, self.max_pending, self._backlog(cursor))
+        backlog = self._no_resume() if no_resume else self._backlog(cursor)
+        subscriber = Subscriber(transport, self.max_pending, backlog)
         self.hub.add(subscriber)
         self._wake.set()
         return subscriber
@@ -167,6 +176,13 @@ class Stream:
         self.resumes["exact" if found is not None else "reset"] += 1
         return found if found is not None else [self.replay.reset_for("resume", self.now())]
 
+    def _no_resume(self) -> list[Event]:
+        self.faults_injected["no_resume"] += 1
+        if self.private:
+            first = self.replay.since(self.replay.origin) or []
+            return [self.replay.reset_for("no_resume", self.now(), at_origin=True), *first]
+        return [self.replay.reset_for("no_resume", self.now())]
+
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.hub.remove(subscriber)
 
@@ -190,6 +206,10 @@ class Stream:
             "private": self.private,
             "subscribers": len(self.hub.subscribers),
             "dropped_slow": self.hub.dropped_slow,
+            "faults": {
+                "spec": str(self.faults) if self.faults else None,
+                "injected": dict(self.faults_injected),
+            },
             "links": {
                 "self": f"/api/streams/{self.id}",
                 "posts": f"/api/streams/{self.id}/posts",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import re
@@ -22,12 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 import simulator
+from simulator import logs
 from simulator.sources import BUNDLED
 
 ROOT = Path(simulator.__file__).resolve().parent.parent
@@ -653,3 +656,66 @@ def test_open_file_limit_raised_to_the_hard_limit(tmp_path: Path) -> None:
     with serving("--port", "0", cwd=tmp_path, shell=f"ulimit -Sn {hard}") as served:
         assert served.banner[0].startswith("livesim: serving on "), "no line when unchanged"
         served.stop()
+
+
+def test_serve_beyond_loopback_with_a_token_from_the_environment(tmp_path: Path) -> None:
+    env = {"LIVESIM_TOKEN": "a-token-of-32-characters-or-so-1"}
+    with serving("--host", "0.0.0.0", "--port", "0", cwd=tmp_path, env=env) as served:
+        assert served.url.startswith("http://0.0.0.0:")
+        status, stderr = served.stop()
+    assert status == 0, stderr
+
+
+# Log records: one line each, text or JSON, an exception as its type and message only
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def log_with_exception() -> None:
+    logger = logging.getLogger("livesim.test")
+    logger.info("started %s", "ok")
+    logging.getLogger("apscheduler.scheduler").info("Scheduler started")  # library chatter
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        logger.exception("it failed\nbadly")
+
+
+def test_text_log_records_are_one_line_each(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("text")
+    log_with_exception()
+    assert capsys.readouterr().err.splitlines() == [
+        "livesim: INFO livesim.test: started ok",
+        "livesim: ERROR livesim.test: it failed | badly: ValueError: bad | thing",
+    ]
+
+
+def test_json_log_records_are_one_object_per_line(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("json")
+    log_with_exception()
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [{k: v for k, v in r.items() if k != "ts"} for r in records] == [
+        {"level": "INFO", "logger": "livesim.test", "msg": "started ok"},
+        {
+            "level": "ERROR",
+            "logger": "livesim.test",
+            "msg": "it failed\nbadly",
+            "exc": "ValueError: bad | thing",
+        },
+    ]
+    for record in records:
+        stamp = datetime.fromisoformat(record["ts"])
+        assert stamp.utcoffset() == timedelta(0)
+        assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=1)

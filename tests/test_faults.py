@@ -4,18 +4,26 @@ with a recording connection, then every fault seen by a real client against a re
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import pytest
+import sse
+from conftest import BUNDLED_ID, Server, StartServer
+from sse import Event as Event_
+from sse import envelope
 
 from simulator import wire
 from simulator.faults import ITEMS, FaultSpec, FaultSpecError, parse
 from simulator.hub import Framing, Hub, Subscriber
+from simulator.model import ArchiveError
 from simulator.script import EventType
 from simulator.web.faults import Faulted, garbled
+from simulator.web.state import STREAMS
 from simulator.wire import Event
 
 # The spec ------------------------------------------------------------------------------------
@@ -129,6 +137,7 @@ class Line:
         self.hushed: list[bool] = []
         self.framing: Framing = self.frame
         self.transport: Any = FakeTransport()
+        self.grew = asyncio.Event()
 
     def frame(self, events: Sequence[Event]) -> bytes:
         return b"|".join(
@@ -137,6 +146,13 @@ class Line:
 
     def write(self, data: bytes) -> None:
         self.writes.append(data.decode().split("|"))
+        self.grew.set()
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.seen) < count:
+                self.grew.clear()
+                await self.grew.wait()
 
     def close(self, reason: str) -> None:
         self.closed = reason
@@ -158,6 +174,9 @@ class FakeTransport:
 
     def get_extra_info(self, name: str) -> Any:
         return self if name == "socket" else None
+
+    def is_closing(self) -> bool:
+        return False
 
     def setsockopt(self, level: int, option: int, value: bytes) -> None:
         self.options.append((level, option, value))
@@ -258,9 +277,7 @@ async def test_delay_and_jitter_keep_order() -> None:
     for n in range(1, 21):
         hub.publish([event(n)])
     assert line.seen == []
-    async with asyncio.timeout(5):
-        while len(line.seen) < 20:
-            await asyncio.sleep(0.01)
+    await line.wait_for(20)
     assert line.seen == ids(*range(1, 21))
     assert counts == {"delay": 20, "jitter": 20}
 
@@ -271,9 +288,7 @@ async def test_stall_holds_everything_after_n_then_goes_on_and_hushes_keepalives
     hub.publish([event(4)])
     assert line.seen == ids(1, 2)
     assert line.hushed == [True]
-    async with asyncio.timeout(5):
-        while len(line.seen) < 4:
-            await asyncio.sleep(0.01)
+    await line.wait_for(4)
     assert line.seen == ids(1, 2, 3, 4)
     assert line.hushed == [True, False]
     hub.publish([event(5)])  # once per connection
@@ -306,3 +321,358 @@ async def test_held_events_are_bounded_like_a_queue() -> None:
 def test_seeded_generators_are_reproducible_across_processes() -> None:
     """String seeds go through SHA-512, not ``hash()``: stable whatever PYTHONHASHSEED is."""
     assert random.Random("42:duplicate").random() == pytest.approx(0.77873, abs=1e-5)
+
+
+# Against a real server, seen by real clients -------------------------------------------------
+
+TIMEOUT = 20
+FAST = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "max_gap": "3s", "loop": False}
+"""Roughly an event every 50 ms for the length of the test."""
+
+
+def serial(event_id: str) -> int:
+    return int(event_id.rsplit("-", 1)[1])
+
+
+async def cursor_of(server: Server, stream: str = "s") -> str:
+    status, snapshot = await server.get(f"/api/streams/{stream}/posts")
+    assert status == 200
+    return str(snapshot["cursor"])
+
+
+async def sse_events(server: Server, path: str, last_event_id: str | None = None) -> list[Event_]:
+    """Every event of one SSE connection, until the server ends it."""
+    async with sse.connect(server.session, server.base + path, last_event_id=last_event_id) as r:
+        return [item async for item in r if isinstance(item, Event_)]
+
+
+async def ws_messages(
+    server: Server, path: str, count: int | None = None
+) -> tuple[list[str], int | None, str]:
+    """Text messages of one WebSocket connection (``count`` of them, or until it closes), and
+    its close code and reason."""
+    texts: list[str] = []
+    code, reason = None, ""
+    async with server.session.ws_connect(server.ws_base + path) as ws:
+        while True:
+            message = await ws.receive()
+            if message.type is aiohttp.WSMsgType.TEXT:
+                texts.append(message.data)
+                if count is not None and len(texts) == count:
+                    break
+            else:
+                if message.type is aiohttp.WSMsgType.CLOSE:
+                    code, reason = message.data, message.extra
+                break
+    return texts, code, reason
+
+
+async def test_disconnect_after_5_closes_and_an_eventsource_client_resumes_losing_nothing(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(streams=[FAST])
+    last = await cursor_of(server)
+    seen: list[str] = []
+    async with asyncio.timeout(TIMEOUT):
+        for _ in range(4):  # what EventSource does: reconnect with Last-Event-ID
+            events = await sse_events(server, "/streams/s/events?faults=disconnect_after:5", last)
+            assert len(events) == 5
+            seen += [e.id for e in events]
+            last = events[-1].id
+    first = serial(seen[0])
+    assert [serial(i) for i in seen] == list(range(first, first + 20))
+    _, state = await server.get("/api/streams/s")
+    assert state["faults"] == {"spec": None, "injected": {"disconnect_after": 4}}
+
+
+async def test_disconnect_after_over_websocket_closes_with_4000(start_server: StartServer) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    async with asyncio.timeout(TIMEOUT):
+        texts, code, reason = await ws_messages(
+            server, f"/streams/s/ws?since={since}&faults=disconnect_after:5"
+        )
+    assert [serial(json.loads(t)["id"]) for t in texts] == [serial(since) + n for n in range(1, 6)]
+    assert (code, reason) == (4000, "fault: disconnect_after")
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_duplicate_1_doubles_every_event(start_server: StartServer, transport: str) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    spec = "duplicate:1,disconnect_after:12"  # duplicates are events written: six, twice each
+    async with asyncio.timeout(TIMEOUT):
+        if transport == "sse":
+            events = await sse_events(server, f"/streams/s/events?faults={spec}", since)
+            ids_ = [e.id for e in events]
+            assert [e.data for e in events[::2]] == [e.data for e in events[1::2]]
+        else:
+            texts, code, _ = await ws_messages(server, f"/streams/s/ws?since={since}&faults={spec}")
+            ids_ = [json.loads(t)["id"] for t in texts]
+            assert texts[::2] == texts[1::2] and code == 4000
+    assert len(ids_) == 12 and ids_[::2] == ids_[1::2]
+    assert [serial(i) for i in ids_[::2]] == [serial(since) + n for n in range(1, 7)]
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_no_resume_ignores_the_cursor_and_starts_with_a_reset(
+    start_server: StartServer, transport: str
+) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    await asyncio.sleep(0.3)  # events the cursor could resume with
+    async with asyncio.timeout(TIMEOUT):
+        if transport == "sse":
+            path = "/streams/s/events?faults=no_resume,disconnect_after:2"
+            first = [envelope(e) for e in await sse_events(server, path, since)]
+        else:
+            path = f"/streams/s/ws?since={since}&faults=no_resume,disconnect_after:2"
+            first = [json.loads(t) for t in (await ws_messages(server, path))[0]]
+    assert first[0]["type"] == "stream.reset" and first[0]["data"] == {"reason": "no_resume"}
+    assert serial(first[0]["id"]) > serial(since)  # the cursor's backlog was not sent
+    assert serial(first[1]["id"]) == serial(first[0]["id"]) + 1  # live from the reset on
+
+
+async def test_stall_is_silent_for_its_duration_no_heartbeat_no_ping(
+    start_server: StartServer,
+) -> None:
+    """The acceptance measures the gap: the one timing assertion in this file."""
+    server = await start_server(
+        streams=[FAST], server={"sse_heartbeat": "100ms", "ws_heartbeat": "300ms"}
+    )
+    since = await cursor_of(server)
+    spec = "stall_after:3,stall:2s"
+
+    async def sse_arrivals() -> list[tuple[float, bytes]]:
+        loop = asyncio.get_running_loop()
+        out: list[tuple[float, bytes]] = []
+        url = f"{server.base}/streams/s/events?faults={spec}"
+        async with server.session.get(url, headers={"Last-Event-ID": since}) as response:
+            async for chunk in response.content.iter_any():
+                out.append((loop.time(), chunk))
+                if sum(chunk.count(b"\nid: ") + chunk.startswith(b"id: ") for _, chunk in out) >= 6:
+                    return out
+        return out
+
+    async def ws_arrivals() -> list[tuple[float, str]]:
+        loop = asyncio.get_running_loop()
+        out: list[tuple[float, str]] = []
+        url = f"{server.ws_base}/streams/s/ws?since={since}&faults={spec}"
+        async with server.session.ws_connect(url, autoping=False) as ws:
+            async for message in ws:
+                if message.type is aiohttp.WSMsgType.PING:
+                    await ws.pong(message.data)
+                    out.append((loop.time(), "ping"))
+                    if sum(kind != "ping" for _, kind in out) >= 6:
+                        return out  # the heartbeat is back after the stall
+                elif message.type is aiohttp.WSMsgType.TEXT:
+                    out.append((loop.time(), json.loads(message.data)["id"]))
+        return out
+
+    async with asyncio.timeout(TIMEOUT):
+        sse_seen, ws_seen = await asyncio.gather(sse_arrivals(), ws_arrivals())
+
+    def gap_after_third(arrivals: list[tuple[float, Any]], is_event: Any) -> tuple[float, Any]:
+        events = 0
+        for index, (when, what) in enumerate(arrivals):
+            events += is_event(what)
+            if events == 3:
+                after, then = arrivals[index + 1]
+                return after - when, then
+        raise AssertionError(arrivals)
+
+    gap, then = gap_after_third(sse_seen, lambda chunk: chunk.count(b"id: "))
+    assert gap >= 1.9 and b"id: " in then and b": ping" not in then, (gap, then)
+    gap, then = gap_after_third(ws_seen, lambda kind: kind != "ping")
+    assert gap >= 1.9 and then != "ping", (gap, then)
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_same_seed_same_faults(start_server: StartServer, transport: str) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+
+    async def run(seed: int) -> list[str]:
+        spec = f"duplicate:0.3,garble:0.3,reorder:0.2,seed:{seed}"
+        if transport == "sse":
+            path = f"/streams/s/events?faults={spec}"
+            url = server.base + path
+            headers = {"Last-Event-ID": since}
+            out: list[str] = []
+            async with server.session.get(url, headers=headers) as response:
+                parser = sse.SSEParser()
+                async for chunk in response.content.iter_any():
+                    out += [
+                        e.id or f"garbled {e.data[:10]}"
+                        for e in parser.feed(chunk)
+                        if isinstance(e, Event_)
+                    ]
+                    if len(out) >= 40:
+                        return out[:40]
+            return out
+        texts, _, _ = await ws_messages(server, f"/streams/s/ws?since={since}&faults={spec}", 40)
+        return [_id_or_garbled(t) for t in texts]
+
+    async with asyncio.timeout(TIMEOUT):
+        first, again, other = await asyncio.gather(run(7), run(7), run(8))
+    assert first == again
+    assert first != other
+    assert any(i.startswith("garbled") for i in first)
+    assert len(set(first)) < len(first)  # some duplicated
+    _, state = await server.get("/api/streams/s")
+    injected = state["faults"]["injected"]
+    assert injected["duplicate"] > 0 and injected["garble"] > 0 and injected["reorder"] > 0
+
+
+def _id_or_garbled(text: str) -> str:
+    try:
+        return str(json.loads(text)["id"])
+    except ValueError:
+        return f"garbled {text[:10]}"
+
+
+@pytest.mark.parametrize("spec", ["reset_after:2", "drop:1"])
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_reset_after_and_drop_reset_the_connection(
+    start_server: StartServer, spec: str, transport: str
+) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    host, port = server.runner.addresses[0][:2]
+    path = f"/streams/s/{'events' if transport == 'sse' else 'ws'}?since={since}&faults={spec}"
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        + (SSE_HEADERS if transport == "sse" else WS_HEADERS)
+        + b"\r\n"
+    )
+    reader, writer = await asyncio.open_connection(host, port)
+    received = b""
+    try:
+        writer.write(request)
+        async with asyncio.timeout(TIMEOUT):
+            with pytest.raises(ConnectionResetError):
+                while chunk := await reader.read(65536):
+                    received += chunk
+    finally:
+        writer.close()
+    events = received.count(b'"stream":"s"')
+    assert events == (2 if spec == "reset_after:2" else 0)
+    _, state = await server.get("/api/streams/s")
+    assert state["faults"]["injected"] == {spec.split(":")[0]: 1}
+
+
+SSE_HEADERS = b"Accept: text/event-stream\r\n"
+WS_HEADERS = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+)
+
+
+async def test_garble_writes_frames_that_are_not_json(start_server: StartServer) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    async with asyncio.timeout(TIMEOUT):
+        events = await sse_events(
+            server, "/streams/s/events?faults=garble:1,disconnect_after:3", since
+        )
+        texts, _, _ = await ws_messages(
+            server, f"/streams/s/ws?since={since}&faults=garble:1,disconnect_after:3"
+        )
+    assert len(events) == len(texts) == 6
+    for bad, good in zip(events[::2], events[1::2], strict=True):
+        assert bad.event == "message" and bad.id != good.id  # no id of its own
+        with pytest.raises(ValueError):
+            json.loads(bad.data)
+        envelope(good)
+    for bad_text, good_text in zip(texts[::2], texts[1::2], strict=True):
+        with pytest.raises(ValueError):
+            json.loads(bad_text)
+        json.loads(good_text)
+
+
+@pytest.mark.parametrize(
+    ("path", "item"),
+    [
+        ("/streams/s/events?faults=drop:2", "'drop:2'"),
+        ("/streams/s/ws?faults=drop:0.1,explode:1", "unknown fault 'explode'"),
+        ("/feeds/{feed}/events?faults=stall_after:3", "stall_after:3: needs stall"),
+        ("/feeds/{feed}/ws?faults=delay:2h", "'delay:2h'"),
+        ("/streams/s/events?faults=" + "x" * 5000, "too long (5000 characters"),
+        ("/streams/s/events?faults=" + ",".join(["x"] * 1000), "too long (1999 characters"),
+    ],
+)
+async def test_a_bad_spec_is_a_400_naming_the_item(
+    start_server: StartServer, path: str, item: str
+) -> None:
+    server = await start_server(streams=[FAST])
+    async with server.session.get(server.base + path.format(feed=BUNDLED_ID)) as response:
+        body = await response.json()
+    assert response.status == 400
+    assert body["where"] == "query.faults"
+    assert body["error"].startswith("query.faults: ") and item in body["error"]
+    _, state = await server.get("/api/streams/s")
+    assert state["subscribers"] == 0
+
+
+async def test_stream_level_faults_from_the_api_and_metrics(start_server: StartServer) -> None:
+    server = await start_server(streams=[FAST])
+    status, bad = await server.post("/api/streams", {"feed": BUNDLED_ID, "faults": "dup:1"})
+    assert status == 400 and bad["where"] == "body.faults" and "'dup'" in bad["error"]
+    status, bad = await server.post("/api/streams", {"feed": BUNDLED_ID, "faults": 5})
+    assert status == 400 and bad["where"] == "body.faults"
+    status, bad = await server.post("/api/streams", {"feed": BUNDLED_ID, "faults": "x" * 10_000})
+    assert status == 400 and bad["error"] == (
+        "body.faults: too long (10000 characters; at most 1000)"
+    )
+    body = {**FAST, "id": "d", "faults": "duplicate:0.5, seed:1"}
+    status, made = await server.post("/api/streams", body)
+    assert status == 201, made
+    assert made["faults"] == {"spec": "duplicate:0.5,seed:1", "injected": {}}
+    since = await cursor_of(server, "d")
+    async with asyncio.timeout(TIMEOUT):
+        faulted = await sse_events(server, "/streams/d/events?faults=disconnect_after:20", since)
+        # the connection's own item overrides the stream's
+        clean = await sse_events(
+            server, "/streams/d/events?faults=duplicate:0,disconnect_after:20", since
+        )
+    assert len({e.id for e in faulted}) < 20
+    assert len({e.id for e in clean}) == 20
+    _, state = await server.get("/api/streams/d")
+    duplicated = state["faults"]["injected"]["duplicate"]
+    assert duplicated == 20 - len({e.id for e in faulted})
+    async with server.session.get(server.base + "/metrics") as response:
+        text = await response.text()
+    assert f'livesim_faults_injected_total{{kind="duplicate"}} {duplicated}.0' in text
+    assert 'livesim_faults_injected_total{kind="disconnect_after"} 2.0' in text
+
+
+async def test_private_replay_faults_and_plain_connections_stay_write_through(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(streams=[FAST])
+    since = await cursor_of(server)
+    stream = server.app[STREAMS]["s"]
+    async with (
+        asyncio.timeout(TIMEOUT),
+        sse.connect(server.session, server.base + "/streams/s/events", last_event_id=since),
+        sse.connect(server.session, server.base + "/streams/s/events?faults=delay:1ms"),
+    ):
+        direct = sorted(s.direct for s in stream.hub.subscribers)
+        assert direct == [False, True]  # only the faulted one goes through the chain
+        path = (
+            f"/feeds/{BUNDLED_ID}/events?speed=max&loop=false&faults=duplicate:1,disconnect_after:4"
+        )
+        events = await sse_events(server, path)
+    assert [e.id for e in events[::2]] == [e.id for e in events[1::2]]
+    async with server.session.get(server.base + "/metrics") as response:
+        assert 'livesim_faults_injected_total{kind="duplicate"} 2.0' in await response.text()
+
+
+def test_config_faults_name_the_key() -> None:
+    from simulator import settings
+
+    raw = {"streams": [{"id": "a", "feed": "b", "faults": "reorder:1.5"}]}
+    with pytest.raises(ArchiveError, match=r"livesim.toml: streams\[0\].faults: 'reorder:1.5'"):
+        settings.validate(raw, "livesim.toml")
+    raw["streams"][0]["faults"] = "reorder: .5 ,seed:3"
+    assert settings.validate(raw).streams[0].faults == "reorder:0.5,seed:3"

@@ -16,12 +16,15 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from .. import stats
+from ..faults import FaultSpecError
+from ..faults import parse as parse_faults
 from ..model import Feed
 from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream, StreamFailed
 from . import access, api, posts
 from .errors import error_body, from_validation, http_error, json, not_found
+from .faults import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
 from .state import (
     API_STREAMS,
@@ -46,6 +49,7 @@ PRIVATE_PARAMS = {
     "max_gap": "max_gap",
     "loop": "loop",
     "paused": "paused",
+    "faults": "faults",
     "scenario": "scenario",
 }
 RESUME_PARAMS = {"last_event_id", "since", "token"}
@@ -115,6 +119,7 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         if feed is None:
             raise ValueError(f"streams: stream {config.id!r} names unknown feed {config.feed!r}")
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
+        app[STREAMS][config.id].faults = config.fault_spec()
     yield
     for stream in list(app[STREAMS].values()):
         await stop_stream(app, stream, SHUTDOWN)
@@ -270,10 +275,25 @@ def _head() -> web.Response:
 async def _subscribe(request: web.Request, stream: Stream, serve: Serve) -> web.StreamResponse:
     if stream.failed:
         raise StreamFailed(f"stream {stream.id!r} failed: {stream.failed}")
+    _faults(request, stream)
     if request.method == "HEAD":
         return _head()
     async with _admitted(request):
         return await serve(request, stream)
+
+
+def _faults(request: web.Request, stream: Stream) -> None:
+    """The faults this connection suffers: its stream's, with its own ``faults`` item by item
+    over them (a private replay's ``faults`` parameter already is its stream's)."""
+    spec = stream.faults
+    text = request.query.get("faults")
+    if text is not None and not stream.private:
+        try:
+            spec = parse_faults(text, spec)
+        except FaultSpecError as exc:
+            raise http_error(f"query.faults: {exc}", "query.faults") from None
+    if spec is not None and spec.active:
+        request[FAULTS] = spec
 
 
 async def _stream_events(request: web.Request) -> web.StreamResponse:
@@ -315,6 +335,8 @@ async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
             where = "from" if where == "start" else where
             message = str(exc).split(": ", 1)[-1]
             raise http_error(f"query.{where}: {message}", f"query.{where}") from None
+        stream.faults = config.fault_spec()
+        _faults(request, stream)
         live = request.app[PRIVATE_STREAMS]
         live.add(stream)
         try:

@@ -21,7 +21,7 @@ from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfi
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
 from ..timeline import format_speed
 from .access import is_loopback
-from .app import create_app
+from .app import create_app, runner_options
 from .state import check_stream
 
 SHUTDOWN_TIMEOUT = 2.0
@@ -225,7 +225,8 @@ def serve(args: argparse.Namespace) -> int:
 async def _run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
     host, port = settings.server.host, settings.server.port
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    options = runner_options(settings)  # header timeout (slowloris), no access log
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -26,12 +26,16 @@ from typing import Protocol
 from aiohttp import web
 
 from ..faults import FaultSpec
-from ..hub import Framing
+from ..hub import SLOW, Framing, Sink, Subscriber
 from ..wire import Event
 
 FAULTS = web.RequestKey("faults", FaultSpec)
 """The spec a subscription request is to suffer (the stream's merged with the connection's)."""
 GARBLE = "garble"
+FAULT = "fault: "
+"""How the reason a fault closes a connection with begins (``fault: disconnect_after``)."""
+FAULT_CLOSE = 4000
+"""WebSocket close code of a connection a fault closed (private use range, RFC 6455 §7.4.2)."""
 
 
 class Target(Protocol):
@@ -56,28 +60,52 @@ def is_event(event: Event) -> bool:
 
 class End:
     """The chain's last link: frames and writes what gets this far, and ends the connection
-    when a stage says so. After an end, nothing more is written."""
+    when a stage says so. After an end, nothing more is written.
+
+    While a batch goes through the chain (``batching``), what reaches the end is gathered and
+    written in one write when the batch is done, or just before the connection ends.
+    """
 
     def __init__(self, target: Target, counts: Counter[str]) -> None:
         self.target = target
         self.counts = counts
         self.over = False
+        self.batching = False
+        self.gathered: list[Event] = []
 
     def send(self, events: list[Event]) -> None:
-        if not self.over and events:
-            self.target.write(self.target.framing(events))
+        if self.over or not events:
+            return
+        if self.batching:
+            self.gathered += events
+        else:
+            self._write(events)
+
+    def flush(self) -> None:
+        events, self.gathered = self.gathered, []
+        if events and not self.over:
+            self._write(events)
+
+    def _write(self, events: list[Event]) -> None:
+        """A timer may fire after the connection began to close (the client's close, a lost
+        pong): nothing may follow a close frame, so a closing connection gets nothing."""
+        target = self.target
+        if not (getattr(target, "closed", False) or target.transport.is_closing()):
+            target.write(target.framing(events))
 
     def close(self, kind: str) -> None:
         """End politely (SSE: the response ends; WebSocket: close code 4000)."""
         if not self.over:
+            self.flush()
             self.over = True
             self.counts[kind] += 1
-            self.target.close(f"fault: {kind}")
+            self.target.close(FAULT + kind)
 
     def reset(self, kind: str) -> None:
         """Cut the TCP connection with an RST: SO_LINGER 0, then abort."""
         if self.over:
             return
+        self.flush()
         self.over = True
         self.counts[kind] += 1
         sock = self.target.transport.get_extra_info("socket")
@@ -417,11 +445,26 @@ class Faulted:
 
     @property
     def paused(self) -> bool:
+        """The connection's own flow control: the hub queues while it is paused."""
         return self.target.paused
 
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        self.target.paused = value
+
     def _enter(self, events: Sequence[Event]) -> bytes:
-        if not self.end.over:
-            self.head.send(list(events))
+        """One event at a time through the chain, so that nothing after a connection's end
+        is counted as injected; what comes out is still written in one write."""
+        end = self.end
+        end.batching = True
+        try:
+            for event in events:
+                if end.over:
+                    break
+                self.head.send([event])
+        finally:
+            end.batching = False
+            end.flush()
         return b""
 
     def write(self, data: bytes) -> None:
@@ -439,6 +482,22 @@ class Faulted:
     def stop(self) -> None:
         """Cancel every timer and write nothing more (the connection is going)."""
         self.head.stop()
+
+
+def around(
+    target: Target, subscriber: Subscriber, spec: FaultSpec, counts: Counter[str]
+) -> Faulted:
+    """The sink to attach ``subscriber`` to: ``target`` behind the stages ``spec`` asks for.
+    Events the stages hold count against the subscriber's bound, like its queue."""
+    return Faulted(
+        target, spec, counts, limit=subscriber.limit, overflow=lambda: subscriber.drop(SLOW)
+    )
+
+
+def release(sink: Sink | None) -> None:
+    """The connection is going: stop a chain's timers (nothing to do for a plain sink)."""
+    if isinstance(sink, Faulted):
+        sink.stop()
 
 
 def seeded(seed: int | None) -> Callable[[str], random.Random]:

@@ -34,12 +34,14 @@ class Totals:
     resumes: Counter[str] = field(default_factory=Counter)
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
 
     def retire(self, stream: Stream) -> None:
         """Fold a stopped stream's counters in, so totals never go backwards."""
         self.deliveries.update(stream.hub.deliveries)
         self.slow_drops += stream.hub.dropped_slow
         self.resumes.update(stream.resumes)
+        self.faults.update(stream.faults_injected)
         if stream.private:
             for kind, count in stream.events_total.items():
                 self.events[PRIVATE, kind] += count
@@ -72,6 +74,7 @@ class _Collector(Collector):
         events = Counter(totals.events)
         deliveries = Counter(totals.deliveries)
         resumes = Counter(totals.resumes)
+        faults = Counter(totals.faults)
         slow = totals.slow_drops
         for stream in list(self.live()):
             name = PRIVATE if stream.private else stream.id
@@ -81,6 +84,7 @@ class _Collector(Collector):
                 events[name, kind] += count
             deliveries.update(stream.hub.deliveries)
             resumes.update(stream.resumes)
+            faults.update(stream.faults_injected)
             slow += stream.hub.dropped_slow
 
         gauge = GaugeMetricFamily(
@@ -100,6 +104,12 @@ class _Collector(Collector):
         )
         yield _counter(
             "livesim_resumes", "Cursors served: exact, or with stream.reset.", ["result"], resumes
+        )
+        yield _counter(
+            "livesim_faults_injected",
+            "Faults injected on purpose (the faults parameter or setting), by kind.",
+            ["kind"],
+            faults,
         )
         yield _counter(
             "livesim_connections_refused",

@@ -28,6 +28,7 @@ from .. import wire
 from ..hub import SLOW, Framing, Subscriber
 from ..stream import Stream
 from ..wire import Event
+from . import faults
 from .api import parse_command
 from .state import CONNECTIONS, SETTINGS
 
@@ -107,8 +108,9 @@ class Connection(asyncio.Protocol):
         # subscriber off write-through before anything could be written after the end.
         self.write = transport.write  # type: ignore[method-assign]
         self._on_lost = on_lost
+        self.quiet = False
+        """Keepalives suspended (``hush``)."""
         transport.set_protocol(self)
-        subscriber.attach(self)
 
     # asyncio.Protocol, forwarded to aiohttp
 
@@ -153,6 +155,11 @@ class Connection(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.abort()
 
+    def hush(self, quiet: bool) -> None:
+        """Suspend (True) or resume the connection's own keepalives, for a fault that must be
+        total silence (``stall``)."""
+        self.quiet = quiet
+
     def detach(self) -> None:
         """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
         of the subscriber (a cycle otherwise: it would outlive the connection until a GC)."""
@@ -174,11 +181,18 @@ def _subscribe(
     """The one subscription path for SSE and WebSocket: subscribe, attach, track for shutdown.
 
     Synchronous from subscribing to attaching, so no event can fall between the backlog and
-    the first live write.
+    the first live write. A connection with faults (``faults.FAULTS``, set by the app) is
+    attached through its chain of fault stages instead of directly.
     """
-    subscriber = stream.subscribe(cursor_of(request), transport)
+    spec = request.get(faults.FAULTS)
+    no_resume = bool(spec and spec.no_resume)
+    subscriber = stream.subscribe(cursor_of(request), transport, no_resume=no_resume)
     try:
         connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
+        if spec is None:
+            subscriber.attach(connection)
+        else:
+            subscriber.attach(faults.around(connection, subscriber, spec, stream.faults_injected))
     except BaseException:
         stream.unsubscribe(subscriber)
         raise
@@ -190,6 +204,7 @@ def _unsubscribe(request: web.Request, stream: Stream, connection: Connection) -
     """The end of ``_subscribe``, whichever way the connection ended."""
     stream.unsubscribe(connection.subscriber)
     request.app[CONNECTIONS].discard(connection.subscriber)
+    faults.release(connection.subscriber.sink)
     connection.detach()
 
 
@@ -227,7 +242,7 @@ class SseConnection(Connection):
     def heartbeat(self) -> None:
         """A comment on schedule, so proxies keep an idle stream open. Sent busy or idle:
         tracking writes would cost every delivery a store; a beat costs one write a period."""
-        if not self.subscriber.pending and not self.paused:
+        if not self.subscriber.pending and not self.paused and not self.quiet:
             data = wire.SSE_HEARTBEAT
             self.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
 
@@ -305,11 +320,29 @@ class WsConnection(Connection):
         self.ws = ws
         self.closing: asyncio.Task[bool] | None = None
         ws.on_close = self.stop
+        self._beat: float | None = None
         super().__init__(request, subscriber, on_lost)
+
+    def hush(self, quiet: bool) -> None:
+        """aiohttp's pings are suspended too: with ``_heartbeat`` None its heartbeat schedules
+        nothing (aiohttp 3.14 ``web_ws.py``); ``_reset_heartbeat`` re-arms it."""
+        if quiet == self.quiet:
+            return
+        super().hush(quiet)
+        ws = self.ws
+        if quiet:
+            self._beat, ws._heartbeat = ws._heartbeat, None
+            ws._cancel_heartbeat()
+        else:
+            ws._heartbeat = self._beat
+            if not ws.closed:
+                ws._reset_heartbeat()
 
     def close(self, reason: str) -> None:
         if self.closing is None and not self.ws.closed:
             code = TRY_AGAIN_LATER if reason == SLOW else WSCloseCode.GOING_AWAY
+            if reason.startswith(faults.FAULT):
+                code = faults.FAULT_CLOSE
             self.closing = asyncio.get_running_loop().create_task(
                 self.ws.close(code=code, message=reason.encode()[:120]), name="ws-close"
             )
