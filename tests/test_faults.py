@@ -362,7 +362,7 @@ async def ws_messages(
                     break
             else:
                 if message.type is aiohttp.WSMsgType.CLOSE:
-                    code, reason = message.data, message.extra
+                    code, reason = message.data, message.extra or ""
                 break
     return texts, code, reason
 
