@@ -23,6 +23,7 @@ CORE = [
     "replay.py",
     "wire.py",
     "stats.py",
+    "synth.py",
     "faults.py",
     *sorted(f"importers/{p.name}" for p in (PACKAGE / "importers").glob("*.py")),
 ]
