@@ -43,6 +43,9 @@ class Counts:
     out_of_order: int = 0
     foreign: int = 0
     resets: int = 0
+    connection_resets: int = 0
+    """Of ``resets``, those made for one connection (``resume``, ``private``): not counted in
+    ``expected``, and each one ends a stretch without judging what it skipped."""
     malformed: int = 0
     bytes: int = 0
 
@@ -118,6 +121,7 @@ class Sequence:
         if reset_reason is not None:
             counts.resets += 1
             if reset_reason in CONNECTION_RESETS:
+                counts.connection_resets += 1
                 self._restart(incarnation, serial)
                 return
         if not self._seen_first:

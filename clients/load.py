@@ -20,9 +20,11 @@ worker processes and merges their results (sums, and histogram buckets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import queue as queue_module
 import random
+import resource
 import sys
 import time
 from collections import Counter
@@ -44,6 +46,8 @@ TRANSPORTS = ("sse", "ws", "mix")
 PROGRESS_EVERY = 0.5
 PLAIN_EVERY = 5.0
 MAX_BACKOFF = 5.0
+FD_RESERVE = 64
+"""File descriptors kept for the interpreter, the event loop and API requests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +386,8 @@ class LoadReport:
             f"{conn['reconnects']} ({conn['churned']} / {conn['closed_by_server']})",
         )
         table.add_row("events expected / received", f"{events['expected']} / {events['received']}")
-        for name in ("missing", "duplicate", "out_of_order", "foreign", "resets", "malformed"):
+        names = ("missing", "duplicate", "out_of_order", "foreign", "resets", "connection_resets")
+        for name in (*names, "malformed"):
             bad = sum(1 for row in self.rows if row[name])
             value = events[name]
             shown = f"{value} on {bad} conn." if value else "0"
@@ -437,7 +442,7 @@ class ProgressView:
             self.live.update(line, refresh=True)
         elif now - self.last_print >= PLAIN_EVERY:
             self.last_print = now
-            self.console.print(line, highlight=False)
+            print(line, file=self.console.file, flush=True)
 
 
 def _merge_snapshots(parts: dict[int, Snapshot]) -> Snapshot:
@@ -467,9 +472,28 @@ def _run(coro: Any) -> Any:
         return runner.run(coro)
 
 
+def ensure_descriptors(options: LoadOptions) -> None:
+    """Raise this process's open-file limit to what each process's share of the clients needs
+    (the soft limit up to the hard one), or say how to split the run."""
+    per_process = -(-options.clients // max(1, options.procs)) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < per_process:
+        wanted = per_process if hard == resource.RLIM_INFINITY else min(per_process, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft < per_process:
+            procs = -(-options.clients // max(1, soft - FD_RESERVE))
+            raise ClientError(
+                f"--clients {options.clients} needs {per_process} open files per process, "
+                f"and a process may open {soft} here: use --procs {procs} or more"
+            )
+
+
 async def prepare(options: LoadOptions) -> Target:
     """The target, checked against the server before any client starts: its stream or feed
     exists and the query (with ``--faults``) is accepted, or one ``ClientError`` line."""
+    ensure_descriptors(options)
     async with aiohttp.ClientSession() as session:
         target = (await find_target(options.url, session)).with_faults(options.faults)
         api = "streams" if not target.private else "feeds"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUNDLED_ID, StartServer
+from conftest import BUNDLED_ID, Server, StartServer
 
 from clients import commands
 from clients.frames import SseDecoder, WsDecoder
@@ -24,9 +25,7 @@ def ids(*serials: int, incarnation: bytes = INC) -> list[bytes]:
     return [incarnation + b"-%d" % s for s in serials]
 
 
-def judge(
-    serials: list[int], start: bytes | None = b"abc-0", target: int | None = None
-) -> Counts:
+def judge(serials: list[int], start: bytes | None = b"abc-0", target: int | None = None) -> Counts:
     sequence = Sequence(start)
     for event_id in ids(*serials):
         sequence.event(event_id)
@@ -331,6 +330,11 @@ async def test_cli_errors_are_one_line(
         assert await asyncio.to_thread(commands.main, argv) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith("livesim: ") and err.count("\n") == 1, (argv, err)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 100_000:
+        argv = ["load", f"{server.base}/streams/fast", "--clients", "100000"]
+        assert await asyncio.to_thread(commands.main, argv) == 1
+        assert "use --procs" in capsys.readouterr().err
     monkeypatch.setenv("LIVESIM_URL", f"{server.base}/streams/nope")
     assert await asyncio.to_thread(commands.main, ["load", "--duration", "1s"]) == 1
     assert "nope" in capsys.readouterr().err
@@ -361,3 +365,33 @@ def test_bad_options_are_usage_errors(
         commands.main(["load", "http://127.0.0.1:9/streams/x", flag, value])
     assert exit.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+async def faults_supported(server: Server) -> bool:
+    """Whether this server takes ``?faults=`` (issue #7 §1, built alongside this client)."""
+    async with server.session.head(
+        f"{server.base}/feeds/{BUNDLED_ID}/events?faults=seed:1"
+    ) as response:
+        return response.status == 200
+
+
+@pytest.mark.parametrize("url", ["/streams/fast", f"/feeds/{BUNDLED_ID}?speed=600&max_gap=1s"])
+async def test_injected_duplicates_are_found_and_fail_the_run(
+    start_server: StartServer, url: str
+) -> None:
+    server = await start_server(streams=[FAST])
+    if not await faults_supported(server):
+        pytest.skip("the server has no ?faults= yet (issue #7 §1)")
+    options = LoadOptions(
+        url=server.base + url,
+        clients=6,
+        transport="mix",
+        ramp=0,
+        duration=2.0,
+        faults="duplicate:0.3",
+    )
+    report = await run_share(options, await prepare(options))
+    assert report.counts.duplicate > 0
+    assert report.counts.missing == 0 and report.counts.out_of_order == 0
+    assert any("duplicate" in failure for failure in report.failures())
+    assert sum(row["duplicate"] for row in report.rows) == report.counts.duplicate
