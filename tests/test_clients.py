@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 
+from clients import commands
 from clients.tail import Follower, describe
 from simulator.web.state import CONNECTIONS
 
@@ -92,3 +96,65 @@ def test_describe_is_one_line() -> None:
     )
     assert line.startswith("x-1  post.created")
     assert "\n" not in line and line.endswith("First line")
+
+
+# `livesim tail` (clients/commands.py) -----------------------------------------------------------
+
+
+async def test_tail_command_takes_a_url_or_livesim_url(
+    start_server: StartServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = {"id": "t", "feed": BUNDLED_ID, "speed": 60, "max_gap": "1s", "loop": True}
+    server = await start_server(streams=[stream])
+    argv = ["tail", f"{server.base}/streams/t", "--count", "3", "--json"]
+    assert await asyncio.to_thread(commands.main, argv) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and all(line["stream"] == "t" for line in lines)
+    # LIVESIM_URL, naming only the server: its one stream is followed
+    monkeypatch.setenv("LIVESIM_URL", server.base)
+    assert await asyncio.to_thread(commands.main, ["tail", "--count", "2", "--ws"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+async def test_tail_command_errors_are_one_line(
+    start_server: StartServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = await start_server(
+        streams=[{"id": "a", "feed": BUNDLED_ID}, {"id": "b", "feed": BUNDLED_ID}]
+    )
+    monkeypatch.delenv("LIVESIM_URL", raising=False)
+    cases = {
+        "no URL": ["tail"],
+        "unreachable": ["tail", "http://127.0.0.1:9/streams/a"],
+        "no such stream": ["tail", f"{server.base}/streams/zzz"],
+        "which stream": ["tail", server.base],
+        "a feed": ["tail", f"{server.base}/feeds/{BUNDLED_ID}"],
+        "bad path": ["tail", f"{server.base}/stream/a"],
+        "not http": ["tail", "ws://127.0.0.1:9/streams/a"],
+        "both": ["tail", f"{server.base}/streams/a", "--url", f"{server.base}/streams/b"],
+        "huge port": ["tail", "http://127.0.0.1:99999/streams/a"],
+        "10 KB": ["tail", "http://127.0.0.1:9/streams/" + "x" * 10_000],
+    }
+    for name, argv in cases.items():
+        assert await asyncio.to_thread(commands.main, argv) == 1, name
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith("livesim: ") and captured.err.count("\n") == 1, name
+        assert len(captured.err) < 300, name
+    assert await asyncio.to_thread(commands.main, ["tail", server.base]) == 1
+    assert "streams here: a, b" in capsys.readouterr().err
+
+
+def test_python_m_clients_tail_still_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clients.tail", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0 and "--server" in result.stdout
