@@ -9,6 +9,7 @@ once the oldest it would need has been dropped (or it was never issued): the cal
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 from .wire import Event
 
@@ -27,6 +28,9 @@ class EventLog:
 
     def __len__(self) -> int:
         return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
 
     @property
     def size(self) -> int:

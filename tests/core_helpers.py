@@ -54,6 +54,36 @@ def make_feed(offsets: Sequence[float], *, edited: Collection[int] = ()) -> Feed
     return Feed(id="feed", title="Synthetic feed", posts=posts)
 
 
+NEWSROOM_POSTS = [
+    ("Dam breached", "Water reached 1,200 homes.\n\nRescuers are on their way.\n\nMore soon."),
+    (None, "Officials in Mosul said 35 people were missing."),
+    ("Minister resigns", "The minister, Ahmed Karimi, resigned.\n\nHe gave no reason."),
+    (None, "quiet on the streets tonight."),
+    (None, "Reuters reports 12 trucks crossed the border.\n\nThe convoy carried food."),
+    ("Ceasefire agreed", "Both sides agreed a ceasefire at noon."),
+    (None, "photos from the city."),
+    (None, "end of our coverage for today."),
+]
+"""(headline, body) of the scenario fixture: paragraphs, figures, names, headlines, and posts with
+none of them (lower-case first words: no name to misspell)."""
+
+
+def make_newsroom_feed() -> Feed:
+    """Eight posts ten minutes apart, ``n0`` … ``n7``, for the scenario rules' golden scripts."""
+    posts = tuple(
+        Post(
+            id=f"n{i}",
+            body=body,
+            published_at=T0 + timedelta(minutes=10 * i),
+            time_source=TimeSource.EXPLICIT,
+            headline=headline,
+            editor="Editor" if i == 4 else None,
+        )
+        for i, (headline, body) in enumerate(NEWSROOM_POSTS)
+    )
+    return Feed(id="newsroom", title="Newsroom fixture", posts=posts)
+
+
 def make_script(
     offsets: Sequence[float],
     *,

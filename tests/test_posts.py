@@ -55,7 +55,7 @@ async def test_a_post_reaches_every_subscriber_at_once(start_server: StartServer
         assert post["pinned"] is False and post["key_event"] is True
         assert post["media"] == POST["media"]
         async with asyncio.timeout(1.0):  # the bound: seen within a second
-            by_sse = envelope(await anext(sse))
+            by_sse = envelope(await sse.next_event())
             by_ws = await recv_json(ws)
     assert by_sse == by_ws
     assert by_sse["type"] == "post.created"
@@ -75,10 +75,11 @@ async def test_snapshot_and_resume_include_live_posts(start_server: StartServer)
     # A subscriber that had the earlier snapshot resumes with exactly the new event.
     async with (
         asyncio.timeout(TIMEOUT),
-        connect(server.session, server.base + "/streams/s/events", last_event_id=before["cursor"])
-        as sse,
+        connect(
+            server.session, server.base + "/streams/s/events", last_event_id=before["cursor"]
+        ) as sse,
     ):
-        event = envelope(await anext(sse))
+        event = envelope(await sse.next_event())
     assert event["type"] == "post.created" and event["post"]["id"] == made["post"]["id"]
     status, shown = await server.get(f"/api/streams/s/posts/{made['post']['id']}")
     assert status == 200 and shown["post"]["body"] == "First live post."
@@ -107,7 +108,7 @@ async def test_edit_pin_unpin_delete(start_server: StartServer) -> None:
         asyncio.timeout(TIMEOUT),
         connect(server.session, server.base + "/streams/s/events", last_event_id=cursor) as sse,
     ):
-        events = [envelope(await anext(sse)) for _ in range(4)]
+        events = [envelope(await sse.next_event()) for _ in range(4)]
     assert [e["type"] for e in events] == [
         "post.updated",
         "post.unpinned",

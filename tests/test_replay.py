@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 
 import pytest
 from core_helpers import (
@@ -22,18 +23,24 @@ from core_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator import live
 from simulator.archive import post_record
+from simulator.live import TooManyPosts, UnknownPost
 from simulator.replay import (
     MAX_BATCH,
+    CreatePost,
+    DeletePost,
     Options,
     Pause,
+    PinPost,
     Replay,
     Restart,
     Resume,
     Seek,
     SetSpeed,
+    UpdatePost,
 )
-from simulator.script import Step
+from simulator.script import EventType, Script, Step
 from simulator.timeline import MAX_SPEED
 from simulator.wire import Event, wall_time
 
@@ -982,3 +989,132 @@ def test_event_log_is_bounded_in_bytes() -> None:
     assert 0 < size <= 20_000
     assert replay.since(events[-2].id) == events[-1:]
     assert replay.since(events[0].id) is None
+
+
+# Live posts (issue #8 §2) ----------------------------------------------------------------------
+
+
+def test_live_post_is_a_logged_event_in_the_snapshot() -> None:
+    replay = make_replay(P5)
+    replay.advance(START + 60)
+    before = replay.cursor
+    events = replay.apply(CreatePost({"body": "Live.", "key_event": True}), START + 90)
+    assert types(events) == ["post.created"]
+    body = envelope(events[0])
+    assert body["post"]["id"] == "live-1" and body["post"]["key_event"] is True
+    assert body["archive_time"] == body["post"]["published_at"] == "2014-06-12T08:01:30Z"
+    assert body["due_at"] == wall(START + 90)
+    assert replay.since(before) == events
+    assert visible(replay, START + 90) == [("live-1", False), ("p1", False), ("p0", False)]
+    assert replay.snapshot(START + 90)["key_events"] == ["live-1"]
+
+
+def test_live_post_commands_emit_what_is_due_first() -> None:
+    replay = make_replay(P5)
+    events = replay.apply(CreatePost({"body": "x"}), START + 61)
+    assert types(events) == ["post.created"] * 3
+    assert post_ids(events) == ["p0", "p1", "live-1"]
+
+
+def test_update_pin_delete_live_and_archive_posts() -> None:
+    replay = make_replay(P5)
+    replay.advance(START)
+    replay.apply(CreatePost({"body": "x", "pinned": True}), START + 1)
+    events = replay.apply(UpdatePost("live-1", {"headline": "H", "key_event": True}), START + 2)
+    assert envelope(events[0])["post"]["headline"] == "H"
+    events = replay.apply(UpdatePost("p0", {"key_event": False, "pinned": True}), START + 3)
+    assert types(events) == ["post.updated", "post.pinned"]
+    assert "key_event" not in envelope(events[0])["post"]
+    assert visible(replay, START + 3) == [("live-1", True), ("p0", True)]
+    replay.apply(PinPost("live-1", False), START + 4)
+    replay.apply(DeletePost("p0"), START + 5)
+    assert visible(replay, START + 5) == [("live-1", False)]
+    for command in (UpdatePost("p0", {"body": "y"}), DeletePost("p3"), PinPost("nope")):
+        with pytest.raises(UnknownPost):
+            replay.apply(command, START + 6)
+
+
+def test_live_posts_survive_loops_and_seeks_but_archive_changes_do_not() -> None:
+    replay = make_replay([0, 60], options=Options(loop=True, loop_pause=30))
+    replay.advance(START + 60)
+    replay.apply(CreatePost({"body": "a"}), START + 61)
+    replay.apply(CreatePost({"body": "b", "pinned": True}), START + 62)
+    replay.apply(CreatePost({"body": "c"}), START + 63)
+    replay.apply(DeletePost("live-2"), START + 64)  # gone for good
+    replay.apply(PinPost("live-3"), START + 64)
+    replay.apply(DeletePost("p0"), START + 65)  # for this epoch only
+    events = replay.advance(START + 90)  # the loop's wrap, and the new lap's first post
+    assert types(events) == ["stream.reset", "post.created"]
+    assert visible(replay, START + 90) == [("p0", False), ("live-3", True), ("live-1", False)]
+    replay.apply(Seek("start"), START + 100)
+    assert visible(replay, START + 100) == [("live-3", True), ("live-1", False)]
+    replay.apply(Restart(), START + 101)
+    replay.apply(Seek("end"), START + 102)
+    assert visible(replay, START + 102) == [
+        ("p1", False),
+        ("p0", False),
+        ("live-3", True),
+        ("live-1", False),
+    ]
+
+
+def test_live_ids_skip_archive_ids_and_are_never_reused() -> None:
+    replay = make_replay([0])
+    replay = Replay(
+        replace_ids(replay.script, {"p0": "live-1"}), stream="s", incarnation="i", now=START
+    )
+    replay.advance(START)
+    for _ in range(2):
+        replay.apply(CreatePost({"body": "x"}), START)
+    replay.apply(DeletePost("live-3"), START)
+    replay.apply(CreatePost({"body": "x"}), START)
+    assert [p for p, _ in visible(replay, START)] == ["live-4", "live-2", "live-1"]
+
+
+def replace_ids(script: Script, ids: dict[str, str]) -> Script:
+    cues = tuple(
+        dataclass_replace(c, post=dataclass_replace(c.post, id=ids.get(c.post.id, c.post.id)))
+        for c in script.cues
+    )
+    return dataclass_replace(script, cues=cues)
+
+
+def test_live_posts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "MAX_LIVE_POSTS", 3)
+    replay = make_replay([0])
+    for _ in range(3):
+        replay.apply(CreatePost({"body": "x"}), START)
+    serial = replay.serial
+    with pytest.raises(TooManyPosts):
+        replay.apply(CreatePost({"body": "x"}), START)
+    assert replay.serial == serial  # refused before anything was emitted
+    replay.apply(DeletePost("live-1"), START)
+    replay.apply(CreatePost({"body": "x"}), START)
+    monkeypatch.setattr(live, "MAX_LIVE_BYTES", 1000)
+    replay.apply(DeletePost("live-2"), START)
+    with pytest.raises(TooManyPosts):
+        replay.apply(CreatePost({"body": "x" * 2000}), START)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "body.body: required"),
+        ({"body": " "}, "body.body: empty"),
+        ({"body": "x" * 65_537}, "body.body: 65537 bytes, at most 65536"),
+        ({"body": "x", "headline": "h" * 10_240}, "body.headline: 10240 bytes, at most 1024"),
+        ({"body": "x", "key_event": "true"}, "body.key_event: expected true or false"),
+        ({"body": "x", "media": [{"kind": "image", "count": 1e308}]}, "body.media[0].count"),
+        ({"body": "x", "y" * 10_000: 1}, "body.yyyyyyy"),
+    ],
+)
+def test_live_fields_are_checked(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        live.parse_fields(fields, "body", create=True)
+    assert str(info.value).startswith(message) and len(str(info.value)) < 300
+
+
+def test_an_unknown_cue_type_is_an_error_not_an_unpin() -> None:
+    replay = make_replay(P5)
+    with pytest.raises(ValueError, match="not a post event"):
+        replay.view.apply(EventType.STREAM_RESET, "p0", {})
