@@ -21,8 +21,13 @@ from .faults import FaultSpec
 from .faults import parse as parse_faults
 from .model import ArchiveError
 from .replay import Options
+from .scenario_config import (
+    ScenarioName,
+    ScenarioRules,
+    ScenarioValue,
+    check_scenario_names,
+)
 from .schedule import ScheduleEntry
-from .script import Step
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
 
@@ -51,15 +56,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ScenarioStep(_Strict):
-    action: str
-    post: str
-    after: Duration = 0.0
-
-    def step(self) -> Step:
-        return Step(self.action, self.post, self.after)
-
-
 class ReplayConfig(_Strict):
     speed: Speed = 60.0
     max_gap: OptionalDuration = 120.0
@@ -68,7 +64,8 @@ class ReplayConfig(_Strict):
     paused: bool = False
     loop_pause: Duration = 60.0
     edit_delay: Duration = 180.0
-    scenario: tuple[ScenarioStep, ...] = ()
+    scenario: ScenarioValue = ()
+    """A name from ``[scenarios]``, a list of steps, or a table of rules (scenario_config.py)."""
     faults: Faults = None
     """Faults every connection to the stream suffers (``simulator/faults.py``)."""
 
@@ -158,6 +155,8 @@ class Settings(_Strict):
     server: ServerConfig = ServerConfig()
     feeds: tuple[FeedConfig, ...] = ()
     streams: tuple[StreamConfig, ...] = ()
+    scenarios: dict[ScenarioName, ScenarioRules] = {}
+    """Named scenarios (``[scenarios.NAME]``), for streams, the API and private replays."""
     base_dir: Path = Path(".")
     """Where relative feed paths in the config are resolved from."""
 
@@ -207,6 +206,7 @@ def load(
         _apply(raw, override.key, override.value)
     settings = validate(raw, where, overrides)
     _check_unique_streams(settings, where)
+    check_scenario_names(settings.streams, settings.scenarios, where)
     return settings
 
 
