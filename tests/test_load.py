@@ -314,6 +314,22 @@ async def test_cli_writes_json_and_judges(start_server: StartServer, tmp_path: P
     assert await asyncio.to_thread(commands.main, argv) == 1
 
 
+async def test_worker_processes_merge_exactly(start_server: StartServer, tmp_path: Path) -> None:
+    server = await start_server(streams=[FAST])
+    out = tmp_path / "procs.json"
+    argv = ["load", f"{server.base}/streams/fast", "--clients", "6", "--procs", "2"]
+    argv += ["--duration", "2s", "--transport", "mix", "--churn", "4/s", "--json", str(out)]
+    assert await asyncio.to_thread(commands.main, argv) == 0
+    data = json.loads(out.read_text())
+    rows = data["per_connection"]
+    assert [row["client"] for row in rows] == list(range(6))
+    for name in ("expected", "received", "missing", "duplicate", "resets"):
+        assert sum(row[name] for row in rows) == data["events"][name]
+    assert sum(row["opened"] for row in rows) == data["connections"]["opened"] >= 6
+    assert data["events"]["expected"] > 0 and data["passed"]
+    assert data["lateness_ms"]["count"] > 0
+
+
 async def test_cli_errors_are_one_line(
     start_server: StartServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -325,6 +341,7 @@ async def test_cli_errors_are_one_line(
         ["load", f"{server.base}/feeds/{BUNDLED_ID}?speed=fast", "--duration", "1s"],
         ["load", "http://127.0.0.1:9/streams/x", "--duration", "1s"],
         ["load", "gopher://x/streams/y"],
+        ["load", f"{server.base}/feeds/{BUNDLED_ID}", "--faults", "bogus:1", "--duration", "1s"],
     ]
     for argv in cases:
         assert await asyncio.to_thread(commands.main, argv) == 1, argv
