@@ -1,15 +1,17 @@
 """Hostile input from hypothesis against one running server per surface (issue #6, acceptance).
 
-Surfaces: ``POST /api/streams`` bodies, the stream controls' bodies, private-replay query strings,
-cursors (``Last-Event-ID`` and ``?since=``, shared and private), and WebSocket messages (shared
-and private). Invariants, checked for every example:
+Surfaces: ``POST /api/streams`` bodies, the stream controls' bodies, live posts (``POST``,
+``PATCH``, ``DELETE``, pin and unpin under ``/api/streams/{id}/posts``), private-replay query
+strings, cursors (``Last-Event-ID`` and ``?since=``, shared and private), and WebSocket messages
+(controls and post ops, shared and private). Invariants, checked for every example:
 
 - every answer is a 4xx JSON error ``{"error", "where", "status"}`` (one line, short, its
   ``status`` the HTTP status), or a 2xx JSON body, or an event stream that ``clients/sse.py``
   reads to its first event; never a 5xx, never a hang;
 - a WebSocket answers each message with a JSON error, a pong, a ``resumed`` marker or events, and
   stays open;
-- ``/healthz`` answers after every example;
+- ``/healthz`` answers after every example, and ``/readyz`` lists no failed stream;
+- nothing is logged at ERROR (a bug the middleware turned into a 500, a replay that raised);
 - a watcher subscribed to another stream of the same server receives every event while the
   fuzzing runs: contiguous serials, up to the stream's latest, nothing lost.
 
@@ -30,10 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
+import os
 import string
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -55,7 +60,8 @@ SERVER_STREAMS = [
     {"id": "fuzz", **FAST},  # controls and WebSocket ops land here
     {"id": "cursors", **FAST},  # cursors are thrown at it; never controlled, so it keeps playing
 ]
-EXAMPLES = 200
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+"""Per surface; ``FUZZ_EXAMPLES=3000 pytest tests/test_fuzz.py`` digs deeper."""
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -64,6 +70,9 @@ FUZZ = settings(
 TIMEOUT = 10.0
 """Seconds any one request may take before it counts as a hang."""
 OPS = ["pause", "resume", "restart", "seek", "speed"]
+POST_OPS = ["post", "update_post", "delete_post", "pin_post", "unpin_post"]
+POST_FIELDS = ["headline", "body", "author", "source", "media", "key_event", "pinned"]
+ARCHIVE_POSTS = ["p-66e33032b5", "p-8bffc67d93", "p-71f02e8132"]
 
 
 # Strategies --------------------------------------------------------------------------------------
@@ -219,6 +228,33 @@ def as_query(value: Any) -> str:
     return text[:5000]
 
 
+media_items = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["image", "video", "link", "nope"]) | json_values,
+        "url": json_values,
+        "title": json_values,
+        "caption": json_values,
+        "count": json_values,
+        "extra": json_values,
+    },
+)
+post_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "headline": json_values,
+        "body": st.sampled_from(["Breaking: …", "", "x" * 70_000]) | json_values,
+        "author": json_values,
+        "source": json_values,
+        "media": st.lists(media_items, max_size=3) | json_values,
+        "key_event": json_values,
+        "pinned": json_values,
+        "bogus": json_values,
+    },
+)
+post_ids = st.one_of(st.sampled_from(ARCHIVE_POSTS), st.text(max_size=12), st.just("x" * 2000))
+
+
 # Query values travel as text: the extremes as strings, and text with the awkward characters.
 query_text = st.one_of(
     st.sampled_from([as_query(v) for v in EXTREMES if v != "\ud800"]),
@@ -229,7 +265,10 @@ raw_query = st.text(
     alphabet=string.ascii_letters + string.digits + "%&=;+-._~!$'()*,:@/?[]",
     max_size=60,
 )
-PRIVATE_KEYS = ["speed", "from", "max_gap", "loop", "paused", "since", "last_event_id", "token"]
+PRIVATE_KEYS = [
+    *["speed", "from", "max_gap", "loop", "paused", "faults", "scenario"],
+    *["since", "last_event_id", "token"],
+]
 
 # Header values: anything but the characters a header cannot carry (aiohttp refuses them).
 header_text = st.text(
@@ -257,8 +296,10 @@ def cursors(incarnation: str, serial: int) -> st.SearchStrategy[str]:
     )
 
 
-ws_ops = st.one_of(st.sampled_from(["ping", "resume", *OPS, "fly", "", "PAUSE"]), json_values)
-ws_fields = st.sampled_from(["to", "speed", "since"])
+ws_ops = st.one_of(
+    st.sampled_from(["ping", "resume", *OPS, *POST_OPS, "fly", "", "PAUSE"]), json_values
+)
+ws_fields = st.sampled_from(["to", "speed", "since", "post", *POST_FIELDS])
 ws_objects = st.fixed_dictionaries(
     {"op": ws_ops},
     optional={"to": json_values, "speed": json_values, "since": json_values, "x": json_values},
@@ -298,9 +339,13 @@ class Harness:
 
 
 async def healthy(server: Server) -> None:
+    """Alive, and no stream failed: a replay that raised would answer 409 from then on, which
+    would otherwise pass for a 4xx."""
     async with asyncio.timeout(2):
         status, body = await server.get("/healthz")
-    assert status == 200 and body["ok"] is True, body
+        assert status == 200 and body["ok"] is True, body
+        status, body = await server.get("/readyz")
+        assert status == 200 and body["failed"] == [], body
 
 
 async def check_answer(response: aiohttp.ClientResponse) -> Any:
@@ -428,6 +473,36 @@ def control_streams(h: Harness) -> None:
     check()
 
 
+async def live_post(server: Server, method: str, path: str, body: bytes) -> None:
+    async with server.session.request(method, server.base + path, data=body) as response:
+        answer = await check_answer(response)
+    if method == "POST" and path.endswith("/posts") and response.status == 201:
+        created = answer["post"]["id"]
+        async with server.session.delete(f"{server.base}{path}/{created}") as response:
+            await check_answer(response)
+
+
+def live_posts(h: Harness) -> None:
+    base = "/api/streams/fuzz/posts"
+
+    @FUZZ
+    @given(
+        st.sampled_from(["POST", "PATCH", "DELETE", "pin", "unpin"]),
+        post_ids,
+        st.one_of(post_fields.map(dumps), raw_bodies),
+    )
+    def check(action: str, post: str, body: bytes) -> None:
+        quoted = quote(post, safe="")
+        if action == "POST":
+            h.run(live_post(h.server, "POST", base, body))
+        elif action in ("pin", "unpin"):
+            h.run(live_post(h.server, "POST", f"{base}/{quoted}/{action}", body))
+        else:
+            h.run(live_post(h.server, action, f"{base}/{quoted}", body))
+
+    check()
+
+
 async def get_events(server: Server, url: URL, headers: dict[str, str] | None = None) -> None:
     async with server.session.get(url, headers=headers) as response:
         await check_answer(response)
@@ -516,8 +591,22 @@ def ws_conversations(h: Harness) -> None:
 
 @pytest.mark.parametrize(
     "surface",
-    [create_streams, control_streams, private_queries, cursor_resumes, ws_conversations],
+    [
+        create_streams,
+        control_streams,
+        live_posts,
+        private_queries,
+        cursor_resumes,
+        ws_conversations,
+    ],
     ids=lambda f: f.__name__,
 )
-async def test_fuzz(start_server: StartServer, surface: Callable[[Harness], None]) -> None:
+async def test_fuzz(
+    start_server: StartServer,
+    surface: Callable[[Harness], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
     await fuzz(start_server, surface)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]
