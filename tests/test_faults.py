@@ -129,6 +129,8 @@ def event(serial: int) -> Event:
 class Line:
     """A connection that records what the chain writes (frames as ids) and how it ended."""
 
+    plain = True
+
     def __init__(self) -> None:
         self.paused = False
         self.writes: list[list[str]] = []
@@ -280,6 +282,13 @@ async def test_delay_and_jitter_keep_order() -> None:
     await line.wait_for(20)
     assert line.seen == ids(*range(1, 21))
     assert counts == {"delay": 20, "jitter": 20}
+
+
+async def test_a_duplicate_and_a_garbled_frame_go_out_beside_their_delayed_event() -> None:
+    hub, line, _, _ = faulted("delay:5ms,duplicate:1,garble:1")
+    hub.publish([event(1), event(2)])
+    await line.wait_for(8)
+    assert line.seen == ["<garble>", "inc-1"] * 2 + ["<garble>", "inc-2"] * 2
 
 
 async def test_stall_holds_everything_after_n_then_goes_on_and_hushes_keepalives() -> None:
@@ -652,13 +661,16 @@ async def test_private_replay_faults_and_plain_connections_stay_write_through(
     server = await start_server(streams=[FAST])
     since = await cursor_of(server)
     stream = server.app[STREAMS]["s"]
+    base = server.base + "/streams/s/events"
     async with (
         asyncio.timeout(TIMEOUT),
-        sse.connect(server.session, server.base + "/streams/s/events", last_event_id=since),
-        sse.connect(server.session, server.base + "/streams/s/events?faults=delay:1ms"),
+        sse.connect(server.session, base, last_event_id=since),
+        sse.connect(server.session, base + "?faults=delay:1ms"),
+        sse.connect(server.session, base + "?faults=no_resume,drop:0,seed:3") as reset,
     ):
+        assert (await reset.next_event()).event == "stream.reset"
         direct = sorted(s.direct for s in stream.hub.subscribers)
-        assert direct == [False, True]  # only the faulted one goes through the chain
+        assert direct == [False, True, True]  # only a staged fault goes through a chain
         path = (
             f"/feeds/{BUNDLED_ID}/events?speed=max&loop=false&faults=duplicate:1,disconnect_after:4"
         )

@@ -8,9 +8,13 @@ to ``framing`` is the chain's entrance. It takes the events, returns no bytes, a
 connection (framed by the connection's own framing) whatever it lets through, when it lets it
 through. A stage sees events, never bytes, so one chain serves SSE and WebSocket alike.
 
-The order is fixed: reorder, duplicate, garble (what is written), then delay/jitter and stall
-(when), then drop, disconnect_after, reset_after (whether the connection survives the write).
-A marker that is not a stream event (``resumed``, serial < 0) passes every stage untouched.
+The order is fixed: delay/jitter and stall (when), then reorder, duplicate, garble (what is
+written: a duplicate or a garbled frame goes out right beside its event), then drop,
+disconnect_after, reset_after (whether the connection survives the write). A marker that is not
+a stream event (``resumed``, serial < 0) is never struck and never counted.
+
+A spec that needs no stage (only ``no_resume``, or only zeros) leaves the connection plain: it
+keeps write-through.
 """
 
 from __future__ import annotations
@@ -38,18 +42,12 @@ FAULT_CLOSE = 4000
 """WebSocket close code of a connection a fault closed (private use range, RFC 6455 §7.4.2)."""
 
 
-class Target(Protocol):
+class Target(Sink, Protocol):
     """The connection under the chain: the hub's sink, plus what a fault needs of it."""
-
-    framing: Framing
-    paused: bool
 
     @property
     def transport(self) -> asyncio.BaseTransport: ...
 
-    def write(self, data: bytes) -> None: ...
-    def close(self, reason: str) -> None: ...
-    def abort(self) -> None: ...
     def hush(self, quiet: bool) -> None:
         """Suspend (True) or resume the connection's own keepalives (SSE comments, pings)."""
 
@@ -484,11 +482,21 @@ class Faulted:
         self.head.stop()
 
 
-def around(
-    target: Target, subscriber: Subscriber, spec: FaultSpec, counts: Counter[str]
-) -> Faulted:
-    """The sink to attach ``subscriber`` to: ``target`` behind the stages ``spec`` asks for.
-    Events the stages hold count against the subscriber's bound, like its queue."""
+def staged(spec: FaultSpec) -> bool:
+    """Some item of ``spec`` needs a stage between the subscriber and the connection."""
+    cuts = spec.disconnect_after is not None or spec.reset_after is not None
+    return cuts or any(
+        getattr(spec, name)
+        for name in ("drop", "delay", "jitter", "stall", "duplicate", "reorder", "garble")
+    )
+
+
+def around(target: Target, subscriber: Subscriber, spec: FaultSpec, counts: Counter[str]) -> Sink:
+    """The sink to attach ``subscriber`` to: ``target`` behind the stages ``spec`` asks for (or
+    ``target`` itself when it asks for none). Events the stages hold count against the
+    subscriber's bound, like its queue."""
+    if not staged(spec):
+        return target
     return Faulted(
         target, spec, counts, limit=subscriber.limit, overflow=lambda: subscriber.drop(SLOW)
     )
@@ -524,6 +532,12 @@ def build(
         link = Cut(link, end, "disconnect_after", spec.disconnect_after)
     if spec.drop:
         link = Drop(link, end, spec.drop, rng("drop"))
+    if spec.garble:
+        link = Garble(link, end, spec.garble, rng("garble"))
+    if spec.duplicate:
+        link = Duplicate(link, end, spec.duplicate, rng("duplicate"))
+    if spec.reorder:
+        link = Reorder(link, end, spec.reorder, rng("reorder"))
     if spec.stall:
         hush = end.target.hush
         count = spec.stall_after or 0
@@ -533,10 +547,4 @@ def build(
         link = Latency(
             link, end, loop, limit, overflow, delay=delay, jitter=jitter, rng=rng("jitter")
         )
-    if spec.garble:
-        link = Garble(link, end, spec.garble, rng("garble"))
-    if spec.duplicate:
-        link = Duplicate(link, end, spec.duplicate, rng("duplicate"))
-    if spec.reorder:
-        link = Reorder(link, end, spec.reorder, rng("reorder"))
     return link if isinstance(link, Stage) else Stage(link, end)
