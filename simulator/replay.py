@@ -364,11 +364,13 @@ class Replay:
         visible = self.view.get(post_id)
         record = dict(visible.post) if visible else {"id": post_id}
         if isinstance(command, UpdatePost):
-            record = _merged(record, command.fields)
-            if post_id in self.live:
-                self.live.check_room(record)
-                self.live.put(post_id, record)
-            out = [self._emit_post(EventType.POST_UPDATED, post_id, record, now, at)]
+            out = []
+            if set(command.fields) - {"pinned"}:  # only ``pinned``: a pin, no edit
+                record = _merged(record, command.fields)
+                if post_id in self.live:
+                    self.live.check_room(record)
+                    self.live.put(post_id, record)
+                out.append(self._emit_post(EventType.POST_UPDATED, post_id, record, now, at))
             if "pinned" in command.fields:
                 out.append(self._pin(post_id, record, bool(command.fields["pinned"]), now, at))
             return out

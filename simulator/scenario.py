@@ -1,12 +1,14 @@
 """Scenario rules: what a newsroom does to a live blog besides publishing it.
 
-``compile(feed, scenario)`` turns a feed and a ``Scenario`` into the event script.
-Every rule is off unless set; each is a small step over the posts or the cues, in this order:
+``build(feed, scenario)`` turns a feed and a ``Scenario`` into the event script (``script.build``
+is the same without rules). Every rule is off unless set; each is a small step over the posts or
+the cues, in this order:
 
 1. ``bursts`` retime posts: after a burst's first post, the next ``size - 1`` posts land within
    ``within`` seconds of it (never later than they were), as when news breaks.
-2. ``key_events`` flag posts ``key_event: true`` (by default those with a headline).
-3. ``inject`` adds posts that are not in the archive, at given archive times.
+2. ``inject`` adds posts that are not in the archive, at given archive times.
+3. ``key_events`` flag posts ``key_event: true`` (by default those with a headline, injected
+   ones included).
 4. Each post becomes its cues: ``post.created`` (and the archive's editor ``post.updated``).
    ``developing`` posts are created with their first paragraph and grow by ``post.updated``
    every ``interval`` until complete.
@@ -106,7 +108,7 @@ class Scenario:
     steps: tuple[Step, ...] = ()
 
 
-def compile(
+def build(
     feed: Feed,
     scenario: Scenario | Sequence[Step] = (),
     edit_delay: float = 180.0,
@@ -126,23 +128,14 @@ def compile(
     notes: dict[str, list[str]] = {}
     if scenario.bursts:
         posts = _bursts(posts, scenario.bursts, _rng(scenario, "bursts"), notes)
+    posts += _injected(scenario.inject, feed, origin, f"{where}.inject", notes)
     if scenario.key_events:
         posts = _key_events(posts, scenario.key_events, f"{where}.key_events")
-    posts += _injected(scenario.inject, feed, origin, f"{where}.inject", notes)
     developing = set()
     if scenario.developing:
         grown = [p for p in posts if len(_paragraphs(p.body)) >= 2]
         developing = _choose(_rng(scenario, "developing"), grown, scenario.developing.share)
-    cues: list[Cue] = []
-    for post in posts:
-        if post.id in developing and scenario.developing:
-            made = _developing(post, origin, scenario.developing, edit_delay)
-        else:
-            made = list(post_cues([post], origin, edit_delay))
-        note = "; ".join(notes.get(post.id, ()))
-        if note:
-            made[0] = replace(made[0], note="; ".join(filter(None, (made[0].note, note))))
-        cues += made
+    cues = _cues(posts, origin, edit_delay, scenario.developing, developing, notes)
     corrected: set[str] = set()
     if scenario.corrections:
         cues, corrected = _corrections(
@@ -161,6 +154,30 @@ def compile(
     by_id = {post.id: post for post in posts}
     cues += step_cues(scenario.steps, by_id, origin, steps_where)
     return finish(feed, origin, cues)
+
+
+def _cues(
+    posts: Sequence[Post],
+    origin: datetime,
+    edit_delay: float,
+    rule: Developing | None,
+    developing: set[str],
+    notes: Mapping[str, list[str]],
+) -> list[Cue]:
+    """Each post's cues, developing or not, its first one noted with what the rules did."""
+    if not developing and not notes:
+        return list(post_cues(posts, origin, edit_delay))
+    cues: list[Cue] = []
+    for post in posts:
+        if rule is not None and post.id in developing:
+            made = _developing(post, origin, rule, edit_delay)
+        else:
+            made = list(post_cues([post], origin, edit_delay))
+        note = "; ".join(notes.get(post.id, ()))
+        if note:
+            made[0] = replace(made[0], note="; ".join(filter(None, (made[0].note, note))))
+        cues += made
+    return cues
 
 
 def _rng(scenario: Scenario, rule: str) -> random.Random:
@@ -318,6 +335,19 @@ _FIGURE = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w,]\d)|(?<![\w.,])\d+(?
 _NAME = re.compile(r"(?<=\s)[A-Z][a-z]{4,}\b")
 
 
+def _correctable(body: str) -> bool:
+    """Whether ``_mistake`` finds something in ``body``."""
+    return any(not _year(m.group()) for m in _FIGURE.finditer(body)) or any(
+        _misspelt(m.group()) != m.group() for m in _NAME.finditer(body)
+    )
+
+
+def _misspelt(name: str) -> str:
+    """Two letters in the middle swapped: ``Karimi`` → ``Kairmi``."""
+    middle = len(name) // 2
+    return name[: middle - 1] + name[middle] + name[middle - 1] + name[middle + 1 :]
+
+
 def _mistake(body: str, rng: random.Random) -> tuple[str, str] | None:
     """A figure or a name in ``body`` and a wrong version of it, or None when it has neither."""
     figures = [f for f in dict.fromkeys(m.group() for m in _FIGURE.finditer(body)) if not _year(f)]
@@ -326,12 +356,10 @@ def _mistake(body: str, rng: random.Random) -> tuple[str, str] | None:
         number = int(right.replace(",", ""))
         wrong_number = number + max(1, round(number * 0.1))
         return right, f"{wrong_number:,}" if "," in right else str(wrong_number)
-    names = list(dict.fromkeys(m.group() for m in _NAME.finditer(body)))
+    names = [n for n in dict.fromkeys(m.group() for m in _NAME.finditer(body)) if _misspelt(n) != n]
     if names:
         right = rng.choice(names)
-        middle = len(right) // 2
-        wrong = right[: middle - 1] + right[middle] + right[middle - 1] + right[middle + 1 :]
-        return (right, wrong) if wrong != right else None
+        return right, _misspelt(right)
     return None
 
 
@@ -348,7 +376,7 @@ def _corrections(
     rng: random.Random,
 ) -> tuple[list[Cue], set[str]]:
     """The chosen posts say the wrong thing until their correction."""
-    candidates = [p for p in posts if _mistake(p.body, random.Random(0)) is not None]
+    candidates = [p for p in posts if _correctable(p.body)]
     chosen = _choose(rng, candidates, rule.share)
     mistakes = {p.id: _mistake(p.body, rng) for p in candidates if p.id in chosen}
     last = _last_cue(cues)

@@ -6,7 +6,7 @@ A stream's ``scenario`` is one of three things:
 - a list of steps, ``scenario = [{action = "pin", post = "p-…", after = "1m"}]`` (the older form);
 - a table of rules, inline (``POST /api/streams`` with ``"scenario": {"developing": {…}}``).
 
-Every rule's parameters are bounded, and an unknown key is refused naming it. ``compile`` (in
+Every rule's parameters are bounded, and an unknown key is refused naming it. ``build`` (in
 ``scenario.py``) does the work; this module only checks input and converts it.
 """
 
@@ -185,7 +185,7 @@ def resolve(
     value: str | tuple[ScenarioStep, ...] | ScenarioRules,
     scenarios: Mapping[str, ScenarioRules],
 ) -> tuple[core.Scenario | list[Step], str]:
-    """What ``scenario.compile`` takes, and the path its errors should name."""
+    """What ``scenario.build`` takes, and the path its errors should name."""
     if isinstance(value, str):
         rules = scenarios.get(value)
         if rules is None:

@@ -84,7 +84,7 @@ def build(
 ) -> Script:
     """The feed's events in time order (ties keep feed order, then scenario order).
 
-    A scenario of rules (developing stories, corrections, bursts …) is ``scenario.compile``'s.
+    A scenario of rules (developing stories, corrections, bursts …) is ``scenario.build``'s.
     """
     origin = origin_of(feed)
     cues = list(post_cues(feed.posts, origin, edit_delay))

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     edit_delay = DEFAULT_EDIT_DELAY if args.edit_delay is None else args.edit_delay
     where = f"scenarios.{args.scenario}" if args.scenario else "scenario"
     try:
-        script = core.compile(feed, rules, edit_delay, where)
+        script = core.build(feed, rules, edit_delay, where)
     except ValueError as exc:
         raise ArchiveError(str(exc), source=args.config or args.archive) from None
     if args.json:

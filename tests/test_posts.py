@@ -250,3 +250,15 @@ async def test_a_foreign_origin_cannot_post(server: Server) -> None:
         assert response.status == 403
     async with server.session.patch(url + "/live-1", json={"body": "x"}, headers=headers) as r:
         assert r.status == 403
+
+
+async def test_websocket_post_ops_on_a_private_replay(server: Server) -> None:
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true"
+    async with asyncio.timeout(TIMEOUT), ws_connect(url) as ws:
+        assert (await recv_json(ws))["data"]["reason"] == "start"
+        await ws.send(json.dumps({"op": "post", "body": "Mine only."}))
+        created = await recv_json(ws)
+        assert created["type"] == "post.created" and created["post"]["id"] == "live-1"
+        assert created["stream"].startswith("private-")
+    _, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
+    assert "live-1" not in [p["id"] for p in snapshot["posts"]]  # the shared stream is untouched

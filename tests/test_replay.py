@@ -1026,7 +1026,8 @@ def test_update_pin_delete_live_and_archive_posts() -> None:
     assert types(events) == ["post.updated", "post.pinned"]
     assert "key_event" not in envelope(events[0])["post"]
     assert visible(replay, START + 3) == [("live-1", True), ("p0", True)]
-    replay.apply(PinPost("live-1", False), START + 4)
+    events = replay.apply(UpdatePost("live-1", {"pinned": False}), START + 4)
+    assert types(events) == ["post.unpinned"]  # only ``pinned``: no edit
     replay.apply(DeletePost("p0"), START + 5)
     assert visible(replay, START + 5) == [("live-1", False)]
     for command in (UpdatePost("p0", {"body": "y"}), DeletePost("p3"), PinPost("nope")):

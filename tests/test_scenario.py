@@ -16,6 +16,8 @@ import pytest
 from aiohttp import web
 from conftest import BUNDLED_ID, Server
 from core_helpers import T0, drive, make_newsroom_feed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sse import connect, envelope
 
 from simulator import scenario as S
@@ -33,11 +35,11 @@ Row = tuple[float, str, str, str]
 
 
 def rows(scenario: S.Scenario) -> list[Row]:
-    return [(c.at, str(c.type), c.post.id, c.note) for c in S.compile(FEED, scenario).cues]
+    return [(c.at, str(c.type), c.post.id, c.note) for c in S.build(FEED, scenario).cues]
 
 
 def bodies(scenario: S.Scenario, post_id: str) -> list[str]:
-    return [c.post.body for c in S.compile(FEED, scenario).cues if c.post.id == post_id]
+    return [c.post.body for c in S.build(FEED, scenario).cues if c.post.id == post_id]
 
 
 PLAIN: list[Row] = [
@@ -56,7 +58,7 @@ PLAIN: list[Row] = [
 def test_no_rules_is_the_plain_script() -> None:
     assert rows(S.Scenario(seed=99)) == PLAIN
     plain = build(FEED)
-    assert [(c.at, c.type, c.post) for c in S.compile(FEED, ()).cues] == [
+    assert [(c.at, c.type, c.post) for c in S.build(FEED, ()).cues] == [
         (c.at, c.type, c.post) for c in plain.cues
     ]
 
@@ -91,7 +93,7 @@ def test_developing() -> None:
 def test_developing_share_and_grouped_steps() -> None:
     """A share of the multi-paragraph posts; a long post grows several paragraphs a step."""
     assert rows(S.Scenario(developing=S.Developing(share=0.0))) == PLAIN
-    some = S.compile(FEED, S.Scenario(seed=1, developing=S.Developing(share=0.34)))
+    some = S.build(FEED, S.Scenario(seed=1, developing=S.Developing(share=0.34)))
     assert [c.post.id for c in some.cues if c.note.startswith("developing: paragraph 1")] == ["n0"]
     two = rows(S.Scenario(seed=1, developing=S.Developing(share=1.0, max_steps=2)))
     assert [r for r in two if r[2] == "n0"] == [
@@ -131,7 +133,7 @@ def test_corrections() -> None:
 
 
 def test_corrections_only_where_there_is_a_figure_or_a_name() -> None:
-    every = S.compile(FEED, S.Scenario(corrections=S.Corrections(share=1.0)))
+    every = S.build(FEED, S.Scenario(corrections=S.Corrections(share=1.0)))
     corrected = [c.post.id for c in every.cues if c.note.startswith("correction")]
     assert corrected == ["n0", "n1", "n2", "n4"]  # n3, n5-n7: no figure, no name but a first word
 
@@ -172,10 +174,10 @@ def test_key_events_and_pinning_the_latest() -> None:
         (3600.0, "post.created", "n6", ""),
         (4200.0, "post.created", "n7", ""),
     ]
-    flagged = {c.post.id for c in S.compile(FEED, rule).cues if c.post.key_event}
+    flagged = {c.post.id for c in S.build(FEED, rule).cues if c.post.key_event}
     assert flagged == {"n0", "n2", "n3", "n5"}  # the headlines, and n3 by name
     no_headlines = S.Scenario(key_events=S.KeyEvents(headline=False, posts=("n1",)))
-    assert {c.post.id for c in S.compile(FEED, no_headlines).cues if c.post.key_event} == {"n1"}
+    assert {c.post.id for c in S.build(FEED, no_headlines).cues if c.post.key_event} == {"n1"}
 
 
 def test_bursts() -> None:
@@ -191,7 +193,7 @@ def test_bursts() -> None:
         (3600.0, "post.created", "n6", ""),
         (4200.0, "post.created", "n7", ""),
     ]
-    moved = next(c.post for c in S.compile(FEED, rule).cues if c.post.id == "n2")
+    moved = next(c.post for c in S.build(FEED, rule).cues if c.post.id == "n2")
     assert moved.published_at == T0 + timedelta(seconds=610)
 
 
@@ -225,13 +227,13 @@ def test_inject() -> None:
         (4200.0, "post.created", "n7", ""),
         (5400.0, "post.created", "late", "injected"),
     ]
-    injected = next(c.post for c in S.compile(FEED, rule).cues if c.post.id == "inject-1")
+    injected = next(c.post for c in S.build(FEED, rule).cues if c.post.id == "inject-1")
     assert (injected.headline, injected.body, injected.key_event) == ("Flash", "Injected.", True)
 
 
 def test_update_step_with_new_fields() -> None:
     steps = (Step("update", "n1", 60, {"body": "Officials now say 40.", "key_event": True}),)
-    script = S.compile(FEED, S.Scenario(steps=steps))
+    script = S.build(FEED, S.Scenario(steps=steps))
     [update] = [c for c in script.cues if c.type is EventType.POST_UPDATED and c.post.id == "n1"]
     assert (update.at, update.note) == (660.0, "changes body, key_event")
     assert update.post.body == "Officials now say 40." and update.post.key_event
@@ -259,8 +261,8 @@ EVERYTHING = S.Scenario(
 
 
 def test_same_seed_same_script_other_seed_other_choices() -> None:
-    first = S.compile(FEED, EVERYTHING)
-    assert S.compile(FEED, EVERYTHING) == first
+    first = S.build(FEED, EVERYTHING)
+    assert S.build(FEED, EVERYTHING) == first
     others = {tuple(rows(replace(EVERYTHING, seed=seed))) for seed in range(8)}
     assert len(others) > 1
 
@@ -275,7 +277,7 @@ def test_one_rule_does_not_change_anothers_choices() -> None:
 def test_everything_in_a_replay() -> None:
     """All the rules at once, played to the end: the snapshot is what the rules promise."""
     replay = Replay(
-        S.compile(FEED, EVERYTHING), stream="s", incarnation="i", now=0.0, options=Options()
+        S.build(FEED, EVERYTHING), stream="s", incarnation="i", now=0.0, options=Options()
     )
     drive(replay)
     snapshot = replay.snapshot(1e6)
@@ -332,7 +334,7 @@ def test_unknown_cue_type_is_an_error() -> None:
 )
 def test_errors_name_the_rule(scenario: S.Scenario, message: str) -> None:
     with pytest.raises(ValueError) as info:
-        S.compile(FEED, scenario)
+        S.build(FEED, scenario)
     assert str(info.value).startswith(message), str(info.value)
     assert len(str(info.value)) < 300
 
@@ -346,7 +348,7 @@ def test_far_future_inject_is_refused_at_build() -> None:
         ),
     )
     with pytest.raises(ValueError, match=r"^scenario.inject\[0\].at: lands after the year 9999"):
-        S.compile(late, S.Scenario(inject=(S.Inject(at="+10h", body="x"),)))
+        S.build(late, S.Scenario(inject=(S.Inject(at="+10h", body="x"),)))
 
 
 # Settings: hostile values, one error naming the key ---------------------------------------------
@@ -602,3 +604,39 @@ async def test_private_replay_with_a_named_scenario(start_server: StartWithScena
 def test_the_script_module_keeps_cue_notes_optional() -> None:
     assert Cue(0.0, EventType.POST_CREATED, FEED.posts[0]).note == ""
     assert isinstance(build(FEED), Script)
+
+
+# Properties: any parameters give a script a replay can play ------------------------------------
+
+_share = st.floats(0, 1)
+_scenarios = st.builds(
+    S.Scenario,
+    seed=st.integers(0, 2**63 - 1),
+    developing=st.none() | st.builds(S.Developing, _share, st.floats(0, 600), st.integers(2, 50)),
+    corrections=st.none() | st.builds(S.Corrections, _share, st.floats(0, 3600)),
+    retractions=st.none() | st.builds(S.Retractions, _share, st.floats(0, 3600)),
+    key_events=st.none() | st.builds(S.KeyEvents, st.booleans()),
+    pin_latest_key_event=st.booleans(),
+    bursts=st.none() | st.builds(S.Bursts, st.integers(0, 20), st.integers(2, 10), _share),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario=_scenarios)
+def test_any_scenario_plays(scenario: S.Scenario) -> None:
+    script = S.build(FEED, scenario)
+    assert S.build(FEED, scenario) == script
+    assert [c.at for c in script.cues] == sorted(c.at for c in script.cues)
+    created: dict[str, int] = {}
+    for number, cue in enumerate(script.cues):
+        if cue.type is EventType.POST_CREATED:
+            assert cue.post.id not in created
+            created[cue.post.id] = number
+        else:
+            assert created.get(cue.post.id, len(script.cues)) < number, cue
+    assert set(created) == {p.id for p in FEED.posts}
+    replay = Replay(script, stream="s", incarnation="i", now=0.0, options=Options(speed=60))
+    drive(replay)
+    deleted = {c.post.id for c in script.cues if c.type is EventType.POST_DELETED}
+    shown = {p["id"] for p in replay.snapshot(1e9)["posts"]}
+    assert shown == set(created) - deleted

@@ -49,7 +49,7 @@ def build_script(
     """
     value, where = scenario_config.resolve(config.scenario, scenarios or {})
     try:
-        return scenario.compile(feed, value, config.edit_delay, where)
+        return scenario.build(feed, value, config.edit_delay, where)
     except ValueError as exc:
         if where.startswith("scenarios."):
             raise ValueError(f"scenario: {exc}") from None
