@@ -348,12 +348,18 @@ async def healthy(server: Server) -> None:
         assert status == 200 and body["failed"] == [], body
 
 
+PAGE_TYPES = {"text/html", "text/css", "text/javascript", "application/javascript"}
+"""What the ticker page and its files are served as."""
+
+
 async def check_answer(response: aiohttp.ClientResponse) -> Any:
     """The invariant for an HTTP answer; the JSON body (None for an event stream)."""
     status = response.status
     assert status < 500, (status, await response.text())
     if status >= 400:
         assert response.content_type == "application/json", (status, await response.text())
+        if response.method == "HEAD":  # the headers a GET would get, no body
+            return None
         body = await response.json()
         assert isinstance(body, dict) and set(body) == {"error", "where", "status"}, body
         assert body["status"] == status, body
@@ -370,6 +376,12 @@ async def check_answer(response: aiohttp.ClientResponse) -> Any:
         finally:
             await reader.aclose()
         json.loads(event.data)
+        return None
+    if response.method in ("HEAD", "OPTIONS") or status == 204:
+        assert await response.read() == b"", (status, response.method)
+        return None
+    if response.url.path == "/" or response.url.path.startswith("/static/"):
+        assert response.content_type in PAGE_TYPES, (status, response.content_type)
         return None
     assert response.content_type == "application/json", (status, await response.text())
     return await response.json()
@@ -503,6 +515,64 @@ def live_posts(h: Harness) -> None:
     check()
 
 
+async def send(server: Server, method: str, path: str, headers: dict[str, str]) -> None:
+    url = URL(server.base + path, encoded=True)
+    async with server.session.request(method, url, headers=headers, data=b"{}") as response:
+        await check_answer(response)
+
+
+ORIGINS = ["http://localhost:3000", "http://[::1]:1", "null", "http://evil.example", "*"]
+HOSTS = ["localhost", "127.0.0.1:1", "[::1]", "[::1", "evil.example", "a.localhost", ":", ""]
+
+
+def access_headers(h: Harness) -> None:
+    """Host, Origin and Authorization as a browser, a rebinding page or a script might send."""
+    headers = st.fixed_dictionaries(
+        {},
+        optional={
+            "Host": st.sampled_from(HOSTS) | header_text,
+            "Origin": st.sampled_from(ORIGINS) | header_text,
+            "Authorization": st.just("Bearer ") | header_text,
+        },
+    )
+
+    @FUZZ
+    @given(
+        st.sampled_from(["GET", "POST", "DELETE", "PATCH", "PUT", "OPTIONS", "HEAD"]),
+        st.sampled_from(["/api/streams/fuzz/pause", "/api/streams", "/api/streams/nope", "/"]),
+        headers,
+    )
+    def check(method: str, path: str, headers: dict[str, str]) -> None:
+        h.run(send(h.server, method, path, headers))
+
+    check()
+
+
+segments = st.one_of(
+    st.sampled_from(["api", "streams", "feeds", "fuzz", FEED, "posts", "events", "ws", "static"]),
+    st.sampled_from(["..", ".", "%2e%2e", "%2F", "%00", "%zz", "%", "~", "index.html", "x" * 3000]),
+    st.text(alphabet=string.ascii_letters + string.digits + "-._~%!$&'()*+,;=:@", max_size=12),
+)
+
+
+def paths(h: Harness) -> None:
+    """Any method on any path: unknown routes, wrong methods, traversal, bad escapes."""
+
+    @FUZZ
+    @given(
+        st.sampled_from(["GET", "POST", "DELETE", "PATCH", "PUT", "OPTIONS", "HEAD", "TRACE"]),
+        st.lists(segments, min_size=1, max_size=5)
+        .map(lambda parts: "/" + "/".join(parts))
+        .filter(lambda path: len(path) < 8000),  # longer never reaches the app (see above)
+    )
+    def check(method: str, path: str) -> None:
+        if method == "GET" and path.endswith(("/events", "/ws")):
+            method = "HEAD"  # subscriptions are the other surfaces' business
+        h.run(send(h.server, method, path, {}))
+
+    check()
+
+
 async def get_events(server: Server, url: URL, headers: dict[str, str] | None = None) -> None:
     async with server.session.get(url, headers=headers) as response:
         await check_answer(response)
@@ -595,6 +665,8 @@ def ws_conversations(h: Harness) -> None:
         create_streams,
         control_streams,
         live_posts,
+        access_headers,
+        paths,
         private_queries,
         cursor_resumes,
         ws_conversations,
