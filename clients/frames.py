@@ -139,6 +139,18 @@ class SseDecoder:
         return bytes(out)
 
 
+def _whole(buf: bytearray, start: int, end: int) -> bool:
+    """Whether a text frame is a whole envelope. Its last key is the ``post`` or ``data`` object,
+    so it ends with ``}}``, which a cut-off prefix does not (post fields hold no nested objects);
+    anything else is parsed to make sure."""
+    if buf.endswith(b"}}", start, end):
+        return True
+    try:
+        return isinstance(orjson.loads(bytes(buf[start:end])), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 class WsDecoder:
     """Unmasked server frames → events; control frames are returned to the caller by ``feed``
     as ``(opcode, payload)`` (ping 0x9, close 0x8)."""
@@ -179,7 +191,9 @@ class WsDecoder:
         return control
 
     def _text(self, buf: bytearray, start: int, end: int, now: float) -> None:
-        if buf.startswith(ID_PREFIX, start):
+        if buf.startswith(ID_PREFIX, start) and not _whole(buf, start, end):
+            self.sink.malformed()  # a cut-off envelope (the ``garble`` fault): not an event
+        elif buf.startswith(ID_PREFIX, start):
             quote = buf.find(b'"', start + len(ID_PREFIX), end)
             if quote < 0:
                 self.sink.malformed()

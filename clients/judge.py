@@ -12,10 +12,11 @@ must see ``b+1, b+2, …`` and every deviation is one of three things, counted e
 
 A client's sequence is judged across its reconnects: it resumes from the highest id it saw, so
 the next event must be that serial + 1 whatever connection brings it. A ``stream.reset`` that a
-replay logs (reasons ``seek``, ``loop``, ``restart``) is an ordinary event of the sequence, then
-starts a new stretch at its own id. A reset made for one connection (``resume``: the server
+replay logs (reasons ``seek``, ``loop``, ``restart``) is an ordinary event of the sequence:
+serials go on across epochs. A reset made for one connection (``resume``: the server
 cannot serve the cursor, its id is the replay's latest; ``private``: a new private replay, its id
-``…-0``) is not in the sequence: the stretch ends there and a new one starts at its id. An event
+``…-0``; any other reason, such as the ``no_resume`` fault) is not in the sequence: the stretch
+ends there and a new one starts at its id. An event
 of another incarnation without a reset before it is counted as **foreign** and starts a stretch.
 """
 
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-CONNECTION_RESETS = frozenset({b"resume", b"private"})
-"""Reset reasons made for one connection, outside the replay's sequence."""
+LOGGED_RESETS = frozenset({b"seek", b"loop", b"restart"})
+"""Reset reasons a replay logs as events of its sequence. Every other reason (``resume``,
+``private``, the ``no_resume`` fault, …) is a reset made for one connection, outside it."""
 
 MAX_TRACKED_GAP = 100_000
 """A jump over more serials than this is counted missing at once instead of remembered."""
@@ -120,7 +122,7 @@ class Sequence:
         incarnation, serial = parsed
         if reset_reason is not None:
             counts.resets += 1
-            if reset_reason in CONNECTION_RESETS:
+            if reset_reason not in LOGGED_RESETS:
                 counts.connection_resets += 1
                 self._restart(incarnation, serial)
                 return
@@ -133,8 +135,6 @@ class Sequence:
             counts.foreign += 1
             self._restart(incarnation, serial - 1)
         self._judge(serial)
-        if reset_reason is not None:
-            self._restart(incarnation, serial)
 
     def _judge(self, serial: int) -> None:
         high = self.high

@@ -220,7 +220,10 @@ class Share:
                 helpers[1].cancel()
                 target = None
                 if not self.target.private:
-                    target = split_id((await self._cursor(session)).encode())
+                    try:
+                        target = split_id((await self._cursor(session)).encode())
+                    except ClientError as exc:  # the stream went away: judge what arrived
+                        self.errors[f"end of run: {exc}"] += 1
                     if target is not None:
                         await self._drain(target)
             finally:
@@ -615,7 +618,7 @@ def write_json(report: LoadReport, path: str) -> None:
 
 def main_load(options: LoadOptions, json_path: str | None) -> int:
     """Run, print the table (and JSON), and the exit status: 1 when a check failed."""
-    console = Console()
+    console = Console(stderr=json_path == "-")  # JSON on stdout: the rest goes to stderr
     report = run_load(options, console)
     console.print(report.table())
     if json_path:

@@ -97,6 +97,14 @@ def test_a_connection_reset_restarts_at_its_own_id() -> None:
     assert (counts.missing, counts.duplicate, counts.foreign, counts.expected) == (0, 1, 0, 5)
 
 
+def test_any_other_reset_reason_is_a_connection_reset() -> None:
+    sequence = Sequence(b"abc-3")
+    sequence.event(b"abc-50", reset_reason=b"no_resume")  # the fault: cursor ignored
+    sequence.event(b"abc-51")
+    counts = sequence.finish((INC, 51))
+    assert (counts.missing, counts.duplicate, counts.connection_resets) == (0, 0, 1)
+
+
 def test_a_private_replay_must_start_at_serial_one() -> None:
     sequence = Sequence(b"")
     for event_id in ids(3, 4, incarnation=b"xyz"):
@@ -225,6 +233,7 @@ def test_ws_decoder_whatever_the_chunking() -> None:
             ws_frame(b"ping!", 0x9),
             ws_frame(b'{"type":"pong"}'),
             ws_frame(b"not json at all"),
+            ws_frame(envelope("a-9", "post.created", post={"body": "cut"})[:30]),  # garbled
             ws_frame(big),
             ws_frame(envelope("a-3", "stream.reset", data={"reason": "private"})),
             ws_frame(b"\x03\xe8", 0x8),
@@ -239,7 +248,7 @@ def test_ws_decoder_whatever_the_chunking() -> None:
         assert [e[0] for e in sink.events] == [b"a-1", b"a-2", b"a-3"]
         assert sink.events[2][3] == b"private"
         assert control == [(0x9, b"ping!"), (0x8, b"\x03\xe8")]
-        assert sink.bad == 1 and decoder.messages == 1
+        assert sink.bad == 2 and decoder.messages == 1
 
 
 # URLs ------------------------------------------------------------------------------------------
