@@ -83,6 +83,7 @@ def good(workdir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
     return run_all(
         {
             "stdout": ["import", "seed.txt"],
+            "import-id": ["import", "seed.txt", "--id", "iraq"],
             "validate": ["validate", "blog.jsonl"],
             "validate-text": ["validate", "seed.txt"],
             "inspect": ["inspect", "blog.jsonl"],
@@ -112,6 +113,18 @@ def test_import_to_stdout_is_the_same_bytes(
     result = good["stdout"]
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (workdir / "blog.jsonl").read_text(encoding="utf-8")
+
+
+def test_import_with_an_id(
+    workdir: Path, good: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    result = good["import-id"]
+    assert (result.returncode, result.stderr) == (0, "")
+    header, *posts = result.stdout.splitlines()
+    assert json.loads(header)["id"] == "iraq"
+    original = (workdir / "blog.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(original[0])["id"] != "iraq"
+    assert posts == original[1:]
 
 
 def test_validate_ok(good: dict[str, subprocess.CompletedProcess[str]]) -> None:

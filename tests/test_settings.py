@@ -276,3 +276,25 @@ def test_the_shipped_config_is_valid_and_states_the_defaults() -> None:
     path = SEED.parent.parent.parent / "config" / "livesim.toml"
     shipped = settings_module.load(path, {})
     assert shipped.server == settings_module.ServerConfig()
+
+
+def test_archives_with_their_own_ids_are_a_stream_each(tmp_path: Path) -> None:
+    """One archive twice under different ids is fine: ids, not contents, must differ."""
+    (tmp_path / "export.txt").write_bytes(SEED.read_bytes())
+    (tmp_path / "other.txt").write_bytes(SEED.read_bytes())
+    args = ["serve", str(tmp_path / "export.txt"), str(tmp_path / "other.txt")]
+    settings, feeds = resolve(build_parser().parse_args(args), {})
+    assert [s.id for s in settings.streams] == ["export", "other"]
+    assert set(feeds) == {BUNDLED_ID, "export", "other"}
+
+
+def test_a_duplicate_feed_id_names_both_sources(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "export.txt").write_bytes(SEED.read_bytes())
+    (tmp_path / "export.txt").write_bytes(SEED.read_bytes())
+    first, second = str(tmp_path / "a" / "export.txt"), str(tmp_path / "export.txt")
+    with pytest.raises(ArchiveError) as caught:
+        resolve(build_parser().parse_args(["serve", first, second]), {})
+    assert str(caught.value).startswith(
+        f"feed id 'export' comes from both {first} and {second}; give one another id"
+    )
