@@ -22,7 +22,6 @@ so every batch reaches it through ``flush`` and the stage can work per event.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -65,7 +64,9 @@ class Subscriber:
         self.transport = transport
         """``"sse"`` or ``"ws"``: which metrics this subscriber counts under."""
         self.limit = limit
-        self.pending: deque[Event] = deque(backlog)
+        self.pending: list[Event] = list(backlog)
+        """Events waiting for the connection (a list: it is empty nearly always, and an empty
+        list costs a tenth of an empty deque, per subscriber)."""
         self.catch_up = len(self.pending)
         self.dropped: str | None = None
         self.sink: Sink | None = None
@@ -93,8 +94,7 @@ class Subscriber:
             self.direct = False
             return
         if self.pending:
-            batch = list(self.pending)
-            self.pending.clear()
+            batch, self.pending = self.pending, []
             self.catch_up = 0
             data = sink.framing(batch)
             if data:
@@ -124,7 +124,7 @@ class Subscriber:
 
     def replace(self, backlog: Iterable[Event]) -> None:
         """Start over from a new position (a client's resume on an open connection)."""
-        self.pending = deque(backlog)
+        self.pending = list(backlog)
         self.catch_up = len(self.pending)
         self.flush()
 

@@ -226,18 +226,38 @@ class SseConnection(Connection):
     ) -> None:
         self.chunked = chunked
         self.framing = sse_chunked if chunked else sse_plain
-        self.ended = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self.ended: asyncio.Future[None] = loop.create_future()
+        """Done when the response should end: the handler's only wait (a future and one
+        timer handle per idle connection, not an Event, a deque of waiters and a timeout)."""
         self.reason: str | None = None
+        self._beat: asyncio.TimerHandle | None = None
         super().__init__(request, subscriber, on_lost)
 
     def close(self, reason: str) -> None:
         self.stop()  # aiohttp ends the body once the handler returns; nothing of ours after it
         self.reason = reason
-        self.ended.set()
+        self._end()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        self.ended.set()
+        self._end()
+
+    def _end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+        if self._beat is not None:
+            self._beat.cancel()
+
+    def beat_every(self, seconds: float | None) -> None:
+        """Call ``heartbeat`` every ``seconds`` until the response ends."""
+        if seconds and not self.ended.done():
+            loop = asyncio.get_running_loop()
+            self._beat = loop.call_later(seconds, self._tick, seconds)
+
+    def _tick(self, seconds: float) -> None:
+        self.heartbeat()
+        self.beat_every(seconds)
 
     def heartbeat(self) -> None:
         """A comment on schedule, so proxies keep an idle stream open. Sent busy or idle:
@@ -263,14 +283,10 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
         log.debug("SSE client %s left before subscribing", request.remote)
         return response
     try:
-        beat = server.sse_heartbeat or None
-        while not connection.ended.is_set():
-            try:
-                async with asyncio.timeout(beat):
-                    await connection.ended.wait()
-            except TimeoutError:
-                connection.heartbeat()
+        connection.beat_every(server.sse_heartbeat or None)
+        await connection.ended
     finally:
+        connection._end()
         _unsubscribe(request, stream, connection)
     return response  # aiohttp ends the chunked body (or finds the connection gone: no error)
 
