@@ -551,6 +551,7 @@ async def run_alert(
             transport=transport,
             on_fault=lambda text: print(f"# {text}", file=sys.stderr, flush=True),
             on_snapshot=on_snapshot,
+            params=target.query,
         )
         task = asyncio.create_task(follower.run())
         try:

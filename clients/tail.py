@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import websockets
@@ -33,7 +34,15 @@ FAULTS = (aiohttp.ClientError, OSError, TimeoutError, websockets.ConnectionClose
 
 
 class Follower:
-    """Follows one stream; ``on_event`` sees every event envelope once, in order."""
+    """Follows one stream; ``on_event`` sees every event envelope once, in order.
+
+    Once even when the connection misbehaves: an event id seen among the last ``REMEMBERED``
+    is dropped (counted in ``duplicates``), and a frame that is not a JSON envelope is skipped
+    (counted in ``malformed``, reported through ``on_fault``) instead of costing a reconnect.
+    ``params`` are added to the subscription URLs (e.g. ``{"faults": "duplicate:0.1"}``).
+    """
+
+    REMEMBERED = 4096
 
     def __init__(
         self,
@@ -46,6 +55,7 @@ class Follower:
         max_backoff: float = 10.0,
         on_fault: Callable[[str], None] | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
+        params: Sequence[tuple[str, str]] = (),
     ):
         self.server = server.rstrip("/")
         self.stream = stream
@@ -58,6 +68,11 @@ class Follower:
         self.cursor: str | None = None
         self.snapshot: dict[str, Any] | None = None
         self.reconnects = 0
+        self.duplicates = 0
+        self.malformed = 0
+        self.params = tuple(params)
+        self._seen: set[str] = set()
+        self._order: deque[str] = deque()
 
     async def run(self) -> None:
         """Follow until cancelled."""
@@ -73,6 +88,8 @@ class Follower:
                             self.on_event(envelope)
                             self.cursor = None
                             break
+                        if self._repeated(envelope["id"]):
+                            continue
                         self.cursor = envelope["id"]
                         self.on_event(envelope)
                     else:
@@ -83,6 +100,31 @@ class Follower:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                 self.reconnects += 1
+
+    def _repeated(self, event_id: str) -> bool:
+        if event_id in self._seen:
+            self.duplicates += 1
+            return True
+        self._seen.add(event_id)
+        self._order.append(event_id)
+        if len(self._order) > self.REMEMBERED:
+            self._seen.discard(self._order.popleft())
+        return False
+
+    def _parse(self, data: str | bytes) -> Envelope | None:
+        try:
+            value = json.loads(data)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            self.malformed += 1
+            self.on_fault(f"skipped a frame that is not an event: {str(data)[:60]!r}")
+            return None
+        return value
+
+    def _query(self, **extra: str) -> str:
+        query = urlencode([*self.params, *extra.items()], safe=":,")
+        return f"?{query}" if query else ""
 
     async def _load_snapshot(self, session: aiohttp.ClientSession) -> None:
         url = f"{self.server}/api/streams/{quote(self.stream)}/posts"
@@ -98,7 +140,7 @@ class Follower:
         return self._sse(session) if self.transport == "sse" else self._ws()
 
     async def _sse(self, session: aiohttp.ClientSession) -> AsyncIterator[Envelope]:
-        url = f"{self.server}/streams/{quote(self.stream)}/events"
+        url = f"{self.server}/streams/{quote(self.stream)}/events{self._query()}"
         headers = {"Accept": "text/event-stream", "Last-Event-ID": self.cursor or ""}
         async with session.get(url, headers=headers, timeout=_no_total_timeout()) as response:
             if response.status != 200:
@@ -111,16 +153,20 @@ class Follower:
                     if item is None:
                         return
                     if isinstance(item, Event):  # comments (heartbeats) only reset the idle timer
-                        yield json.loads(item.data)
+                        envelope = self._parse(item.data)
+                        if envelope is not None:
+                            yield envelope
             finally:
                 await reader.aclose()
 
     async def _ws(self) -> AsyncIterator[Envelope]:
         base = self.server.replace("http", "ws", 1)
-        url = f"{base}/streams/{quote(self.stream)}/ws?since={quote(self.cursor or '')}"
+        url = f"{base}/streams/{quote(self.stream)}/ws{self._query(since=self.cursor or '')}"
         async with ws_connect(url, ping_interval=self.idle_timeout / 2) as ws:
             while True:  # silence is fine here: websockets' pings find a dead peer
-                message = json.loads(await ws.recv())
+                message = self._parse(await ws.recv())
+                if message is None:
+                    continue
                 if message.get("type") == "error":
                     raise ValueError(message["error"])
                 if message.get("type") not in ("pong", "resumed"):
@@ -168,7 +214,9 @@ async def run_tail(url: str | None, *, ws: bool, json: bool, count: int | None) 
         if target.private:
             raise ClientError(f"{target}: tail follows a shared stream (/streams/ID), not a feed")
         await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
-    args = argparse.Namespace(server=target.base, stream=target.id, ws=ws, json=json, count=count)
+    args = argparse.Namespace(
+        server=target.base, stream=target.id, ws=ws, json=json, count=count, params=target.query
+    )
     return await _tail(args)
 
 
@@ -189,6 +237,7 @@ async def _tail(args: argparse.Namespace) -> int:
         show,
         transport="ws" if args.ws else "sse",
         on_fault=lambda text: print(f"# {text}", file=sys.stderr, flush=True),
+        params=getattr(args, "params", ()),
     )
     task = asyncio.create_task(follower.run())
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

@@ -373,3 +373,43 @@ async def test_alert_cli(
     rules_path.write_text('[[rules]]\nname = "agency"\nsource = ["AP"]\n')
     assert await asyncio.to_thread(commands.main, argv) == 1
     assert capsys.readouterr().err.startswith("livesim: cannot connect to 127.0.0.1:9")
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_fires_once_through_injected_faults(
+    start_server: StartServer, transport: str
+) -> None:
+    stream = {"id": "rough", "feed": BUNDLED_ID, "speed": 60, "max_gap": "1s", "loop": True}
+    server = await start_server(streams=[stream])
+    async with server.session.head(f"{server.base}/streams/rough/events?faults=seed:1") as probe:
+        supported = probe.status == 200 and "faults" in (await server.get("/api/streams/rough"))[1]
+    if not supported:
+        pytest.skip("the server has no ?faults= yet (issue #7 §1)")
+    faults = "duplicate:1,garble:0.3,disconnect_after:7,seed:3"
+    compiled = rules({"name": "baiji", "keywords": ["Baiji"]}, {"name": "agency", "source": "AP"})
+    lines: list[dict[str, Any]] = []
+    task = asyncio.create_task(
+        run_alert(
+            f"{server.base}/streams/rough?faults={faults}",
+            compiled,
+            transport=transport,
+            emit=lines.append,
+            report=lambda text: None,
+        )
+    )
+    first = await lap(server, "rough")
+
+    async def two_laps_later() -> bool:
+        return await lap(server, "rough") >= first + 2
+
+    try:
+        await until(two_laps_later)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    fired = [(line["alert"], line["post_id"]) for line in lines]
+    assert len(fired) == len(set(fired))
+    assert {"baiji", "agency"} <= {name for name, _ in fired}
+    _, info = await server.get("/api/streams/rough")
+    assert "'duplicate'" in str(info.get("faults"))  # the server did inject them
