@@ -45,6 +45,9 @@ FAULT_CLOSE = 4000
 class Target(Sink, Protocol):
     """The connection under the chain: the hub's sink, plus what a fault needs of it."""
 
+    closed: bool
+    """Nothing more may be written (it is closing, or gone)."""
+
     @property
     def transport(self) -> asyncio.BaseTransport: ...
 
@@ -88,7 +91,7 @@ class End:
         """A timer may fire after the connection began to close (the client's close, a lost
         pong): nothing may follow a close frame, so a closing connection gets nothing."""
         target = self.target
-        if not (getattr(target, "closed", False) or target.transport.is_closing()):
+        if not (target.closed or target.transport.is_closing()):
             target.write(target.framing(events))
 
     def close(self, kind: str) -> None:
