@@ -7,10 +7,13 @@ lines up to the next command are its expected output (stdout and stderr together
 (``sh``, ``json``, ``toml``…) are illustrations and are not run.
 
 **How a document runs.** Each document gets a fresh ``livesim serve --port 0`` (the bundled
-archive as stream ``aljazeera-iraq-2014-06``); its console blocks run in order, one ``bash -c``
-per command, from the repository root with ``.venv/bin`` first on ``PATH``, so a block can set up
-state a later one uses (``demo`` created, then seeked). ``127.0.0.1:8080``, ``localhost:8080``
-and ``localhost:8765`` in a command become the test server's address.
+archive as stream ``aljazeera-iraq-2014-06``); a block preceded by the line
+``<!-- test_docs [server] max_streams = 1; max_connections = 2 -->`` gets a server of its own
+with those ``[server]`` settings (one per distinct marker). The blocks run in order, one
+``bash -c`` per command, from the repository root with ``.venv/bin`` first on ``PATH``, so a
+block can set up state a later one uses (``demo`` created, then seeked). ``127.0.0.1:8080``,
+``localhost:8080`` and ``localhost:8765`` in a command (and bash's ``/dev/tcp/127.0.0.1/8080``)
+become the test server's address.
 
 **How output is compared.** Both sides are normalised first, masking what legitimately varies
 between runs: an event id's incarnation (``mwvxupaj1-21`` → ``<inc>-21``; the serial stays, so
@@ -28,6 +31,8 @@ message, and the documented 1009 close (reason and all) is checked with the webs
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import re
@@ -64,6 +69,8 @@ class Example:
     line: int
     command: str
     expected: str
+    config: str | None = None
+    """``[server]`` settings of the server this example needs (its block's marker)."""
 
     @property
     def streaming(self) -> bool:
@@ -73,15 +80,21 @@ class Example:
         return f"{self.document}:{self.line}: $ {self.command}"
 
 
+MARKER = re.compile(r"<!-- test_docs \[server\] (?P<settings>.*) -->")
+
+
 def examples(document: str) -> list[Example]:
     lines = (ROOT / document).read_text(encoding="utf-8").splitlines()
     found: list[Example] = []
     inside = False
     current: Example | None = None
     continued = False
+    config: str | None = None
     for number, line in enumerate(lines, 1):
         if not inside:
             inside = line.strip() == "```console"
+            marker = MARKER.fullmatch(lines[number - 2].strip()) if number > 1 else None
+            config = marker["settings"].replace("; ", "\n") if inside and marker else None
             continue
         if line.strip() == "```":
             inside = False
@@ -91,7 +104,7 @@ def examples(document: str) -> list[Example]:
             current.command += "\n" + line
             continued = line.endswith("\\")
         elif line.startswith("$ "):
-            current = Example(document, number, line[2:], "")
+            current = Example(document, number, line[2:], "", config)
             found.append(current)
             continued = line.endswith("\\")
         elif current is not None:
@@ -155,10 +168,14 @@ def environment() -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def livesim() -> Iterator[Livesim]:
+@contextlib.contextmanager
+def serving(config: Path | None = None) -> Iterator[Livesim]:
+    """``livesim serve --port 0`` (with ``--config``), stopped with SIGTERM on the way out."""
+    command = [str(BIN / "livesim"), "serve", "--port", "0"]
+    if config is not None:
+        command += ["--config", str(config)]
     process = subprocess.Popen(
-        [str(BIN / "livesim"), "serve", "--port", "0"],
+        command,
         cwd=ROOT,
         env=environment(),
         stdout=subprocess.PIPE,
@@ -182,9 +199,24 @@ def livesim() -> Iterator[Livesim]:
             process.stdout.close()
 
 
+@pytest.fixture
+def livesim() -> Iterator[Livesim]:
+    with serving() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Livesim]:
+    """One server for the checks that need no fresh state (each starts in well under 2 s, but
+    on a busy machine that adds up)."""
+    with serving() as server:
+        yield server
+
+
 def run(example: Example, server: Livesim) -> tuple[bool, str]:
     """Run the command; (matched, output). A streaming command is stopped once it matches."""
     command = ADDRESSES.sub(f"127.0.0.1:{server.port}", example.command)
+    command = command.replace("/dev/tcp/127.0.0.1/8080", f"/dev/tcp/127.0.0.1/{server.port}")
     process = subprocess.Popen(
         ["bash", "-c", command],
         cwd=ROOT,
@@ -201,7 +233,9 @@ def run(example: Example, server: Livesim) -> tuple[bool, str]:
             ready, _, _ = select.select([process.stdout], [], [], 0.05)
             if ready:
                 chunk = os.read(process.stdout.fileno(), 65536)
-                if not chunk:
+                if not chunk:  # done: let it exit, or the kill below would take its jobs too
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(5)
                     break
                 output += chunk
                 text = output.decode(errors="replace")
@@ -217,12 +251,20 @@ def run(example: Example, server: Livesim) -> tuple[bool, str]:
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
-def test_console_examples(livesim: Livesim, document: str) -> None:
+def test_console_examples(livesim: Livesim, document: str, tmp_path: Path) -> None:
+    """A block marked ``<!-- test_docs [server] key = value; … -->`` runs against a server of
+    its own with those settings (the limits' refusals need small limits)."""
     found = examples(document)
     assert found, f"{document} has no runnable (```console) examples"
-    for example in found:
-        ok, output = run(example, livesim)
-        assert ok, f"{example}\n--- expected\n{example.expected}--- got\n{output}"
+    with contextlib.ExitStack() as stack:
+        servers: dict[str | None, Livesim] = {None: livesim}
+        for example in found:
+            if example.config not in servers:
+                config = tmp_path / f"server{len(servers)}.toml"
+                config.write_text(f"[server]\n{example.config}\n", encoding="utf-8")
+                servers[example.config] = stack.enter_context(serving(config))
+            ok, output = run(example, servers[example.config])
+            assert ok, f"{example}\n--- expected\n{example.expected}--- got\n{output}"
 
 
 # Error lines of docs/protocol.md ----------------------------------------------------------------
@@ -277,10 +319,10 @@ def documented_errors(document: str) -> list[tuple[int, dict[str, Any]]]:
     ]
 
 
-def test_protocol_error_lines_are_real(livesim: Livesim) -> None:
+def test_protocol_error_lines_are_real(shared: Livesim) -> None:
     answers = []
     for method, path, body in ERROR_REQUESTS:
-        status, answer = request(livesim, method, path, body)
+        status, answer = request(shared, method, path, body)
         answers.append(answer)
     documented = documented_errors("docs/protocol.md")
     assert len(documented) >= 20
@@ -304,10 +346,10 @@ def ws_error_table() -> list[tuple[str, str]]:
     return rows
 
 
-def test_websocket_error_table_is_real(livesim: Livesim) -> None:
+def test_websocket_error_table_is_real(shared: Livesim) -> None:
     rows = ws_error_table()
     assert len(rows) >= 8
-    url = f"ws://127.0.0.1:{livesim.port}/streams/{FEED}/ws"
+    url = f"ws://127.0.0.1:{shared.port}/streams/{FEED}/ws"
     with ws_connect(url) as ws:
         ws.send('{"op":"pause"}')  # a quiet stream: replies are the only frames
         for sent, reply in rows:
@@ -323,12 +365,12 @@ def test_websocket_error_table_is_real(livesim: Livesim) -> None:
             assert frame["where"] == reply.split(":", 1)[0]
 
 
-def test_websocket_oversize_message_close_is_as_documented(livesim: Livesim) -> None:
+def test_websocket_oversize_message_close_is_as_documented(shared: Livesim) -> None:
     """docs/protocol.md's close-code table: 1009, and the reason it says is sent."""
     text = (ROOT / "docs/protocol.md").read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| 1009 |"))
     documented = row.split("|")[2].strip()
-    url = f"ws://127.0.0.1:{livesim.port}/streams/{FEED}/ws"
+    url = f"ws://127.0.0.1:{shared.port}/streams/{FEED}/ws"
     with ws_connect(url, max_size=None) as ws:
         ws.send('{"op":"ping","pad":"' + "x" * 70_000 + '"}')
         with pytest.raises(ConnectionClosed) as closed:
@@ -338,3 +380,27 @@ def test_websocket_oversize_message_close_is_as_documented(livesim: Livesim) -> 
     assert closed.value.rcvd.code == 1009
     reason = closed.value.rcvd.reason
     assert documented == f"`{reason}`" if reason else documented.startswith("–"), documented
+
+
+def test_shutdown_is_as_documented() -> None:
+    """docs/operations.md, Shutdown: on SIGTERM an SSE response ends cleanly, a WebSocket gets
+    1001 ``server shutting down``, and the process exits 0."""
+    text = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
+    shutdown = text[text.index("## Shutdown") :]
+    assert "**1001**" in shutdown and "**`server shutting down`**" in shutdown
+    assert "status **0**" in shutdown
+    with serving() as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", f"/streams/{FEED}/events")
+        response = connection.getresponse()
+        assert response.readline() == b"retry: 2000\n"
+        with ws_connect(f"ws://127.0.0.1:{server.port}/streams/{FEED}/ws") as ws:
+            server.process.send_signal(signal.SIGTERM)
+            response.read()  # to the end of the chunked body: IncompleteRead if it were cut
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv(timeout=10)
+        connection.close()
+        assert server.process.wait(10) == 0
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "server shutting down")
