@@ -8,10 +8,10 @@ it, a fault, or ``--churn`` dropped it on purpose) it reconnects from the highes
 Lateness is receive time − ``due_at`` per event, in a histogram of whole milliseconds, so
 percentiles merge exactly across processes; events due before a client first connected (the
 backlog a late joiner gets) are not counted. On a shared stream every client starts from the
-stream's cursor when the run starts, and at the end the run waits (up to ``drain`` seconds) until
-each client reached the cursor the stream had when the duration was over: whatever did not arrive
-by then is missing. A private replay (``/feeds/…``) has no shared cursor to reach, so its tail
-cannot be judged beyond the last event received.
+stream's cursor when it starts (fetched at most every half second), and at the end the run
+waits (up to ``drain`` seconds) until each client reached the cursor the stream had when the
+duration was over: whatever did not arrive by then is missing. A private replay (``/feeds/…``)
+has no shared cursor to reach, so its tail cannot be judged beyond the last event received.
 
 The work of one process is a ``Share``; ``run_load`` runs one in-process, or ``procs`` of them in
 worker processes and merges their results (sums, and histogram buckets).
@@ -47,6 +47,7 @@ PROGRESS_EVERY = 0.5
 PLAIN_EVERY = 5.0
 MAX_BACKOFF = 5.0
 FD_RESERVE = 64
+CURSOR_EVERY = 0.5
 """File descriptors kept for the interpreter, the event loop and API requests."""
 
 
@@ -181,6 +182,7 @@ class Share:
         self.hist = Histogram()
         self.clients: list[LoadClient] = []
         self.stopping = False
+        self.start: bytes = b""
         self.open = 0
         self.received = 0
         self.errors: Counter[str] = Counter()
@@ -202,14 +204,14 @@ class Share:
     async def run(self, on_progress: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         async with aiohttp.ClientSession() as session:
-            start: bytes | None = b""
+            self.start = b""
             if not self.target.private:
-                start = (await self._cursor(session)).encode()
-            self.clients = [LoadClient(self, n, start) for n in self.numbers]
+                self.start = (await self._cursor(session)).encode()
+            self.clients = [LoadClient(self, n, self.start) for n in self.numbers]
             tasks: list[asyncio.Task[None]] = []
             began = loop.time()
             helpers = [
-                asyncio.create_task(self._ramp(tasks, began)),
+                asyncio.create_task(self._ramp(tasks, began, session)),
                 asyncio.create_task(self._churn()),
             ]
             if on_progress is not None:
@@ -248,11 +250,23 @@ class Share:
             raise ClientError(f"{self.target}: the stream has no cursor")
         return cursor
 
-    async def _ramp(self, tasks: list[asyncio.Task[None]], began: float) -> None:
+    async def _ramp(
+        self, tasks: list[asyncio.Task[None]], began: float, session: aiohttp.ClientSession
+    ) -> None:
+        """Start the clients at the ramp's rate, each from the stream's cursor of the moment
+        (refreshed every ``CURSOR_EVERY`` s), so a late joiner does not start in an epoch a
+        loop has ended meanwhile (it would get a ``resume`` reset instead of its backlog)."""
         loop = asyncio.get_running_loop()
+        refreshed = loop.time()
         for i, client in enumerate(self.clients):
             if self.ramp > 0:
                 await asyncio.sleep(max(0.0, began + i / self.ramp - loop.time()))
+            if not self.target.private and loop.time() - refreshed > CURSOR_EVERY:
+                refreshed = loop.time()
+                with contextlib.suppress(ClientError):
+                    self.start = (await self._cursor(session)).encode()
+            if self.start and client.sequence.cursor != self.start.decode():
+                client.sequence = Sequence(self.start)
             tasks.append(asyncio.create_task(client.run()))
 
     async def _churn(self) -> None:
