@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import StartServer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
@@ -404,3 +405,25 @@ def test_shutdown_is_as_documented() -> None:
         assert server.process.wait(10) == 0
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "server shutting down")
+
+
+async def test_token_answers_are_as_documented(start_server: StartServer) -> None:
+    """docs/operations.md's off-loopback example: its 401 line, and the token's 200. The real
+    server would have to listen on a non-loopback address; this one has the same settings
+    (``host = "0.0.0.0"``, a token) but listens on 127.0.0.1 like every test server."""
+    text = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
+    documented = [
+        json.loads(line)
+        for line in text.splitlines()
+        if line.startswith('{"error"') and "header.Authorization" in line
+    ]
+    assert documented
+    token = "0123456789abcdef0123456789abcdef"
+    server = await start_server(server={"host": "0.0.0.0", "token": token})
+    path = f"/api/streams/{FEED}/pause"
+    async with server.session.post(server.base + path) as response:
+        assert (response.status, await response.json()) == (401, documented[0])
+    headers = {"Authorization": f"Bearer {token}"}
+    async with server.session.post(server.base + path, headers=headers) as response:
+        assert response.status == 200
+        assert (await response.json())["state"] == "paused"
