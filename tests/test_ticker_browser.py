@@ -1,18 +1,26 @@
-"""The ticker page in headless Chromium: it fills, survives a reload, and follows a reset.
+"""The ticker page in headless Chromium: media, key events, kiosk and private modes, the post form,
+the seek slider, the new-posts marker, reload without loss or repeat, and a reset.
 
 Chromium comes from the system (Debian's ``chromium`` package, installed by ``.ci/run``); the
 Playwright package only drives it. Without it the test is skipped locally and fails in CI.
+Screenshots go to ``$TMPDIR/livesim-ticker/`` (their paths are printed; ``pytest -s`` shows them).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
+
+from simulator.model import Feed, Media, Post, TimeSource
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -26,20 +34,103 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SHOTS = Path(tempfile.gettempdir()) / "livesim-ticker"
+ARABIC = "أعلنت الحكومة العراقية حالة التأهب القصوى في بغداد"
+PHOTO_CAPTION = "Smoke rises over the Baiji refinery"
+NEWSROOM = {"key_events": {"headline": True}, "pin_latest_key_event": True}
+"""Key events on the posts with a headline, the newest pinned: what a newsroom scenario does."""
 
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
+class Browser:
+    """A Chromium page that records console errors, page errors and failed requests."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.problems: list[str] = []
+
+    async def page(self, viewport: dict[str, int] = DESKTOP) -> Any:
+        page = await self.browser.new_page(viewport=viewport)
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("response", self._response)
+        page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        return page
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status} {response.url}")
+
+    def assert_clean(self) -> None:
+        assert self.problems == []
+
+
 @pytest.fixture
-async def page() -> AsyncIterator[Any]:
+async def chromium() -> AsyncIterator[Browser]:
     assert CHROMIUM, "CI must install chromium"
     async with playwright_api.async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield await browser.new_page()
+            yield Browser(browser)
         finally:
             await browser.close()
+
+
+@pytest.fixture
+async def page(chromium: Browser) -> Any:
+    return await chromium.page()
+
+
+async def _screenshot(page: Any, name: str) -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def _demo_feed(bundled: Feed) -> Feed:
+    """The bundled archive plus what it lacks: a photo with a URL and a right-to-left post."""
+    last = bundled.posts[-1].timed
+    photo = Media(kind="image", caption=PHOTO_CAPTION, credit="Reuters", url="/static/favicon.svg")
+    extra = (
+        Post(
+            id="photo-1",
+            body="",
+            published_at=last + timedelta(minutes=1),
+            time_source=TimeSource.EXPLICIT,
+            media=(photo,),
+        ),
+        Post(
+            id="rtl-1",
+            body=ARABIC,
+            published_at=last + timedelta(minutes=2),
+            time_source=TimeSource.EXPLICIT,
+        ),
+    )
+    return replace(bundled, posts=bundled.posts + extra)
+
+
+async def _whole_archive(start_server: StartServer, bundled: Feed) -> Server:
+    """A paused stream at the end of the demo archive: every post visible at once."""
+    feed = _demo_feed(bundled)
+    stream = {
+        "id": BUNDLED_ID,
+        "feed": BUNDLED_ID,
+        "start": "end",
+        "paused": True,
+        "loop": False,
+        "scenario": NEWSROOM,
+    }
+    return await start_server(streams=[stream], feeds={BUNDLED_ID: feed})
 
 
 async def _page_ids(page: Any) -> list[str]:
@@ -102,3 +193,232 @@ async def test_ticker_reloads_snapshot_after_seek_back(
 
     expected = await _paused_and_settled(server, page)
     assert await _page_ids(page) == expected
+
+
+async def test_media_key_events_time_labels_rtl_and_favicon(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    server = await _whole_archive(start_server, bundled)
+    page = await chromium.page()
+    favicons: list[int] = []
+
+    def seen(response: Any) -> None:
+        if response.url.endswith("/favicon.svg"):
+            favicons.append(response.status)
+
+    page.on("response", seen)
+    await page.goto(server.base + "/")
+    await _wait_for_posts(page, 44)
+    status, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
+    assert status == 200
+    posts = {p["id"]: p for p in snapshot["posts"]}
+
+    # A photo with a URL: a lazy <img>, its caption as alt text, and it loads.
+    img = page.locator("#post-photo-1 img")
+    assert await img.get_attribute("loading") == "lazy"
+    assert await img.get_attribute("alt") == PHOTO_CAPTION
+    await page.locator("#post-photo-1").scroll_into_view_if_needed()
+    await page.wait_for_function(
+        "document.querySelector('#post-photo-1 img').naturalWidth > 0", timeout=5_000
+    )
+    # The seed's gallery: a strip of three captioned frames (no URL in the archive), and the
+    # captions are not repeated as body text.
+    gallery = next(
+        p
+        for p in posts.values()
+        if any(m["kind"] == "gallery" for m in p["media"])
+        and any(m["kind"] == "image" for m in p["media"])
+    )
+    strip = page.locator(f"#post-{gallery['id']} .strip figure")
+    assert await strip.count() == 3
+    captions = await strip.locator("figcaption").all_inner_texts()
+    assert [c.split("Reuters")[0].strip().rsplit(" ", 1)[-1] for c in captions] == [
+        "Basra",
+        "Najaf",
+        "Kerbala",
+    ]
+    assert await page.locator(f"#post-{gallery['id']} p").count() == 0
+    assert "Gallery · 3 photos" in (await page.text_content(f"#post-{gallery['id']}") or "")
+    # YouTube and Instagram embeds are links.
+    youtube = page.locator("a.embed.youtube")
+    assert await youtube.count() == 4
+    assert (await youtube.first.get_attribute("href") or "").startswith("https://www.youtube.com/")
+    instagram = await page.locator("a.embed.instagram").evaluate_all("as => as.map(a => a.href)")
+    assert instagram == [
+        f"https://www.instagram.com/{u}/" for u in ("cjchivers", "andrewquilty", "plattys1")
+    ]
+
+    # Inferred times: a discreet mark with the explanation as a tooltip, no visible label.
+    inferred = sum(1 for p in posts.values() if p["time_source"] != "explicit")
+    assert inferred == 38
+    assert await page.locator(".post-time .approx[title]").count() == inferred
+    text = await page.inner_text("#posts")
+    assert "extrapolated" not in text and "interpolated" not in text
+
+    # Key events: highlighted, listed newest first, pinned post on top; a click jumps there.
+    keys = [p["id"] for p in snapshot["posts"] if p.get("key_event")]
+    assert len(keys) == 16
+    listed = await page.locator("#key-events a").evaluate_all("as => as.map(a => a.dataset.postId)")
+    assert listed == keys
+    assert await page.locator("#posts > li.key").count() == 16
+    pinned = [p["id"] for p in snapshot["posts"] if p["pinned"]]
+    assert len(pinned) == 1
+    assert (await _page_ids(page))[0] == pinned[0]
+    target = keys[-1]
+    await page.click(f"#key-events a[data-post-id='{target}']")
+    await page.wait_for_function(
+        f"""(() => {{ const r = document.getElementById('post-{target}').getBoundingClientRect();
+            return r.top >= 0 && r.top < window.innerHeight / 2; }})()""",
+        timeout=5_000,
+    )
+    assert "flash" in (await page.get_attribute(f"#post-{target}", "class") or "")
+
+    # Right-to-left text runs right to left; the favicon is served.
+    rtl = page.locator("#post-rtl-1 p")
+    assert await rtl.get_attribute("dir") == "auto"
+    assert await rtl.evaluate("p => getComputedStyle(p).direction") == "rtl"
+    assert await page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
+    assert favicons and set(favicons) == {200}  # the icon, and the demo photo uses it too
+
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.wait_for_timeout(300)
+    await _screenshot(page, "ticker-1280x800")
+    await page.evaluate("document.querySelector('.gallery').scrollIntoView({block: 'center'})")
+    await _screenshot(page, "ticker-1280x800-media")
+    phone = await chromium.page(PHONE)
+    await phone.goto(server.base + "/")
+    await _wait_for_posts(phone, 44)
+    assert not await phone.locator("#key-events").is_visible()  # folded on a phone
+    await _screenshot(phone, "ticker-390-phone")
+    chromium.assert_clean()
+
+
+async def test_kiosk_mode_has_no_controls_and_large_type(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    server = await _whole_archive(start_server, bundled)
+    page = await chromium.page({"width": 1920, "height": 1080})
+    await page.goto(server.base + "/?kiosk=1")
+    await _wait_for_posts(page, 44)
+    for hidden in ("#toolbar", "#compose", "#toggle", "#seek", "#stream-picker"):
+        assert not await page.locator(hidden).is_visible(), hidden
+    assert await page.locator("#key-events").is_visible()
+    size = await page.eval_on_selector(".post p", "p => parseFloat(getComputedStyle(p).fontSize)")
+    assert size >= 28
+    await _screenshot(page, "ticker-kiosk-1920x1080")
+    chromium.assert_clean()
+
+
+async def test_private_replay_pauses_only_itself(
+    start_server: StartServer, chromium: Browser
+) -> None:
+    server = await start_server(
+        streams=[{"id": BUNDLED_ID, "feed": BUNDLED_ID, "speed": 20, "max_gap": "10s"}]
+    )
+    page = await chromium.page()
+    await page.goto(server.base + "/?private=1&speed=20&max_gap=10s")
+    await _wait_for_posts(page, 3)
+    assert await page.evaluate("window.livesim.source instanceof WebSocket")
+    assert await page.text_content("#mode") == "Private replay"
+    await page.click("#toggle")
+    await page.wait_for_function(
+        "document.getElementById('state').textContent.startsWith('paused')", timeout=10_000
+    )
+    status, shared = await server.get(f"/api/streams/{BUNDLED_ID}")
+    assert status == 200 and shared["state"] == "playing"
+    held = len(await _page_ids(page))
+    await page.wait_for_timeout(1_500)  # three posts' time at this speed
+    assert len(await _page_ids(page)) == held
+
+    # The seek slider steers the private replay too: to the end, every post arrives at once.
+    await page.eval_on_selector(
+        "#seek", "s => { s.value = s.max; s.dispatchEvent(new Event('change')); }"
+    )
+    await _wait_for_posts(page, 42)
+    status, shared = await server.get(f"/api/streams/{BUNDLED_ID}")
+    assert shared["state"] == "playing" and shared["position"]["index"] < 40
+    await _screenshot(page, "ticker-private")
+    chromium.assert_clean()
+
+
+async def test_seek_slider_seeks_the_shared_stream(start_server: StartServer, page: Any) -> None:
+    server = await start_server(
+        streams=[{"id": BUNDLED_ID, "feed": BUNDLED_ID, "paused": True, "loop": False}]
+    )
+    await page.goto(server.base + "/")
+    await page.wait_for_function("window.livesim.cursor !== null")
+    span = await page.eval_on_selector("#seek", "s => Number(s.max)")
+    assert span == 239857  # the archive's first to last post, in seconds
+    await page.eval_on_selector(
+        "#seek",
+        "s => { s.value = String(24 * 3600); s.dispatchEvent(new Event('input'));"
+        " s.dispatchEvent(new Event('change')); }",
+    )
+    await page.wait_for_function("document.querySelectorAll('#posts > li').length >= 10")
+    status, stream = await server.get(f"/api/streams/{BUNDLED_ID}")
+    assert stream["position"]["archive_time"] == "2014-06-25T17:52:29Z"
+    assert stream["state"] == "paused"
+
+
+async def test_post_form_publishes_and_shows_the_servers_error(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    server = await _whole_archive(start_server, bundled)
+    status, answer = await server.post(f"/api/streams/{BUNDLED_ID}/posts", [])
+    if status in (404, 405) and "Not Found" in str(answer) + "Method Not Allowed":
+        pytest.skip(f"POST /api/streams/{{id}}/posts is not served yet ({status})")
+    page = await chromium.page()
+    await page.goto(server.base + "/")
+    await _wait_for_posts(page, 44)
+    await page.click("#compose summary")
+    await page.fill("[name=headline]", "Ceasefire announced in Tikrit")
+    await page.fill("[name=body]", "Officials say the ceasefire starts at midnight.")
+    await page.fill("[name=source]", "Reuters")
+    await page.check("[name=key_event]")
+    await page.click("#post-form button[type=submit]")
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#posts h2')].some(h => h.textContent.includes('Tikrit'))",
+        timeout=5_000,
+    )
+    ids = await _page_ids(page)
+    assert ids[1].startswith("live-")  # newest, under the pinned post
+    assert await page.locator(f"#key-events a[data-post-id='{ids[1]}']").count() == 1
+    assert (await page.text_content("#post-ok") or "").startswith("Published")
+    assert await page.input_value("[name=headline]") == ""
+
+    chromium.assert_clean()
+
+    await page.click("#post-form button[type=submit]")  # nothing filled in: a 400
+    error = page.locator("#post-error")
+    await error.wait_for(state="visible")
+    assert (await error.text_content() or "").startswith("body.body: ")
+    assert all("400" in problem for problem in chromium.problems)
+
+    # Whatever the server answers, its JSON error is what the form shows (here a 404).
+    status, _ = await server.delete(f"/api/streams/{BUNDLED_ID}")
+    assert status == 200
+    await page.fill("[name=body]", "Anyone there?")
+    await page.click("#post-form button[type=submit]")
+    await page.wait_for_function(
+        "document.getElementById('post-error').textContent.includes('404') ||"
+        " document.getElementById('post-error').textContent.includes('no stream')"
+    )
+
+
+async def test_new_posts_marker_when_scrolled_down(
+    start_server: StartServer, chromium: Browser
+) -> None:
+    server = await start_server(
+        streams=[{"id": BUNDLED_ID, "feed": BUNDLED_ID, "speed": 20, "max_gap": "10s"}]
+    )
+    page = await chromium.page({"width": 1280, "height": 500})
+    await page.goto(server.base + "/")
+    await _wait_for_posts(page, 6)
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    marker = page.locator("#new-posts")
+    await marker.wait_for(state="visible", timeout=10_000)
+    assert "new posts" in (await marker.text_content() or "")
+    await marker.click()
+    await page.wait_for_function("window.scrollY === 0", timeout=5_000)
+    await marker.wait_for(state="hidden", timeout=5_000)
+    chromium.assert_clean()

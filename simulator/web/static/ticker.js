@@ -1,60 +1,130 @@
-// The livesim ticker: load the snapshot, then follow the stream from the snapshot's cursor.
-// Reloading the page does the same, so nothing is lost or shown twice; a stream.reset means
-// the history changed (seek back, loop, restart) and the snapshot is loaded again.
+// The livesim ticker. Shared stream: load the snapshot, then follow the stream over SSE from the
+// snapshot's cursor; reloading does the same, so nothing is lost or shown twice, and a
+// stream.reset (seek back, loop, restart) means "load the snapshot again".
+// ?private=1: a replay of the feed for this page alone, over /feeds/{feed}/ws, steered with the
+// WebSocket ops, so its pause pauses nobody else. ?kiosk=1: no controls, large type.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const flag = (name) => ["1", "true", "yes", "on"].includes((params.get(name) || "").toLowerCase());
+
 const state = {
+  mode: flag("private") ? "private" : "shared",
+  kiosk: flag("kiosk"),
   stream: null,
-  source: null,
+  feed: null,
+  source: null, // EventSource (shared) or WebSocket (private)
   posts: new Map(), // post id -> {post, pinned}
+  keyEventsKnown: false, // the server flags key events itself (snapshot has key_events)
   cursor: null,
   events: 0,
   resets: 0,
   playing: true,
+  speed: params.get("speed") || 60, // a private replay's, kept across its reconnects
+  position: null, // archive time (ms) of the replay
+  span: null, // {first, last} archive times (ms)
+  unseen: 0,
+  generation: 0,
+  pendingPost: false, // a private replay's post op awaits its post.created or error
 };
 window.livesim = state; // read by the browser tests
 
-async function api(path, body) {
-  const init = body === undefined ? {} : {
-    method: "POST",
+const EVENT_TYPES = ["post.created", "post.updated", "post.deleted", "post.pinned",
+                     "post.unpinned", "stream.state", "stream.reset"];
+
+async function api(path, body, method = "POST") {
+  const init = body === undefined && method === "POST" ? {} : {
+    method,
     headers: {"Content-Type": "application/json"},
-    body: JSON.stringify(body),
+    body: JSON.stringify(body || {}),
   };
   const response = await fetch(path, init);
-  const data = await response.json();
-  if (!response.ok) throw new Error(data.error || response.statusText);
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = new Error((data && data.error) || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 
+// Start-up -----------------------------------------------------------------------------------
+
 async function start() {
+  document.documentElement.classList.toggle("kiosk", state.kiosk);
+  document.body.classList.toggle("kiosk", state.kiosk);
+  // On a phone the panels start folded, so the posts come first.
+  if (window.matchMedia("(max-width: 760px)").matches && !state.kiosk) $("key-panel").open = false;
   const streams = await api("/api/streams");
-  const wanted = new URLSearchParams(location.search).get("stream");
-  const picker = $("stream-picker");
-  picker.replaceChildren(...streams.map((s) => new Option(`${s.id} (${s.feed})`, s.id)));
+  const feeds = await api("/api/feeds");
+  const wanted = params.get("stream");
   const chosen = streams.find((s) => s.id === wanted) || streams[0];
-  if (!chosen) {
+  const picker = $("stream-picker");
+  picker.replaceChildren(...streams.map((s) => new Option(s.id === s.feed ? s.id : `${s.id} (${s.feed})`, s.id)));
+  const feedId = params.get("feed") || (chosen && chosen.feed) || (feeds[0] && feeds[0].id);
+  const feed = feeds.find((f) => f.id === feedId);
+  if (!feed || (state.mode === "shared" && !chosen)) {
     $("empty").textContent = "No streams. Start one with POST /api/streams.";
+    setConnection("no stream", false);
     return;
   }
-  picker.value = chosen.id;
-  picker.onchange = () => {
-    location.search = `?stream=${encodeURIComponent(picker.value)}`;
-  };
-  const feeds = await api("/api/feeds");
-  const feed = feeds.find((f) => f.id === chosen.feed);
-  $("feed-title").textContent = feed ? feed.title : chosen.feed;
-  document.title = `${$("feed-title").textContent} · livesim`;
-  state.stream = chosen.id;
-  await loadSnapshot();
+  state.feed = feed.id;
+  state.stream = chosen ? chosen.id : null;
+  if (chosen) picker.value = chosen.id;
+  picker.onchange = () => go({stream: picker.value});
+  $("feed-title").textContent = feed.title;
+  document.title = `${feed.title} · livesim`;
+  state.span = {first: Date.parse(feed.first), last: Date.parse(feed.last)};
+  setUpSeek();
+  setUpMode();
+  if (state.mode === "private") openPrivate(params.get("from"));
+  else await loadSnapshot();
 }
 
+function go(changes) {
+  const next = new URLSearchParams(location.search);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null) next.delete(key);
+    else next.set(key, value);
+  }
+  location.search = `?${next}`;
+}
+
+function setUpMode() {
+  const link = $("mode-switch");
+  const next = new URLSearchParams(location.search);
+  if (state.mode === "private") {
+    $("mode").hidden = false;
+    $("mode").textContent = "Private replay";
+    next.delete("private");
+    link.textContent = "Back to the shared stream";
+    $("scope").textContent = "Your own replay of this archive: pausing, seeking or posting here changes nothing for anyone else.";
+    $("stream-picker").hidden = true;
+  } else {
+    next.set("private", "1");
+    link.textContent = "Watch privately";
+    $("scope").textContent = "These controls steer the shared stream for every viewer. Use “Watch privately” for a replay of your own.";
+  }
+  link.href = `?${next}`;
+}
+
+// Shared stream: snapshot + SSE --------------------------------------------------------------
+
 async function loadSnapshot() {
+  const mine = ++state.generation;
   if (state.source) state.source.close();
   const snapshot = await api(`/api/streams/${encodeURIComponent(state.stream)}/posts`);
+  if (mine !== state.generation) return;
   state.posts.clear();
+  state.keyEventsKnown = Array.isArray(snapshot.key_events);
   for (const post of [...snapshot.posts].reverse()) {
-    state.posts.set(post.id, {post, pinned: post.pinned});
+    state.posts.set(post.id, {post, pinned: Boolean(post.pinned)});
   }
   state.cursor = snapshot.cursor;
   showState(snapshot);
@@ -67,12 +137,70 @@ function subscribe(cursor) {
   const source = new EventSource(url);
   state.source = source;
   source.onopen = () => setConnection("live", true);
-  source.onerror = () => setConnection("reconnecting", false);
-  for (const type of ["post.created", "post.updated", "post.deleted", "post.pinned",
-                      "post.unpinned", "stream.state", "stream.reset"]) {
+  source.onerror = () => {
+    setConnection("reconnecting", false);
+    // EventSource retries a dropped connection itself; a refused one (the stream was deleted)
+    // closes it for good: start over in a while.
+    if (source.readyState === EventSource.CLOSED && state.source === source) {
+      setTimeout(() => loadSnapshot().catch(fail), 5000);
+    }
+  };
+  for (const type of EVENT_TYPES) {
     source.addEventListener(type, (message) => onEvent(JSON.parse(message.data)));
   }
 }
+
+// Private replay: one WebSocket, steered with ops ----------------------------------------------
+
+function openPrivate(from) {
+  const query = new URLSearchParams({speed: String(state.speed)});
+  for (const name of ["max_gap", "loop"]) if (params.get(name)) query.set(name, params.get(name));
+  if (from) query.set("from", from);
+  if (!state.playing) query.set("paused", "true");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/feeds/${encodeURIComponent(state.feed)}/ws?${query}`);
+  state.source = socket;
+  state.keyEventsKnown = true; // a private replay sends key_event on the posts themselves
+  socket.onopen = () => setConnection("private", true);
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "error") {
+      if (state.pendingPost) formMessage(data.error, null);
+      else notice(data.error, true);
+      state.pendingPost = false;
+      return;
+    }
+    if (data.id === undefined) return; // pong, resumed
+    if (data.type === "stream.reset") {
+      // A seek back or a loop: what follows is the replay from its new position.
+      state.resets += 1;
+      if (data.data && data.data.reason !== "private") {
+        state.posts.clear();
+        render();
+      }
+      return;
+    }
+    onEvent(data);
+  };
+  socket.onclose = () => {
+    if (state.source !== socket) return;
+    setConnection("reconnecting", false);
+    // A new connection is a new replay: go on from where this one was, keeping the posts.
+    const at = state.position ? new Date(state.position).toISOString() : from;
+    setTimeout(() => openPrivate(at), 2000);
+  };
+}
+
+function sendOp(op) {
+  if (state.source instanceof WebSocket && state.source.readyState === WebSocket.OPEN) {
+    state.source.send(JSON.stringify(op));
+    return true;
+  }
+  notice("Not connected to the private replay; try again in a moment.", true);
+  return false;
+}
+
+// Events -------------------------------------------------------------------------------------
 
 function onEvent(event) {
   state.events += 1;
@@ -83,15 +211,21 @@ function onEvent(event) {
   }
   const post = event.post;
   switch (event.type) {
-    case "post.created":
+    case "post.created": {
+      const old = state.posts.get(post.id);
+      if (state.pendingPost && post.id.startsWith("live-")) {
+        state.pendingPost = false;
+        $("post-form").reset();
+        formMessage(null, `Posted to your private replay (${post.id}).`);
+      }
+      state.posts.delete(post.id);
+      state.posts.set(post.id, {post, pinned: old ? old.pinned : Boolean(post.pinned)});
+      if (!old) countUnseen();
+      break;
+    }
     case "post.updated": {
       const old = state.posts.get(post.id);
-      if (event.type === "post.created") {
-        state.posts.delete(post.id);
-        state.posts.set(post.id, {post, pinned: old ? old.pinned : false});
-      } else if (old) {
-        old.post = post; // an edit changes a post in place; one already deleted stays deleted
-      }
+      if (old) old.post = post; // an edit changes a post in place; one already deleted stays deleted
       break;
     }
     case "post.deleted":
@@ -106,20 +240,35 @@ function onEvent(event) {
       return;
     case "stream.reset":
       state.resets += 1;
-      loadSnapshot();
+      loadSnapshot().catch(fail);
       return;
   }
-  if (event.archive_time) $("clock").textContent = formatTime(event.archive_time);
+  if (event.archive_time) showPosition(event.archive_time);
   render();
 }
 
 function showState(data) {
   state.playing = data.state === "playing";
+  state.speed = data.speed;
   $("state").textContent = `${data.state} · ${data.speed}×`;
   $("state").className = `pill ${data.state}`;
+  $("live-badge").classList.toggle("idle", data.state !== "playing");
   $("toggle").textContent = data.state === "paused" ? "Resume" : "Pause";
-  $("speed").value = String(data.speed);
-  if (data.position) $("clock").textContent = formatTime(data.position.archive_time);
+  const speed = $("speed");
+  if (![...speed.options].some((o) => o.value === String(data.speed))) {
+    speed.append(new Option(`${data.speed}×`, String(data.speed)));
+  }
+  speed.value = String(data.speed);
+  if (data.position) showPosition(data.position.archive_time);
+}
+
+function showPosition(iso) {
+  state.position = Date.parse(iso);
+  $("clock").textContent = formatStamp(iso);
+  const seek = $("seek");
+  if (!seek.closest(".seek").classList.contains("dragging") && state.span) {
+    seek.value = String(Math.round((state.position - state.span.first) / 1000));
+  }
 }
 
 function setConnection(text, live) {
@@ -127,14 +276,49 @@ function setConnection(text, live) {
   $("connection").className = `pill ${live ? "on" : "off"}`;
 }
 
-function formatTime(iso) {
-  const date = new Date(iso);
-  return date.toLocaleString(undefined, {
-    timeZone: "UTC", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  }) + " UTC";
+function notice(text, isError = false) {
+  const box = $("notice");
+  box.textContent = text;
+  box.hidden = !text;
+  box.classList.toggle("error", isError);
+  clearTimeout(notice.timer);
+  if (text) notice.timer = setTimeout(() => { box.hidden = true; }, 6000);
 }
 
-const rendered = new Map(); // post id -> {entry snapshot, node}: unchanged posts keep their node
+// "New posts" marker -------------------------------------------------------------------------
+
+function scrolledDown() {
+  return window.scrollY > 240;
+}
+
+function countUnseen() {
+  if (!scrolledDown() || state.kiosk) return;
+  state.unseen += 1;
+  $("new-count").textContent = String(state.unseen);
+  $("new-posts").hidden = false;
+}
+
+function clearUnseen() {
+  state.unseen = 0;
+  $("new-posts").hidden = true;
+}
+
+$("new-posts").onclick = () => {
+  window.scrollTo({top: 0, behavior: "smooth"});
+  clearUnseen();
+};
+window.addEventListener("scroll", () => { if (!scrolledDown()) clearUnseen(); }, {passive: true});
+
+// Rendering ----------------------------------------------------------------------------------
+
+function isKeyEvent(post) {
+  // Servers that know key events mark them (key_event: true); an older one does not, and then a
+  // post with a headline is taken for one, as live blogs do.
+  if (state.keyEventsKnown || "key_event" in post) return post.key_event === true;
+  return Boolean(post.headline);
+}
+
+const rendered = new Map(); // post id -> {post, pinned, node}: unchanged posts keep their node
 
 function render() {
   const entries = [...state.posts.values()].reverse();
@@ -155,6 +339,45 @@ function render() {
   });
   $("empty").hidden = entries.length > 0;
   $("count").textContent = `${entries.length} post${entries.length === 1 ? "" : "s"}`;
+  renderKeyEvents();
+}
+
+function renderKeyEvents() {
+  const keys = [...state.posts.values()].reverse().filter(({post}) => isKeyEvent(post));
+  const list = $("key-events");
+  list.replaceChildren(...keys.map(({post}) => {
+    const item = el("li");
+    const link = el("a");
+    link.href = `#post-${post.id}`;
+    link.dataset.postId = post.id;
+    link.append(el("time", null, formatStamp(post.published_at)));
+    link.append(el("span", null, summary(post)));
+    link.lastChild.dir = "auto";
+    link.onclick = (e) => {
+      e.preventDefault();
+      jumpTo(post.id);
+    };
+    item.append(link);
+    return item;
+  }));
+  $("key-count").textContent = String(keys.length);
+  $("key-empty").hidden = keys.length > 0;
+}
+
+function jumpTo(postId) {
+  const node = document.getElementById(`post-${postId}`);
+  if (!node) return;
+  node.scrollIntoView({behavior: "smooth", block: "start"});
+  node.classList.remove("flash");
+  void node.offsetWidth; // restart the animation
+  node.classList.add("flash");
+  history.replaceState(null, "", `#post-${postId}`);
+}
+
+function summary(post) {
+  if (post.headline) return post.headline;
+  const text = post.body || (post.media || []).map((m) => m.title || m.caption).find(Boolean) || "";
+  return text.length > 110 ? `${text.slice(0, 107).trimEnd()}…` : text;
 }
 
 function el(tag, className, text) {
@@ -164,45 +387,215 @@ function el(tag, className, text) {
   return node;
 }
 
+const TIME_NOTES = {
+  interpolated: "Approximate time: the archive gives none for this post, so it was placed between the posts around it.",
+  extrapolated: "Approximate time: the archive gives none for this post, so it was estimated from the blog's pace.",
+};
+
 function renderPost({post, pinned}) {
-  const item = el("li", pinned ? "post pinned" : "post");
+  const key = isKeyEvent(post);
+  const item = el("li", ["post", key && "key", pinned && "pinned"].filter(Boolean).join(" "));
+  item.id = `post-${post.id}`;
   item.dataset.postId = post.id;
-  const meta = el("div", "meta");
-  meta.append(el("time", null, formatTime(post.published_at)));
-  if (pinned) meta.append(el("span", "badge", "pinned"));
-  if (post.time_source && post.time_source !== "explicit") {
-    meta.append(el("span", "muted", `(time ${post.time_source})`));
+  const head = el("div", "post-head");
+  const time = el("time", "post-time");
+  time.dateTime = post.published_at;
+  const note = TIME_NOTES[post.time_source];
+  if (note) {
+    const approx = el("abbr", "approx", "≈");
+    approx.title = note;
+    time.append(approx);
+    time.title = note;
   }
-  item.append(meta);
-  if (post.headline) item.append(el("h2", null, post.headline));
-  for (const paragraph of post.body.split("\n\n").filter(Boolean)) {
-    item.append(el("p", null, paragraph));
+  time.append(formatClock(post.published_at));
+  head.append(time, el("span", "post-date", formatDay(post.published_at)));
+  if (pinned) head.append(el("span", "badge pin", "Pinned"));
+  if (key) head.append(el("span", "badge key", "Key event"));
+  if (post.id.startsWith("live-") || post.id.startsWith("inject-")) head.append(el("span", "badge live", "New"));
+  item.append(head);
+  if (post.headline) {
+    const h = el("h2", null, post.headline);
+    h.dir = "auto";
+    item.append(h);
   }
-  for (const media of post.media || []) item.append(renderMedia(media));
-  const credits = [post.author && `by ${post.author}`, post.editor && `edited by ${post.editor}`,
-                   post.source && `[${post.source}]`].filter(Boolean);
+  for (const paragraph of (post.body || "").split("\n\n").filter((p) => p.trim())) {
+    const p = el("p", null, paragraph);
+    p.dir = "auto";
+    item.append(p);
+  }
+  for (const block of renderMedia(post.media || [])) item.append(block);
+  const credits = [post.author && `By ${post.author}`, post.editor && `edited by ${post.editor}`,
+                   post.source && `Source: ${post.source}`].filter(Boolean);
   if (credits.length) item.append(el("div", "credits", credits.join(" · ")));
   return item;
 }
 
+// Media --------------------------------------------------------------------------------------
+
+const PHOTO_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="1.6"><rect x="3" y="5" width="18" height="14" rx="2"/><circle cx="9" cy="10" r="1.8"/><path d="M21 16l-5-5-8 8"/></svg>';
+
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return ["http:", "https:"].includes(parsed.protocol) ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
 function renderMedia(media) {
-  const box = el("figure", `media ${media.kind}`);
-  const label = {youtube: "▶ YouTube", instagram: "◻ Instagram", gallery: "▦ Gallery",
-                 image: "▣ Photo"}[media.kind] || media.kind;
-  const parts = [label];
-  if (media.count) parts.push(`${media.count} items`);
-  if (media.credit) parts.push(media.credit);
-  box.append(el("span", "kind", parts.join(" · ")));
-  const text = media.title || media.caption;
-  if (text) box.append(el("figcaption", null, text));
+  // A gallery's photos (the images of a post that has a gallery counter) form one strip; a
+  // gallery counter without photos is a strip of that many frames.
+  const blocks = [];
+  const images = media.filter((m) => m.kind === "image");
+  const galleries = media.filter((m) => m.kind === "gallery");
+  if (galleries.length && images.length) {
+    blocks.push(strip(images, Math.max(images.length, ...galleries.map((g) => g.count || 0))));
+  } else {
+    for (const image of images) blocks.push(photo(image, false));
+    for (const gallery of galleries) blocks.push(strip([], gallery.count || 0, gallery));
+  }
+  for (const item of media) {
+    if (item.kind !== "image" && item.kind !== "gallery") blocks.push(embed(item));
+  }
+  return blocks;
+}
+
+function photo(image, small) {
+  const figure = el("figure", "photo");
+  const url = image.url && safeUrl(image.url);
+  if (url) {
+    const img = el("img");
+    img.loading = "lazy";
+    img.decoding = "async";
+    img.src = url;
+    img.alt = image.caption || image.title || "Photo";
+    figure.append(img);
+  } else {
+    const frame = el("div", "placeholder");
+    frame.innerHTML = PHOTO_ICON;
+    frame.setAttribute("role", "img");
+    frame.setAttribute("aria-label", image.caption || image.title || "Photo (no picture in the archive)");
+    figure.append(frame);
+  }
+  const text = image.caption || image.title;
+  if (text || image.credit) {
+    const caption = el("figcaption", null, small && text ? text : text || "");
+    caption.dir = "auto";
+    if (image.credit) caption.append(el("span", "credit", image.credit));
+    figure.append(caption);
+  }
+  return small ? figure : wrap(figure);
+}
+
+function strip(images, count, gallery) {
+  const box = el("div", "media gallery");
+  const title = gallery && (gallery.title || gallery.caption);
+  box.append(el("div", "strip-head", `Gallery · ${count} photo${count === 1 ? "" : "s"}${title ? ` · ${title}` : ""}`));
+  const row = el("div", "strip");
+  for (const image of images) row.append(photo(image, true));
+  for (let i = images.length; i < Math.min(count, 6); i++) {
+    row.append(photo({caption: null, credit: gallery && gallery.credit}, true));
+  }
+  box.append(row);
   return box;
 }
 
+function wrap(node) {
+  const box = el("div", "media");
+  box.append(node);
+  return box;
+}
+
+function embedUrl(item) {
+  const url = item.url && safeUrl(item.url);
+  if (url) return url;
+  const title = item.title || item.caption;
+  if (item.kind === "youtube" && title) {
+    return `https://www.youtube.com/results?search_query=${encodeURIComponent(title)}`;
+  }
+  if (item.kind === "instagram" && item.credit && /^[A-Za-z0-9._]{1,30}$/.test(item.credit)) {
+    return `https://www.instagram.com/${item.credit}/`;
+  }
+  return null;
+}
+
+function embed(item) {
+  const url = embedUrl(item);
+  const kindClass = ["youtube", "instagram"].includes(item.kind) ? item.kind : "other";
+  const node = el(url ? "a" : "div", `embed ${kindClass}`);
+  if (url) {
+    node.href = url;
+    node.target = "_blank";
+    node.rel = "noopener noreferrer";
+  }
+  const icon = el("span", "embed-icon", {youtube: "▶", instagram: "◎"}[item.kind] || "↗");
+  icon.setAttribute("aria-hidden", "true");
+  const text = el("span", "embed-text");
+  const label = {youtube: "YouTube", instagram: "Instagram", twitter: "X / Twitter",
+                 video: "Video", link: "Link"}[item.kind] || item.kind;
+  text.append(el("span", "embed-kind", item.credit ? `${label} · ${item.credit}` : label));
+  const title = item.title || item.caption;
+  if (title) {
+    const t = el("div", "embed-title", title);
+    t.dir = "auto";
+    text.append(t);
+  }
+  node.append(icon, text);
+  return wrap(node);
+}
+
+// Times --------------------------------------------------------------------------------------
+
+const UTC = {timeZone: "UTC"};
+
+function formatClock(iso) {
+  return new Date(iso).toLocaleTimeString("en-GB", {...UTC, hour: "2-digit", minute: "2-digit"});
+}
+
+function formatDay(iso) {
+  return new Date(iso).toLocaleDateString("en-GB", {...UTC, weekday: "short", day: "numeric", month: "short", year: "numeric"});
+}
+
+function formatStamp(iso) {
+  const date = new Date(iso);
+  return `${date.toLocaleDateString("en-GB", {...UTC, day: "numeric", month: "short"})} ${formatClock(iso)} UTC`;
+}
+
+// Controls -----------------------------------------------------------------------------------
+
+function setUpSeek() {
+  const seek = $("seek");
+  const box = seek.closest(".seek");
+  const span = Math.max(1, Math.round((state.span.last - state.span.first) / 1000));
+  seek.max = String(span);
+  $("seek-start").textContent = formatStamp(new Date(state.span.first).toISOString());
+  $("seek-end").textContent = formatStamp(new Date(state.span.last).toISOString());
+  const target = () => new Date(state.span.first + Number(seek.value) * 1000).toISOString();
+  seek.oninput = () => {
+    box.classList.add("dragging");
+    $("seek-label").textContent = formatStamp(target());
+  };
+  seek.onchange = () => {
+    box.classList.remove("dragging");
+    // The far end means "after the last post", so that post is shown too.
+    const to = seek.value === seek.max ? "end" : target().replace(".000Z", "Z");
+    control("seek", {to});
+  };
+}
+
 async function control(op, body) {
+  if (state.mode === "private") {
+    if (op === "pause" || op === "restart") sendOp({op});
+    else if (op === "resume") sendOp({op: "resume"});
+    else if (op === "speed") sendOp({op, speed: body.speed});
+    else if (op === "seek") sendOp({op, to: body.to});
+    return;
+  }
   try {
     await api(`/api/streams/${encodeURIComponent(state.stream)}/${op}`, body || {});
   } catch (error) {
-    alert(error.message);
+    notice(error.message, true);
   }
 }
 
@@ -210,7 +603,46 @@ $("toggle").onclick = () => control(state.playing ? "pause" : "resume");
 $("restart").onclick = () => control("restart");
 $("speed").onchange = (e) => control("speed", {speed: e.target.value === "max" ? "max" : Number(e.target.value)});
 
-start().catch((error) => {
+// Post form ----------------------------------------------------------------------------------
+
+function formFields(form) {
+  const data = new FormData(form);
+  const text = (name) => (data.get(name) || "").toString().trim();
+  const fields = {body: text("body")};
+  for (const name of ["headline", "author", "source"]) if (text(name)) fields[name] = text(name);
+  fields.key_event = data.get("key_event") === "on";
+  fields.pinned = data.get("pinned") === "on";
+  return fields;
+}
+
+function formMessage(error, ok) {
+  $("post-error").hidden = !error;
+  $("post-error").textContent = error || "";
+  $("post-ok").hidden = !ok;
+  $("post-ok").textContent = ok || "";
+}
+
+$("post-form").onsubmit = async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const fields = formFields(form);
+  formMessage(null, null);
+  if (state.mode === "private") {
+    state.pendingPost = sendOp({op: "post", ...fields});
+    return;
+  }
+  try {
+    const answer = await api(`/api/streams/${encodeURIComponent(state.stream)}/posts`, fields);
+    form.reset();
+    formMessage(null, `Published${answer && answer.post ? ` (${answer.post.id})` : ""}.`);
+  } catch (error) {
+    formMessage(error.message, null);
+  }
+};
+
+function fail(error) {
   setConnection("error", false);
   $("empty").textContent = `Could not load: ${error.message}`;
-});
+}
+
+start().catch(fail);
