@@ -392,7 +392,7 @@ class LoadReport:
 
     def table(self) -> Table:
         data = self.as_json()
-        table = Table(title=f"livesim load {data['url']}", show_header=False)
+        table = Table(show_header=False)
         table.add_column("")
         table.add_column("", justify="right")
         conn, events, late = data["connections"], data["events"], data["lateness_ms"]
@@ -415,9 +415,11 @@ class LoadReport:
         table.add_row("bytes", f"{data['bytes']:,}")
         for text, n in list(self.errors.most_common())[:5]:
             table.add_row("error", f"{n} x {text}")
-        failures = data["failures"]
-        table.add_row("verdict", "PASS" if not failures else "FAIL: " + "; ".join(failures))
         return table
+
+    def verdict(self) -> str:
+        failures = self.failures()
+        return "PASS" if not failures else "FAIL: " + "; ".join(failures)
 
 
 class ProgressView:
@@ -634,7 +636,9 @@ def main_load(options: LoadOptions, json_path: str | None) -> int:
     """Run, print the table (and JSON), and the exit status: 1 when a check failed."""
     console = Console(stderr=json_path == "-")  # JSON on stdout: the rest goes to stderr
     report = run_load(options, console)
+    console.print(f"livesim load {report.target}", soft_wrap=True, highlight=False)
     console.print(report.table())
+    console.print(report.verdict(), soft_wrap=True, highlight=False)
     if json_path:
         write_json(report, json_path)
     failures = report.failures()
