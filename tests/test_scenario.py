@@ -599,6 +599,10 @@ async def test_private_replay_with_a_named_scenario(start_server: StartWithScena
     status, answer = await server.get(f"/feeds/{BUNDLED_ID}/events?scenario=nope")
     assert status == 400 and answer["where"] == "query.scenario", answer
     assert "no scenario named 'nope'" in answer["error"]
+    for hostile in ["", "x" * 4000, "%00", "[1,2]", "keys&scenario=other"]:
+        status, answer = await server.get(f"/feeds/{BUNDLED_ID}/events?scenario={hostile}")
+        assert status == 400 and answer["where"] == "query.scenario", (hostile, answer)
+        assert len(answer["error"]) < 300
 
 
 def test_the_script_module_keeps_cue_notes_optional() -> None:
