@@ -17,10 +17,14 @@ from typing import Any
 
 import orjson
 
+from clients.commands import add_client_commands
+
 from . import archive, stats
 from .importers import FORMATS, decode
 from .model import ArchiveError, Feed
+from .script_command import add_script_command
 from .sources import ID_PATTERN, ID_RULE, load_feed, read_archive
+from .synth_command import add_synth_command
 from .timeline import parse_duration, parse_speed
 
 EXAMPLES = """\
@@ -83,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(handler=_validate)
 
     add_serve_command(commands, _serve)
+    add_script_command(commands)
+    add_synth_command(commands)
+    add_client_commands(commands)
     return parser
 
 
