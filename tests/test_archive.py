@@ -149,6 +149,8 @@ def test_every_emitted_line_validates(bundled: Feed, validator: Any) -> None:
         post(time_source="explicit", media="not an array"),
         post(time_source="explicit", media=[{"title": "no kind"}]),
         post(time_source="explicit", media=[{"kind": "gallery", "count": "3"}]),
+        post(time_source="explicit", key_event="yes"),
+        post(time_source="explicit", key_event=1),
         {**post(time_source="explicit"), "id": ""},
         {**post(time_source="explicit"), "type": "comment"},
         {"type": "feed", "version": 2, "title": "Feed"},
@@ -356,3 +358,18 @@ def test_documented_json_layouts_load() -> None:
     for block in blocks:
         [loaded] = archive.loads(block, "my-blog.json").posts
         assert (loaded.id, loaded.body, loaded.time_source) == ("a", "First.", TimeSource.EXPLICIT)
+
+
+def test_key_event_round_trip_and_checks(validator: Any) -> None:
+    flagged = {**post(time_source="explicit"), "key_event": True}
+    assert validator.is_valid(flagged)
+    assert validator.is_valid({**post(time_source="explicit"), "key_event": None})
+    feed = archive.loads(json.dumps(flagged), SRC)
+    assert feed.posts[0].key_event is True
+    assert archive.post_record(feed.posts[0])["key_event"] is True
+    assert archive.loads(archive.dumps(feed).decode(), SRC).posts == feed.posts
+    plain = archive.loads(json.dumps({**flagged, "key_event": None}), SRC)
+    assert plain.posts[0].key_event is False
+    assert "key_event" not in archive.post_record(plain.posts[0])
+    problems = [str(p) for p in archive.problems(json.dumps({**flagged, "key_event": "yes"}), SRC)]
+    assert problems == [f"{SRC}:1: $.key_event: expected true or false, got a string"]

@@ -644,3 +644,26 @@ def test_any_scenario_plays(scenario: S.Scenario) -> None:
     deleted = {c.post.id for c in script.cues if c.type is EventType.POST_DELETED}
     shown = {p["id"] for p in replay.snapshot(1e9)["posts"]}
     assert shown == set(created) - deleted
+
+
+def test_the_list_form_update_may_now_carry_a_body(bundled: Feed) -> None:
+    """Today's ``scenario = [...]`` steps, where an update used to refuse a ``body``."""
+    from simulator.web.state import build_script
+
+    post_id = bundled.posts[1].id
+    raw = {
+        "streams": [
+            {
+                "id": "s",
+                "feed": BUNDLED_ID,
+                "scenario": [
+                    {"action": "update", "post": post_id, "after": "1m", "body": "New text."},
+                    {"action": "pin", "post": post_id},
+                ],
+            }
+        ]
+    }
+    script = build_script(bundled, validate(raw).streams[0])
+    [update] = [c for c in script.cues if c.type is EventType.POST_UPDATED]
+    assert update.post.id == post_id and update.post.body == "New text."
+    assert update.note == "changes body"
