@@ -664,6 +664,6 @@ def test_the_list_form_update_may_now_carry_a_body(bundled: Feed) -> None:
         ]
     }
     script = build_script(bundled, validate(raw).streams[0])
-    [update] = [c for c in script.cues if c.type is EventType.POST_UPDATED]
+    [update] = [c for c in script.cues if c.note == "changes body"]
+    assert update.type is EventType.POST_UPDATED
     assert update.post.id == post_id and update.post.body == "New text."
-    assert update.note == "changes body"
