@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -421,3 +422,35 @@ async def test_injected_duplicates_are_found_and_fail_the_run(
     assert report.counts.missing == 0 and report.counts.out_of_order == 0
     assert any("duplicate" in failure for failure in report.failures())
     assert sum(row["duplicate"] for row in report.rows) == report.counts.duplicate
+
+
+async def test_the_installed_command(start_server: StartServer, tmp_path: Path) -> None:
+    """``livesim load`` as a user runs it: its own process, JSON written, exit status."""
+    server = await start_server(streams=[FAST])
+    out = tmp_path / "run.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simulator",
+        "load",
+        "--url",
+        f"{server.base}/streams/fast",
+        "--clients",
+        "20",
+        "--transport",
+        "mix",
+        "--duration",
+        "2s",
+        "--churn",
+        "5/s",
+        "--json",
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    assert b"PASS" in stdout and b"missing" in stdout
+    data = json.loads(out.read_text())
+    assert data["events"]["missing"] == data["events"]["duplicate"] == 0
+    assert data["connections"]["churned"] > 0
