@@ -179,12 +179,14 @@ class LivePosts:
                 self.last_id = candidate
                 return candidate
 
-    def check_room(self, record: Mapping[str, Any] | None = None) -> None:
-        if len(self._posts) >= MAX_LIVE_POSTS:
+    def check_room(self, fields: Mapping[str, Any], *, new: bool) -> None:
+        """Refuse a post (``new``) or an edit that would pass the bounds; the fields' own size
+        stands for what they add, so this can be asked before the record exists."""
+        if new and len(self._posts) >= MAX_LIVE_POSTS:
             raise TooManyPosts(
                 f"this stream holds {MAX_LIVE_POSTS} live posts, the most it keeps; delete some"
             )
-        if record is not None and self._bytes + _size(record) > MAX_LIVE_BYTES:
+        if self._bytes + _size(fields) > MAX_LIVE_BYTES:
             raise TooManyPosts(
                 f"this stream's live posts would exceed {MAX_LIVE_BYTES} bytes; delete some"
             )

@@ -345,15 +345,17 @@ class Replay:
         """Refuse before anything is emitted. A post visible now that a cue due now deletes still
         gets its event (as a scripted edit of a deleted post does): nothing due is lost."""
         if isinstance(command, CreatePost):
-            self.live.check_room()
-        elif command.post not in self.view:
+            self.live.check_room(command.fields, new=True)
+            return
+        if command.post not in self.view:
             raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
+        if isinstance(command, UpdatePost) and command.post in self.live:
+            self.live.check_room(command.fields, new=False)
 
     def _post_command(self, command: PostCommand, now: float) -> list[Event]:
         at = self.archive_position(now)
         if isinstance(command, CreatePost):
             record = _live_record(self.live.new_id(), command.fields, at)
-            self.live.check_room(record)
             post_id = record["id"]
             self.live.put(post_id, record)
             out = [self._emit_post(EventType.POST_CREATED, post_id, record, now, at)]
@@ -368,7 +370,6 @@ class Replay:
             if set(command.fields) - {"pinned"}:  # only ``pinned``: a pin, no edit
                 record = _merged(record, command.fields)
                 if post_id in self.live:
-                    self.live.check_room(record)
                     self.live.put(post_id, record)
                 out.append(self._emit_post(EventType.POST_UPDATED, post_id, record, now, at))
             if "pinned" in command.fields:

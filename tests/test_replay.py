@@ -1091,10 +1091,26 @@ def test_live_posts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert replay.serial == serial  # refused before anything was emitted
     replay.apply(DeletePost("live-1"), START)
     replay.apply(CreatePost({"body": "x"}), START)
-    monkeypatch.setattr(live, "MAX_LIVE_BYTES", 1000)
+    monkeypatch.setattr(live, "MAX_LIVE_BYTES", 1500)
     replay.apply(DeletePost("live-2"), START)
     with pytest.raises(TooManyPosts):
         replay.apply(CreatePost({"body": "x" * 2000}), START)
+    serial = replay.serial
+    with pytest.raises(TooManyPosts):
+        replay.apply(UpdatePost("live-3", {"body": "x" * 1500}), START)
+    assert replay.serial == serial
+
+
+def test_a_refused_post_command_loses_no_due_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusals come before ``advance``: the events due at that moment are not emitted and
+    dropped, they go out with the next call."""
+    monkeypatch.setattr(live, "MAX_LIVE_BYTES", 100)
+    replay = make_replay(P5)
+    with pytest.raises(TooManyPosts):
+        replay.apply(CreatePost({"body": "x" * 200}), START + 61)
+    with pytest.raises(UnknownPost):
+        replay.apply(DeletePost("p1"), START + 61)  # due, but not visible yet
+    assert post_ids(replay.advance(START + 61)) == ["p0", "p1"]
 
 
 @pytest.mark.parametrize(
