@@ -70,7 +70,9 @@ async def test_bad_schedules_are_refused_naming_the_entry(
     assert len(answer["error"]) < 400
 
 
-@pytest.mark.parametrize("start_at", ["2026-01-01T09:00:00", "tomorrow", 1e308, "9999-99-99T00:00Z"])
+@pytest.mark.parametrize(
+    "start_at", ["2026-01-01T09:00:00", "tomorrow", 1e308, "9999-99-99T00:00Z"]
+)
 async def test_bad_start_at_is_refused(start_server: StartServer, start_at: Any) -> None:
     server = await start_server()
     status, answer = await server.post("/api/streams", {"feed": BUNDLED_ID, "start_at": start_at})
