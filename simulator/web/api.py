@@ -144,7 +144,6 @@ async def create_stream(request: web.Request) -> web.Response:
         stream = make_stream(request.app, config.id, feed, config)
     except ValueError as exc:
         raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
-    stream.faults = config.fault_spec()
     streams[stream.id] = stream
     made.add(stream.id)
     response = json(stream_json(request, stream), status=201)

@@ -119,7 +119,6 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         if feed is None:
             raise ValueError(f"streams: stream {config.id!r} names unknown feed {config.feed!r}")
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
-        app[STREAMS][config.id].faults = config.fault_spec()
     yield
     for stream in list(app[STREAMS].values()):
         await stop_stream(app, stream, SHUTDOWN)
@@ -335,7 +334,6 @@ async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
             where = "from" if where == "start" else where
             message = str(exc).split(": ", 1)[-1]
             raise http_error(f"query.{where}: {message}", f"query.{where}") from None
-        stream.faults = config.fault_spec()
         _faults(request, stream)
         live = request.app[PRIVATE_STREAMS]
         live.add(stream)

@@ -93,6 +93,7 @@ def make_stream(
         private=private,
     )
     stream.on_lateness = app[METRICS].lateness.observe
+    stream.faults = config.fault_spec()
     stream.start()
     if timed:
         app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
