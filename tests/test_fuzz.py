@@ -341,7 +341,7 @@ class Harness:
 async def healthy(server: Server) -> None:
     """Alive, and no stream failed: a replay that raised would answer 409 from then on, which
     would otherwise pass for a 4xx."""
-    async with asyncio.timeout(2):
+    async with asyncio.timeout(5):  # generous: the suite runs on 2 shared cores
         status, body = await server.get("/healthz")
         assert status == 200 and body["ok"] is True, body
         status, body = await server.get("/readyz")
@@ -396,6 +396,7 @@ class Watcher:
         self.gaps: list[tuple[int, int]] = []
         self.started = asyncio.Event()
         self.arrived = asyncio.Event()
+        self.before = 0
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -415,6 +416,7 @@ class Watcher:
         self.task = asyncio.create_task(self.run())
         async with asyncio.timeout(TIMEOUT):
             await self.started.wait()
+        self.before = len(self.serials)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -434,7 +436,7 @@ class Watcher:
                 self.arrived.clear()
                 await self.arrived.wait()
         assert not self.gaps, f"the watcher missed events: {self.gaps[:5]}"
-        assert len(self.serials) > 20, self.serials
+        assert len(self.serials) > self.before + 1, "the watcher received nothing while fuzzing"
 
 
 async def fuzz(start_server: StartServer, surface: Callable[[Harness], None]) -> None:
