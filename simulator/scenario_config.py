@@ -12,8 +12,8 @@ Every rule's parameters are bounded, and an unknown key is refused naming it. ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
     TypeAdapter,
 )
 
@@ -133,6 +134,17 @@ class ScenarioRules(_Strict):
     bursts: Annotated[BurstsRule | None, Switch] = None
     inject: tuple[InjectPost, ...] = Field(default=(), max_length=MAX_INJECT)
     steps: tuple[ScenarioStep, ...] = Field(default=(), max_length=MAX_STEPS)
+    _name: str | None = PrivateAttr(default=None)
+
+    @property
+    def name(self) -> str | None:
+        """The ``[scenarios.NAME]`` it came from, when a stream named it."""
+        return self._name
+
+    def named(self, name: str) -> ScenarioRules:
+        copy = self.model_copy()
+        copy._name = name
+        return copy
 
     def scenario(self) -> core.Scenario:
         def plain(rule: BaseModel | None, kind: Any) -> Any:
@@ -193,24 +205,28 @@ def resolve(
             raise ValueError(f"scenario: no scenario named {value[:64]!r} (known: {known})")
         return rules.scenario(), f"scenarios.{value}"
     if isinstance(value, ScenarioRules):
-        return value.scenario(), "scenario"
+        return value.scenario(), f"scenarios.{value.name}" if value.name else "scenario"
     return [step.step() for step in value], "scenario"
 
 
-class _HasScenario(Protocol):
-    @property
-    def scenario(self) -> str | tuple[ScenarioStep, ...] | ScenarioRules: ...
+Config = TypeVar("Config", bound=BaseModel)
 
 
-def check_scenario_names(
-    streams: Iterable[_HasScenario], scenarios: Mapping[str, ScenarioRules], where: str
-) -> None:
-    """A configured stream naming a scenario that is not configured stops the server at once."""
+def resolve_names(
+    streams: Sequence[Config], scenarios: Mapping[str, ScenarioRules], where: str
+) -> tuple[Config, ...]:
+    """The configured streams with each scenario name replaced by its rules (which remember the
+    name, for errors): a name that is not configured stops the server at once, naming it."""
+    out = []
     for number, stream in enumerate(streams):
-        if isinstance(stream.scenario, str) and stream.scenario not in scenarios:
-            known = ", ".join(sorted(scenarios)) or "none configured"
-            raise ArchiveError(
-                f"streams[{number}].scenario: no scenario named {stream.scenario!r} "
-                f"(known: {known})",
-                source=where,
-            )
+        name = getattr(stream, "scenario", None)
+        if isinstance(name, str):
+            if name not in scenarios:
+                known = ", ".join(sorted(scenarios)) or "none configured"
+                raise ArchiveError(
+                    f"streams[{number}].scenario: no scenario named {name!r} (known: {known})",
+                    source=where,
+                )
+            stream = stream.model_copy(update={"scenario": scenarios[name].named(name)})
+        out.append(stream)
+    return tuple(out)

@@ -25,7 +25,7 @@ from .scenario_config import (
     ScenarioName,
     ScenarioRules,
     ScenarioValue,
-    check_scenario_names,
+    resolve_names,
 )
 from .schedule import ScheduleEntry
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
@@ -206,8 +206,8 @@ def load(
         _apply(raw, override.key, override.value)
     settings = validate(raw, where, overrides)
     _check_unique_streams(settings, where)
-    check_scenario_names(settings.streams, settings.scenarios, where)
-    return settings
+    streams = resolve_names(settings.streams, settings.scenarios, where)
+    return settings.model_copy(update={"streams": streams})
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -667,3 +667,40 @@ def test_the_list_form_update_may_now_carry_a_body(bundled: Feed) -> None:
     [update] = [c for c in script.cues if c.note == "changes body"]
     assert update.type is EventType.POST_UPDATED
     assert update.post.id == post_id and update.post.body == "New text."
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "error"),
+    [
+        (
+            '[scenarios.bad]\nsteps = [{ action = "pin", post = "nope" }]\n',
+            "streams[0].scenario: scenarios.bad.steps[0].post: no post with id 'nope'",
+        ),
+        ("", "streams[0].scenario: no scenario named 'bad' (known: none configured)"),
+        ("[scenarios.bad]\nbursts = { size = 0 }\n", "scenarios.bad.bursts.size: Input should"),
+    ],
+)
+def test_serve_refuses_a_named_scenario_that_does_not_fit(
+    tmp_path: Path, scenarios: str, error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before the server starts: one line naming the file and the key, exit 1."""
+    from simulator.cli import main
+
+    config = tmp_path / "c.toml"
+    stream = '[[streams]]\nid = "x"\nfeed = "aljazeera-iraq-2014-06"\nscenario = "bad"\n\n'
+    config.write_text(stream + scenarios)
+    assert main(["serve", "--config", str(config), "--port", "0"]) == 1
+    assert capsys.readouterr().err.startswith(f"livesim: {config}: {error}")
+
+
+def test_load_puts_the_named_rules_in_the_stream(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[streams]]\nid = "x"\nfeed = "f"\nscenario = "keys"\n\n'
+        "[scenarios.keys]\nkey_events = true\n"
+    )
+    settings = load(config, env={})
+    rules = settings.streams[0].scenario
+    assert isinstance(rules, ScenarioRules) and rules.name == "keys"
+    assert rules.scenario() == settings.scenarios["keys"].scenario()
+    assert settings.scenarios["keys"].name is None
