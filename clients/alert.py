@@ -371,6 +371,8 @@ class Alerter:
         self.failures = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_alert: Callable[[dict[str, Any]], None] = lambda alert: None
+        self.limit: int | None = None
+        """Alerts to fire at most (``--count``)."""
 
     def on_event(self, envelope: Envelope) -> None:
         post = envelope.get("post")
@@ -389,6 +391,8 @@ class Alerter:
         if not isinstance(post_id, str):
             return
         for rule in self.rules:
+            if self.limit is not None and self.alerts >= self.limit:
+                return
             key = (rule.name, post_id)
             if key in self.fired:
                 continue
@@ -535,6 +539,7 @@ async def run_alert(
         alerter = Alerter(rules, emit=emit, report=report, session=session)
         done = asyncio.Event()
         if count:
+            alerter.limit = count
             alerter.on_alert = lambda alert: done.set() if alerter.alerts >= count else None
         first = True
 

@@ -128,8 +128,9 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> object:
                 raise ClientError(f"{url}: {error or f'HTTP {response.status}'}")
             return body
     except aiohttp.ClientConnectorError as exc:
-        raise ClientError(
-            f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc}"
-        ) from None
+        error = exc.os_error
+        known = isinstance(error.errno, int) and error.errno > 0  # not a resolver's (< 0)
+        why = os.strerror(error.errno) if known else (error.strerror or str(error))
+        raise ClientError(f"cannot connect to {exc.host}:{exc.port}: {why}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ClientError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
