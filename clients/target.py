@@ -129,8 +129,8 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> object:
             return body
     except aiohttp.ClientConnectorError as exc:
         error = exc.os_error
-        known = isinstance(error.errno, int) and error.errno > 0  # not a resolver's (< 0)
-        why = os.strerror(error.errno) if known else (error.strerror or str(error))
+        number = error.errno if isinstance(error.errno, int) else 0
+        why = os.strerror(number) if number > 0 else (error.strerror or str(error))
         raise ClientError(f"cannot connect to {exc.host}:{exc.port}: {why}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ClientError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
