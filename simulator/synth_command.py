@@ -44,7 +44,7 @@ def add_synth_command(commands: Any) -> None:
         "--posts",
         required=True,
         metavar="N",
-        help=f"how many posts, {synth.MIN_POSTS} to {synth.MAX_POSTS:,}".replace(",", " "),
+        help=f"how many posts: {synth.MIN_POSTS} to {synth.MAX_POSTS:_}".replace("_", " "),
     )
     parser.add_argument(
         "--seed", default="0", metavar="S", help=f"0 to {synth.MAX_SEED} (default 0)"

@@ -98,25 +98,26 @@ async def _screenshot(page: Any, name: str) -> Path:
 
 
 def _demo_feed(bundled: Feed) -> Feed:
-    """The bundled archive plus what it lacks: a photo with a URL and a right-to-left post."""
-    last = bundled.posts[-1].timed
+    """The bundled archive plus what it lacks: a photo with a URL and a right-to-left post, early
+    in the archive so the newest posts on top are the archive's own."""
+    first = bundled.posts[0].timed
     photo = Media(kind="image", caption=PHOTO_CAPTION, credit="Reuters", url="/static/favicon.svg")
     extra = (
         Post(
             id="photo-1",
             body="",
-            published_at=last + timedelta(minutes=1),
+            published_at=first + timedelta(minutes=1),
             time_source=TimeSource.EXPLICIT,
             media=(photo,),
         ),
         Post(
             id="rtl-1",
             body=ARABIC,
-            published_at=last + timedelta(minutes=2),
+            published_at=first + timedelta(minutes=2),
             time_source=TimeSource.EXPLICIT,
         ),
     )
-    return replace(bundled, posts=bundled.posts + extra)
+    return replace(bundled, posts=bundled.posts[:1] + extra + bundled.posts[1:])
 
 
 async def _whole_archive(start_server: StartServer, bundled: Feed) -> Server:
@@ -212,6 +213,8 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     status, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
     assert status == 200
     posts = {p["id"]: p for p in snapshot["posts"]}
+    await page.wait_for_timeout(900)  # the arrival highlight fades
+    await _screenshot(page, "ticker-1280x800")
 
     # A photo with a URL: a lazy <img>, its caption as alt text, and it loads.
     img = page.locator("#post-photo-1 img")
@@ -280,15 +283,15 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     assert await page.get_attribute("link[rel=icon]", "href") == "/static/favicon.svg"
     assert favicons and set(favicons) == {200}  # the icon, and the demo photo uses it too
 
-    await page.evaluate("window.scrollTo(0, 0)")
-    await page.wait_for_timeout(300)
-    await _screenshot(page, "ticker-1280x800")
-    await page.evaluate("document.querySelector('.gallery').scrollIntoView({block: 'center'})")
+    await page.evaluate(
+        "document.querySelector('.gallery:has(figcaption)').scrollIntoView({block: 'center'})"
+    )
     await _screenshot(page, "ticker-1280x800-media")
     phone = await chromium.page(PHONE)
     await phone.goto(server.base + "/")
     await _wait_for_posts(phone, 44)
     assert not await phone.locator("#key-events").is_visible()  # folded on a phone
+    await phone.wait_for_timeout(900)
     await _screenshot(phone, "ticker-390-phone")
     chromium.assert_clean()
 

@@ -104,12 +104,12 @@ function setUpMode() {
     $("mode").textContent = "Private replay";
     next.delete("private");
     link.textContent = "Back to the shared stream";
-    $("scope").textContent = "Your own replay of this archive: pausing, seeking or posting here changes nothing for anyone else.";
+    $("scope").textContent = "Your own replay: pausing, seeking or posting here affects nobody else.";
     $("stream-picker").hidden = true;
   } else {
     next.set("private", "1");
     link.textContent = "Watch privately";
-    $("scope").textContent = "These controls steer the shared stream for every viewer. Use “Watch privately” for a replay of your own.";
+    $("scope").textContent = "These controls steer the shared stream for every viewer.";
   }
   link.href = `?${next}`;
 }
@@ -154,7 +154,9 @@ function subscribe(cursor) {
 
 function openPrivate(from) {
   const query = new URLSearchParams({speed: String(state.speed)});
-  for (const name of ["max_gap", "loop"]) if (params.get(name)) query.set(name, params.get(name));
+  for (const name of ["max_gap", "loop", "scenario"]) {
+    if (params.get(name)) query.set(name, params.get(name));
+  }
   if (from) query.set("from", from);
   if (!state.playing) query.set("paused", "true");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -492,7 +494,7 @@ function strip(images, count, gallery) {
   const box = el("div", "media gallery");
   const title = gallery && (gallery.title || gallery.caption);
   box.append(el("div", "strip-head", `Gallery · ${count} photo${count === 1 ? "" : "s"}${title ? ` · ${title}` : ""}`));
-  const row = el("div", "strip");
+  const row = el("div", images.length ? "strip" : "strip frames");
   for (const image of images) row.append(photo(image, true));
   for (let i = images.length; i < Math.min(count, 6); i++) {
     row.append(photo({caption: null, credit: gallery && gallery.credit}, true));
