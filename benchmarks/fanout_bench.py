@@ -17,8 +17,9 @@ Modes (``--mode``, comma-separated; default ``paced,burst``):
   ``max_gap`` 30 s, so every gap is clamped to exactly one interval; the baselines: a timer on
   absolute deadlines). N and rate per row from ``--paced`` (default 1000@20,5000@5).
 - ``burst``: ``--burst-events`` (200) events due at once to ``--burst-clients`` (1000). livesim:
-  its stream at speed ``max`` is resumed until every client has them (batches of up to 64,
-  coalesced into one write per subscriber); the baselines write each event to each client.
+  its paused stream on a long copy of the archive seeks forward past 200 posts, which emits every
+  skipped event (about 220 with the archive's edits) in one publish, one write per subscriber;
+  the baselines write each event to each client.
 - ``capacity``: as many livesim (and naive) subscribers as descriptors allow; idle memory per
   subscriber and the lateness of one event reaching them all.
 - ``resume``: ``--storm`` (2000) subscribers reconnect together with a cursor 200 events behind
@@ -645,7 +646,7 @@ class Setup:
 
     kind: str
     rate: float = 0.0
-    """Events per second (paced); 0 with ``burst``: livesim at speed max, paused."""
+    """Events per second (paced); none with ``burst`` (livesim paused, the baselines idle)."""
     burst: bool = False
     speed: float | None = None
     """livesim speed (overrides ``MAX_GAP × rate``), with ``max_gap`` = 1 / rate."""
@@ -665,7 +666,7 @@ def livesim_config(directory: str, port: int, setup: Setup, loop: str | None) ->
     if setup.extra:
         server.append(setup.extra)
     if setup.burst:
-        stream = 'speed = "max"\npaused = true\nloop = true'
+        stream = f'speed = 60\nmax_gap = "{MAX_GAP:g}s"\npaused = true\nloop = true'
     elif setup.speed is not None:
         stream = f'speed = {setup.speed:g}\nmax_gap = "{1 / setup.rate:g}s"\nloop = true'
     else:
@@ -706,6 +707,14 @@ def write_long_feed(directory: str) -> Path:
     path = Path(directory) / f"{LONG_FEED}.jsonl"
     path.write_bytes(archive.dumps(dataclasses.replace(feed, id=LONG_FEED, posts=posts)))
     return path
+
+
+def long_feed_post(index: int) -> str:
+    """The id of ``LONG_FEED``'s post number ``index`` (from 0)."""
+    from simulator.sources import bundled_feed
+
+    posts = bundled_feed().posts
+    return f"{posts[index % len(posts)].id}-{index // len(posts)}"
 
 
 class Server:
@@ -762,8 +771,9 @@ class Server:
         return int(str((await self.stream())["cursor"]).rsplit("-", 1)[1])
 
     async def burst(self, count: int) -> None:
-        if self.setup.kind == "livesim":
-            await self.request("POST", f"/api/streams/{STREAM}/resume")
+        if self.setup.kind == "livesim":  # a forward seek: every skipped event in one publish
+            target = {"to": long_feed_post(count)}
+            await self.request("POST", f"/api/streams/{STREAM}/seek", body=target, within=120)
         else:
             await self.request("POST", f"/api/streams/{STREAM}/{count}/burst", within=120)
 
@@ -879,10 +889,9 @@ async def measure(
 ) -> tuple[int, int]:
     """Run until every reading client has the ``count``-th event from now: CPU, window, RSS.
 
-    livesim's burst is its stream at speed max, which emits batches until paused, possibly
-    well past ``count`` before the clients have read that far: it is paused then, and the
-    window runs on until every client has everything emitted (the pause's own state event
-    included), so its CPU and its deliveries cover the same events.
+    A burst is triggered first: the baselines write ``count`` events to every client; livesim
+    is paused on ``LONG_FEED`` and seeks forward past ``count`` posts, which emits every
+    skipped event at once (one publish, one write per subscriber).
     """
     reading = [c for c in clients if not c.stall]
     for client in clients:
@@ -891,17 +900,13 @@ async def measure(
     started = time.monotonic()
     first = await server.serial()
     last = first + count
-    recorder.measure_until(last, reading)
     if server.setup.burst:
         await server.burst(count)
+        last = await server.serial()  # livesim's seek: the skipped posts' events + its state
+    recorder.measure_until(last, reading)
     try:
         async with asyncio.timeout(limit):
             await recorder.all_done.wait()
-            if server.setup.burst and server.setup.kind == "livesim":
-                await server.request("POST", f"/api/streams/{STREAM}/pause")
-                last = await server.serial()
-                recorder.measure_until(last, reading)
-                await recorder.all_done.wait()
     except TimeoutError:
         row.notes.append(f"window timed out after {limit:.0f} s")
     row.window = time.monotonic() - started
@@ -978,7 +983,7 @@ async def burst_row(kind: str, transport: str, args: argparse.Namespace, tmp: st
                 client.close()
 
     try:
-        setup = Setup(kind, burst=True, max_pending=args.max_pending)
+        setup = Setup(kind, burst=True, max_pending=args.max_pending, long=True)
         await with_server(setup, args, tmp, body)
     except RuntimeError as exc:
         row.notes.append(str(exc))
