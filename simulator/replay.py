@@ -169,11 +169,6 @@ class Replay:
     # Reading ------------------------------------------------------------------------------
 
     @property
-    def _log(self) -> EventLog:
-        """The old name of ``log`` (tests/test_hardening.py reads it)."""
-        return self.log
-
-    @property
     def cursor(self) -> str:
         return f"{self.incarnation}-{self.serial}"
 

@@ -74,7 +74,7 @@ async def test_top_speed_stays_bounded_and_the_server_answers(start_server: Star
                 await assert_healthy(server)
         assert serials == list(range(serials[0], serials[0] + 600))  # nothing lost
     stream = server.app[STREAMS]["s"]
-    assert len(stream.replay._log) <= stream.replay.options.log_limit
+    assert len(stream.replay.log) <= stream.replay.options.log_limit
 
 
 async def test_top_speed_without_subscribers_does_not_spin(start_server: StartServer) -> None:
@@ -207,7 +207,7 @@ async def test_event_log_memory_is_bounded(start_server: StartServer) -> None:
     await asyncio.sleep(0.2)
     replay = server.app[STREAMS][BUNDLED_ID].replay
     assert replay.serial > 400
-    assert sum(len(e.json) + len(e.sse) for e in replay._log) <= 65536
+    assert sum(len(e.json) + len(e.sse) for e in replay.log) <= 65536
 
 
 @pytest.mark.parametrize("limit", ["max_connections", "max_connections_per_client"])
