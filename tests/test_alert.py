@@ -381,10 +381,6 @@ async def test_fires_once_through_injected_faults(
 ) -> None:
     stream = {"id": "rough", "feed": BUNDLED_ID, "speed": 60, "max_gap": "1s", "loop": True}
     server = await start_server(streams=[stream])
-    async with server.session.head(f"{server.base}/streams/rough/events?faults=seed:1") as probe:
-        supported = probe.status == 200 and "faults" in (await server.get("/api/streams/rough"))[1]
-    if not supported:
-        pytest.skip("the server has no ?faults= yet (issue #7 §1)")
     faults = "duplicate:1,garble:0.3,disconnect_after:7,seed:3"
     compiled = rules({"name": "baiji", "keywords": ["Baiji"]}, {"name": "agency", "source": "AP"})
     lines: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUNDLED_ID, Server, StartServer
+from conftest import BUNDLED_ID, StartServer
 
 from clients import commands
 from clients.frames import SseDecoder, WsDecoder
@@ -394,21 +394,11 @@ def test_bad_options_are_usage_errors(
     assert flag in capsys.readouterr().err
 
 
-async def faults_supported(server: Server) -> bool:
-    """Whether this server takes ``?faults=`` (issue #7 §1, built alongside this client)."""
-    async with server.session.head(
-        f"{server.base}/feeds/{BUNDLED_ID}/events?faults=seed:1"
-    ) as response:
-        return response.status == 200
-
-
 @pytest.mark.parametrize("url", ["/streams/fast", f"/feeds/{BUNDLED_ID}?speed=600&max_gap=1s"])
 async def test_injected_duplicates_are_found_and_fail_the_run(
     start_server: StartServer, url: str
 ) -> None:
     server = await start_server(streams=[FAST])
-    if not await faults_supported(server):
-        pytest.skip("the server has no ?faults= yet (issue #7 §1)")
     options = LoadOptions(
         url=server.base + url,
         clients=6,
