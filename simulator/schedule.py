@@ -22,6 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from .live import parse_fields
 from .timeline import parse_duration, parse_speed
 
 log = logging.getLogger("livesim.schedule")
@@ -72,8 +73,10 @@ class ScheduleEntry(BaseModel):
             raise ValueError("action 'speed' needs speed")
         if self.action == "seek" and self.to is None:
             raise ValueError("action 'seek' needs to")
-        if self.action == "inject" and self.post is None:
-            raise ValueError("action 'inject' needs post")
+        if self.action == "inject":
+            if self.post is None:
+                raise ValueError("action 'inject' needs post")
+            parse_fields(self.post, "post", create=True)  # refused now, not when it fires
         self.trigger()  # a bad cron expression fails here, with the place named by the caller
         return self
 

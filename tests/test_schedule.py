@@ -151,3 +151,37 @@ async def test_a_scheduled_action_goes_through_the_command_path(
                 break
     assert data["data"]["speed"] == 5
     assert (await server.get("/api/streams/fast"))[1]["speed"] == 5
+
+
+async def test_a_scheduled_inject_posts_to_every_subscriber(start_server: StartServer) -> None:
+    server = await start_server()
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    post = {"headline": "On cue", "body": "Posted by the schedule.", "key_event": True}
+    body = {
+        "id": "cue",
+        "feed": BUNDLED_ID,
+        "schedule": [{"at": at.isoformat(), "action": "inject", "post": post}],
+    }
+    status, stream = await server.post("/api/streams", body)
+    assert status == 201, stream
+    assert stream["next_actions"][0]["action"] == "inject"
+    url = f"{server.base}/streams/cue/events"
+    async with asyncio.timeout(10), sse.connect(server.session, url) as reader:
+        while True:
+            data = sse.envelope(await reader.next_event())
+            if data["type"] == "post.created" and data["post"]["id"].startswith("live-"):
+                break
+    assert data["post"]["headline"] == "On cue" and data["post"]["key_event"] is True
+    status, snapshot = await server.get("/api/streams/cue/posts")
+    assert any(p["headline"] == "On cue" for p in snapshot["posts"])
+
+
+async def test_a_bad_inject_post_is_refused_when_the_stream_is_made(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    entry = {"interval": "1h", "action": "inject", "post": {"body": "x" * 70_000}}
+    status, answer = await server.post("/api/streams", {"feed": BUNDLED_ID, "schedule": [entry]})
+    assert status == 400, answer
+    assert answer["where"] == "body.schedule[0]", answer
+    assert "post.body" in answer["error"] and len(answer["error"]) < 300
