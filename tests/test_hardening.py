@@ -12,10 +12,12 @@ import socket
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import sse
 from conftest import BUNDLED_ID, Server, StartServer
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from simulator.stream import StreamFailed
 from simulator.web.state import STREAMS
@@ -200,7 +202,7 @@ async def test_streams_created_through_the_api_are_limited(start_server: StartSe
 
 
 async def test_event_log_memory_is_bounded(start_server: StartServer) -> None:
-    server = await start_server(server={"max_log_bytes": 65536})
+    server = await start_server(server={"max_log_bytes": 65536, "ws_control_rate": 100_000})
     async with ws_connect(f"{server.ws_base}/streams/{BUNDLED_ID}/ws") as ws:
         for _ in range(400):
             await ws.send('{"op": "pause"}')
@@ -388,3 +390,47 @@ async def test_unknown_client_session_does_not_need_origin(server: Server) -> No
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{server.base}/api/streams/{BUNDLED_ID}/resume") as response:
             assert response.status == 200
+
+
+# WebSocket control: the same owner rules, and a message budget ---------------------------------
+
+
+async def test_ws_control_from_a_foreign_origin_is_refused_but_reading_is_not(
+    server: Server,
+) -> None:
+    url = f"{server.ws_base}/streams/{BUNDLED_ID}/ws"
+    async with ws_connect(url, origin="http://evil.example") as ws:  # type: ignore[arg-type]
+        await ws.send('{"op": "pause"}')
+        reply = orjson.loads(await ws.recv())
+        assert reply["type"] == "error" and reply["where"] == "$.op"
+        assert "control_origins" in reply["error"]
+        await ws.send('{"op": "ping"}')
+        assert orjson.loads(await ws.recv())["type"] == "pong"
+    assert (await server.get(f"/api/streams/{BUNDLED_ID}"))[1]["state"] == "playing"
+    async with ws_connect(
+        f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true", origin="http://evil.example"
+    ) as ws:  # type: ignore[arg-type]
+        await ws.send('{"op": "resume"}')  # a private replay is its connection's own
+        while (kind := orjson.loads(await ws.recv())["type"]) != "stream.state":
+            assert kind != "error"
+
+
+async def test_ws_messages_over_the_rate_get_one_error_then_a_close(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(server={"ws_control_rate": 5})
+    async with ws_connect(f"{server.ws_base}/streams/{BUNDLED_ID}/ws") as ws:
+        for _ in range(10):  # the burst: twice the rate
+            await ws.send('{"op": "ping"}')
+        for _ in range(1200):
+            await ws.send('{"op": "ping"}')
+        replies = []
+        with pytest.raises(ConnectionClosed) as info:
+            while True:
+                replies.append(orjson.loads(await ws.recv()))
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+    errors = [r for r in replies if r["type"] == "error"]
+    assert len(errors) == 1 and "ws_control_rate" in errors[0]["error"]
+    assert sum(r["type"] == "pong" for r in replies) >= 10
+    status, text = await metrics_text(server)
+    assert 'livesim_connections_refused_total{reason="ws_rate"} 1.0' in text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,11 +27,12 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 from .. import wire
 from ..hub import SLOW, Framing, Subscriber
-from ..stream import Stream
+from ..stream import Stream, StreamFailed
 from ..wire import Event
-from . import faults
+from . import access, faults
 from .api import parse_command
-from .state import CONNECTIONS, SETTINGS
+from .ratelimit import TokenBucket
+from .state import CONNECTIONS, METRICS, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+OVER_RATE_CLOSE = 1000
+"""Messages over ``server.ws_control_rate`` in a row before the socket is closed (1008)."""
 TRY_AGAIN_LATER = 1013
 """WebSocket close code for a slow consumer: reconnect and resume."""
 CLIENT_GONE = 499
@@ -377,14 +381,35 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
         # Unprepared (the transport was gone before the upgrade), aiohttp would fail closing it.
         return ws if ws.prepared else web.Response(status=CLIENT_GONE, reason="Client Gone")
     subscriber = connection.subscriber
+    # Control over a shared stream obeys the same Origin / token rules as the REST API; a private
+    # replay belongs to its one connection, which may always steer it.
+    refusal = None if stream.private else request.get(access.CONTROL_REFUSAL)
+    refused = request.app[METRICS].totals.refused
+    loop = asyncio.get_running_loop()
+    rate = server.ws_control_rate
+    bucket = TokenBucket(rate, burst=2 * rate, now=loop.time())
+    over = 0
     try:
         async for message in ws:
-            if message.type is WSMsgType.TEXT:
-                reply = _handle(stream, subscriber, message.data)
-            elif message.type is WSMsgType.BINARY:
-                reply = _error("$: binary messages are not supported; send JSON text")
-            else:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
+            if not bucket.take(loop.time()):
+                over += 1
+                if over == 1:
+                    refused["ws_rate"] += 1
+                    slow_down = _error(f"$: over server.ws_control_rate ({rate:g} messages/s)")
+                    await ws.send_frame(slow_down, WSMsgType.TEXT)
+                elif over >= OVER_RATE_CLOSE:
+                    await ws.close(
+                        code=WSCloseCode.POLICY_VIOLATION, message=b"over ws_control_rate"
+                    )
+                    break
+                continue
+            over = 0
+            if message.type is WSMsgType.TEXT:
+                reply = _handle(stream, subscriber, message.data, refusal, refused)
+            else:
+                reply = _error("$: binary messages are not supported; send JSON text")
             if reply:
                 await ws.send_frame(reply, WSMsgType.TEXT)
     except GONE:  # reset, or lost mid-drain
@@ -397,7 +422,13 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     return ws
 
 
-def _handle(stream: Stream, subscriber: Subscriber, data: str) -> bytes | None:
+def _handle(
+    stream: Stream,
+    subscriber: Subscriber,
+    data: str,
+    refusal: access.Refusal | None = None,
+    refused: Counter[str] | None = None,
+) -> bytes | None:
     """Act on one client message; the reply, if any (errors, pong)."""
     try:
         message = wire.parse_client_message(data)
@@ -412,11 +443,17 @@ def _handle(stream: Stream, subscriber: Subscriber, data: str) -> bytes | None:
             return _error("$.since: expected an event id string")
         stream.resubscribe(subscriber, since)
         return None
+    if refusal is not None:
+        if refused is not None:
+            refused[refusal.reason] += 1
+        return _error(f"$.op: {refusal.message}")
     try:
         stream.command(parse_command(op, message, "$"))
     except ValueError as exc:
         text = str(exc)
         return _error(text if text.startswith("$") else f"$.{text}")
+    except StreamFailed as exc:
+        return _error(f"$: {exc}")
     return None
 
 
