@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import aiohttp
+if TYPE_CHECKING:  # aiohttp is imported where it is used: `livesim import` need not load it
+    import aiohttp
 
 ENV_URL = "LIVESIM_URL"
 _PATH = re.compile(
@@ -117,6 +119,8 @@ async def find_target(url: str | None, session: aiohttp.ClientSession) -> Target
 async def get_json(session: aiohttp.ClientSession, url: str) -> object:
     """GET → JSON; a refused connection, a non-200 answer or a non-JSON body is a ClientError
     with the server's own ``error`` line when it sent one."""
+    import aiohttp
+
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response:
             try:
