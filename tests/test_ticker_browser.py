@@ -111,6 +111,14 @@ def _demo_feed(bundled: Feed) -> Feed:
             media=(photo,),
         ),
         Post(
+            id="hostile-1",
+            headline="W" * 10_000,
+            body="<script>alert(1)</script>",
+            published_at=first + timedelta(seconds=90),
+            time_source=TimeSource.EXPLICIT,
+            media=(Media(kind="youtube", title="<b>clip</b>", url="javascript:alert(1)"),),
+        ),
+        Post(
             id="rtl-1",
             body=ARABIC,
             published_at=first + timedelta(minutes=2),
@@ -209,7 +217,7 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
 
     page.on("response", seen)
     await page.goto(server.base + "/")
-    await _wait_for_posts(page, 44)
+    await _wait_for_posts(page, 45)
     status, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
     assert status == 200
     posts = {p["id"]: p for p in snapshot["posts"]}
@@ -244,12 +252,24 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     assert "Gallery · 3 photos" in (await page.text_content(f"#post-{gallery['id']}") or "")
     # YouTube and Instagram embeds are links.
     youtube = page.locator("a.embed.youtube")
-    assert await youtube.count() == 4
+    assert await youtube.count() == 5  # the archive's four and the hostile one
     assert (await youtube.first.get_attribute("href") or "").startswith("https://www.youtube.com/")
     instagram = await page.locator("a.embed.instagram").evaluate_all("as => as.map(a => a.href)")
     assert instagram == [
         f"https://www.instagram.com/{u}/" for u in ("cjchivers", "andrewquilty", "plattys1")
     ]
+
+    # Hostile text is text: no script, no javascript: link, a 10 KB word wraps in its card.
+    hostile = page.locator("#post-hostile-1")
+    assert await hostile.locator("p").text_content() == "<script>alert(1)</script>"
+    assert await page.locator("a[href^='javascript']").count() == 0
+    link = await hostile.locator("a.embed").get_attribute("href")
+    assert link == "https://www.youtube.com/results?search_query=%3Cb%3Eclip%3C%2Fb%3E"
+    widths = await page.evaluate(
+        "[document.getElementById('post-hostile-1').scrollWidth,"
+        " document.querySelector('main').clientWidth]"
+    )
+    assert widths[0] <= widths[1]
 
     # Inferred times: a discreet mark with the explanation as a tooltip, no visible label.
     inferred = sum(1 for p in posts.values() if p["time_source"] != "explicit")
@@ -260,10 +280,10 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
 
     # Key events: highlighted, listed newest first, pinned post on top; a click jumps there.
     keys = [p["id"] for p in snapshot["posts"] if p.get("key_event")]
-    assert len(keys) == 16
+    assert len(keys) == 17  # the archive's 16 headlines and the hostile one
     listed = await page.locator("#key-events a").evaluate_all("as => as.map(a => a.dataset.postId)")
     assert listed == keys
-    assert await page.locator("#posts > li.key").count() == 16
+    assert await page.locator("#posts > li.key").count() == 17
     pinned = [p["id"] for p in snapshot["posts"] if p["pinned"]]
     assert len(pinned) == 1
     assert (await _page_ids(page))[0] == pinned[0]
@@ -289,7 +309,7 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     await _screenshot(page, "ticker-1280x800-media")
     phone = await chromium.page(PHONE)
     await phone.goto(server.base + "/")
-    await _wait_for_posts(phone, 44)
+    await _wait_for_posts(phone, 45)
     assert not await phone.locator("#key-events").is_visible()  # folded on a phone
     await phone.wait_for_timeout(900)
     await _screenshot(phone, "ticker-390-phone")
@@ -302,7 +322,7 @@ async def test_kiosk_mode_has_no_controls_and_large_type(
     server = await _whole_archive(start_server, bundled)
     page = await chromium.page({"width": 1920, "height": 1080})
     await page.goto(server.base + "/?kiosk=1")
-    await _wait_for_posts(page, 44)
+    await _wait_for_posts(page, 45)
     for hidden in ("#toolbar", "#compose", "#toggle", "#seek", "#stream-picker"):
         assert not await page.locator(hidden).is_visible(), hidden
     assert await page.locator("#key-events").is_visible()
@@ -372,7 +392,7 @@ async def test_post_form_publishes_and_shows_the_servers_error(
         pytest.skip(f"POST /api/streams/{{id}}/posts is not served yet ({status})")
     page = await chromium.page()
     await page.goto(server.base + "/")
-    await _wait_for_posts(page, 44)
+    await _wait_for_posts(page, 45)
     await page.click("#compose summary")
     await page.fill("[name=headline]", "Ceasefire announced in Tikrit")
     await page.fill("[name=body]", "Officials say the ceasefire starts at midnight.")
@@ -425,3 +445,14 @@ async def test_new_posts_marker_when_scrolled_down(
     await page.wait_for_function("window.scrollY === 0", timeout=5_000)
     await marker.wait_for(state="hidden", timeout=5_000)
     chromium.assert_clean()
+
+
+async def test_private_replay_with_a_bad_address_says_so(
+    start_server: StartServer, page: Any
+) -> None:
+    server = await start_server()
+    await page.goto(server.base + "/?private=1&speed=fast")
+    notice = page.locator("#notice")
+    await notice.wait_for(state="visible", timeout=15_000)
+    assert "could not start" in (await notice.text_content() or "")
+    assert await page.text_content("#connection") == "refused"

@@ -27,6 +27,7 @@ const state = {
   unseen: 0,
   generation: 0,
   pendingPost: false, // a private replay's post op awaits its post.created or error
+  privateFailures: 0, // private connections closed in a row
 };
 window.livesim = state; // read by the browser tests
 
@@ -163,7 +164,10 @@ function openPrivate(from) {
   const socket = new WebSocket(`${scheme}://${location.host}/feeds/${encodeURIComponent(state.feed)}/ws?${query}`);
   state.source = socket;
   state.keyEventsKnown = true; // a private replay sends key_event on the posts themselves
-  socket.onopen = () => setConnection("private", true);
+  socket.onopen = () => {
+    state.privateFailures = 0;
+    setConnection("private", true);
+  };
   socket.onmessage = (message) => {
     const data = JSON.parse(message.data);
     if (data.type === "error") {
@@ -186,10 +190,18 @@ function openPrivate(from) {
   };
   socket.onclose = () => {
     if (state.source !== socket) return;
+    // A refused handshake (a bad speed, max_gap, from, loop or scenario in the address) closes
+    // before opening; after three of those in a row, stop and say so.
+    state.privateFailures += 1;
+    if (state.privateFailures >= 3) {
+      setConnection("refused", false);
+      notice("The private replay could not start: check speed, max_gap, from, loop and scenario in the address.", true);
+      return;
+    }
     setConnection("reconnecting", false);
     // A new connection is a new replay: go on from where this one was, keeping the posts.
     const at = state.position ? new Date(state.position).toISOString() : from;
-    setTimeout(() => openPrivate(at), 2000);
+    setTimeout(() => openPrivate(at), 2000 * state.privateFailures);
   };
 }
 
@@ -284,7 +296,7 @@ function notice(text, isError = false) {
   box.hidden = !text;
   box.classList.toggle("error", isError);
   clearTimeout(notice.timer);
-  if (text) notice.timer = setTimeout(() => { box.hidden = true; }, 6000);
+  if (text) notice.timer = setTimeout(() => { box.hidden = true; }, isError ? 15000 : 6000);
 }
 
 // "New posts" marker -------------------------------------------------------------------------
