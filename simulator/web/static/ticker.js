@@ -28,6 +28,7 @@ const state = {
   generation: 0,
   pendingPost: false, // a private replay's post op awaits its post.created or error
   privateFailures: 0, // private connections closed in a row
+  animate: true, // highlight posts as they arrive
 };
 window.livesim = state; // read by the browser tests
 
@@ -129,7 +130,9 @@ async function loadSnapshot() {
   }
   state.cursor = snapshot.cursor;
   showState(snapshot);
+  state.animate = false; // the snapshot is history: only posts that arrive later light up
   render();
+  state.animate = true;
   subscribe(snapshot.cursor);
 }
 
@@ -408,7 +411,8 @@ const TIME_NOTES = {
 
 function renderPost({post, pinned}) {
   const key = isKeyEvent(post);
-  const item = el("li", ["post", key && "key", pinned && "pinned"].filter(Boolean).join(" "));
+  const classes = ["post", key && "key", pinned && "pinned", state.animate && "fresh"];
+  const item = el("li", classes.filter(Boolean).join(" "));
   item.id = `post-${post.id}`;
   item.dataset.postId = post.id;
   const head = el("div", "post-head");
