@@ -204,7 +204,7 @@ function openPrivate(from) {
     setConnection("reconnecting", false);
     // A new connection is a new replay: go on from where this one was, keeping the posts.
     const at = state.position ? new Date(state.position).toISOString() : from;
-    setTimeout(() => openPrivate(at), 2000 * state.privateFailures);
+    setTimeout(() => openPrivate(at), 1000 * state.privateFailures);
   };
 }
 
