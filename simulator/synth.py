@@ -27,7 +27,8 @@ from .model import Feed, Post, TimeSource
 
 MIN_POSTS = 1
 MAX_POSTS = 10_000_000
-"""The largest archive made: about 5 GB of JSON Lines, 3 000 years of the bundled cadence."""
+"""The largest archive made: about 5 GB of JSON Lines, 1 550 years of the bundled cadence
+(a million posts run from 2014 to 2169), well inside the calendar."""
 MAX_SEED = 2**32 - 1
 
 BURST_CHANCE = 0.03
