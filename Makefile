@@ -31,6 +31,7 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/import_bench.py
+	$(BIN)/python benchmarks/fanout_bench.py --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
