@@ -307,9 +307,9 @@ BAD: dict[str, Bad] = {
     "fifo-inspect": Bad(["inspect", "pipe.jsonl"], {"pipe.jsonl": FIFO}, "pipe.jsonl:", "FIFO"),
     "huge": Bad(
         ["inspect", "huge.txt"],
-        {"huge.txt": Sparse(256 * 2**20 + 1)},
+        {"huge.txt": Sparse(2**30 + 1)},
         "huge.txt:",
-        "too large (268435457 bytes; at most 268435456 bytes",
+        "too large (1073741825 bytes; at most 1073741824 bytes",
     ),
     "config-dev-zero": Bad(["serve", "--config", "/dev/zero"], where="/dev/zero:", says="regular"),
     "config-fifo": Bad(["serve", "--config", "c.toml"], {"c.toml": FIFO}, "c.toml:", "a FIFO"),

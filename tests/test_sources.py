@@ -51,7 +51,7 @@ def test_a_file_over_the_bound_is_refused_before_reading(tmp_path: Path) -> None
     with (tmp_path / "huge").open("wb") as file:
         file.truncate(MAX_ARCHIVE_BYTES + 1)  # sparse: no disk, and never read
     assert refusal(tmp_path / "huge") == (
-        f"too large ({MAX_ARCHIVE_BYTES + 1} bytes; at most {MAX_ARCHIVE_BYTES} bytes, 256 MiB)"
+        f"too large ({MAX_ARCHIVE_BYTES + 1} bytes; at most {MAX_ARCHIVE_BYTES} bytes, 1024 MiB)"
     )
 
 

@@ -183,10 +183,14 @@ connections each event allocates that many objects, and full collections over th
 
 def tune_gc() -> None:
     """Move what start-up built (archives, scripts, the app) out of the collector's sight, and
-    collect less often: connection churn makes few reference cycles."""
+    collect less often: connection churn makes few reference cycles. Start-up itself runs with
+    the collector off (``serve``): parsing and building replays make no cycles, and at a million
+    posts the collector's passes over the growing heap cost 47 % of import and 73 % of replay
+    start-up (benchmarks/README.md, synth_bench)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+    gc.enable()
 
 
 def raise_open_file_limit() -> str | None:
@@ -208,6 +212,7 @@ def raise_open_file_limit() -> str | None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    gc.disable()  # until tune_gc, once the streams are built
     settings, feeds = resolve(args)
     server = settings.server
     check_exposure(server)
@@ -217,7 +222,6 @@ def serve(args: argparse.Namespace) -> int:
     raised = raise_open_file_limit()
     if raised:
         print(raised, flush=True)
-    tune_gc()
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(_run(app, settings))
 
@@ -227,7 +231,8 @@ async def _run(app: web.Application, settings: Settings) -> int:
     host, port = settings.server.host, settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)
-    await runner.setup()
+    await runner.setup()  # starts the configured streams
+    tune_gc()
     try:
         site = web.TCPSite(runner, host, port)
         try:
