@@ -18,11 +18,13 @@ import sse
 from conftest import BUNDLED_ID, Server, StartServer
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from simulator.stream import StreamFailed
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10
+EVIL = Origin("http://evil.example")
 LOOPING = {"id": "s", "feed": BUNDLED_ID, "speed": 600, "max_gap": "1s", "loop": True}
 
 
@@ -399,7 +401,7 @@ async def test_ws_control_from_a_foreign_origin_is_refused_but_reading_is_not(
     server: Server,
 ) -> None:
     url = f"{server.ws_base}/streams/{BUNDLED_ID}/ws"
-    async with ws_connect(url, origin="http://evil.example") as ws:  # type: ignore[arg-type]
+    async with ws_connect(url, origin=EVIL) as ws:
         await ws.send('{"op": "pause"}')
         reply = orjson.loads(await ws.recv())
         assert reply["type"] == "error" and reply["where"] == "$.op"
@@ -407,9 +409,7 @@ async def test_ws_control_from_a_foreign_origin_is_refused_but_reading_is_not(
         await ws.send('{"op": "ping"}')
         assert orjson.loads(await ws.recv())["type"] == "pong"
     assert (await server.get(f"/api/streams/{BUNDLED_ID}"))[1]["state"] == "playing"
-    async with ws_connect(
-        f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true", origin="http://evil.example"
-    ) as ws:  # type: ignore[arg-type]
+    async with ws_connect(f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true", origin=EVIL) as ws:
         await ws.send('{"op": "resume"}')  # a private replay is its connection's own
         while (kind := orjson.loads(await ws.recv())["type"]) != "stream.state":
             assert kind != "error"
