@@ -662,7 +662,7 @@ def livesim_config(directory: str, port: int, setup: Setup, loop: str | None) ->
     if setup.max_pending:
         server.append(f"max_pending = {setup.max_pending}")
     if loop:
-        server.append(f'loop = "{loop}"')
+        server.append(f'event_loop = "{loop}"')
     if setup.extra:
         server.append(setup.extra)
     if setup.burst:
@@ -919,7 +919,7 @@ async def measure(
 async def with_server(
     setup: Setup, args: argparse.Namespace, tmp: str, body: Callable[[Server], Any]
 ) -> None:
-    server = Server(setup, tmp, args.loop)
+    server = Server(setup, tmp, args.event_loop)
     try:
         await server.wait_healthy(30)
         await body(server)
@@ -1327,7 +1327,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drift-minutes", type=float, default=0.5)
     parser.add_argument("--max-pending", type=int, help="livesim max_pending (default 1024)")
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), help="livesim server.loop")
+    parser.add_argument(
+        "--event-loop", choices=("asyncio", "uvloop"), help="livesim server.event_loop"
+    )
     parser.add_argument("--serve", choices=("floor", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -1346,7 +1348,7 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"livesim fan-out benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; Python "
         f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"modes {','.join(modes)}; livesim loop {args.loop or 'default'}"
+        f"modes {','.join(modes)}; livesim event loop {args.event_loop or 'default'}"
     )
     print(
         f"  at most {budget:,} connections per client process (RLIMIT_NOFILE / ports)", flush=True

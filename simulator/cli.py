@@ -200,10 +200,9 @@ def add_serve_command(commands: Any, handler: Any) -> None:
         help="a line of text (default) or JSON per log record",
     )
     serve.add_argument(
-        "--loop",
-        dest="event_loop",
+        "--event-loop",
         choices=("asyncio", "uvloop"),
-        help="the event loop (default asyncio); not to be confused with --no-loop",
+        help="asyncio's event loop (the default) or uvloop's",
     )
     serve.set_defaults(handler=handler)
 

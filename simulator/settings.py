@@ -147,8 +147,8 @@ class ServerConfig(_Strict):
     """Bearer token for control when bound to a non-loopback address (``LIVESIM_TOKEN``)."""
     log_format: Literal["text", "json"] = "text"
     """``text``: a line per log record; ``json``: a JSON object per line (LIVESIM_LOG_FORMAT)."""
-    loop: Literal["asyncio", "uvloop"] = "asyncio"
-    """The event loop: asyncio's own, or uvloop's (``--loop``)."""
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """asyncio's own event loop, or uvloop's (``--event-loop``)."""
 
 
 class Settings(_Strict):

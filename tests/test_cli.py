@@ -503,7 +503,7 @@ USAGE: dict[str, tuple[list[str], str]] = {
     "max-gap-huge": (["serve", "--max-gap", "1e308"], "argument --max-gap: must be"),
     "max-gap-nan": (["serve", "--max-gap", "NaN"], "argument --max-gap: must be"),
     "log-format": (["serve", "--log-format", "xml"], "argument --log-format: invalid choice"),
-    "event-loop": (["serve", "--loop", "trio"], "argument --loop: invalid choice"),
+    "event-loop": (["serve", "--event-loop", "trio"], "argument --event-loop: invalid choice"),
     "import-id": (["import", "--id", "a b", "x.txt"], "argument --id: expected a letter"),
     "import-id-long": (["import", "--id", "a" * 10_000, "x.txt"], "argument --id: expected"),
 }
@@ -632,8 +632,8 @@ def test_serve_speed_max_on_a_free_port_then_sigterm(tmp_path: Path) -> None:
 
 
 def test_flags_win_over_the_config_file_for_every_stream(tmp_path: Path) -> None:
-    """`make run ARGS="--speed 600"`: flags apply to each configured stream, with --loop uvloop
-    and JSON logs."""
+    """`make run ARGS="--speed 600"`: flags apply to each configured stream, with
+    --event-loop uvloop and JSON logs."""
     (tmp_path / "c.toml").write_text(
         '[server]\nport = 1\nlog_format = "text"\n'
         + "".join(
@@ -644,7 +644,7 @@ def test_flags_win_over_the_config_file_for_every_stream(tmp_path: Path) -> None
     )
     args = ["--config", "c.toml", "--speed", "600", "--max-gap", "10m", "--no-loop"]
     with serving(
-        *args, "--port", "0", "--loop", "uvloop", "--log-format", "json", cwd=tmp_path
+        *args, "--port", "0", "--event-loop", "uvloop", "--log-format", "json", cwd=tmp_path
     ) as served:
         streams = {s["id"]: s for s in served.get("/api/streams")}
         assert set(streams) == {"s1", "s2"}

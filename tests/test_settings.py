@@ -81,11 +81,11 @@ SETTINGS = [
     ),
     Setting(
         "event loop",
-        lambda s: s.server.loop,
+        lambda s: s.server.event_loop,
         "asyncio",
-        ('[server]\nloop = "uvloop"\n', "uvloop"),
+        ('[server]\nevent_loop = "uvloop"\n', "uvloop"),
         None,
-        (["--loop", "asyncio"], "asyncio"),
+        (["--event-loop", "asyncio"], "asyncio"),
     ),
     Setting(
         "speed",

@@ -27,7 +27,12 @@ from .state import check_stream
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""
 
-SERVER_FLAGS = {"host": "--host", "port": "--port", "log_format": "--log-format", "loop": "--loop"}
+SERVER_FLAGS = {
+    "host": "--host",
+    "port": "--port",
+    "log_format": "--log-format",
+    "event_loop": "--event-loop",
+}
 """``[server]`` keys with a flag, by the name of their ``argparse`` destination."""
 
 
@@ -49,7 +54,7 @@ def flag_overrides(args: argparse.Namespace) -> list[Override]:
 
 
 def _dest(key: str) -> str:
-    return "event_loop" if key == "loop" else key
+    return key
 
 
 def _replay_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
@@ -170,7 +175,7 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         raise ArchiveError(
-            "--loop uvloop: uvloop is not installed here (pip install uvloop)"
+            "--event-loop uvloop: uvloop is not installed here (pip install uvloop)"
         ) from None
     return uvloop.new_event_loop
 
@@ -216,7 +221,7 @@ def serve(args: argparse.Namespace) -> int:
     settings, feeds = resolve(args)
     server = settings.server
     check_exposure(server)
-    factory = loop_factory(server.loop)
+    factory = loop_factory(server.event_loop)
     logs.configure(server.log_format)
     app = create_app(settings, feeds)
     raised = raise_open_file_limit()
