@@ -268,3 +268,34 @@ async def test_stalled_client_going_away_mid_write_is_no_server_error(
         assert (await server.delete("/api/streams/s"))[0] == 200
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+# Raw frame writes beside aiohttp's own frames ------------------------------------------------
+
+
+async def test_event_frames_and_aiohttp_pings_never_interleave(start_server: StartServer) -> None:
+    """Events are written straight to the transport while aiohttp pings every 50 ms and answers
+    client messages: the client's frame parser (websockets) would fail on any torn frame, and
+    the close after the last event must arrive intact."""
+    server = await start_server(streams=[{**MAX, "loop": True}], server={"ws_heartbeat": 0.05})
+    async with asyncio.timeout(TIMEOUT), connect(server.ws_base + "/streams/s/ws") as ws:
+        await ws_ready(ws)
+        await server.post("/api/streams/s/resume")
+        numbers: list[int] = []
+        pongs = 0
+        while len(numbers) < 3000:
+            if len(numbers) % 500 == 0:
+                await ws.send('{"op": "ping"}')  # a reply written by aiohttp mid-stream
+            message = json.loads(await ws.recv())
+            if message["type"] == "pong":
+                pongs += 1
+            else:
+                numbers.append(serial(message["id"]))
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        assert pongs >= 1
+        assert (await server.delete("/api/streams/s"))[0] == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                message = json.loads(await ws.recv())
+                assert "type" in message
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
