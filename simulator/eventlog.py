@@ -14,9 +14,14 @@ from collections.abc import Iterator
 from .wire import Event
 
 
+WS_HEADER = 10
+"""The most a server WebSocket frame adds to its payload (RFC 6455: 2 + 8 length bytes)."""
+
+
 def event_size(event: Event) -> int:
-    """What an event costs the log: its JSON and its SSE frame (the WebSocket frame is lazy)."""
-    return len(event.json) + len(event.sse)
+    """What an event can cost the log: its JSON, its SSE frame, and its WebSocket frame, counted
+    whether or not it was built yet (it is built on first use), so the bound holds either way."""
+    return 2 * len(event.json) + WS_HEADER + len(event.sse)
 
 
 class EventLog:

@@ -211,7 +211,7 @@ async def test_event_log_memory_is_bounded(start_server: StartServer) -> None:
     await asyncio.sleep(0.2)
     replay = server.app[STREAMS][BUNDLED_ID].replay
     assert replay.serial > 400
-    assert sum(len(e.json) + len(e.sse) for e in replay.log) <= 65536
+    assert sum(len(e.json) + len(e.sse) + len(e.ws_frame) for e in replay.log) <= 65536
 
 
 @pytest.mark.parametrize("limit", ["max_connections", "max_connections_per_client"])

@@ -985,7 +985,7 @@ def test_event_log_is_bounded_in_bytes() -> None:
     replay = make_replay(range(2000), options=Options(log_bytes=20_000))
     events = _run(replay)
     kept = [e for e in events if replay.since(e.id) is not None]
-    size = sum(len(e.json) + len(e.sse) for e in kept[1:])
+    size = sum(len(e.json) + len(e.sse) + len(e.ws_frame) for e in kept[1:])  # every encoding
     assert 0 < size <= 20_000
     assert replay.since(events[-2].id) == events[-1:]
     assert replay.since(events[0].id) is None

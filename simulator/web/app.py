@@ -40,7 +40,7 @@ from .state import (
     make_stream,
     stop_stream,
 )
-from .transports import serve_sse, serve_ws
+from .transports import SSE_HEADERS, serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
 PRIVATE_PARAMS = {
@@ -268,7 +268,7 @@ Serve = Callable[[web.Request, Stream], Awaitable[web.StreamResponse]]
 
 def _head() -> web.Response:
     """HEAD of a subscription: what a GET would answer, without subscribing or starting a replay."""
-    return web.Response(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    return web.Response(headers=SSE_HEADERS)
 
 
 async def _subscribe(request: web.Request, stream: Stream, serve: Serve) -> web.StreamResponse:

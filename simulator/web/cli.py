@@ -186,6 +186,11 @@ connections each event allocates that many objects, and full collections over th
 ~40% of the server's CPU (benchmarks/README.md, fanout_bench)."""
 
 
+LISTEN_BACKLOG = 4096
+"""Connections the kernel queues before accept: a resume storm of 2 000 clients overflows the
+default 128 (clients then retry after a second: docs/performance.md, resume storm)."""
+
+
 def tune_gc() -> None:
     """Move what start-up built (archives, scripts, the app) out of the collector's sight, and
     collect less often: connection churn makes few reference cycles. Start-up itself runs with
@@ -239,7 +244,7 @@ async def _run(app: web.Application, settings: Settings) -> int:
     await runner.setup()  # starts the configured streams
     tune_gc()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
         try:
             await site.start()
         except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode

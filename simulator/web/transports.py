@@ -273,8 +273,6 @@ class SseConnection(Connection):
 
 async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
-    if request.method == "HEAD":  # the headers a GET would get, and nothing to subscribe to
-        return web.Response(headers=SSE_HEADERS)
     response = web.StreamResponse(headers=SSE_HEADERS)
     response.force_close()  # an event stream's connection is never reused for another request
     try:
