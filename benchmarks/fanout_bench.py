@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import hashlib
 import math
 import os
@@ -63,6 +64,10 @@ from typing import Any
 
 import orjson
 
+from clients.connection import Connection, open_connection
+from clients.judge import Counts, Sequence
+from clients.target import Target, parse_target
+
 HOST = "127.0.0.1"
 STREAM = "bench"
 FEED = "aljazeera-iraq-2014-06"
@@ -72,42 +77,43 @@ at exactly ``rate`` per second."""
 SERVERS = ("floor", "naive", "livesim")
 FD_RESERVE = 64
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-DUE_KEY = b'"due_at":"'
-DUE_LEN = len("2026-11-25T09:46:10.232Z")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # Clients ---------------------------------------------------------------------------------------
+# The connections are ``livesim load``'s client core (clients/connection.py, clients/frames.py):
+# the same lean protocols for livesim and both baselines, which frame SSE and WS as livesim does.
 
 
 class Recorder:
     """What every client saw: (serial, receive time) per connection, ``due_at`` per serial."""
 
     def __init__(self) -> None:
-        self.due: dict[int, bytes] = {}
+        self.due: dict[int, float] = {}
         self.last = math.inf
         self.finished = 0
         self.expected = 0
         self.closed_by_server = 0
+        self.malformed = 0
         self.all_done = asyncio.Event()
 
-    def saw(self, client: Client, serial: int, now: float) -> None:
+    def saw(self, client: Subscriber, serial: int, now: float) -> None:
         client.got.append((serial, now))
         if serial >= self.last and not client.finished:
             client.finished = True
             self.finished += 1
             self._check()
 
-    def lost(self, client: Client) -> None:
+    def lost(self, client: Subscriber) -> None:
         """The server closed a subscribed connection (a drop, or shutdown) before we did."""
-        if client.open and not client.closing:
+        if not client.connection.by_us:
             self.closed_by_server += 1
             if not client.finished:
                 client.finished = True
                 self.finished += 1
                 self._check()
 
-    def measure_until(self, last: int, clients: list[Client]) -> None:
+    def measure_until(self, last: int, clients: list[Subscriber]) -> None:
         self.last = last
         self.finished = 0
         self.all_done.clear()
@@ -122,221 +128,56 @@ class Recorder:
             self.all_done.set()
 
 
-class Client(asyncio.Protocol):
-    """One subscriber connection: send the request, wait for the answer, then record events."""
+class Subscriber:
+    """One connection's ``frames.Sink``: hands each event's serial to the ``Recorder``."""
 
-    def __init__(self, recorder: Recorder, request: bytes, ready: asyncio.Future[None]):
+    __slots__ = ("recorder", "connection", "got", "resets", "finished", "stall", "subscribed_at")
+
+    def __init__(self, recorder: Recorder, stall: bool) -> None:
         self.recorder = recorder
-        self.request = request
-        self.ready = ready
-        self.transport: asyncio.Transport | None = None
+        self.connection: Connection
         self.got: list[tuple[int, float]] = []
+        self.resets: dict[int, bytes] = {}
+        """Serial → reason of each ``stream.reset`` (for judging the sequence afterwards)."""
         self.finished = False
-        self.closing = False
-        self.head = bytearray()
-        self.open = False
-        self.stall = False
+        self.stall = stall
         """Stop reading once subscribed: a consumer that never drains its socket."""
         self.subscribed_at = math.nan
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        if self.open:
-            self.body(data, now)
+    def event(
+        self,
+        event_id: bytes,
+        type: bytes,
+        due: float | None,
+        reset_reason: bytes | None,
+        now: float,
+    ) -> None:
+        try:  # ``judge.split_id`` without its checks: the three servers send only good ids
+            serial = int(event_id[event_id.rfind(b"-") + 1 :])
+        except ValueError:
+            self.recorder.malformed += 1
             return
-        self.head += data
-        end = self.head.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.head) > 65536:
-                self.fail("response head too long")
-            return
-        head, rest = bytes(self.head[:end]), bytes(self.head[end + 4 :])
-        self.head.clear()
-        problem = self.handshake(head)
-        if problem:
-            self.fail(problem)
-            return
-        self.open = True
-        if rest:
-            self.body(rest, now)
+        recorder = self.recorder
+        if due is not None and serial not in recorder.due:  # once per event, not per client
+            recorder.due[serial] = due
+        if reset_reason is not None:
+            self.resets[serial] = reset_reason
+        recorder.saw(self, serial, now)
 
-    def subscribed(self) -> None:
-        self.subscribed_at = time.time()
-        if not self.ready.done():
-            self.ready.set_result(None)
-        if self.stall and self.transport is not None:
-            self.transport.pause_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"closed during handshake: {exc}"))
-        self.recorder.lost(self)
-
-    def fail(self, problem: str) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(problem))
-        self.close()
+    def malformed(self) -> None:
+        self.recorder.malformed += 1
 
     def close(self) -> None:
-        self.closing = True
-        if self.transport is not None:
-            self.transport.close()
+        self.connection.close()
 
-    def handshake(self, head: bytes) -> str | None:
-        raise NotImplementedError
-
-    def body(self, data: bytes, now: float) -> None:
-        raise NotImplementedError
-
-
-class SseClient(Client):
-    """``GET /streams/{id}/events``: chunked transfer decoding, then ``\\n\\n``-split frames."""
-
-    def __init__(
-        self, recorder: Recorder, ready: asyncio.Future[None], port: int, since: str | None
-    ):
-        resume = f"Last-Event-ID: {since}\r\n" if since else ""
-        request = (
-            f"GET /streams/{STREAM}/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{resume}\r\n"
-        ).encode()
-        super().__init__(recorder, request, ready)
-        self.chunked = False
-        self.raw = bytearray()
-        self.chunk_left = 0
-        self.frames = bytearray()
-
-    def handshake(self, head: bytes) -> str | None:
-        status = head.split(b"\r\n", 1)[0]
-        if b" 200 " not in status + b" ":
-            return f"answered {status.decode(errors='replace')!r}"
-        self.chunked = b"transfer-encoding: chunked" in head.lower()
-        return None
-
-    def body(self, data: bytes, now: float) -> None:
-        if self.chunked:
-            data = self.dechunk(data)
-        frames = self.frames
-        frames += data
-        start = 0
-        while (end := frames.find(b"\n\n", start)) >= 0:
-            if frames.startswith(b"id: ", start):
-                line = frames.find(b"\n", start)
-                serial = int(frames[frames.rfind(b"-", start, line) + 1 : line])
-                if serial not in self.recorder.due:  # once per event, not per client
-                    self.recorder.due[serial] = _due_in(bytes(frames[line:end]))
-                self.recorder.saw(self, serial, now)
-            elif frames.startswith(b"retry:", start):  # the first frame: we are subscribed
-                self.subscribed()
-            start = end + 2
-        del frames[:start]
-
-    def dechunk(self, data: bytes) -> bytes:
-        raw = self.raw
-        raw += data
-        out = bytearray()
-        pos = 0
-        while True:
-            if self.chunk_left == 0:
-                eol = raw.find(b"\r\n", pos)
-                if eol < 0:
-                    break
-                size = raw[pos:eol].split(b";", 1)[0].strip()
-                pos = eol + 2
-                if not size:  # the CRLF that ends a chunk's data
-                    continue
-                self.chunk_left = int(size, 16)
-                if self.chunk_left == 0:  # last chunk: the response ended
-                    break
-            take = min(self.chunk_left, len(raw) - pos)
-            if take <= 0:
-                break
-            out += raw[pos : pos + take]
-            pos += take
-            self.chunk_left -= take
-        del raw[:pos]
-        return bytes(out)
-
-
-class WsClient(Client):
-    """``GET /streams/{id}/ws``: RFC 6455 handshake by hand, then unmasked server frames."""
-
-    def __init__(
-        self, recorder: Recorder, ready: asyncio.Future[None], port: int, since: str | None
-    ):
-        self.key = base64.b64encode(os.urandom(16))
-        query = f"?since={since}" if since else ""
-        request = (
-            f"GET /streams/{STREAM}/ws{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {self.key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-        super().__init__(recorder, request, ready)
-        self.buf = bytearray()
-
-    def handshake(self, head: bytes) -> str | None:
-        status = head.split(b"\r\n", 1)[0]
-        if b" 101 " not in status + b" ":
-            return f"answered {status.decode(errors='replace')!r}"
-        accept = base64.b64encode(hashlib.sha1(self.key + WS_GUID).digest())
-        if accept not in head:
-            return "wrong Sec-WebSocket-Accept"
-        self.subscribed()
-        return None
-
-    def body(self, data: bytes, now: float) -> None:
-        buf = self.buf
-        buf += data
-        pos = 0
-        while len(buf) - pos >= 2:
-            opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
-            start = pos + 2
-            if length == 126:
-                start += 2
-                length = int.from_bytes(buf[pos + 2 : start]) if len(buf) >= start else -1
-            elif length == 127:
-                start += 8
-                length = int.from_bytes(buf[pos + 2 : start]) if len(buf) >= start else -1
-            if length < 0 or len(buf) < start + length:
-                break
-            end = start + length
-            if opcode == 0x1 and buf.startswith(b'{"id":"', start):
-                quote = buf.find(b'"', start + 7, end)
-                serial = int(buf[buf.rfind(b"-", start, quote) + 1 : quote])
-                if serial not in self.recorder.due:  # once per event, not per client
-                    self.recorder.due[serial] = _due_in(bytes(buf[start:end]))
-                self.recorder.saw(self, serial, now)
-            elif opcode == 0x9:  # ping: answer with a pong, masked (a zero mask) as clients must
-                self.send(0xA, bytes(buf[start:end]))
-            elif opcode == 0x8 and self.transport is not None:  # close: the server dropped us
-                self.send(0x8, bytes(buf[start : start + 2]))
-                self.transport.close()
-            pos = end
-        del buf[:pos]
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            header = bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0"
-            self.transport.write(header + payload)
-
-    def close(self) -> None:
-        if not self.closing:
-            self.send(0x8, (1000).to_bytes(2))
-        super().close()
-
-
-def _due_in(envelope: bytes) -> bytes:
-    at = envelope.find(DUE_KEY)
-    return envelope[at + len(DUE_KEY) : at + len(DUE_KEY) + DUE_LEN] if at >= 0 else b""
-
-
-ClientFactory = Callable[[Recorder, "asyncio.Future[None]", int, str | None], Client]
-KINDS: dict[str, ClientFactory] = {"sse": SseClient, "ws": WsClient}
+    def judge(self, start: bytes, target: tuple[bytes, int]) -> Counts:
+        """Exact missing / duplicate / out-of-order counts of what this connection got."""
+        sequence = Sequence(start)
+        incarnation = target[0]
+        for serial, _ in self.got:
+            event_id = b"%b-%d" % (incarnation, serial)
+            sequence.event(event_id, self.resets.get(serial))
+        return sequence.finish(target)
 
 
 async def connect_all(
@@ -347,29 +188,28 @@ async def connect_all(
     concurrency: int,
     since: str | None = None,
     stall: int = 0,
-) -> tuple[list[Client], list[str]]:
+) -> tuple[list[Subscriber], list[str]]:
     """``count`` subscribed clients (``stall`` of them spread evenly, never reading)."""
-    loop = asyncio.get_running_loop()
+    target = parse_target(f"http://{HOST}:{port}/streams/{STREAM}")
+    assert isinstance(target, Target)
     gate = asyncio.Semaphore(concurrency)
-    clients: list[Client] = []
+    clients: list[Subscriber] = []
     errors: list[str] = []
-    kind = KINDS[transport]
     every = count // stall if stall else 0
 
     async def one(index: int) -> None:
+        client = Subscriber(recorder, bool(every) and index % every == every - 1)
         async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
             try:
-                _, protocol = await loop.create_connection(
-                    lambda: kind(recorder, ready, port, since), HOST, port
-                )
-                protocol.stall = bool(every) and index % every == every - 1
-                async with asyncio.timeout(30):
-                    await ready
-            except (OSError, TimeoutError) as exc:
+                client.connection = await open_connection(client, target, transport, since)
+            except (OSError, TimeoutError) as exc:  # HandshakeError is a ConnectionError
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
-            clients.append(protocol)
+        client.subscribed_at = time.time()
+        if client.stall and client.connection.transport is not None:
+            client.connection.transport.pause_reading()  # bytes pile up in the kernel buffers
+        client.connection.closed.add_done_callback(lambda _: recorder.lost(client))
+        clients.append(client)
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return clients, errors
@@ -848,14 +688,10 @@ class Row:
         return self.server_cpu / self.deliveries * 1e6 if self.deliveries else math.nan
 
 
-def _iso_epoch(text: bytes) -> float:
-    return datetime.fromisoformat(text.decode()).timestamp()
-
-
 def lateness_of(
-    recorder: Recorder, clients: list[Client], first: int, last: int
+    recorder: Recorder, clients: list[Subscriber], first: int, last: int
 ) -> tuple[list[float], dict[int, list[float]]]:
-    due = {s: _iso_epoch(d) for s, d in recorder.due.items() if first < s <= last and d}
+    due = {s: d for s, d in recorder.due.items() if first < s <= last}
     by_event: dict[int, list[float]] = {s: [] for s in due}
     for client in clients:
         for serial, seen in client.got:
@@ -867,7 +703,7 @@ def lateness_of(
 
 async def open_clients(
     server: Server, row: Row, recorder: Recorder, args: argparse.Namespace, **kw: Any
-) -> list[Client]:
+) -> list[Subscriber]:
     budget = 60 + row.clients / 100
     try:
         async with asyncio.timeout(budget):
@@ -885,17 +721,42 @@ async def open_clients(
 
 
 async def measure(
-    server: Server, row: Row, recorder: Recorder, clients: list[Client], count: int, limit: float
+    server: Server,
+    row: Row,
+    recorder: Recorder,
+    clients: list[Subscriber],
+    count: int,
+    limit: float,
 ) -> tuple[int, int]:
     """Run until every reading client has the ``count``-th event from now: CPU, window, RSS.
 
     A burst is triggered first: the baselines write ``count`` events to every client; livesim
     is paused on ``LONG_FEED`` and seeks forward past ``count`` posts, which emits every
     skipped event at once (one publish, one write per subscriber).
+
+    The garbage of earlier rows is collected and the connections frozen first: a full
+    collection over thousands of connections' objects stops this process reading for 10-30 ms,
+    which would land on some event's tail at a random moment of the window.
     """
     reading = [c for c in clients if not c.stall]
     for client in clients:
         client.got.clear()
+    gc.collect()
+    gc.freeze()
+    try:
+        return await _window(server, row, recorder, reading, count, limit)
+    finally:
+        gc.unfreeze()
+
+
+async def _window(
+    server: Server,
+    row: Row,
+    recorder: Recorder,
+    reading: list[Subscriber],
+    count: int,
+    limit: float,
+) -> tuple[int, int]:
     cpu_before = server.cpu()
     started = time.monotonic()
     first = await server.serial()
@@ -913,6 +774,8 @@ async def measure(
     row.server_cpu = server.cpu() - cpu_before
     row.rss_mb = server.rss_mb()
     row.deliveries = sum(1 for c in reading for s, _ in c.got if first < s <= last)
+    if recorder.malformed:
+        row.notes.append(f"{recorder.malformed} malformed frames")
     return first, last
 
 
@@ -1043,6 +906,7 @@ async def resume_row(transport: str, args: argparse.Namespace, tmp: str) -> Row:
         recorder = Recorder()
         recorder.last = target
         recorder.expected = args.storm
+        gc.collect()  # earlier garbage, not this window's: see ``measure``
         cpu_before = server.cpu()
         client_before = time.process_time()
         began = time.monotonic()
@@ -1072,13 +936,13 @@ async def resume_row(transport: str, args: argparse.Namespace, tmp: str) -> Row:
             row.extra["then caught up max s"] = behind_by[-1]
         if errors:
             row.notes.append(f"{len(errors)} failed to connect ({errors[0]})")
-        missing = repeated = disordered = 0
-        wanted = set(range(start + 1, target + 1))
-        for client in clients:
-            serials = [s for s, _ in client.got]
-            repeated += len(serials) - len(set(serials))
-            missing += len(wanted - set(serials))
-            disordered += sum(1 for a, b in zip(serials, serials[1:], strict=False) if b < a)
+        counts = Counts()
+        incarnation = behind.rsplit("-", 1)[0].encode()
+        for client in clients:  # judged after the window: off the clients' clock
+            counts.add(client.judge(behind.encode(), (incarnation, target)))
+        missing, repeated, disordered = counts.missing, counts.duplicate, counts.out_of_order
+        if counts.foreign or counts.connection_resets:
+            row.notes.append(f"{counts.foreign} foreign, {counts.connection_resets} resets")
         row.events = target - start
         row.deliveries = sum(len(c.got) for c in clients)
         row.extra.update(

@@ -25,6 +25,8 @@ from .judge import DUE_KEY, DUE_LEN, parse_due
 RESET = b"stream.reset"
 ID_PREFIX = b'{"id":"'
 TYPE_AFTER_ID = b'","type":"'
+_ID_SKIP = len(ID_PREFIX)
+_TYPE_SKIP = len(TYPE_AFTER_ID)
 
 
 class Sink(Protocol):
@@ -40,12 +42,25 @@ class Sink(Protocol):
     def malformed(self) -> None: ...
 
 
+_DUES: dict[bytes, float] = {}
+"""``due_at`` text → epoch seconds: a fan-out brings each event's ``due_at`` once per connection,
+so most are looked up rather than parsed."""
+_DUE_SKIP = len(DUE_KEY)
+
+
 def _due(data: bytes | bytearray, start: int, end: int) -> float | None:
     at = data.find(DUE_KEY, start, end)
     if at >= 0:
-        at += len(DUE_KEY)
-        due = parse_due(bytes(data[at : at + DUE_LEN]))
+        at += _DUE_SKIP
+        text = bytes(data[at : at + DUE_LEN])
+        due = _DUES.get(text)
         if due is not None:
+            return due
+        due = parse_due(text)
+        if due is not None:
+            if len(_DUES) >= 4096:
+                _DUES.clear()
+            _DUES[text] = due
             return due
     try:  # not where livesim puts it: parse the envelope after all
         value = orjson.loads(bytes(data[start:end])).get("due_at")
@@ -73,33 +88,34 @@ class SseDecoder:
         self.heartbeats = 0
         self._raw = bytearray()
         self._left = 0
-        self._frames = bytearray()
+        self._rest = b""
+        """The start of a frame not yet whole."""
 
     def feed(self, data: bytes, now: float) -> None:
         """``now``: when these bytes were read (the receive time of the events they end)."""
         if self.chunked:
             data = self._dechunk(data)
-        frames = self._frames
-        frames += data
+        # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, with no copy more.
+        frames = self._rest + data if self._rest else bytes(data)
         start = 0
         while (end := frames.find(b"\n\n", start)) >= 0:
             self._frame(frames, start, end, now)
             start = end + 2
-        del frames[:start]
+        self._rest = frames[start:]
 
-    def _frame(self, frames: bytearray, start: int, end: int, now: float) -> None:
+    def _frame(self, frames: bytes, start: int, end: int, now: float) -> None:
         if frames.startswith(b"id: ", start):
             line = frames.find(b"\n", start, end)
             data_at = frames.find(b"\ndata: ", start, end)
             if line < 0 or data_at < 0:
                 self.sink.malformed()
                 return
-            event_id = bytes(frames[start + 4 : line])
+            event_id = frames[start + 4 : line]
             type = b""
             if frames.startswith(b"event: ", line + 1):
-                type = bytes(frames[line + 8 : frames.find(b"\n", line + 1, end + 1)])
+                type = frames[line + 8 : frames.find(b"\n", line + 1, end + 1)]
             data_at += 7
-            reason = _reason(bytes(frames[data_at:end])) if type == RESET else None
+            reason = _reason(frames[data_at:end]) if type == RESET else None
             self.sink.event(event_id, type, _due(frames, data_at, end), reason, now)
         elif frames.startswith(b":", start):
             self.heartbeats += 1
@@ -139,14 +155,14 @@ class SseDecoder:
         return bytes(out)
 
 
-def _whole(buf: bytearray, start: int, end: int) -> bool:
+def _whole(buf: bytes, start: int, end: int) -> bool:
     """Whether a text frame is a whole envelope. Its last key is the ``post`` or ``data`` object,
     so it ends with ``}}``, which a cut-off prefix does not (post fields hold no nested objects);
     anything else is parsed to make sure."""
     if buf.endswith(b"}}", start, end):
         return True
     try:
-        return isinstance(orjson.loads(bytes(buf[start:end])), dict)
+        return isinstance(orjson.loads(buf[start:end]), dict)
     except orjson.JSONDecodeError:
         return False
 
@@ -160,11 +176,12 @@ class WsDecoder:
         self.messages = 0
         """Text messages that are not events (``pong``, ``resumed``, ``error``)."""
         self.errors: list[bytes] = []
-        self._buf = bytearray()
+        self._rest = b""
+        """The start of a frame not yet whole."""
 
     def feed(self, data: bytes, now: float) -> list[tuple[int, bytes]]:
-        buf = self._buf
-        buf += data
+        # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, with no copy more.
+        buf = self._rest + data if self._rest else bytes(data)
         control: list[tuple[int, bytes]] = []
         pos = 0
         size = len(buf)
@@ -183,31 +200,32 @@ class WsDecoder:
             if opcode == 0x1:
                 self._text(buf, start, end, now)
             elif opcode >= 0x8:
-                control.append((opcode, bytes(buf[start:end])))
+                control.append((opcode, buf[start:end]))
             else:  # binary or a continuation: livesim sends neither
                 self.sink.malformed()
             pos = end
-        del buf[:pos]
+        self._rest = buf[pos:]
         return control
 
-    def _text(self, buf: bytearray, start: int, end: int, now: float) -> None:
-        if buf.startswith(ID_PREFIX, start) and not _whole(buf, start, end):
+    def _text(self, buf: bytes, start: int, end: int, now: float) -> None:
+        is_event = buf.startswith(ID_PREFIX, start)
+        if is_event and not buf.endswith(b"}}", start, end) and not _whole(buf, start, end):
             self.sink.malformed()  # a cut-off envelope (the ``garble`` fault): not an event
-        elif buf.startswith(ID_PREFIX, start):
-            quote = buf.find(b'"', start + len(ID_PREFIX), end)
+        elif is_event:
+            quote = buf.find(b'"', start + _ID_SKIP, end)
             if quote < 0:
                 self.sink.malformed()
                 return
-            event_id = bytes(buf[start + len(ID_PREFIX) : quote])
+            event_id = buf[start + _ID_SKIP : quote]
             type = b""
             if buf.startswith(TYPE_AFTER_ID, quote):
-                at = quote + len(TYPE_AFTER_ID)
-                type = bytes(buf[at : buf.find(b'"', at, end)])
-            reason = _reason(bytes(buf[start:end])) if type == RESET else None
+                at = quote + _TYPE_SKIP
+                type = buf[at : buf.find(b'"', at, end)]
+            reason = _reason(buf[start:end]) if type == RESET else None
             self.sink.event(event_id, type, _due(buf, quote, end), reason, now)
         elif buf.startswith(b'{"type":"', start):
             self.messages += 1
             if buf.startswith(b'{"type":"error"', start) and len(self.errors) < 10:
-                self.errors.append(bytes(buf[start:end]))
+                self.errors.append(buf[start:end])
         else:
             self.sink.malformed()
