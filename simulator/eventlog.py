@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from .wire import Event
 
-
 WS_HEADER = 10
 """The most a server WebSocket frame adds to its payload (RFC 6455: 2 + 8 length bytes)."""
 
