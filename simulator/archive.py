@@ -207,7 +207,7 @@ def _check_object(
     for name in fields:
         if name in value and value[name] is not None and not isinstance(value[name], str):
             if name not in ("media", "published_at", "key_event"):
-                yield _err(rec, name, f"expected a string, got {_kind(value[name])}", source)
+                yield _err(rec, name, f"expected a string, got {json_kind(value[name])}", source)
 
 
 def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
@@ -234,10 +234,10 @@ def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
         )
     key_event = value.get("key_event")
     if key_event is not None and not isinstance(key_event, bool):
-        yield _err(rec, "key_event", f"expected true or false, got {_kind(key_event)}", source)
+        yield _err(rec, "key_event", f"expected true or false, got {json_kind(key_event)}", source)
     media = value.get("media", [])
     if not isinstance(media, list):
-        yield _err(rec, "media", f"expected an array, got {_kind(media)}", source)
+        yield _err(rec, "media", f"expected an array, got {json_kind(media)}", source)
         return
     for i, item in enumerate(media):
         path = f"{rec.path}.media[{i}]"
@@ -253,7 +253,8 @@ def _err(rec: _Record, name: str, message: str, source: str) -> ArchiveError:
     return ArchiveError(f"{rec.path}.{name}: {message}", source=source, line=rec.line)
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in words, for error messages."""
     return {
         dict: "an object",
         list: "an array",

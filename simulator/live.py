@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .archive import MEDIA_FIELDS
+from .archive import MEDIA_FIELDS, json_kind
 
 MAX_BODY = 64 * 1024
 """Bytes (UTF-8) of a live or injected post's body."""
@@ -68,7 +68,7 @@ def parse_fields(
             out[name] = _text(item, path, MAX_TEXT, nullable=True)
         elif name in ("key_event", "pinned"):
             if not isinstance(item, bool):
-                raise ValueError(f"{path}: expected true or false, got {_kind(item)}")
+                raise ValueError(f"{path}: expected true or false, got {json_kind(item)}")
             out[name] = item
         else:
             out[name] = _media(item, path)
@@ -87,7 +87,7 @@ def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
         return None
     if not isinstance(value, str):
         expected = "a string or null" if nullable else "a string"
-        raise ValueError(f"{path}: expected {expected}, got {_kind(value)}")
+        raise ValueError(f"{path}: expected {expected}, got {json_kind(value)}")
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise ValueError(f"{path}: {size} bytes, at most {limit}")
@@ -98,14 +98,14 @@ def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
 
 def _media(value: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
-        raise ValueError(f"{path}: expected an array, got {_kind(value)}")
+        raise ValueError(f"{path}: expected an array, got {json_kind(value)}")
     if len(value) > MAX_MEDIA:
         raise ValueError(f"{path}: {len(value)} items, at most {MAX_MEDIA}")
     out = []
     for i, item in enumerate(value):
         here = f"{path}[{i}]"
         if not isinstance(item, dict):
-            raise ValueError(f"{here}: expected an object, got {_kind(item)}")
+            raise ValueError(f"{here}: expected an object, got {json_kind(item)}")
         record: dict[str, Any] = {}
         for name, field in item.items():
             if name not in MEDIA_FIELDS:
@@ -124,19 +124,6 @@ def _media(value: Any, path: str) -> list[dict[str, Any]]:
             raise ValueError(f"{here}.kind: expected one of {', '.join(MEDIA_KINDS)}")
         out.append(record)
     return out
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        dict: "an object",
-        list: "an array",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-    }.get(type(value), type(value).__name__)
 
 
 def _short(text: str, limit: int) -> str:

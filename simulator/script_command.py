@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -123,20 +122,3 @@ def _duration(text: str) -> float:
         return parse_duration(text, "value")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``livesim script`` on its own (``python -m simulator.script_command ARCHIVE …``)."""
-    parser = argparse.ArgumentParser(prog="livesim")
-    add_script_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["script", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        result: int = args.handler(args)
-        return result
-    except ArchiveError as exc:
-        print(f"livesim: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

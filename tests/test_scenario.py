@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sse import connect, envelope
 
+from simulator import cli
 from simulator import scenario as S
-from simulator import script_command
 from simulator.model import ArchiveError, Feed
 from simulator.replay import Options, Replay
 from simulator.scenario_config import ScenarioRules
@@ -450,9 +450,9 @@ CONFIG = str(ROOT / "config" / "livesim.toml")
 
 def test_script_command_twice_is_identical(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [BUNDLED_TXT, "--config", CONFIG, "--scenario", "newsroom"]
-    assert script_command.main(argv) == 0
+    assert cli.main(["script", *argv]) == 0
     first = capsys.readouterr().out
-    assert script_command.main(argv) == 0
+    assert cli.main(["script", *argv]) == 0
     assert capsys.readouterr().out == first
     lines = first.splitlines()
     assert lines[0].startswith("# aljazeera-iraq-2014-06: ") and "scenario newsroom" in lines[0]
@@ -460,12 +460,12 @@ def test_script_command_twice_is_identical(capsys: pytest.CaptureFixture[str]) -
     assert any("correction: " in line for line in lines)
     assert any("post.deleted" in line and "retracted" in line for line in lines)
     assert any("injected" in line for line in lines)
-    assert script_command.main([*argv, "--seed", "5"]) == 0
+    assert cli.main(["script", *argv, "--seed", "5"]) == 0
     assert capsys.readouterr().out != first
 
 
 def test_script_command_in_a_process_json() -> None:
-    argv = [sys.executable, "-m", "simulator.script_command", BUNDLED_TXT, "--json"]
+    argv = [sys.executable, "-m", "simulator", "script", BUNDLED_TXT, "--json"]
     runs = [subprocess.run(argv, capture_output=True, check=True, cwd=ROOT) for _ in range(2)]
     assert runs[0].stdout == runs[1].stdout
     value = json.loads(runs[0].stdout)
@@ -496,7 +496,7 @@ def test_script_command_in_a_process_json() -> None:
 def test_script_command_errors(
     argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert script_command.main([BUNDLED_TXT, *argv]) == 1
+    assert cli.main(["script", BUNDLED_TXT, *argv]) == 1
     err = capsys.readouterr().err
     assert err.startswith(error) and err.count("\n") == 1 and len(err) < 300
 
@@ -504,7 +504,7 @@ def test_script_command_errors(
 @pytest.mark.parametrize("seed", ["-1", "1e3", "18446744073709551616", "x" * 5000])
 def test_script_command_bad_seed(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        script_command.main([BUNDLED_TXT, "--seed", seed])
+        cli.main(["script", BUNDLED_TXT, "--seed", seed])
     assert info.value.code == 2
     assert "--seed: expected an integer from 0 to 2**63-1" in capsys.readouterr().err
 
@@ -514,7 +514,7 @@ def test_script_command_named_scenario_that_does_not_fit(
 ) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[scenarios.x]\nsteps = [{action = "pin", post = "nope"}]\n')
-    assert script_command.main([BUNDLED_TXT, "--config", str(config), "--scenario", "x"]) == 1
+    assert cli.main(["script", BUNDLED_TXT, "--config", str(config), "--scenario", "x"]) == 1
     err = capsys.readouterr().err
     assert err == f"livesim: {config}: scenarios.x.steps[0].post: no post with id 'nope'\n"
 
