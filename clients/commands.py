@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from simulator.model import shown
 from simulator.timeline import parse_duration
 
 from .target import ENV_URL, ClientError
@@ -76,7 +77,7 @@ def _count(low: int, high: int) -> Callable[[str], int]:
             value = -1
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"expected a whole number from {low} to {high}, got {_short(text)}"
+                f"expected a whole number from {low} to {high}, got {shown(text)}"
             )
         return value
 
@@ -89,7 +90,7 @@ def _rate(text: str) -> float:
     value = float(found[1]) if found else math.nan
     if not 0 <= value <= MAX_RATE:
         raise argparse.ArgumentTypeError(
-            f"expected a rate such as 20/s (0 to 1000000), got {_short(text)}"
+            f"expected a rate such as 20/s (0 to 1000000), got {shown(text)}"
         )
     return value
 
@@ -104,13 +105,8 @@ def _duration(text: str) -> float:
 def _positive_duration(text: str) -> float:
     value = _duration(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"expected a duration above 0, got {shown(text)}")
     return value
-
-
-def _short(text: str) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 # tail ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from clients.commands import add_client_commands
 
 from . import archive, stats
 from .importers import FORMATS, decode
-from .model import ArchiveError, Feed
+from .model import ArchiveError, Feed, shown
 from .script_command import add_script_command
 from .sources import ID_PATTERN, ID_RULE, load_feed, read_archive
 from .synth_command import add_synth_command
@@ -235,17 +235,12 @@ def _port(text: str) -> int:
         port = -1
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(
-            f"expected a port number from 0 to 65535, got {_short(text)}"
+            f"expected a port number from 0 to 65535, got {shown(text)}"
         )
     return port
 
 
 def _feed_id(text: str) -> str:
     if not re.match(ID_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {_short(text)}")
+        raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {shown(text)}")
     return text
-
-
-def _short(text: str) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= 60 else shown[:57] + "..."

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from typing import Literal
 
+from .model import shown
 from .timeline import parse_duration
 
 MAX_SPEC = 1000
@@ -105,7 +106,7 @@ def parse(text: object, base: FaultSpec | None = None) -> FaultSpec:
     an unknown name, a missing or out-of-range value are errors.
     """
     if not isinstance(text, str):
-        raise FaultSpecError(f"expected a string of name:value items, got {_short(text)}")
+        raise FaultSpecError(f"expected a string of name:value items, got {shown(text, 40)}")
     if len(text) > MAX_SPEC:
         raise FaultSpecError(f"too long ({len(text)} characters; at most {MAX_SPEC})")
     given: dict[str, int | float | bool] = {}
@@ -119,12 +120,12 @@ def parse(text: object, base: FaultSpec | None = None) -> FaultSpec:
         kind = ITEMS.get(name)
         if kind is None:
             raise FaultSpecError(
-                f"{_short(item)}: unknown fault {_short(name)} (known: {', '.join(ITEMS)})"
+                f"{shown(item, 40)}: unknown fault {shown(name, 40)} (known: {', '.join(ITEMS)})"
             )
         if name in given:
-            raise FaultSpecError(f"{_short(item)}: {name} is given twice")
+            raise FaultSpecError(f"{shown(item, 40)}: {name} is given twice")
         if kind != "flag" and not colon:
-            raise FaultSpecError(f"{_short(item)}: expected {name}:{_HINT[kind]}")
+            raise FaultSpecError(f"{shown(item, 40)}: expected {name}:{_HINT[kind]}")
         given[name] = _value(name, kind, value if colon else None, item)
     spec = (base or FaultSpec()).merged(FaultSpec(**given))  # type: ignore[arg-type]
     if spec.stall_after is not None and spec.stall is None:
@@ -142,7 +143,7 @@ _HINT: dict[Kind, str] = {
 
 
 def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float | bool:
-    at = f"{_short(item)}: "
+    at = f"{shown(item, 40)}: "
     if kind == "flag":
         if value is None:
             return True
@@ -169,8 +170,3 @@ def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float |
 
 def _seconds(value: float) -> str:
     return f"{value * 1000:g}ms" if 0 < value < 1 else f"{value:g}s"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -31,6 +31,12 @@ class ArchiveError(ValueError):
         return f"{where}: {self.message}" if where else self.message
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters: a 10 KB input must not become a 10 KB error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class TimeSource(StrEnum):
     EXPLICIT = "explicit"
     INTERPOLATED = "interpolated"

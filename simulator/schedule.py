@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -23,6 +23,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .live import parse_fields
+from .model import shown
+from .sources import zone
 from .timeline import parse_duration, parse_speed
 
 log = logging.getLogger("livesim.schedule")
@@ -34,11 +36,8 @@ MIN_INTERVAL = 1.0
 
 def _zone(value: object) -> object:
     if not isinstance(value, str):
-        raise ValueError(f"expected an IANA zone name such as 'Europe/London', got {value!r}")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value[:60]!r} (use an IANA name)") from None
+        raise ValueError(f"expected an IANA zone name such as 'Europe/London', got {shown(value)}")
+    zone(value)
     return value
 
 

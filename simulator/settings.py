@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from .faults import FaultSpec
 from .faults import parse as parse_faults
-from .model import ArchiveError
+from .model import ArchiveError, shown
 from .replay import Options
 from .scenario_config import (
     ScenarioName,
@@ -296,13 +296,8 @@ def _message(error: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "string_pattern_mismatch":
-        return f"expected {ID_RULE}, got {_short(error['input'])}"
+        return f"expected {ID_RULE}, got {shown(error['input'])}"
     return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_unique_streams(settings: Settings, where: str) -> None:

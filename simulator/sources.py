@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .importers import ImportOptions, import_bytes
-from .model import ArchiveError, Feed, slug
+from .model import ArchiveError, Feed, shown, slug
 
 BUNDLED = "aljazeera-iraq-2014-06.txt"
 
@@ -121,11 +121,5 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ArchiveError(
-            f"unknown timezone {_short(name)} (use an IANA name such as UTC or Asia/Qatar)"
+            f"unknown timezone {shown(name)} (use an IANA name such as UTC or Asia/Qatar)"
         ) from None
-
-
-def _short(value: str) -> str:
-    """``repr`` cut to a readable length: a 10 KB flag must not become a 10 KB error."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

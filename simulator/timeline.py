@@ -17,6 +17,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
+from .model import shown
+
 MAX_SPEED = math.inf
 """``speed=max``: events go out as fast as subscribers take them."""
 
@@ -47,16 +49,15 @@ def parse_duration(value: object, where: str | None = None) -> float:
             parts = _DURATION.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
                 raise ValueError(
-                    _at(where) + f"{_short(value)} is not a duration (try 90, '90s', '2m', '1h30m')"
+                    _at(where) + f"{shown(value)} is not a duration (try 90, '90s', '2m', '1h30m')"
                 ) from None
             scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
             seconds = sum(float(n) * scale[u] for n, u in parts)
     else:
-        raise ValueError(_at(where) + f"expected a duration, got {_short(value)}")
+        raise ValueError(_at(where) + f"expected a duration, got {shown(value)}")
     if not (0 <= seconds <= MAX_DURATION):  # NaN fails too
         raise ValueError(
-            _at(where)
-            + f"must be a non-negative duration of at most 100 years, got {_short(value)}"
+            _at(where) + f"must be a non-negative duration of at most 100 years, got {shown(value)}"
         )
     return seconds
 
@@ -71,15 +72,9 @@ def parse_speed(value: object, where: str | None = None) -> float:
         speed = math.nan
     if isinstance(value, bool) or not (0 < speed <= SPEED_LIMIT):
         raise ValueError(
-            _at(where) + f"expected a positive number up to 1000000 or 'max', got {_short(value)}"
+            _at(where) + f"expected a positive number up to 1000000 or 'max', got {shown(value)}"
         )
     return speed
-
-
-def _short(value: object) -> str:
-    """``repr`` cut to a readable length: a 10 KB string must not become a 10 KB error."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _at(where: str | None) -> str:
