@@ -115,7 +115,15 @@ class Stream:
             self.failed = f"{type(exc).__name__}: {exc}"[:300]
             log.error("stream %s failed: %s", self.id, self.failed)
             self.hub.close_all(f"stream failed: {self.failed}")
+        return self._failure()
+
+    def _failure(self) -> StreamFailed:
         return StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+
+    def check(self) -> None:
+        """Raise ``StreamFailed`` if the replay failed: such a stream serves and obeys nothing."""
+        if self.failed:
+            raise self._failure()
 
     def _publish(self, events: list[Event]) -> None:
         for event in events:
@@ -127,8 +135,7 @@ class Stream:
 
     def command(self, command: Command) -> None:
         """Apply a control command; ``ValueError`` if it makes no sense."""
-        if self.failed:
-            raise StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+        self.check()
         try:
             events = self.replay.apply(command, self.now())
         except ValueError:
@@ -221,8 +228,7 @@ class Stream:
     def _catch_up(self) -> None:
         """Publish what is due by now. At speed max nothing is "due": only the pacing task
         advances, so a read (describe, snapshot, a subscriber joining) never emits a batch."""
-        if self.failed:
-            raise StreamFailed(f"stream {self.id!r} failed: {self.failed}")
+        self.check()
         try:
             if self.replay.next_deadline() != -math.inf:
                 self._publish(self.replay.advance(self.now()))

@@ -272,8 +272,7 @@ def _head() -> web.Response:
 
 
 async def _subscribe(request: web.Request, stream: Stream, serve: Serve) -> web.StreamResponse:
-    if stream.failed:
-        raise StreamFailed(f"stream {stream.id!r} failed: {stream.failed}")
+    stream.check()
     _faults(request, stream)
     if request.method == "HEAD":
         return _head()
