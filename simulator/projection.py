@@ -66,25 +66,20 @@ class Projection:
 
     def encoded(self, max_bytes: int) -> Posts:
         """The snapshot's posts and key events as JSON members (``snapshot.posts_tail``), within a
-        snapshot of ``max_bytes``: the pinned posts that fit, then the newest others up to the
-        first that does not. The same object until the projection changes."""
+        snapshot of ``max_bytes``: the newest pinned posts, then the newest others, each up to
+        the first that does not fit (so the work is bounded by ``max_bytes`` too). The same
+        object until the projection changes."""
         if self._encoded is not None and self._encoded[0] == max_bytes:
             return self._encoded[1]
-        budget = budget_for(max_bytes)
-        pieces: dict[str, Piece] = {}
-        for post_id, visible in self.newest_first():
-            if visible.pinned:
-                item = piece(post_id, {**visible.post, "pinned": True})
-                if item.cost <= budget:
-                    pieces[post_id] = item
-                    budget -= item.cost
-        others = (
-            piece(post_id, {**visible.post, "pinned": False})
-            for post_id, visible in self.newest_first()
-            if not visible.pinned
-        )
-        pieces.update((item.post_id, item) for item in fit(others, budget)[0])
-        ordered = [pieces[post_id] for post_id, _ in self.newest_first() if post_id in pieces]
+        pinned, budget = fit(self._pieces(pinned=True), budget_for(max_bytes))
+        others, _ = fit(self._pieces(pinned=False), budget)
+        chosen = {item.post_id: item for item in (*pinned, *others)}
+        ordered = [chosen[post_id] for post_id, _ in self.newest_first() if post_id in chosen]
         posts = posts_tail(ordered, len(self._visible))
         self._encoded = (max_bytes, posts)
         return posts
+
+    def _pieces(self, *, pinned: bool) -> Iterator[Piece]:
+        for post_id, visible in self.newest_first():
+            if visible.pinned is pinned:
+                yield piece(post_id, {**visible.post, "pinned": pinned})

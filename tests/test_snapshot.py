@@ -10,6 +10,8 @@ readers that read a few bytes and stall, and the server's Python memory measured
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -45,9 +47,9 @@ async def add_posts(server: Server, count: int, body: str, stream: str = "s") ->
 
 
 @asynccontextmanager
-async def stalled(server: Server, path: str) -> AsyncIterator[bytes]:
+async def stalled(server: Server, path: str) -> AsyncIterator[tuple[bytes, asyncio.StreamReader]]:
     """A GET whose reader takes the status line and a little more, then reads no more (a small
-    receive buffer, so the server's writes back up); yields the status line."""
+    receive buffer, so the server's writes back up); yields the status line and the reader."""
     port = int(server.base.rsplit(":", 1)[1])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -59,7 +61,7 @@ async def stalled(server: Server, path: str) -> AsyncIterator[bytes]:
         async with asyncio.timeout(TIMEOUT):
             status = await reader.readline()
             await reader.readexactly(64)
-        yield status
+        yield status, reader
     finally:
         writer.transport.abort()
 
@@ -97,8 +99,8 @@ async def test_slow_readers_share_one_snapshot(start_server: StartServer) -> Non
         baseline = tracemalloc.get_traced_memory()[0]
         async with asyncio.timeout(TIMEOUT), AsyncExitStack() as stack:
             for _ in range(readers):
-                status = await stack.enter_async_context(stalled(server, "/api/streams/s/posts"))
-                assert status.startswith(b"HTTP/1.1 200")
+                line, _ = await stack.enter_async_context(stalled(server, "/api/streams/s/posts"))
+                assert line.startswith(b"HTTP/1.1 200")
             await asyncio.sleep(0.2)  # lets the writes back up; not an assertion on time
             growth = tracemalloc.get_traced_memory()[0] - baseline
     finally:
@@ -177,6 +179,18 @@ async def test_a_snapshot_over_max_snapshot_bytes_keeps_the_newest_and_the_pinne
     assert len(ids) >= 5  # 64 KiB holds six 10 KB posts
 
 
+async def test_the_bound_holds_with_the_longest_stream_id(start_server: StartServer) -> None:
+    """The head (state, cursor, a 64-character id) fits in what the bound keeps for it."""
+    limit = 64 * 1024
+    stream = {**PAUSED, "id": "a" * 64, "speed": 999_999.5, "max_gap": 3_000_000_000.123}
+    server = await start_server(streams=[stream], server={"max_snapshot_bytes": limit})
+    for size in range(1, 200):  # posts of every size near the bound, so one lands close to it
+        status, _ = await server.post(f"/api/streams/{'a' * 64}/posts", {"body": "q" * size * 9})
+        assert status == 201
+    status, _, body = await get_raw(server, f"/api/streams/{'a' * 64}/posts")
+    assert status == 200 and limit - 2048 < len(body) <= limit, len(body)
+
+
 async def test_key_events_name_only_the_posts_shown(start_server: StartServer) -> None:
     server = await start_server(streams=[PAUSED], server={"max_snapshot_bytes": 64 * 1024})
     status, _ = await server.post("/api/streams/s/posts", {"body": "old", "key_event": True})
@@ -232,16 +246,20 @@ async def test_feed_posts_are_encoded_once_and_bounded(
 # Bounded: max_snapshot_bytes_in_flight ---------------------------------------------------------
 
 
-async def test_snapshot_bytes_in_flight_are_bounded(start_server: StartServer) -> None:
+async def test_snapshot_bytes_in_flight_are_bounded(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """Two stalled readers of a 6.4 MB snapshot hold 12.8 MB of a 16 MiB bound: the third is
-    refused with 503 and Retry-After, counted; once they go, snapshots are served again."""
+    refused with 503 and Retry-After, counted; once they go, snapshots are served again, and
+    readers that left half-way are no error."""
+    caplog.set_level(logging.WARNING)
     server = await start_server(
         streams=[PAUSED],
         server={"max_snapshot_bytes": 8 * MiB, "max_snapshot_bytes_in_flight": 16 * MiB},
     )
     await add_posts(server, BIG_POSTS, BIG_BODY)
     path = "/api/streams/s/posts"
-    async with stalled(server, path) as one, stalled(server, path) as two:
+    async with stalled(server, path) as (one, _), stalled(server, path) as (two, _):
         assert one.startswith(b"HTTP/1.1 200") and two.startswith(b"HTTP/1.1 200")
         status, headers, body = await get_raw(server, path)
         assert status == 503, body[:200]
@@ -254,16 +272,18 @@ async def test_snapshot_bytes_in_flight_are_bounded(start_server: StartServer) -
         assert (await get_raw(server, "/healthz"))[0] == 200
     assert await refused(server, "snapshot_bytes") == 1
     async with asyncio.timeout(5):  # the stalled readers' bytes are released when they go
-        while (status := (await get_raw(server, path))[0]) == 503:
+        while (status := (await get_raw(server, path))[0]) == 503:  # noqa: ASYNC110 (polling)
             await asyncio.sleep(0.05)
     assert status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_reader_stalled_past_snapshot_timeout_is_cut_off(
-    start_server: StartServer,
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Over a second (the smallest snapshot_timeout) on purpose: a stalled reader must not hold
     its bytes in flight for ever."""
+    caplog.set_level(logging.WARNING)
     server = await start_server(
         streams=[PAUSED],
         server={
@@ -274,13 +294,20 @@ async def test_a_reader_stalled_past_snapshot_timeout_is_cut_off(
     )
     await add_posts(server, BIG_POSTS, BIG_BODY)
     path = "/api/streams/s/posts"
-    async with stalled(server, path) as one:
+    async with stalled(server, path) as (one, reader):
         assert one.startswith(b"HTTP/1.1 200")
         assert (await get_raw(server, path))[0] == 503
         async with asyncio.timeout(5):
-            while (status := (await get_raw(server, path))[0]) == 503:
+            while (status := (await get_raw(server, path))[0]) == 503:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
         assert status == 200
+        received = 0
+        with contextlib.suppress(ConnectionResetError):  # cut off: reset, or ended early
+            async with asyncio.timeout(TIMEOUT):
+                while chunk := await reader.read(65536):
+                    received += len(chunk)
+        assert received < BIG_POSTS * len(BIG_BODY)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_head_of_a_snapshot_sends_no_body(start_server: StartServer) -> None:
