@@ -37,6 +37,7 @@ from .scenario_config import (
     resolve_names,
 )
 from .schedule import ScheduleEntry
+from .snapshot import DEFAULT_MAX_BYTES as DEFAULT_SNAPSHOT_BYTES
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
 
@@ -146,7 +147,7 @@ class ServerConfig(_Strict):
     """Seconds a new connection has to send its request headers (slowloris)."""
     ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
     """WebSocket messages a second per connection (bursts of twice that); more get an error."""
-    max_snapshot_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=2**30)
+    max_snapshot_bytes: int = Field(default=DEFAULT_SNAPSHOT_BYTES, ge=64 * 1024, le=2**30)
     """The largest snapshot (and feed post list), encoded: over it, the newest posts that fit."""
     max_snapshot_bytes_in_flight: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, le=2**40)
     """Bytes of snapshots being written at once, server-wide; more get 503 with Retry-After."""

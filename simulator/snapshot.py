@@ -3,8 +3,10 @@
 A snapshot can be as large as a stream's posts (tens of megabytes), and many readers may load it
 at once, so it is encoded once per change and the same ``bytes`` are written to every reader.
 Its size is bounded (``server.max_snapshot_bytes``): when the posts do not all fit, the newest
-that do are kept (and a stream's pinned posts before them), and the body says ``"truncated":
-true`` and how many posts it left out (``omitted``), so a page still loads.
+are kept up to the first that does not fit (a stream's pinned posts are chosen first, the same
+way), and the body says ``"truncated": true`` and how many posts it left out (``omitted``), so a
+page still loads. Choosing stops at the bound, so encoding costs about ``max_bytes`` however many
+posts there are.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from .model import Feed
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 """``server.max_snapshot_bytes``' default."""
 HEAD_RESERVE = 1024
-"""Bytes of a snapshot kept for what precedes its posts: the stream's state and cursor (a few
-hundred bytes; stream ids are at most 64 characters), or a feed's id."""
+"""Bytes of a stream's snapshot kept for what precedes its posts: the stream's state and cursor
+(a few hundred bytes; stream ids are at most 64 characters)."""
 FRAME = 128
 """Bytes of the members around the posts: brackets, ``key_events``' name, the counts (~80)."""
 
@@ -95,8 +97,8 @@ def feed_posts(feed: Feed, max_bytes: int) -> bytes:
     """``{"feed": ID, "posts": [...], "truncated": …, "omitted": N}``, oldest first as in the
     archive; over ``max_bytes``, the newest posts that fit. Its posts have no ``pinned`` and the
     list no ``key_events`` (each post says ``key_event`` itself)."""
-    newest = (piece(p.id, post_record(p)) for p in reversed(feed.posts))
-    chosen, _ = fit(newest, budget_for(max_bytes))
     head = orjson.dumps({"feed": feed.id})[:-1] + b","
+    newest = (piece(p.id, post_record(p)) for p in reversed(feed.posts))
+    chosen, _ = fit(newest, max(0, max_bytes - len(head) - FRAME))
     ordered = chosen[::-1]
     return posts_tail(ordered, len(feed.posts), prefix=head, key_events=False).body

@@ -38,6 +38,8 @@ BIG_POSTS = 100
 """100 posts of 64 KB: a 6.4 MB snapshot, more than loopback's socket buffers take at once, so a
 reader that stops reading leaves the server with most of it still to write."""
 MiB = 1024 * 1024
+LONG_FEED = "big" + "g" * 2000
+"""A feed id (a JSON archive's own) longer than a stream's can be: the bound still holds."""
 
 
 async def add_posts(server: Server, count: int, body: str, stream: str = "s") -> None:
@@ -225,7 +227,7 @@ async def test_feed_posts_are_encoded_once_and_bounded(
     assert (await get_raw(server, f"/api/feeds/{BUNDLED_ID}/posts"))[2] == body
 
     big = Feed(
-        id="big",
+        id=LONG_FEED,
         title="Big",
         posts=tuple(
             Post(id=f"b{n}", body="w" * 10_000, published_at=T0 + timedelta(minutes=n))
@@ -233,9 +235,9 @@ async def test_feed_posts_are_encoded_once_and_bounded(
         ),
     )
     server = await start_server(
-        streams=[], feeds={"big": big}, server={"max_snapshot_bytes": 64 * 1024}
+        streams=[], feeds={LONG_FEED: big}, server={"max_snapshot_bytes": 64 * 1024}
     )
-    status, _, body = await get_raw(server, "/api/feeds/big/posts")
+    status, _, body = await get_raw(server, f"/api/feeds/{LONG_FEED}/posts")
     assert status == 200 and len(body) <= 64 * 1024
     shown = orjson.loads(body)
     ids = [p["id"] for p in shown["posts"]]
