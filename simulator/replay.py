@@ -351,8 +351,8 @@ class Replay:
             return
         if command.post not in self.view:
             raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
-        if isinstance(command, UpdatePost):  # an archive post's edit counts as a live post's
-            self.live.check_room(command.fields, new=False)
+        if isinstance(command, UpdatePost) and set(command.fields) - {"pinned"}:
+            self.live.check_room(command.fields, new=False)  # an archive post's edit counts too
 
     def _post_command(self, command: PostCommand, now: float) -> list[Event]:
         at = self.archive_position(now)

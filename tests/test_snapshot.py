@@ -364,6 +364,24 @@ async def test_an_archive_edit_replaced_deleted_or_reset_frees_its_bytes(
         assert (await send(server, "PATCH", f"/api/streams/s/posts/{post}", BIG_EDIT))[0] == 200
 
 
+def test_a_pin_by_patch_is_no_edit_and_is_not_refused_at_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replay = make_replay([0, 60])
+    replay.advance(START + 60)
+    replay.apply(UpdatePost("p0", {"body": "Edited."}), START + 61)
+    edited = replay.view.get("p0")
+    assert edited is not None
+    monkeypatch.setattr(live, "MAX_LIVE_BYTES", len(orjson.dumps(edited.post)))
+    with pytest.raises(live.TooManyPosts):
+        replay.apply(UpdatePost("p1", {"body": "x"}), START + 62)
+    replay.apply(UpdatePost("p1", {"pinned": True}), START + 62)
+    assert [(p["id"], p["pinned"]) for p in replay.snapshot(START + 62)["posts"]] == [
+        ("p1", True),
+        ("p0", False),
+    ]
+
+
 BIG_EDIT = {"body": "e" * 60_000}
 SMALL = {"body": "e" * 1_000}
 
