@@ -145,6 +145,9 @@ class LivePosts:
         self._posts: dict[str, LivePost] = {}
         self._number = 0
         self._bytes = 0
+        self._edited: dict[str, int] = {}
+        """Archive posts edited through the API, each with its record's size now: they count
+        toward ``MAX_LIVE_BYTES`` as live posts do."""
         self.last_id: str | None = None
         """The id ``new_id`` gave last: the post a ``CreatePost`` just made."""
 
@@ -196,6 +199,22 @@ class LivePosts:
         old = self._posts.pop(post_id, None)
         if old:
             self._bytes -= old.size
+        self.forget_edit(post_id)
+
+    def edit(self, post_id: str, record: Mapping[str, Any]) -> None:
+        """An archive post edited: its record counts, instead of its previous edit's."""
+        size = _size(record)
+        self._bytes += size - self._edited.get(post_id, 0)
+        self._edited[post_id] = size
+
+    def forget_edit(self, post_id: str) -> None:
+        """An edited archive post is gone, or the script has put it back as it was."""
+        self._bytes -= self._edited.pop(post_id, 0)
+
+    def forget_edits(self) -> None:
+        """The replay went back to a position: every archive post is as the script has it."""
+        self._bytes -= sum(self._edited.values())
+        self._edited.clear()
 
 
 def _size(record: Mapping[str, Any]) -> int:

@@ -1,6 +1,9 @@
 """What a reader of the blog sees now: the visible posts in creation order, their pins and the
 key events among them. The snapshot is this projection; every post event changes it in one way.
 
+Its encoding (``encoded``) is kept until the next change, so the readers of a snapshot share one
+``bytes``; every change goes through ``apply`` or ``clear``, which drop it.
+
 A post's place is its creation: an edit or a pin does not move it. An update, pin or unpin of a post
 that is not visible changes nothing (a scripted edit of a post a scenario already deleted).
 """
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .script import EventType
+from .snapshot import Piece, Posts, budget_for, fit, piece, posts_tail
 
 
 @dataclass(slots=True)
@@ -23,6 +27,8 @@ class Visible:
 class Projection:
     def __init__(self) -> None:
         self._visible: dict[str, Visible] = {}
+        self._encoded: tuple[int, Posts] | None = None
+        """The last ``encoded`` answer and the ``max_bytes`` it was for; None after a change."""
 
     def __contains__(self, post_id: object) -> bool:
         return post_id in self._visible
@@ -35,10 +41,12 @@ class Projection:
 
     def clear(self) -> None:
         self._visible.clear()
+        self._encoded = None
 
     def apply(self, type: EventType, post_id: str, record: Mapping[str, Any]) -> None:
         """The effect of one post event; ``ValueError`` for a type that is not a post event."""
         old = self._visible.get(post_id)
+        self._encoded = None
         if type is EventType.POST_CREATED:
             self._visible.pop(post_id, None)
             self._visible[post_id] = Visible(record, old.pinned if old else False)
@@ -56,10 +64,22 @@ class Projection:
     def newest_first(self) -> Iterator[tuple[str, Visible]]:
         return reversed(self._visible.items())
 
-    def posts(self) -> list[dict[str, Any]]:
-        """The snapshot's posts: newest first, each with ``pinned``."""
-        return [{**v.post, "pinned": v.pinned} for _, v in self.newest_first()]
+    def encoded(self, max_bytes: int) -> Posts:
+        """The snapshot's posts and key events as JSON members (``snapshot.posts_tail``), within a
+        snapshot of ``max_bytes``: the newest pinned posts, then the newest others, each up to
+        the first that does not fit (so the work is bounded by ``max_bytes`` too). The same
+        object until the projection changes."""
+        if self._encoded is not None and self._encoded[0] == max_bytes:
+            return self._encoded[1]
+        pinned, budget = fit(self._pieces(pinned=True), budget_for(max_bytes))
+        others, _ = fit(self._pieces(pinned=False), budget)
+        chosen = {item.post_id: item for item in (*pinned, *others)}
+        ordered = [chosen[post_id] for post_id, _ in self.newest_first() if post_id in chosen]
+        posts = posts_tail(ordered, len(self._visible))
+        self._encoded = (max_bytes, posts)
+        return posts
 
-    def key_events(self) -> list[str]:
-        """Ids of the visible posts flagged ``key_event``, newest first."""
-        return [pid for pid, v in self.newest_first() if v.post.get("key_event") is True]
+    def _pieces(self, *, pinned: bool) -> Iterator[Piece]:
+        for post_id, visible in self.newest_first():
+            if visible.pinned is pinned:
+                yield piece(post_id, {**visible.post, "pinned": pinned})

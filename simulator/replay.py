@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from . import wire
 from .archive import post_record
 from .eventlog import EventLog
@@ -35,6 +37,7 @@ from .live import LivePosts, UnknownPost
 from .model import Media, Post, TimeSource, format_time, utc
 from .projection import Projection
 from .script import EventType, Script
+from .snapshot import DEFAULT_MAX_BYTES
 from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
 from .wire import Event
 
@@ -202,15 +205,19 @@ class Replay:
             "cursor": self.cursor,
         }
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """Posts visible now, newest first, and the cursor to subscribe from."""
-        return {
-            "stream": self.stream,
-            "cursor": self.cursor,
-            **self.describe(now),
-            "posts": self.view.posts(),
-            "key_events": self.view.key_events(),
-        }
+    def snapshot_parts(self, now: float, max_bytes: int) -> tuple[bytes, bytes]:
+        """The snapshot as two pieces of one JSON object: the head (the stream's state now and the
+        cursor to subscribe from, a few hundred bytes, encoded per call) and the posts visible now,
+        newest first (the same ``bytes`` for every call until they change). Together at most
+        ``max_bytes`` (see ``snapshot.py`` for what is left out over it); taken at one moment, so
+        the posts are exactly those of the events up to the cursor."""
+        head = orjson.dumps({"stream": self.stream, "cursor": self.cursor, **self.describe(now)})
+        return head[:-1] + b",", self.view.encoded(max_bytes).body
+
+    def snapshot(self, now: float, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+        """``snapshot_parts`` decoded (for tests and tools; the server sends the bytes)."""
+        value: dict[str, Any] = orjson.loads(b"".join(self.snapshot_parts(now, max_bytes)))
+        return value
 
     def since(self, cursor: str) -> list[Event] | None:
         """Events after ``cursor`` in this epoch, or None when that cannot be served exactly."""
@@ -344,8 +351,8 @@ class Replay:
             return
         if command.post not in self.view:
             raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
-        if isinstance(command, UpdatePost) and command.post in self.live:
-            self.live.check_room(command.fields, new=False)
+        if isinstance(command, UpdatePost) and set(command.fields) - {"pinned"}:
+            self.live.check_room(command.fields, new=False)  # an archive post's edit counts too
 
     def _post_command(self, command: PostCommand, now: float) -> list[Event]:
         at = self.archive_position(now)
@@ -366,6 +373,8 @@ class Replay:
                 record = _merged(record, command.fields)
                 if post_id in self.live:
                     self.live.put(post_id, record)
+                else:
+                    self.live.edit(post_id, record)
                 out.append(self._emit_post(EventType.POST_UPDATED, post_id, record, now, at))
             if "pinned" in command.fields:
                 out.append(self._pin(post_id, record, bool(command.fields["pinned"]), now, at))
@@ -419,6 +428,7 @@ class Replay:
         """Put the replay at ``target`` with every earlier cue applied silently, then the live
         posts on top."""
         self.view.clear()
+        self.live.forget_edits()
         self.index = 0
         end = bisect_left(self.plays, target)
         for index in range(end):
@@ -482,6 +492,8 @@ class Replay:
         """A cue's effect on the projection; a cue that is not a post event raises."""
         cue = self.script.cues[index]
         self.view.apply(cue.type, cue.post.id, self._records[index])
+        if cue.type is EventType.POST_UPDATED or cue.type is EventType.POST_DELETED:
+            self.live.forget_edit(cue.post.id)  # the script's version replaced an API edit
 
     def _emit_state(self, reason: str, now: float) -> Event:
         """The state after this event, so its ``cursor`` is the event's own id."""

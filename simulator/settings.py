@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .faults import FaultSpec
 from .faults import parse as parse_faults
@@ -28,6 +37,7 @@ from .scenario_config import (
     resolve_names,
 )
 from .schedule import ScheduleEntry
+from .snapshot import DEFAULT_MAX_BYTES as DEFAULT_SNAPSHOT_BYTES
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
 
@@ -137,6 +147,20 @@ class ServerConfig(_Strict):
     """Seconds a new connection has to send its request headers (slowloris)."""
     ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
     """WebSocket messages a second per connection (bursts of twice that); more get an error."""
+    max_snapshot_bytes: int = Field(default=DEFAULT_SNAPSHOT_BYTES, ge=64 * 1024, le=2**30)
+    """The largest snapshot (and feed post list), encoded: over it, the newest posts that fit."""
+    max_snapshot_bytes_in_flight: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, le=2**40)
+    """Bytes of snapshots being written at once, server-wide; more get 503 with Retry-After."""
+    snapshot_timeout: Duration = Field(default=60.0, ge=1.0, le=3600.0)
+    """Seconds a reader has to take a whole snapshot; then the connection is closed."""
+
+    @field_validator("max_snapshot_bytes_in_flight")
+    @classmethod
+    def _holds_a_snapshot(cls, value: int, info: ValidationInfo) -> int:
+        largest = info.data.get("max_snapshot_bytes")
+        if largest is not None and value < largest:
+            raise ValueError(f"must be at least max_snapshot_bytes ({largest}), got {value}")
+        return value
 
     # Who may control streams (docs/operations.md).
     control_origins: tuple[str, ...] = LOOPBACK_ORIGINS

@@ -193,9 +193,11 @@ class Stream:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.hub.remove(subscriber)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, max_bytes: int) -> tuple[bytes, bytes]:
+        """The snapshot's head and its posts (shared by every reader until the posts change),
+        after publishing what is due: ``Replay.snapshot_parts``."""
         self._catch_up()
-        return self.replay.snapshot(self.now())
+        return self.replay.snapshot_parts(self.now(), max_bytes)
 
     def describe(self) -> dict[str, Any]:
         """The stream as JSON; a failed stream says why instead of asking its replay."""

@@ -49,6 +49,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from clients.sse import SSEReader
+from simulator.web.snapshots import SNAPSHOTS
 from simulator.web.state import STREAMS
 
 T = TypeVar("T")
@@ -682,5 +683,136 @@ async def test_fuzz(
 ) -> None:
     caplog.set_level(logging.WARNING)
     await fuzz(start_server, surface)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]
+
+
+# Snapshots under load (issue #12, F2) ------------------------------------------------------------
+
+SNAPSHOT_LIMITS = {"max_snapshot_bytes": 256 * 1024, "max_snapshot_bytes_in_flight": 512 * 1024}
+"""Small bounds, so that a few fuzzed posts truncate the snapshot and readers compete for room."""
+SNAPSHOT_KEYS = [
+    "stream",
+    "cursor",
+    "state",
+    "speed",
+    "loop",
+    "max_gap",
+    "position",
+    "posts",
+    "key_events",
+    "truncated",
+    "omitted",
+]
+SNAPSHOT_POSTS = [*ARCHIVE_POSTS, "live-1", "live-2", "live-3"]
+post_sizes = st.sampled_from([0, 1, 1000, 30_000, 64_000, 65_536, 65_537]) | st.integers(0, 70_000)
+"""Body bytes: a few 64 KB posts pass ``max_snapshot_bytes`` here; over 65 536 is a 400."""
+snapshot_action = st.one_of(
+    st.tuples(st.just("post"), post_sizes, st.booleans(), st.booleans()),  # pinned, key_event
+    st.tuples(st.just("patch"), st.sampled_from(SNAPSHOT_POSTS), post_sizes),
+    st.tuples(st.just("delete"), st.sampled_from(SNAPSHOT_POSTS)),
+    st.tuples(st.sampled_from(["pin", "unpin"]), st.sampled_from(SNAPSHOT_POSTS)),
+    st.tuples(
+        st.sampled_from(["full", "full", "partial", "head", "feed"]), st.integers(0, 300_000)
+    ),  # how a reader reads, and where a partial one gives up
+    st.tuples(st.sampled_from(["seek", "restart"])),
+)
+snapshot_round = st.lists(snapshot_action, min_size=1, max_size=5)
+snapshot_rounds = st.lists(snapshot_round, min_size=1, max_size=4)
+"""Rounds one after the other, the actions of a round at once."""
+
+
+def check_snapshot(body: bytes, headers: Any, limit: int) -> None:
+    """A whole snapshot: its size, its shape, and its parts agreeing with each other."""
+    assert int(headers["Content-Length"]) == len(body) <= limit, (len(body), limit)
+    value = json.loads(body)
+    assert list(value) == SNAPSHOT_KEYS, list(value)
+    ids = [p["id"] for p in value["posts"]]
+    assert len(set(ids)) == len(ids), ids
+    assert all(isinstance(p["pinned"], bool) for p in value["posts"])
+    assert value["key_events"] == [p["id"] for p in value["posts"] if p.get("key_event")]
+    assert value["truncated"] is (value["omitted"] > 0), value["omitted"]
+
+
+async def read_snapshot(server: Server, mode: str, give_up: int) -> None:
+    path = f"/api/feeds/{FEED}/posts" if mode == "feed" else "/api/streams/snaps/posts"
+    if mode == "partial":  # reads a little, then leaves while the server writes
+        host, port = server.base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        try:
+            await reader.read(min(give_up, 65536) + 1)
+        finally:
+            writer.transport.abort()
+        return
+    method = "HEAD" if mode == "head" else "GET"
+    async with server.session.request(method, server.base + path) as response:
+        if response.status == 200 and method == "GET":
+            body = await response.read()
+            if mode == "feed":
+                assert json.loads(body)["feed"] == FEED
+            else:
+                check_snapshot(body, response.headers, SNAPSHOT_LIMITS["max_snapshot_bytes"])
+            return
+        answer = await check_answer(response)
+        if response.status == 503:
+            assert response.headers["Retry-After"].isdigit()
+            assert answer["where"] == "server.max_snapshot_bytes_in_flight", answer
+
+
+async def perform(server: Server, action: tuple[Any, ...]) -> None:
+    base = "/api/streams/snaps"
+    kind = action[0]
+    if kind == "post":  # kept (``live_post`` deletes what it made): posts pile up to the bounds
+        body = {"body": "p" * action[1], "pinned": action[2], "key_event": action[3]}
+        await post(server, f"{base}/posts", dumps(body))
+    elif kind == "patch":
+        edit = dumps({"body": "e" * action[2]})
+        await live_post(server, "PATCH", f"{base}/posts/{action[1]}", edit)
+    elif kind == "delete":
+        await live_post(server, "DELETE", f"{base}/posts/{action[1]}", b"")
+    elif kind in ("pin", "unpin"):
+        await live_post(server, "POST", f"{base}/posts/{action[1]}/{kind}", b"")
+    elif kind == "seek":
+        await post(server, f"{base}/seek", dumps({"to": "-10m"}))
+    elif kind == "restart":
+        await post(server, f"{base}/restart", b"")
+    else:
+        await read_snapshot(server, kind, action[1])
+
+
+async def under_load(server: Server, rounds: list[list[tuple[Any, ...]]]) -> None:
+    """Each round's actions at once, then every snapshot byte in flight given back."""
+    for actions in rounds:
+        await asyncio.gather(*(perform(server, action) for action in actions))
+    flight = server.app[SNAPSHOTS]
+    while flight.in_flight:  # noqa: ASYNC110 (polling the server's count)
+        await asyncio.sleep(0.01)  # the harness' timeout catches bytes never given back
+
+
+def snapshots_under_load(h: Harness) -> None:
+    """Live posts (up to 64 KB, pinned, key events), edits of archive posts, deletes, seeks and
+    restarts on one stream while readers load its snapshot whole, in part, or by HEAD."""
+
+    @FUZZ
+    @given(snapshot_rounds)
+    @example([[("post", 64_000, True, True)] * 5, [("full", 0)] * 5])  # over the bound
+    @example([[("patch", ARCHIVE_POSTS[0], 64_000), ("partial", 10), ("full", 0)]])
+    def check(rounds: list[list[tuple[Any, ...]]]) -> None:
+        h.run(under_load(h.server, rounds))
+
+    check()
+
+
+async def test_fuzz_snapshots_under_load(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    streams = [*SERVER_STREAMS, {"id": "snaps", **FAST}]
+    server = await start_server(streams=streams, server=SNAPSHOT_LIMITS)
+    harness = Harness(server, asyncio.get_running_loop())
+    async with Watcher(server):
+        await asyncio.to_thread(snapshots_under_load, harness)
+    assert harness.examples >= EXAMPLES, harness.examples
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]

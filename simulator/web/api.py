@@ -9,7 +9,6 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..archive import post_record
 from ..live import parse_fields
 from ..model import Feed
 from ..replay import (
@@ -28,11 +27,14 @@ from ..replay import (
 from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
+from . import snapshots
 from .errors import from_validation, http_error, json, not_found, one_line
+from .snapshots import SNAPSHOTS
 from .state import (
     API_STREAMS,
     FEED_STATS,
     FEEDS,
+    METRICS,
     SCHEDULER,
     SETTINGS,
     STREAMS,
@@ -110,9 +112,11 @@ async def show_feed(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/feeds/{feed}/posts")
-async def feed_posts(request: web.Request) -> web.Response:
+async def feed_posts(request: web.Request) -> web.StreamResponse:
     feed = get_feed(request)
-    return json({"feed": feed.id, "posts": [post_record(p) for p in feed.posts]})
+    server = request.app[SETTINGS].server
+    body = request.app[SNAPSHOTS].feed_posts(feed, server.max_snapshot_bytes)
+    return await snapshots.send(request, [body], server, request.app[METRICS])
 
 
 @routes.get("/api/streams")
@@ -173,8 +177,10 @@ async def delete_stream(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/streams/{stream}/posts")
-async def stream_posts(request: web.Request) -> web.Response:
-    return json(get_stream(request).snapshot())
+async def stream_posts(request: web.Request) -> web.StreamResponse:
+    server = request.app[SETTINGS].server
+    parts = get_stream(request).snapshot(server.max_snapshot_bytes)
+    return await snapshots.send(request, parts, server, request.app[METRICS])
 
 
 def parse_command(op: str, body: dict[str, Any], where: str) -> Command:

@@ -26,6 +26,7 @@ from . import access, api, posts
 from .errors import error_body, from_validation, http_error, json, not_found
 from .faults import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
+from .snapshots import SNAPSHOTS, Snapshots
 from .state import (
     API_STREAMS,
     CONNECTIONS,
@@ -78,6 +79,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[OPEN] = Counter()
     app[CONNECTIONS] = weakref.WeakSet()
     app[METRICS] = Metrics(lambda: live_streams(app))
+    app[SNAPSHOTS] = Snapshots()
     app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
     app.add_routes(api.routes)
     app.add_routes(posts.routes)
