@@ -11,19 +11,24 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 
 from simulator.cli import build_parser, main
 from simulator.live import MAX_BODY, MAX_LIVE_POSTS
-from simulator.model import shown
+from simulator.model import ArchiveError, Feed, shown
+from simulator.settings import validate
 from simulator.web.cli import resolve
-from simulator.web.persist import STATE, write_atomic
+from simulator.web.persist import STATE, read, write_atomic
 
 TIMEOUT = 10
 SCHEDULED = {
@@ -219,6 +224,29 @@ async def test_private_replays_are_never_saved(start_server: StartServer, tmp_pa
     saved = orjson.loads(path.read_bytes())
     assert saved == {**saved, "streams": [], "live": []}
     assert b"only mine" not in path.read_bytes()
+
+
+async def test_a_scheduled_inject_is_saved(start_server: StartServer, tmp_path: Path) -> None:
+    """Scheduled injects go through the same command path as a person's post, and are saved."""
+    path = tmp_path / "state.json"
+    server = await start_server(server={"state_file": str(path)})
+    server.app[STATE].delay = 0.02
+    soon = (datetime.now(UTC) + timedelta(seconds=0.3)).isoformat()
+    entry = {"at": soon, "action": "inject", "post": {"body": "on schedule"}}
+    status, made = await server.post(
+        "/api/streams", {"id": "timed", "feed": BUNDLED_ID, "schedule": [entry]}
+    )
+    assert status == 201, made
+
+    def saved_live() -> list[Any]:
+        live: list[Any] = orjson.loads(path.read_bytes())["live"]
+        return live
+
+    await until(lambda: bool(saved_live()))
+    saved = {"live": saved_live()}
+    assert [(e["stream"], [p["post"]["body"] for p in e["posts"]]) for e in saved["live"]] == [
+        ("timed", ["on schedule"])
+    ]
 
 
 async def test_a_missing_file_is_an_empty_state_and_is_created(
@@ -514,3 +542,92 @@ def test_the_flag_wins_over_the_environment_which_wins_over_the_file(tmp_path: P
     for flags, env, expected in layers:
         settings, _ = resolve(parser.parse_args(["serve", *flags]), env)
         assert settings.server.state_file == expected
+
+
+# Hostile files: any damage to a good file is a one-line refusal, never another exception -------
+
+INJECT = {"interval": "30m", "action": "inject", "post": {"headline": "Update", "body": "More."}}
+GOOD: dict[str, Any] = {
+    "version": 1,
+    "saved_at": "2026-01-01T00:00:00Z",
+    "streams": [{"id": "s", "feed": BUNDLED_ID, "speed": 60, "schedule": [INJECT]}],
+    "live": [
+        {"stream": "s", "next": 2, "posts": [post("live-1"), {**post("live-2"), "pinned": True}]},
+        {"stream": BUNDLED_ID, "next": 1, "posts": [post(media=[{"kind": "image", "url": "u"}])]},
+    ],
+}
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(codec="utf-8"), max_size=20)
+    | st.sampled_from(["live-1", "s", BUNDLED_ID, "p-66e33032b5", "", "x" * 10_000])
+)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def places(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        yield from places(item, (*path, key))
+
+
+def damaged(path: tuple[Any, ...], new: Any, remove: bool) -> Any:
+    document = orjson.loads(orjson.dumps(GOOD))
+    if not path:
+        return new
+    *parents, last = path
+    holder = document
+    for key in parents:
+        holder = holder[key]
+    if remove:
+        del holder[last]
+    else:
+        holder[last] = new
+    return document
+
+
+PLACES = list(places(GOOD))
+
+
+@hypothesis_settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(path=st.sampled_from(PLACES), new=VALUES, remove=st.booleans())
+def test_a_damaged_state_file_is_refused_in_one_line_or_loaded(
+    path: tuple[Any, ...], new: Any, remove: bool, tmp_path: Path, bundled: Feed
+) -> None:
+    """A value anywhere in a good file replaced by any JSON, or removed. (About 2 s: each
+    example checks the file as a start does, replays and all.)"""
+    raw = {"server": {"state_file": "x"}, "streams": [{"id": BUNDLED_ID, "feed": BUNDLED_ID}]}
+    file = tmp_path / "state.json"
+    file.write_bytes(orjson.dumps(damaged(path, new, remove and bool(path))))
+    try:
+        read(file, validate(raw), {BUNDLED_ID: bundled})
+    except ArchiveError as exc:
+        text = str(exc)
+        assert text.startswith(f"{file}: ") and "\n" not in text and len(text) < 400, text
+
+
+def test_a_good_state_file_loads(tmp_path: Path, bundled: Feed) -> None:
+    """The base of the damage above is valid, so each damage is what a refusal is about."""
+    raw = {"server": {"state_file": "x"}, "streams": [{"id": BUNDLED_ID, "feed": BUNDLED_ID}]}
+    file = tmp_path / "state.json"
+    file.write_bytes(orjson.dumps(GOOD))
+    saved = read(file, validate(raw), {BUNDLED_ID: bundled})
+    assert [config.id for config, _ in saved.streams] == ["s"]
+    assert [stream for stream, _, _ in saved.live] == ["s", BUNDLED_ID]
