@@ -184,15 +184,19 @@ async def test_each_change_is_written_soon_without_a_shutdown(
     start_server: StartServer, tmp_path: Path
 ) -> None:
     """A crash after the write loses nothing: a second server started on the file while the
-    first still runs (as after kill -9) has the post."""
+    first still runs (as after kill -9) has the post, as it was last edited."""
     path = tmp_path / "state.json"
     first = await start_server(server={"state_file": str(path)})
     first.app[STATE].delay = 0.05
-    status, answer = await first.post(f"/api/streams/{BUNDLED_ID}/posts", {"body": "saved soon"})
+    posts = f"/api/streams/{BUNDLED_ID}/posts"
+    status, answer = await first.post(posts, {"body": "saved soon"})
     assert status == 201, answer
     await until(lambda: on_disk(path, b"saved soon"))
+    status, answer = await send(first, "PATCH", f"{posts}/live-1", {"body": "edited since"})
+    assert status == 200, answer
+    await until(lambda: on_disk(path, b"edited since"))
     second = await start_server(server={"state_file": str(path)})
-    assert [p["body"] for p in await live_posts(second, BUNDLED_ID)] == ["saved soon"]
+    assert [p["body"] for p in await live_posts(second, BUNDLED_ID)] == ["edited since"]
 
 
 async def test_a_burst_of_posts_is_one_write(start_server: StartServer, tmp_path: Path) -> None:
