@@ -353,6 +353,7 @@ BAD: dict[str, tuple[Any, str]] = {
         ": version: expected 1 (a file this livesim writes), got 2",
     ),
     "version true": ({"version": True}, ": version: expected 1"),
+    "saved_at a number": ({"version": 1, "saved_at": 5}, ": saved_at: expected a time as a"),
     "unknown key": ({"version": 1, LONG: 1}, f": {shown(LONG, 40)}: unknown key"),
     "streams not an array": (
         {"version": 1, "streams": {}},

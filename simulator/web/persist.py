@@ -168,7 +168,7 @@ STATE = web.AppKey("state_file", StateFile)
 def write_atomic(path: Path, data: bytes) -> None:
     """``data`` as the whole of ``path`` or nothing: a crash leaves the old file (and perhaps a
     partial ``path.tmp``, which nothing reads and the next write replaces)."""
-    path = Path(os.path.realpath(path))  # a symlink stays one: its target is replaced
+    path = _target(path)
     temporary = _temporary(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -208,7 +208,7 @@ def preload(app: web.Application) -> None:
         return
     feeds: dict[str, Feed] = app[FEEDS]
     saved = read(state_file.path, app[SETTINGS], feeds)
-    temporary = _temporary(state_file.path)
+    temporary = _temporary(_target(state_file.path))
     try:
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         os.unlink(temporary)
@@ -269,6 +269,11 @@ async def close(app: web.Application) -> None:
         await state_file.close()
 
 
+def _target(path: Path) -> Path:
+    """The file a write replaces: a symlink's target, so that the symlink stays one."""
+    return Path(os.path.realpath(path))
+
+
 def _temporary(path: Path) -> Path:
     return path.with_name(path.name + TEMPORARY)
 
@@ -319,6 +324,9 @@ def _check(document: Any, settings: Settings, feeds: Mapping[str, Feed]) -> Save
         raise ValueError(
             f"version: expected {VERSION} (a file this livesim writes), got {shown(version)}"
         )
+    saved_at = document.get("saved_at")
+    if saved_at is not None and not isinstance(saved_at, str):
+        raise ValueError(f"saved_at: expected a time as a string, got {json_kind(saved_at)}")
     known = {
         config.id: Known(config, f"configured (streams[{number}])")
         for number, config in enumerate(settings.streams)
