@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,14 +143,19 @@ class StateFile:
                 await self._writing
         await self.save()
 
-    def encode(self) -> bytes:
-        """The document: ``{"version", "saved_at", "streams": [config…], "live": [{"stream",
-        "next", "posts"}…]}``, a stream in ``live`` only once it had a live post."""
-        live = [part for part in map(self._live_part, self._streams.values()) if part]
+    def encode(self) -> list[bytes]:
+        """The document, in pieces that the writer writes one after another (joining them would
+        copy every stream's posts on the loop): ``{"version", "saved_at", "streams": [config…],
+        "live": [{"stream", "next", "posts"}…]}``, a stream in ``live`` once it had a live post."""
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         streams = list(self.configs.values())
         head = orjson.dumps({"version": VERSION, "saved_at": now, "streams": streams})
-        return b"".join([head[:-1], b',"live":[', b",".join(live), b"]}"])
+        pieces = [head[:-1], b',"live":[']
+        for part in map(self._live_part, self._streams.values()):
+            if part:
+                pieces += [b",", part] if len(pieces) > 2 else [part]
+        pieces.append(b"]}")
+        return pieces
 
     def _live_part(self, stream: Stream) -> bytes:
         part = self._encoded.get(stream.id)
@@ -165,15 +170,17 @@ class StateFile:
 STATE = web.AppKey("state_file", StateFile)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` as the whole of ``path`` or nothing: a crash leaves the old file (and perhaps a
-    partial ``path.tmp``, which nothing reads and the next write replaces)."""
+def write_atomic(path: Path, data: bytes | Sequence[bytes]) -> None:
+    """``data`` (or its pieces, one after another) as the whole of ``path`` or nothing: a crash
+    leaves the old file (and perhaps a partial ``path.tmp``, which nothing reads and the next
+    write replaces)."""
+    pieces = [data] if isinstance(data, bytes) else data
     path = _target(path)
     temporary = _temporary(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         with open(fd, "wb", closefd=True) as file:
-            file.write(data)
+            file.writelines(pieces)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
