@@ -113,6 +113,10 @@ def _heartbeat(value: object) -> object:
 Heartbeat = Annotated[float, BeforeValidator(_heartbeat)]
 
 
+MAX_PATH = 4096
+"""Characters of a file name in the settings at most (Linux's PATH_MAX)."""
+
+
 def _state_path(value: object) -> object:
     """A file name: not empty, not absurdly long, no NUL character (the OS refuses those)."""
     if isinstance(value, str):
@@ -125,7 +129,6 @@ def _state_path(value: object) -> object:
     return value
 
 
-MAX_PATH = 4096
 StatePath = Annotated[str | None, BeforeValidator(_state_path)]
 
 
