@@ -173,8 +173,9 @@ def add_serve_command(commands: Any, handler: Any) -> None:
         description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
         "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
         "to 2 minutes, so a demo shows a post every few seconds. Flags win over LIVESIM_* "
-        "environment variables (LIVESIM_HOST, LIVESIM_PORT, LIVESIM_TOKEN, LIVESIM_LOG_FORMAT), "
-        "which win over the config file; --speed, --max-gap and --no-loop apply to every stream.",
+        "environment variables (LIVESIM_HOST, LIVESIM_PORT, LIVESIM_TOKEN, LIVESIM_LOG_FORMAT, "
+        "LIVESIM_STATE_FILE), which win over the config file; --speed, --max-gap and --no-loop "
+        "apply to every stream.",
     )
     serve.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
     serve.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
@@ -203,6 +204,11 @@ def add_serve_command(commands: Any, handler: Any) -> None:
         "--event-loop",
         choices=("asyncio", "uvloop"),
         help="asyncio's event loop (the default) or uvloop's",
+    )
+    serve.add_argument(
+        "--state-file",
+        metavar="FILE",
+        help="save live posts and API-made streams here, and restore them at start (default: off)",
     )
     serve.set_defaults(handler=handler)
 

@@ -7,13 +7,16 @@ archive from a position, and the live posts are put back on top of it, as they a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from .archive import MEDIA_FIELDS, json_kind
+from .archive import MEDIA_FIELDS, json_kind, post_record
+from .model import Media, Post, TimeSource, shown, utc
 
 MAX_BODY = 64 * 1024
 """Bytes (UTF-8) of a live or injected post's body."""
@@ -219,3 +222,134 @@ class LivePosts:
 
 def _size(record: Mapping[str, Any]) -> int:
     return len(orjson.dumps(record))
+
+
+# Saving and restoring (the state file, ``simulator/web/persist.py``) ----------------------------
+
+RECORD_FIELDS = (
+    "id",
+    "headline",
+    "body",
+    "author",
+    "editor",
+    "published_at",
+    "time_source",
+    "source",
+    "media",
+    "key_event",
+)
+"""The keys of a live post's record (``archive.post_record`` of a live post)."""
+MAX_SAVED_ID = 200
+"""Characters of a saved live post's id: ours are ``live-N``."""
+MAX_SAVED_NUMBER = 2**53
+SAVED_SLACK = MAX_BODY
+"""Bytes saved live posts may take beyond ``MAX_LIVE_BYTES``: ``check_room`` weighs a new post's
+fields, and its record (id, time, nulls) weighs a little more, so a full stream can be a few
+hundred bytes over; its own file must not be refused for that."""
+_LIVE_ID = re.compile(r"live-([0-9]{1,16})")
+
+
+def export_live(posts: LivePosts) -> dict[str, Any]:
+    """``posts`` as plain data for the state file, which ``restore_live`` reads back: each
+    record as the wire has it with its pin, in creation order, and the counter behind
+    ``new_id``, so an id a deleted post had is never given again."""
+    return {
+        "next": posts._number,
+        "posts": [{"post": live.record, "pinned": live.pinned} for live in posts._posts.values()],
+    }
+
+
+def restore_live(posts: LivePosts, value: Any, where: str) -> None:
+    """Put what ``export_live`` gave into an empty ``posts``, checked as strictly as the API
+    checks a post (the file may have been edited by hand): ``ValueError`` naming the place,
+    ``where.posts[3].post.body: …``. The bounds hold as for posts made live (the bytes with
+    ``SAVED_SLACK``)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object, got {json_kind(value)}")
+    for name in value:
+        if name not in ("next", "posts"):
+            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown key (known: next, posts)")
+    number = value.get("next", 0)
+    if type(number) is not int or not 0 <= number <= MAX_SAVED_NUMBER:
+        raise ValueError(f"{where}.next: expected an integer 0-{MAX_SAVED_NUMBER}")
+    items = value.get("posts", [])
+    if not isinstance(items, list):
+        raise ValueError(f"{where}.posts: expected an array, got {json_kind(items)}")
+    if len(items) > MAX_LIVE_POSTS:
+        raise ValueError(f"{where}.posts: {len(items)} posts, at most {MAX_LIVE_POSTS}")
+    total = 0
+    for index, item in enumerate(items):
+        here = f"{where}.posts[{index}]"
+        record, pinned = _saved_post(item, here)
+        post_id = record["id"]
+        if post_id in posts._reserved:
+            raise ValueError(f"{here}.post.id: {post_id!r} is a post of the stream's archive")
+        if post_id in posts:
+            raise ValueError(f"{here}.post.id: {post_id!r} is saved twice")
+        total += _size(record)
+        if total > MAX_LIVE_BYTES + SAVED_SLACK:
+            raise ValueError(
+                f"{here}: the live posts so far take {total} bytes, more than the "
+                f"{MAX_LIVE_BYTES} a stream keeps"
+            )
+        posts.put(post_id, record)
+        posts.pin(post_id, pinned)
+        found = _LIVE_ID.fullmatch(post_id)
+        if found:
+            number = max(number, int(found.group(1)))
+    posts._number = number
+
+
+def _saved_post(item: Any, where: str) -> tuple[dict[str, Any], bool]:
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: expected an object, got {json_kind(item)}")
+    for name in item:
+        if name not in ("post", "pinned"):
+            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown key (known: post, pinned)")
+    pinned = item.get("pinned", False)
+    if not isinstance(pinned, bool):
+        raise ValueError(f"{where}.pinned: expected true or false, got {json_kind(pinned)}")
+    return _saved_record(item.get("post"), f"{where}.post"), pinned
+
+
+def _saved_record(value: Any, where: str) -> dict[str, Any]:
+    """A saved record, checked and rebuilt as ``post_record`` writes one."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object, got {json_kind(value)}")
+    for name in value:
+        if name not in RECORD_FIELDS:
+            known = ", ".join(RECORD_FIELDS)
+            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown field (known: {known})")
+    post_id = value.get("id")
+    if not isinstance(post_id, str) or not post_id or len(post_id) > MAX_SAVED_ID:
+        raise ValueError(f"{where}.id: expected a post id, a string of 1-{MAX_SAVED_ID} characters")
+    if "body" not in value:
+        raise ValueError(f"{where}.body: required")
+    fields = parse_fields(
+        {name: item for name, item in value.items() if name in POST_FIELDS}, where, create=False
+    )
+    if value.get("time_source", "explicit") != "explicit":
+        raise ValueError(f"{where}.time_source: expected 'explicit', as a live post has")
+    editor = _text(value.get("editor"), f"{where}.editor", MAX_TEXT, nullable=True)
+    stamp = value.get("published_at")
+    try:
+        if not isinstance(stamp, str) or len(stamp) > 40:
+            raise ValueError
+        at = utc(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    except ValueError:
+        raise ValueError(
+            f"{where}.published_at: expected an ISO-8601 time, got {shown(stamp)}"
+        ) from None
+    post = Post(
+        id=post_id,
+        body=fields["body"],
+        published_at=at,
+        time_source=TimeSource.EXPLICIT,
+        headline=fields.get("headline"),
+        author=fields.get("author"),
+        editor=editor,
+        source=fields.get("source"),
+        media=tuple(Media(**m) for m in fields.get("media") or ()),
+        key_event=bool(fields.get("key_event")),
+    )
+    return post_record(post)

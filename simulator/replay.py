@@ -33,7 +33,7 @@ import orjson
 from . import wire
 from .archive import post_record
 from .eventlog import EventLog
-from .live import LivePosts, UnknownPost
+from .live import LivePosts, UnknownPost, restore_live
 from .model import Media, Post, TimeSource, format_time, utc
 from .projection import Projection
 from .script import EventType, Script
@@ -396,6 +396,13 @@ class Replay:
     ) -> Event:
         self.view.apply(type, post_id, record)
         return self._emit(type, now, at, post=record)
+
+    def load_live(self, saved: Any, where: str) -> None:
+        """Live posts an earlier run saved (``live.export_live``), put on top of the archive as a
+        reset puts them, without an event: a new replay's subscribers get them in the snapshot.
+        ``ValueError`` names the place under ``where``."""
+        restore_live(self.live, saved, where)
+        self._restore_live()
 
     def _restore_live(self) -> None:
         for post_id, live in self.live:

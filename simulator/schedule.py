@@ -155,7 +155,9 @@ class Scheduler:
             replace_existing=True,
         )
 
-    def _run(self, stream_id: str, name: str, op: str, body: dict[str, Any]) -> None:
+    async def _run(self, stream_id: str, name: str, op: str, body: dict[str, Any]) -> None:
+        """A coroutine, so APScheduler's asyncio executor runs it on the loop: a plain function
+        it would run in a worker thread, beside the loop that owns the streams."""
         try:
             self._fire(stream_id, op, body)
         except Exception as exc:  # one stream's bad moment must not stop the scheduler

@@ -123,6 +123,25 @@ def _heartbeat(value: object) -> object:
 Heartbeat = Annotated[float, BeforeValidator(_heartbeat)]
 
 
+MAX_PATH = 4096
+"""Characters of a file name in the settings at most (Linux's PATH_MAX)."""
+
+
+def _state_path(value: object) -> object:
+    """A file name: not empty, not absurdly long, no NUL character (the OS refuses those)."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("expected a file name, got ''")
+        if len(value) > MAX_PATH:
+            raise ValueError(f"{len(value)} characters, at most {MAX_PATH}")
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+    return value
+
+
+StatePath = Annotated[str | None, BeforeValidator(_state_path)]
+
+
 class ServerConfig(_Strict):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
     port: int = Field(default=8080, ge=0, le=65535)
@@ -173,6 +192,9 @@ class ServerConfig(_Strict):
     """``text``: a line per log record; ``json``: a JSON object per line (LIVESIM_LOG_FORMAT)."""
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     """asyncio's own event loop, or uvloop's (``--event-loop``)."""
+    state_file: StatePath = None
+    """Where live posts and API-made streams are saved to survive a restart (``--state-file``,
+    ``LIVESIM_STATE_FILE``; relative to the working directory); none: not saved."""
 
 
 class Settings(_Strict):
@@ -190,6 +212,7 @@ ENV = {
     "LIVESIM_PORT": "port",
     "LIVESIM_TOKEN": "token",
     "LIVESIM_LOG_FORMAT": "log_format",
+    "LIVESIM_STATE_FILE": "state_file",
 }
 """Environment variables and the ``[server]`` keys they set."""
 

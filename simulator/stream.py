@@ -91,6 +91,8 @@ class Stream:
         """Faults injected on its connections, by kind (read by /metrics)."""
         self.on_lateness: Callable[[float], None] | None = None
         """Told how late (seconds past its deadline) each timed publication went out."""
+        self.on_command: Callable[[Command], None] | None = None
+        """Told of each command carried out, whoever sent it (the state file saves live posts)."""
         self._loop = loop
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -144,6 +146,8 @@ class Stream:
             raise self._fail(exc) from None
         self._publish(events)
         self._wake.set()
+        if self.on_command:
+            self.on_command(command)
 
     def subscribe(
         self, cursor: str | None, transport: str = "sse", *, no_resume: bool = False

@@ -27,7 +27,7 @@ from ..replay import (
 from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
-from . import snapshots
+from . import persist, snapshots
 from .errors import from_validation, http_error, json, not_found, one_line
 from .snapshots import SNAPSHOTS
 from .state import (
@@ -150,6 +150,7 @@ async def create_stream(request: web.Request) -> web.Response:
         raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
     streams[stream.id] = stream
     made.add(stream.id)
+    persist.stream_created(request.app, stream, body)
     response = json(stream_json(request, stream), status=201)
     response.headers["Location"] = f"/api/streams/{stream.id}"
     return response
@@ -172,6 +173,7 @@ async def delete_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
     del request.app[STREAMS][stream.id]
     request.app[API_STREAMS].discard(stream.id)
+    persist.stream_deleted(request.app, stream.id)
     await stop_stream(request.app, stream, "stream deleted")
     return json({"deleted": stream.id})
 

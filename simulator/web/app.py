@@ -22,7 +22,7 @@ from ..model import Feed
 from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings
 from ..stream import Stream, StreamFailed
-from . import access, api, posts
+from . import access, api, persist, posts
 from .errors import error_body, from_validation, http_error, json, not_found
 from .faults import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
@@ -81,6 +81,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[METRICS] = Metrics(lambda: live_streams(app))
     app[SNAPSHOTS] = Snapshots()
     app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
+    persist.attach(app)
     app.add_routes(api.routes)
     app.add_routes(posts.routes)
     app.add_routes(
@@ -113,7 +114,8 @@ def runner_options(settings: Settings) -> dict[str, Any]:
 
 
 async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start the configured streams with the app; stop them all with it."""
+    """Start the configured streams with the app, and those the state file saved; stop them all
+    with it, and save the state file a last time."""
     settings = app[SETTINGS]
     app[SCHEDULER].start()
     for config in settings.streams:
@@ -121,10 +123,12 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         if feed is None:
             raise ValueError(f"streams: stream {config.id!r} names unknown feed {config.feed!r}")
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
+    await persist.restore(app)
     yield
     for stream in list(app[STREAMS].values()):
         await stop_stream(app, stream, SHUTDOWN)
     app[SCHEDULER].shutdown()
+    await persist.close(app)
 
 
 def _scheduled(app: web.Application, stream_id: str, op: str, body: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from ..model import ArchiveError, Feed
 from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
 from ..timeline import format_speed
+from . import persist
 from .access import is_loopback
 from .app import create_app, runner_options
 from .state import check_stream
@@ -32,6 +33,7 @@ SERVER_FLAGS = {
     "port": "--port",
     "log_format": "--log-format",
     "event_loop": "--event-loop",
+    "state_file": "--state-file",
 }
 """``[server]`` keys with a flag, by the name of their ``argparse`` destination."""
 
@@ -229,6 +231,7 @@ def serve(args: argparse.Namespace) -> int:
     factory = loop_factory(server.event_loop)
     logs.configure(server.log_format)
     app = create_app(settings, feeds)
+    persist.preload(app)  # a bad state file stops here, with one line
     raised = raise_open_file_limit()
     if raised:
         print(raised, flush=True)
