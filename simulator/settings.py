@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .faults import FaultSpec
 from .faults import parse as parse_faults
@@ -27,7 +27,7 @@ from .scenario_config import (
     ScenarioValue,
     resolve_names,
 )
-from .schedule import ScheduleEntry
+from .schedule import Moment, ScheduleEntry
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
 
@@ -86,7 +86,7 @@ class ReplayConfig(_Strict):
 class StreamConfig(ReplayConfig):
     id: str = Field(pattern=ID_PATTERN)
     feed: str
-    start_at: AwareDatetime | None = None
+    start_at: Moment | None = None
     """The stream waits, paused, until this wall-clock time (with its zone), then plays."""
     schedule: tuple[ScheduleEntry, ...] = Field(default=(), max_length=100)
 

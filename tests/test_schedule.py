@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sse
-from conftest import BUNDLED_ID, StartServer
+from conftest import BUNDLED_ID, Server, StartServer
 
-from simulator.schedule import ScheduleEntry
+from simulator.schedule import ScheduleEntry, Scheduler, plan
 
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -56,6 +57,15 @@ def test_interval_fires_every_half_hour() -> None:
         ({"action": "seek", "interval": 60}, "action 'seek' needs to"),
         ({"action": "inject", "interval": 60}, "action 'inject' needs post"),
         ({"action": "explode", "interval": 60}, "Input should be 'start'"),
+        ({"action": "pause", "cron": "59 23 31 2,4,6,9,11 *"}, "never fires"),  # issue #12 F3
+        ({"action": "pause", "cron": "0 0 30 2 *"}, "never fires"),
+        ({"action": "pause", "cron": "0 0 31 2 mon-sun"}, "never fires"),
+        ({"action": "pause", "at": "9999-12-31T23:59:59-23:59"}, "out of range"),  # F4
+        ({"action": "pause", "at": "0001-01-01T00:00:00+00:01"}, "out of range"),
+        (
+            {"action": "pause", "at": "9999-12-31T23:59:59", "timezone": "America/Adak"},
+            "out of range",
+        ),
     ],
 )
 async def test_bad_schedules_are_refused_naming_the_entry(
@@ -71,7 +81,15 @@ async def test_bad_schedules_are_refused_naming_the_entry(
 
 
 @pytest.mark.parametrize(
-    "start_at", ["2026-01-01T09:00:00", "tomorrow", 1e308, "9999-99-99T00:00Z"]
+    "start_at",
+    [
+        "2026-01-01T09:00:00",
+        "tomorrow",
+        1e308,
+        "9999-99-99T00:00Z",
+        "9999-12-31T23:59:59-23:59",  # issue #12 F4: UTC conversion overflows
+        "0001-01-01T00:00:00+00:01",
+    ],
 )
 async def test_bad_start_at_is_refused(start_server: StartServer, start_at: Any) -> None:
     server = await start_server()
@@ -185,3 +203,142 @@ async def test_a_bad_inject_post_is_refused_when_the_stream_is_made(
     assert status == 400, answer
     assert answer["where"] == "body.schedule[0]", answer
     assert "post.body" in answer["error"] and len(answer["error"]) < 300
+
+
+# Issue #12 ----------------------------------------------------------------------------------
+
+NEVER = {"cron": "59 23 31 2,4,6,9,11 *", "action": "pause"}
+"""23:59 on the 31st of a month that has no 31st: APScheduler 3 searches to the year 9999."""
+
+
+async def _healthz_latencies(server: Server, done: asyncio.Event) -> list[float]:
+    """Seconds each round of ``/healthz`` and a 10 ms pause took, one after another until
+    ``done``: a stalled event loop makes either late."""
+    latencies = []
+    while not done.is_set():
+        began = time.perf_counter()
+        status, _ = await server.get("/healthz")
+        assert status == 200
+        await asyncio.sleep(0.01)
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+async def _post_while_probing(
+    server: Server, body: dict[str, Any]
+) -> tuple[int, Any, float, list[float]]:
+    """POST /api/streams while /healthz is asked: the answer, its seconds, /healthz's."""
+    done = asyncio.Event()
+    probe = asyncio.create_task(_healthz_latencies(server, done))
+    await asyncio.sleep(0.05)  # the probe is running before the request goes out
+    began = time.perf_counter()
+    status, answer = await server.post("/api/streams", body)
+    took = time.perf_counter() - began
+    done.set()
+    return status, answer, took, await probe
+
+
+async def test_a_hundred_crons_that_never_fire_are_refused_at_once(
+    start_server: StartServer,
+) -> None:
+    server = await start_server()
+    body = {"feed": BUNDLED_ID, "schedule": [NEVER] * 100}
+    status, answer, took, latencies = await _post_while_probing(server, body)
+    assert status == 400, answer
+    assert answer["where"] == "body.schedule[0]", answer
+    assert "never fires" in answer["error"], answer
+    assert took < 1.0, took  # generous: the refusal needs no calendar search
+    assert latencies and max(latencies) < 0.5, latencies
+
+
+async def test_a_hundred_rare_crons_do_not_block_the_event_loop(
+    start_server: StartServer,
+) -> None:
+    """Real schedules that fire once in decades (29 February on a Thursday): each costs the
+    calendar search milliseconds; a hundred of them must not stop every other request."""
+    server = await start_server()
+    rare = {"cron": "* * 29 2 thu", "timezone": "Europe/London", "action": "pause"}
+    schedule = [rare] * 100
+    status, answer, _, latencies = await _post_while_probing(
+        server, {"id": "leap", "feed": BUNDLED_ID, "schedule": schedule}
+    )
+    assert status == 201, answer
+    assert len(answer["next_actions"]) == 100
+    assert latencies and max(latencies) < 0.2, latencies  # before: 0.26-0.39 s
+
+
+async def test_failed_creations_leave_no_stream_behind(start_server: StartServer) -> None:
+    server = await start_server()
+    before = _stream_tasks()
+    listed = await _stream_ids(server)
+    bad: list[dict[str, Any]] = [
+        {"start_at": "9999-12-31T23:59:59-23:59"},
+        {"schedule": [{"action": "pause", "at": "9999-12-31T23:59:59-23:59"}]},
+        {"schedule": [{"action": "pause", "interval": 60}, NEVER]},
+        {"scenario": "no-such-scenario"},
+    ]
+    for number in range(20):
+        body = {"id": f"bad{number}", "feed": BUNDLED_ID, **bad[number % len(bad)]}
+        status, answer = await server.post("/api/streams", body)
+        assert status == 400, answer
+        assert answer["where"].startswith(("body.start_at", "body.schedule", "body.scenario"))
+    await asyncio.sleep(0)
+    assert _stream_tasks() == before
+    assert await _stream_ids(server) == listed
+    async with server.session.get(server.base + "/metrics") as response:
+        assert 'stream="bad' not in await response.text()
+    status, made = await server.post("/api/streams", {"id": "bad0", "feed": BUNDLED_ID})
+    assert status == 201 and made["next_actions"] == [], made  # no job left under the id
+
+
+async def _stream_ids(server: Server) -> list[str]:
+    return [stream["id"] for stream in (await server.get("/api/streams"))[1]]
+
+
+def _stream_tasks() -> set[str]:
+    return {t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("stream:")}
+
+
+async def test_scheduled_actions_failing_alike_log_one_warning(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #12 F5: every entry fails the same way at the same moment: one line, not 99."""
+    server = await start_server()
+    at = datetime.now(UTC) + timedelta(seconds=0.5)
+    failing = {"at": at.isoformat(), "action": "seek", "to": "no-such-post"}
+    then = {"at": (at + timedelta(seconds=0.3)).isoformat(), "action": "speed", "speed": 5}
+    body = {"id": "seeker", "feed": BUNDLED_ID, "schedule": [failing] * 99 + [then]}
+    status, answer = await server.post("/api/streams", body)
+    assert status == 201, answer
+    url = f"{server.base}/streams/seeker/events"
+    async with asyncio.timeout(10), sse.connect(server.session, url) as reader:
+        while True:  # the last entry's effect: the hundred before it have run
+            data = sse.envelope(await reader.next_event())
+            if data["type"] == "stream.state" and data["data"]["reason"] == "speed":
+                break
+    warnings = [r.getMessage() for r in caplog.records if r.name == "livesim.schedule"]
+    assert len(warnings) == 1, warnings[:3]
+    assert "seeker" in warnings[0] and "no-such-post" in warnings[0]
+
+
+async def test_scheduled_actions_run_on_the_event_loop_thread() -> None:
+    """A stream, its hub and its asyncio.Event belong to the loop: APScheduler runs a plain
+    function in a worker thread, where a command would race the stream's own task."""
+    loop = asyncio.get_running_loop()
+    fired = asyncio.Event()
+    threads: list[int] = []
+
+    def fire(stream_id: str, op: str, body: dict[str, Any]) -> None:
+        threads.append(threading.get_ident())
+        loop.call_soon_threadsafe(fired.set)
+
+    scheduler = Scheduler(fire)
+    scheduler.start()
+    try:
+        entry = ScheduleEntry(action="pause", at=datetime.now(UTC) + timedelta(seconds=0.1))
+        scheduler.add("s", plan((entry,), None, datetime.now(UTC)))
+        async with asyncio.timeout(5):
+            await fired.wait()
+    finally:
+        scheduler.shutdown()
+    assert threads == [threading.get_ident()]
