@@ -51,11 +51,15 @@ MIN_INTERVAL = 1.0
 HORIZON_YEARS = 50
 """How far ahead an entry's first time is searched for. A cron whose day and month can meet
 fires within 40 years (29 February on a given weekday, across 2100, which is no leap year)."""
+MISFIRE_GRACE = 60
+"""Seconds late a job may still run (the event loop was busy); an ``at`` further in the past is
+not registered at all, rather than logged by APScheduler as missed."""
 WARNING_INTERVAL = 10.0
 """Seconds: a scheduled action that keeps failing the same way is logged once per interval."""
 START_AT = "start_at"
 """The name of the job that ``start_at`` makes (the others are ``schedule[N]``)."""
 _LEAP_YEAR = datetime(2000, 1, 1, tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def _zone(value: object) -> object:
@@ -202,7 +206,8 @@ class Job:
 def plan(
     entries: Iterable[ScheduleEntry], start_at: datetime | None, now: datetime
 ) -> tuple[Job, ...]:
-    """The jobs a stream's schedule makes: ``start_at`` (if still ahead), then each entry.
+    """The jobs a stream's schedule makes: ``start_at`` (if still ahead), then each entry (an
+    ``at`` long past makes none).
 
     Each entry's calendar search is bounded by ``HORIZON_YEARS`` (a few milliseconds at worst);
     a hundred of them are not, so the API plans in a worker thread. ``ValueError`` names the
@@ -211,13 +216,15 @@ def plan(
     jobs = [_job(f"schedule[{number}]", entry, now) for number, entry in enumerate(entries)]
     if start_at is not None and _aware(start_at, UTC) > now:
         jobs.insert(0, _job(START_AT, ScheduleEntry(action="start", at=start_at), now))
-    return tuple(jobs)
+    too_late = now - timedelta(seconds=MISFIRE_GRACE)
+    return tuple(job for job in jobs if job.first >= too_late)
 
 
 def _job(name: str, entry: ScheduleEntry, now: datetime) -> Job:
     trigger = entry.trigger()
     if isinstance(trigger, CronTrigger):
-        probe = entry.trigger(until=now + timedelta(days=366 * HORIZON_YEARS))
+        horizon = min(timedelta(days=366 * HORIZON_YEARS), _LAST - now)
+        probe = entry.trigger(until=now + horizon)
         first = probe.get_next_fire_time(None, now)
         if first is None:
             raise ValueError(
@@ -241,7 +248,11 @@ class Scheduler:
         self._failures = RepeatedWarnings(log, WARNING_INTERVAL, clock)
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
         )
 
     def start(self) -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sse
 from conftest import BUNDLED_ID, Server, StartServer
 
+from simulator import settings as settings_module
+from simulator.logs import RepeatedWarnings
+from simulator.model import ArchiveError
 from simulator.schedule import ScheduleEntry, Scheduler, plan
 
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -342,3 +347,121 @@ async def test_scheduled_actions_run_on_the_event_loop_thread() -> None:
     finally:
         scheduler.shutdown()
     assert threads == [threading.get_ident()]
+
+
+def test_a_config_file_stream_gets_the_same_refusal(tmp_path: Path) -> None:
+    config = tmp_path / "livesim.toml"
+    config.write_text(
+        '[[streams]]\nid = "news"\nfeed = "f"\n'
+        '[[streams.schedule]]\naction = "pause"\ncron = "59 23 31 2,4,6,9,11 *"\n'
+    )
+    with pytest.raises(ArchiveError) as caught:
+        settings_module.load(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}: streams[0].schedule[0]: "), message
+    assert "never fires" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("cron", "first"),
+    [
+        ("0 0 29 2 *", datetime(2028, 2, 29, tzinfo=UTC)),
+        ("0 0 29 2 thu", datetime(2052, 2, 29, tzinfo=UTC)),  # leap days on Thursdays are rare
+        ("0 0 25 12 sun", datetime(2033, 12, 25, tzinfo=UTC)),
+        ("0 0 last 2 *", datetime(2027, 2, 28, tzinfo=UTC)),
+        ("0 0 31 * *", datetime(2026, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_rare_but_real_crons_are_planned(cron: str, first: datetime) -> None:
+    entry = ScheduleEntry(cron=cron, action="pause")
+    (job,) = plan((entry,), None, FRIDAY)
+    assert job.name == "schedule[0]" and job.first == first
+
+
+def test_an_entry_that_does_not_fire_within_the_horizon_is_refused_by_name() -> None:
+    """The bounded search's own refusal: 9999 is no leap year, and the calendar ends with it."""
+    entry = ScheduleEntry(cron="0 0 29 2 *", action="pause")
+    end_of_time = datetime(9999, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match=r"^schedule\[0\]: cron '0 0 29 2 \*' does not fire"):
+        plan((entry,), None, end_of_time)
+
+
+def test_repeated_warnings_are_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    logger = logging.getLogger("livesim.test")
+    repeated = RepeatedWarnings(logger, interval=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="livesim.test"):
+        for _ in range(100):
+            repeated.warning("full", "stream %s: inject failed: %s", "s1", "store full")
+            now[0] += 0.01
+        repeated.warning("other", "stream %s: seek failed", "s2")  # another key: its own line
+        now[0] = 1010.0
+        repeated.warning("full", "stream %s: inject failed: %s", "s1", "store full")
+        now[0] = 1015.0
+        repeated.warning("full", "stream %s: inject failed: %s", "s1", "store full")
+        now[0] = 1030.0
+        repeated.warning("full", "stream %s: inject failed: %s", "s1", "store full")
+    assert [r.getMessage() for r in caplog.records] == [
+        "stream s1: inject failed: store full",
+        "stream s2: seek failed",
+        "stream s1: inject failed: store full (and 99 more like it in the last 10 s)",
+        "stream s1: inject failed: store full (and 1 more like it in the last 20 s)",
+    ]
+
+
+def test_repeated_warnings_keep_a_bounded_number_of_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("livesim.test")
+    repeated = RepeatedWarnings(logger, interval=10.0, clock=lambda: 0.0, max_keys=3)
+    with caplog.at_level(logging.WARNING, logger="livesim.test"):
+        for key in range(1000):
+            repeated.warning(key, "failure %s", key)
+        repeated.warning(999, "failure %s", 999)  # still remembered: held back
+        repeated.warning(0, "failure %s", 0)  # forgotten long ago: logged again
+    assert len(caplog.records) == 1001
+    assert len(repeated._seen) == 3
+
+
+async def test_the_scheduler_holds_back_failures_alike_and_counts_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue #12 F5 with the scheduler's own (injected) clock: a line, then one with the count."""
+    now = [0.0]
+    calls: list[str] = []
+    done = asyncio.Event()
+
+    def fire(stream_id: str, op: str, body: dict[str, Any]) -> None:
+        calls.append(op)
+        if len(calls) in (100, 101):
+            done.set()
+        raise ValueError("post: this stream holds 10000 live posts, the most it keeps")
+
+    scheduler = Scheduler(fire, clock=lambda: now[0])
+    scheduler.start()
+    entry = ScheduleEntry.model_validate(
+        {"action": "inject", "at": datetime.now(UTC).isoformat(), "post": {"body": "x"}}
+    )
+    try:
+        async with asyncio.timeout(10):
+            scheduler.add("s1", plan([entry] * 100, None, datetime.now(UTC)))
+            await done.wait()
+            done.clear()
+            now[0] = 10.0
+            scheduler.add("s1", plan([entry] * 101, None, datetime.now(UTC))[100:])
+            await done.wait()
+    finally:
+        scheduler.shutdown()
+    lines = [r.getMessage() for r in caplog.records if r.name == "livesim.schedule"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("stream s1: schedule[") and "live posts" in lines[0]
+    assert lines[1].endswith("(and 99 more like it in the last 10 s)"), lines[1]
+
+
+def test_an_at_long_past_makes_no_job_and_a_just_past_one_runs() -> None:
+    past = ScheduleEntry(action="pause", at=FRIDAY - timedelta(days=1))
+    just = ScheduleEntry(action="restart", at=FRIDAY - timedelta(seconds=5))
+    jobs = plan((past, just), FRIDAY - timedelta(days=1), FRIDAY)
+    assert [(job.name, job.first) for job in jobs] == [("schedule[1]", just.at)]
