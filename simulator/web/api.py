@@ -153,7 +153,7 @@ async def create_stream(request: web.Request) -> web.Response:
     made.add(stream.id)
     try:
         response = json(stream_json(request, stream), status=201)
-    except BaseException:  # nobody would learn of the stream: it must not stay, unlisted or not
+    except Exception:  # nobody would learn of the stream: it must not stay, listed or not
         del streams[stream.id]
         made.discard(stream.id)
         await stop_stream(request.app, stream, "stream not made")
