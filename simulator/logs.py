@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -72,3 +75,41 @@ def configure(format: LogFormat | str = "text", level: int = logging.INFO) -> No
 
 QUIET = ("apscheduler",)
 """Libraries whose INFO records (a scheduler started, a job added) are noise in a server log."""
+
+
+class RepeatedWarnings:
+    """Log a warning that keeps recurring at most once per ``interval`` seconds per ``key``.
+
+    A failure that recurs every second (a hundred scheduled injects into a full live-post store)
+    would otherwise bury the log. The first one is logged at once; repeats within the interval
+    are only counted, and the next line logged after it says how many: ``… (and 99 more like it
+    in the last 10 s)``. ``clock`` is injected so tests need no sleeps.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 1024,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._max_keys = max_keys
+        self._seen: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
+        """key → (when it was last logged, repeats held back since)."""
+
+    def warning(self, key: Hashable, message: str, *args: object) -> None:
+        now = self._clock()
+        logged = self._seen.get(key)
+        if logged is not None and now - logged[0] < self._interval:
+            self._seen[key] = (logged[0], logged[1] + 1)
+            return
+        if logged is not None and logged[1]:
+            message += f" (and {logged[1]} more like it in the last {now - logged[0]:.0f} s)"
+        self._logger.warning(message, *args)
+        self._seen[key] = (now, 0)
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._max_keys:  # the least recently logged go first
+            self._seen.popitem(last=False)

@@ -5,13 +5,20 @@ somebody would press a button — start at 09:00, restart every weekday morning,
 half hour. Each entry becomes one APScheduler job (never one per post) whose only effect is a
 control command through the same path as ``POST /api/streams/{id}/…``, so a scheduled action and
 a person's click are indistinguishable to subscribers.
+
+Nothing here may stall the event loop. APScheduler 3 finds a cron's next time by searching the
+calendar, up to the year 9999 for a cron that never fires (1 s of CPU each): so an entry whose
+day and month never meet is refused when it is read, and the search for each entry's first time
+(``plan``) stops at ``HORIZON_YEARS``. Jobs run as coroutines, on the loop that owns the streams.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -20,9 +27,18 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from .live import parse_fields
+from .logs import RepeatedWarnings
 from .model import shown
 from .sources import zone
 from .timeline import parse_duration, parse_speed
@@ -32,6 +48,18 @@ log = logging.getLogger("livesim.schedule")
 Action = Literal["start", "pause", "resume", "restart", "speed", "seek", "inject"]
 MIN_INTERVAL = 1.0
 """Seconds: a schedule is for what a person would do, not a second clock beside the replay."""
+HORIZON_YEARS = 50
+"""How far ahead an entry's first time is searched for. A cron whose day and month can meet
+fires within 40 years (29 February on a given weekday, across 2100, which is no leap year)."""
+MISFIRE_GRACE = 60
+"""Seconds late a job may still run (the event loop was busy); an ``at`` further in the past is
+not registered at all, rather than logged by APScheduler as missed."""
+WARNING_INTERVAL = 10.0
+"""Seconds: a scheduled action that keeps failing the same way is logged once per interval."""
+START_AT = "start_at"
+"""The name of the job that ``start_at`` makes (the others are ``schedule[N]``)."""
+_LEAP_YEAR = datetime(2000, 1, 1, tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def _zone(value: object) -> object:
@@ -39,6 +67,22 @@ def _zone(value: object) -> object:
         raise ValueError(f"expected an IANA zone name such as 'Europe/London', got {shown(value)}")
     zone(value)
     return value
+
+
+def in_utc_range(moment: datetime) -> datetime:
+    """``moment`` if it has a UTC time: 9999-12-31T23:59-01:00 has none, and every comparison
+    and timestamp of it would raise ``OverflowError``."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{moment.isoformat()} is out of range: in UTC it falls outside the years 1-9999"
+        ) from None
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(in_utc_range)]
+"""A wall-clock time with its zone, which has a UTC time (``start_at``)."""
 
 
 def _interval(value: object) -> float:
@@ -76,14 +120,39 @@ class ScheduleEntry(BaseModel):
             if self.post is None:
                 raise ValueError("action 'inject' needs post")
             parse_fields(self.post, "post", create=True)  # refused now, not when it fires
+        if self.at is not None:
+            try:
+                in_utc_range(_aware(self.at, ZoneInfo(self.timezone)))
+            except ValueError as exc:
+                raise ValueError(f"at: {exc}") from None
         self.trigger()  # a bad cron expression fails here, with the place named by the caller
+        if self.cron is not None and not _day_and_month_meet(self.cron):
+            day, month = self.cron.split()[2:4]
+            raise ValueError(
+                f"cron {self.cron!r} never fires: no month {month!r} has a day {day!r}"
+            )
         return self
 
-    def trigger(self) -> BaseTrigger:
+    def trigger(self, until: datetime | None = None) -> BaseTrigger:
+        """The APScheduler trigger; a cron's ``until`` ends its search for a next time there."""
         zone = ZoneInfo(self.timezone)
         if self.cron is not None:
+            fields = self.cron.split()
+            if len(fields) != 5:
+                raise ValueError(
+                    f"cron {self.cron!r}: Wrong number of fields; got {len(fields)}, expected 5"
+                )
+            minute, hour, day, month, day_of_week = fields  # as CronTrigger.from_crontab does
             try:
-                return CronTrigger.from_crontab(self.cron, timezone=zone)
+                return CronTrigger(
+                    minute=minute,
+                    hour=hour,
+                    day=day,
+                    month=month,
+                    day_of_week=day_of_week,
+                    timezone=zone,
+                    end_date=until,
+                )
             except ValueError as exc:
                 raise ValueError(f"cron {self.cron!r}: {exc}") from None
         if self.interval is not None:
@@ -108,6 +177,65 @@ def _aware(moment: datetime, zone: tzinfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+def _day_and_month_meet(cron: str) -> bool:
+    """Whether the cron's day-of-month and month fields name a real date, 29 February included.
+
+    Asked of APScheduler's own field parsing, over one leap year: a dozen steps, where its
+    search for the next time of ``31 2,4,6,9,11`` runs to the year 9999. Any real date falls on
+    every weekday within 40 years, so a cron that passes this fires (``plan`` checks).
+    """
+    day, month = cron.split()[2:4]
+    end = _LEAP_YEAR.replace(month=12, day=31)
+    probe = CronTrigger(month=month, day=day, hour=0, minute=0, timezone=UTC, end_date=end)
+    return probe.get_next_fire_time(None, _LEAP_YEAR) is not None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One entry made ready to register: its trigger and when it first fires, found in advance."""
+
+    name: str
+    """``start_at`` or ``schedule[N]``: the job's place in the stream's config."""
+    action: Action
+    trigger: BaseTrigger
+    first: datetime
+    op: str
+    body: dict[str, Any]
+
+
+def plan(
+    entries: Iterable[ScheduleEntry], start_at: datetime | None, now: datetime
+) -> tuple[Job, ...]:
+    """The jobs a stream's schedule makes: ``start_at`` (if still ahead), then each entry (an
+    ``at`` long past makes none).
+
+    Each entry's calendar search is bounded by ``HORIZON_YEARS`` (a few milliseconds at worst);
+    a hundred of them are not, so the API plans in a worker thread. ``ValueError`` names the
+    entry (``schedule[3]: …``) whose cron does not fire within the horizon.
+    """
+    jobs = [_job(f"schedule[{number}]", entry, now) for number, entry in enumerate(entries)]
+    if start_at is not None and _aware(start_at, UTC) > now:
+        jobs.insert(0, _job(START_AT, ScheduleEntry(action="start", at=start_at), now))
+    too_late = now - timedelta(seconds=MISFIRE_GRACE)
+    return tuple(job for job in jobs if job.first >= too_late)
+
+
+def _job(name: str, entry: ScheduleEntry, now: datetime) -> Job:
+    trigger = entry.trigger()
+    if isinstance(trigger, CronTrigger):
+        horizon = min(timedelta(days=366 * HORIZON_YEARS), _LAST - now)
+        probe = entry.trigger(until=now + horizon)
+        first = probe.get_next_fire_time(None, now)
+        if first is None:
+            raise ValueError(
+                f"{name}: cron {entry.cron!r} does not fire in the next {HORIZON_YEARS} years"
+            )
+    else:
+        first = trigger.get_next_fire_time(None, now)
+    op, body = entry.command()
+    return Job(name, entry.action, trigger, first, op, body)
+
+
 Fire = Callable[[str, str, dict[str, Any]], None]
 """``fire(stream_id, op, body)``: carry out one scheduled control command."""
 
@@ -115,11 +243,16 @@ Fire = Callable[[str, str, dict[str, Any]], None]
 class Scheduler:
     """The app's one APScheduler, on the server's event loop; jobs are named by their stream."""
 
-    def __init__(self, fire: Fire) -> None:
+    def __init__(self, fire: Fire, clock: Callable[[], float] = time.monotonic) -> None:
         self._fire = fire
+        self._failures = RepeatedWarnings(log, WARNING_INTERVAL, clock)
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
         )
 
     def start(self) -> None:
@@ -129,39 +262,32 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def add(
-        self,
-        stream_id: str,
-        entries: tuple[ScheduleEntry, ...],
-        start_at: datetime | None,
-        now: datetime | None = None,
-    ) -> None:
-        """Register a stream's jobs: ``start_at`` (if still ahead) and each schedule entry."""
-        now = now or datetime.now(UTC)
-        if start_at is not None and _aware(start_at, UTC) > now:
-            entry = ScheduleEntry(action="start", at=start_at)
-            self._add(stream_id, "start_at", entry)
-        for number, entry in enumerate(entries):
-            self._add(stream_id, f"schedule[{number}]", entry)
-
-    def _add(self, stream_id: str, name: str, entry: ScheduleEntry) -> None:
-        op, body = entry.command()
-        self._scheduler.add_job(
-            self._run,
-            entry.trigger(),
-            args=(stream_id, name, op, body),
-            id=f"{stream_id}:{name}",
-            name=entry.action,
-            replace_existing=True,
-        )
+    def add(self, stream_id: str, jobs: Iterable[Job]) -> None:
+        """Register a stream's planned jobs: all of them, or (if one fails) none."""
+        try:
+            for job in jobs:
+                self._scheduler.add_job(
+                    self._run,
+                    job.trigger,
+                    args=(stream_id, job.name, job.op, job.body),
+                    id=f"{stream_id}:{job.name}",
+                    name=job.action,
+                    replace_existing=True,
+                    next_run_time=job.first,  # found by ``plan``: APScheduler need not search
+                )
+        except Exception:
+            self.remove(stream_id)
+            raise
 
     async def _run(self, stream_id: str, name: str, op: str, body: dict[str, Any]) -> None:
-        """A coroutine, so APScheduler's asyncio executor runs it on the loop: a plain function
-        it would run in a worker thread, beside the loop that owns the streams."""
+        """A coroutine, so APScheduler runs it on the event loop (a plain function would run in
+        a worker thread, beside the stream's own task)."""
         try:
             self._fire(stream_id, op, body)
         except Exception as exc:  # one stream's bad moment must not stop the scheduler
-            log.warning("stream %s: %s (%s) failed: %s", stream_id, name, op, exc)
+            self._failures.warning(
+                (stream_id, op, str(exc)), "stream %s: %s (%s) failed: %s", stream_id, name, op, exc
+            )
 
     def remove(self, stream_id: str) -> None:
         for job in self._jobs(stream_id):

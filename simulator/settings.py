@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,7 +35,7 @@ from .scenario_config import (
     ScenarioValue,
     resolve_names,
 )
-from .schedule import ScheduleEntry
+from .schedule import Moment, ScheduleEntry
 from .snapshot import DEFAULT_MAX_BYTES as DEFAULT_SNAPSHOT_BYTES
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
 from .timeline import parse_duration, parse_speed
@@ -96,7 +95,7 @@ class ReplayConfig(_Strict):
 class StreamConfig(ReplayConfig):
     id: str = Field(pattern=ID_PATTERN)
     feed: str
-    start_at: AwareDatetime | None = None
+    start_at: Moment | None = None
     """The stream waits, paused, until this wall-clock time (with its zone), then plays."""
     schedule: tuple[ScheduleEntry, ...] = Field(default=(), max_length=100)
 

@@ -801,6 +801,79 @@ def snapshots_under_load(h: Harness) -> None:
     def check(rounds: list[list[tuple[Any, ...]]]) -> None:
         h.run(under_load(h.server, rounds))
 
+
+# Schedules (issue #12) ---------------------------------------------------------------------------
+
+CRON_FIELDS = [
+    *["*", "*/5", "*/0", "0", "59", "60", "-1", "23", "24", "29", "30", "31", "31/2", "1-5"],
+    *["5-1", "last", "2,4,6,9,11", "feb", "jan-dec", "mon-fri", "sun", "7", "x", "💥", "9" * 30],
+]
+cron_fields = st.one_of(
+    st.sampled_from(CRON_FIELDS), st.integers(-2, 70).map(str), st.text(max_size=5)
+)
+crons = st.one_of(
+    st.lists(cron_fields, min_size=4, max_size=6).map(" ".join),
+    st.sampled_from(["59 23 31 2,4,6,9,11 *", "0 0 30 2 *", "0 0 29 2 thu", "x" * 10_000]),
+    json_values,
+)
+moments = st.one_of(
+    st.tuples(st.datetimes(), st.sampled_from(["", "Z", "+23:59", "-23:59", "+05:30"])).map(
+        lambda moment: moment[0].isoformat() + moment[1]
+    ),
+    st.sampled_from(
+        ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59"]
+    ),
+    json_values,
+)
+ZONES = ["UTC", "Europe/London", "America/Adak", "Pacific/Kiritimati", "Mars/Olympus", ""]
+ACTIONS = ["start", "pause", "resume", "restart", "speed", "seek", "inject", "explode"]
+schedule_entries = st.fixed_dictionaries(
+    {"action": st.sampled_from(ACTIONS) | json_values},
+    optional={
+        "cron": crons,
+        "interval": st.sampled_from(["1s", "0.5s", "100y", "101y", "1e308", 1, 0]) | json_values,
+        "at": moments,
+        "timezone": st.sampled_from(ZONES) | json_values,
+        "speed": json_values,
+        "to": st.sampled_from(ARCHIVE_POSTS) | json_values,
+        "post": post_fields | json_values,
+        "bogus": json_values,
+    },
+)
+schedule_bodies = st.fixed_dictionaries(
+    {"feed": st.just(FEED), "schedule": st.lists(schedule_entries, max_size=4) | json_values},
+    optional={"start_at": moments},
+)
+SCHEDULE_ANSWER = 2.0
+"""Seconds a schedule may take to be accepted or refused (a hundred entries included)."""
+
+
+def schedules(h: Harness) -> None:
+    async def attempt(body: bytes) -> None:
+        began = asyncio.get_running_loop().time()
+        answer = await post(h.server, "/api/streams", body)
+        assert asyncio.get_running_loop().time() - began < SCHEDULE_ANSWER
+        if "links" in answer:
+            async with h.server.session.delete(h.server.base + answer["links"]["self"]) as r:
+                assert r.status == 200, await r.text()
+        else:
+            assert answer["status"] == 400, answer
+            places = ("body.schedule", "body.start_at")
+            assert answer["where"] == "body" or answer["where"].startswith(places), answer
+
+    never = {"cron": "59 23 31 2,4,6,9,11 *", "action": "pause"}
+    rare = {"cron": "* * 29 2 thu", "timezone": "Europe/London", "action": "pause"}
+    overflow = "9999-12-31T23:59:59-23:59"
+
+    @FUZZ
+    @given(schedule_bodies.map(dumps))
+    @example(dumps({"feed": FEED, "schedule": [never] * 100}))  # 54 s, the loop blocked
+    @example(dumps({"feed": FEED, "schedule": [rare] * 100}))  # real, and slow to search
+    @example(dumps({"feed": FEED, "start_at": overflow}))  # 500, and a stream left running
+    @example(dumps({"feed": FEED, "schedule": [{"action": "pause", "at": overflow}]}))
+    def check(body: bytes) -> None:
+        h.run(attempt(body))
+
     check()
 
 
@@ -814,5 +887,10 @@ async def test_fuzz_snapshots_under_load(
     async with Watcher(server):
         await asyncio.to_thread(snapshots_under_load, harness)
     assert harness.examples >= EXAMPLES, harness.examples
+
+
+async def test_fuzz_schedules(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    await fuzz(start_server, schedules)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]

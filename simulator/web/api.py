@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from ..replay import (
     SetSpeed,
     UpdatePost,
 )
+from ..schedule import Job, plan
 from ..settings import StreamConfig
 from ..stream import Stream
 from ..timeline import parse_speed
@@ -131,9 +134,11 @@ async def create_stream(request: web.Request) -> web.Response:
     if "id" not in body:
         body["id"] = _new_stream_id(streams)
     try:
-        config = StreamConfig.model_validate(body)
+        config, jobs = await asyncio.to_thread(_read_stream_config, body, datetime.now(UTC))
     except ValidationError as exc:
         raise from_validation(exc, "body") from None
+    except ValueError as exc:
+        raise http_error(f"body.{exc}") from None  # body.schedule[3]: cron … does not fire
     if config.id in streams:
         raise http_error(f"body.id: stream {config.id!r} already exists", "body.id", 409)
     made = request.app[API_STREAMS]
@@ -145,15 +150,31 @@ async def create_stream(request: web.Request) -> web.Response:
     if feed is None:
         raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
     try:
-        stream = make_stream(request.app, config.id, feed, config)
+        stream = make_stream(request.app, config.id, feed, config, jobs=jobs)
     except ValueError as exc:
         raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
     streams[stream.id] = stream
     made.add(stream.id)
+    try:
+        response = json(stream_json(request, stream), status=201)
+    except Exception:  # nobody would learn of the stream: it must not stay, listed or not
+        del streams[stream.id]
+        made.discard(stream.id)
+        await stop_stream(request.app, stream, "stream not made")
+        raise
     persist.stream_created(request.app, stream, body)
-    response = json(stream_json(request, stream), status=201)
     response.headers["Location"] = f"/api/streams/{stream.id}"
     return response
+
+
+def _read_stream_config(
+    body: dict[str, Any], now: datetime
+) -> tuple[StreamConfig, tuple[Job, ...]]:
+    """The body as a stream config, and its schedule as jobs. Run in a worker thread: a hundred
+    schedule entries cost each a parse and a (bounded) calendar search, up to half a second in
+    all, which on the event loop would stall every other request and stream."""
+    config = StreamConfig.model_validate(body)
+    return config, plan(config.schedule, config.start_at, now)
 
 
 def _new_stream_id(streams: dict[str, Stream]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,7 @@ from ..hub import Subscriber
 from ..model import Feed
 from ..replay import Replay
 from ..scenario_config import ScenarioRules
-from ..schedule import Scheduler
+from ..schedule import START_AT, Job, Scheduler, plan
 from ..settings import ReplayConfig, Settings, StreamConfig
 from ..stream import Stream
 from .metrics import Metrics
@@ -76,13 +76,23 @@ def check_stream(
 
 
 def make_stream(
-    app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig, private: bool = False
+    app: web.Application,
+    stream_id: str,
+    feed: Feed,
+    config: ReplayConfig,
+    private: bool = False,
+    jobs: Sequence[Job] | None = None,
 ) -> Stream:
-    """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
+    """A started stream; ``ValueError`` for a scenario, start position or schedule that does not
+    fit. Everything that can fail comes first and the stream starts last, so a refusal leaves
+    nothing running. ``jobs``: its schedule, if already planned (the API plans in a thread).
+    """
     server = app[SETTINGS].server
     options = replace(config.options(), log_bytes=server.max_log_bytes)
     timed = config if isinstance(config, StreamConfig) and not private else None
-    if timed and timed.start_at and timed.start_at > datetime.now(UTC):
+    if timed and jobs is None:
+        jobs = plan(timed.schedule, timed.start_at, datetime.now(UTC))
+    if any(job.name == START_AT for job in jobs or ()):
         options = replace(options, paused=True)  # until start_at
     stream = Stream(
         stream_id,
@@ -94,9 +104,9 @@ def make_stream(
     )
     stream.on_lateness = app[METRICS].lateness.observe
     stream.faults = config.fault_spec()
+    if timed and jobs:
+        app[SCHEDULER].add(stream_id, jobs)
     stream.start()
-    if timed:
-        app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
     return stream
 
 
