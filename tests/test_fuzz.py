@@ -801,6 +801,8 @@ def snapshots_under_load(h: Harness) -> None:
     def check(rounds: list[list[tuple[Any, ...]]]) -> None:
         h.run(under_load(h.server, rounds))
 
+    check()
+
 
 # Schedules (issue #12) ---------------------------------------------------------------------------
 
