@@ -20,6 +20,7 @@ from ..model import ArchiveError, Feed
 from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
 from ..timeline import format_speed
+from .accept_errors import AcceptErrors
 from .access import is_loopback
 from .app import create_app, runner_options
 from .state import check_stream
@@ -238,6 +239,7 @@ def serve(args: argparse.Namespace) -> int:
 
 async def _run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors())  # out of descriptors
     host, port = settings.server.host, settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)
