@@ -601,6 +601,7 @@ def test_a_server_out_of_file_descriptors_logs_accept_errors_sparingly(tmp_path:
     lines = [line for line in stderr.splitlines() if "out of system resource" in line]
     assert 2 <= len(lines) <= 5, (len(lines), stderr[:2000])
     assert re.search(r"\(\d+ more like it in the last 1\.\d s\)", lines[1]), lines[1]
+    assert "the open-file limit (64) is below server.max_connections (19000) + 64" in stderr
     assert "Traceback" not in stderr
 
 
@@ -816,3 +817,18 @@ def test_edge_settings_out_of_range_are_refused_by_name(key: str, value: Any) ->
         validate({"server": {key: value}}, "livesim.toml")
     message = str(info.value)
     assert f"server.{key}:" in message and len(message) < 400, message
+
+
+def test_the_open_file_limit_is_checked_against_max_connections() -> None:
+    """F6: past the open-file limit clients get no 503, only failed connects: serve says so at
+    start (the ``ulimit -n 64`` test above sees the line)."""
+    import resource
+
+    from simulator.web.cli import FILES_BESIDES_CONNECTIONS, open_file_shortfall
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        pytest.skip("no open-file limit here")
+    assert open_file_shortfall(soft - FILES_BESIDES_CONNECTIONS) is None
+    warning = open_file_shortfall(soft)
+    assert warning is not None and f"open-file limit ({soft}) is below" in warning
