@@ -8,6 +8,7 @@ replay raises, absurd cursors, HEAD and missing files, limits, Host / Origin / t
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
 from typing import Any
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from simulator.stream import StreamFailed
-from simulator.web.state import STREAMS
+from simulator.web.state import OPEN, STREAMS
 
 TIMEOUT = 10
 EVIL = Origin("http://evil.example")
@@ -463,11 +464,11 @@ def json_of(answer: bytes) -> Any:
     return orjson.loads(answer.split(b"\r\n\r\n", 1)[1])
 
 
-async def trickle(writer: asyncio.StreamWriter, every: float) -> None:
-    """A slow body: one byte every ``every`` seconds, until the server closes the connection."""
+async def trickle(writer: asyncio.StreamWriter, every: float, drop: bytes = b" ") -> None:
+    """A slow body: a ``drop`` every ``every`` seconds, until the server closes the connection."""
     try:
         while not writer.is_closing():
-            writer.write(b" ")
+            writer.write(drop)
             await writer.drain()
             await asyncio.sleep(every)
     except (ConnectionError, OSError):
@@ -480,14 +481,26 @@ SLOW_POST = (
 ).encode()
 
 
+SLOW_CHUNKED_GET = (
+    f"GET /streams/{BUNDLED_ID}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "drop"),
+    [(SLOW_POST, b" "), (SLOW_CHUNKED_GET, b"1\r\n \r\n")],
+    ids=["post", "chunked-get"],
+)
 async def test_a_slow_request_body_gets_408_and_its_connection_is_closed(
-    start_server: StartServer,
+    start_server: StartServer, head: bytes, drop: bytes
 ) -> None:
-    """F6: one byte every 0.2 s of a 1 MB body; cut after body_timeout, not kept forever."""
+    """F6: one byte every 0.2 s of a 1 MB body (or one-byte chunks that never end); cut after
+    body_timeout, not kept forever."""
     server = await start_server(server={"body_timeout": 0.5})
     reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-    writer.write(SLOW_POST)
-    dripping = asyncio.create_task(trickle(writer, 0.2))
+    writer.write(head)
+    dripping = asyncio.create_task(trickle(writer, 0.2, drop))
     try:
         async with asyncio.timeout(5):  # body_timeout, then at most a moment of lingering
             answer = await reader.read()
@@ -500,6 +513,15 @@ async def test_a_slow_request_body_gets_408_and_its_connection_is_closed(
     status, metrics = await metrics_text(server)
     assert 'livesim_connections_refused_total{reason="body_timeout"} 1.0' in metrics
     await assert_healthy(server)
+    assert server.app[OPEN].total == 0  # every slot given back
+
+
+async def test_a_body_over_client_max_size_gets_413_naming_the_body(server: Server) -> None:
+    async with server.session.post(
+        f"{server.base}/api/streams/{BUNDLED_ID}/posts", data=io.BytesIO(b" " * 2_000_000)
+    ) as response:
+        body = await response.json()
+    assert_error(response.status, body, 413, "body")
 
 
 async def test_a_prompt_body_is_still_read_whole(start_server: StartServer) -> None:

@@ -172,6 +172,12 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _closing(response: web.Response) -> web.Response:
+    """``response``, then the connection closed: the rest of its body is not worth reading."""
+    response.force_close()
+    return response
+
+
 def _error(
     message: str, where: str | None, status: int, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -224,9 +230,10 @@ async def _body(request: web.Request, handler: Handler) -> web.StreamResponse:
         except TimeoutError:
             request.app[METRICS].totals.refused["body_timeout"] += 1
             message = f"body: not complete within server.body_timeout ({timeout:g} s)"
-            response = _error(message, "body", 408)
-            response.force_close()
-            return response
+            return _closing(_error(message, "body", 408))
+        except web.HTTPRequestEntityTooLarge:
+            message = f"body: larger than {request.client_max_size} bytes"
+            return _closing(_error(message, "body", 413))
         except ConnectionError:  # the client went away mid-body: nobody reads this answer
             return _error("body: the connection closed before the body was complete", "body", 400)
     return await handler(request)
