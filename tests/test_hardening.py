@@ -554,6 +554,8 @@ async def test_requests_awaiting_their_body_hold_connection_slots(
         for probe in ("/healthz", "/readyz", "/metrics"):
             async with asyncio.timeout(1), server.session.get(server.base + probe) as response:
                 assert response.status == 200, probe
+        _, metrics = await metrics_text(server)
+        assert "livesim_connection_slots 3.0" in metrics  # the two slow bodies and this scrape
     finally:
         for writer in writers:
             writer.close()

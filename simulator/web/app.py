@@ -84,7 +84,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[API_STREAMS] = set()
     app[OPEN] = access.Slots()
     app[CONNECTIONS] = weakref.WeakSet()
-    app[METRICS] = Metrics(lambda: live_streams(app))
+    app[METRICS] = Metrics(lambda: live_streams(app), lambda: app[OPEN].total)
     app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
     app.add_routes(api.routes)
     app.add_routes(posts.routes)

@@ -65,7 +65,10 @@ class Totals:
 
 
 class Metrics:
-    def __init__(self, live: Callable[[], Iterable[Stream]]) -> None:
+    def __init__(
+        self, live: Callable[[], Iterable[Stream]], slots: Callable[[], int] = lambda: 0
+    ) -> None:
+        """``live``: the running streams; ``slots``: the connection slots held now."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.totals = Totals()
         self.lateness = Histogram(
@@ -74,16 +77,19 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Collector(live, self.totals))
+        self.registry.register(_Collector(live, self.totals, slots))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class _Collector(Collector):
-    def __init__(self, live: Callable[[], Iterable[Stream]], totals: Totals) -> None:
+    def __init__(
+        self, live: Callable[[], Iterable[Stream]], totals: Totals, slots: Callable[[], int]
+    ) -> None:
         self.live = live
         self.totals = totals
+        self.slots = slots
 
     def collect(self) -> Iterator[Metric]:
         totals = self.totals
@@ -112,6 +118,11 @@ class _Collector(Collector):
         for (name, transport), count in sorted(subscribers.items()):
             gauge.add_metric([name, transport], count)
         yield gauge
+        yield GaugeMetricFamily(
+            "livesim_connection_slots",
+            "Requests in flight, SSE and WebSocket included: what server.max_connections bounds.",
+            value=self.slots(),
+        )
         yield _counter("livesim_events", "Events published.", ["stream", "type"], events)
         yield _counter(
             "livesim_deliveries", "Events handed to subscribers.", ["transport"], deliveries
