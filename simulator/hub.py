@@ -69,6 +69,9 @@ class Subscriber:
         list costs a tenth of an empty deque, per subscriber)."""
         self.catch_up = len(self.pending)
         self.dropped: str | None = None
+        self.hub: Hub | None = None
+        """The hub it is subscribed to, which counts it if it is dropped as slow (by its queue
+        or by a fault stage's: ``web/faults.py``)."""
         self.sink: Sink | None = None
         self.direct = False
         """Publish may write straight to the sink: attached, plain, not paused, nothing pending.
@@ -136,6 +139,8 @@ class Subscriber:
         self.dropped = reason
         self.direct = False
         self.pending.clear()
+        if reason == SLOW and self.hub is not None:
+            self.hub.dropped_as_slow(self)
         sink = self.sink
         if sink is not None:
             sink.close(reason)
@@ -156,18 +161,26 @@ class Hub:
         self.has_subscribers = asyncio.Event()
 
     def add(self, subscriber: Subscriber) -> None:
+        subscriber.hub = self
         self.subscribers.add(subscriber)
         self._by_transport.setdefault(subscriber.transport, set()).add(subscriber)
         self.deliveries.setdefault(subscriber.transport, 0)
         self.has_subscribers.set()
 
     def remove(self, subscriber: Subscriber) -> None:
+        if subscriber.hub is self:
+            subscriber.hub = None
         self.subscribers.discard(subscriber)
         group = self._by_transport.get(subscriber.transport)
         if group is not None:
             group.discard(subscriber)
         if not self.subscribers:
             self.has_subscribers.clear()
+
+    def dropped_as_slow(self, subscriber: Subscriber) -> None:
+        """Count a slow consumer once, wherever it was found slow, and stop publishing to it."""
+        self.dropped_slow += 1
+        self.remove(subscriber)
 
     def subscriber_counts(self) -> dict[str, int]:
         return {name: len(group) for name, group in self._by_transport.items()}
@@ -199,7 +212,6 @@ class Hub:
                     sink.write(data)
                 elif not subscriber.push(events):
                     lost += 1
-                    self.dropped_slow += subscriber.dropped == SLOW
                     self.remove(subscriber)
             self.deliveries[transport] += (len(members) - lost) * count
 

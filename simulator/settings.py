@@ -158,11 +158,18 @@ class ServerConfig(_Strict):
     max_log_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=2**40)
     """Per stream: the encoded events kept for exact resume; older cursors get ``stream.reset``."""
     max_connections: int = Field(default=19_000, ge=1, le=10_000_000)
-    """Open SSE and WebSocket connections in all; more get 503 with ``Retry-After``."""
-    max_connections_per_client: int = Field(default=19_000, ge=1, le=10_000_000)
-    """Open SSE and WebSocket connections from one client address."""
+    """Requests in flight, SSE and WebSocket connections included; more get 503 with
+    ``Retry-After``."""
+    max_connections_per_client: int = Field(default=1_000, ge=1, le=10_000_000)
+    """The same from one client address (not a loopback one, unless
+    ``limit_loopback_per_client``): one address cannot take every slot."""
     header_timeout: Duration = 10.0
     """Seconds a new connection has to send its request headers (slowloris)."""
+    body_timeout: Annotated[Duration, Field(gt=0, le=3600)] = 10.0
+    """Seconds a request has, once its headers are in, to send its whole body (slow bodies)."""
+    limit_loopback_per_client: bool = False
+    """Whether ``max_connections_per_client`` also limits loopback addresses (off: a local load
+    run, or a reverse proxy on this host, is one address for many clients)."""
     ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
     """WebSocket messages a second per connection (bursts of twice that); more get an error."""
     max_snapshot_bytes: int = Field(default=DEFAULT_SNAPSHOT_BYTES, ge=64 * 1024, le=2**30)

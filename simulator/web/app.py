@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,22 +63,29 @@ CORS_HEADERS = {
 }
 RETRY_AFTER = 5
 """Seconds a client refused for a connection limit is told to wait."""
+LINGERING_TIME = 1.0
+"""Seconds aiohttp goes on reading (and discarding) a body no one read before it closes the
+connection: enough for a client to finish sending and read a 413, short for one refused for a
+slow body (``server.body_timeout``), which is not to hold its connection much longer."""
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Paths never refused for a connection limit (without a body): an operator must be able to see
+a full server, and a liveness probe must not restart it for being busy."""
 STATIC = Path(__file__).with_name("static")
 _private_numbers = itertools.count(1)
 log = logging.getLogger("livesim.web")
 
 
 def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
-    app = web.Application(middlewares=[_errors_as_json, _access])
+    app = web.Application(middlewares=[_errors_as_json, _slot, _body, _access])
     app[SETTINGS] = settings
     app[FEEDS] = feeds
     app[FEED_STATS] = {feed_id: stats.summarize(feed) for feed_id, feed in feeds.items()}
     app[STREAMS] = {}
     app[PRIVATE_STREAMS] = set()
     app[API_STREAMS] = set()
-    app[OPEN] = Counter()
+    app[OPEN] = access.Slots()
     app[CONNECTIONS] = weakref.WeakSet()
-    app[METRICS] = Metrics(lambda: live_streams(app))
+    app[METRICS] = Metrics(lambda: live_streams(app), lambda: app[OPEN].total)
     app[SNAPSHOTS] = Snapshots()
     app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
     persist.attach(app)
@@ -108,9 +115,13 @@ def runner_options(settings: Settings) -> dict[str, Any]:
 
     aiohttp's keep-alive timer starts when a connection opens and closes a connection still idle
     in its request parser when it fires, so it is also the deadline for a request's headers: the
-    defence against slowloris.
+    defence against slowloris. The body's deadline is ``_body``'s.
     """
-    return {"keepalive_timeout": settings.server.header_timeout, "access_log": None}
+    return {
+        "keepalive_timeout": settings.server.header_timeout,
+        "lingering_time": LINGERING_TIME,
+        "access_log": None,
+    }
 
 
 async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -167,6 +178,12 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+def _closing(response: web.Response) -> web.Response:
+    """``response``, then the connection closed: the rest of its body is not worth reading."""
+    response.force_close()
+    return response
+
+
 def _error(
     message: str, where: str | None, status: int, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -178,6 +195,56 @@ def _error(
     )
 
 
+# Connection slots and request bodies ----------------------------------------------------------
+
+
+@web.middleware
+async def _slot(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request holds a connection slot until its handler returns: an SSE or WebSocket
+    subscription for its whole life, any other request while its body arrives and its answer is
+    made. ``server.max_connections*`` bound the slots, so a client cannot hold connections
+    without being counted (an idle keep-alive connection, or one still sending its headers,
+    holds none: ``header_timeout`` closes it).
+
+    A request over the limits is refused here, except a probe and a subscription: a
+    subscription is checked by ``_admitted`` once its request proved valid, so a bad one gets
+    its 400, and a HEAD its headers, whatever the load.
+    """
+    slots = request.app[OPEN]
+    client = request.remote or "?"
+    subscription = request.match_info.handler in SUBSCRIPTIONS
+    probe = request.path in PROBES and not request.body_exists
+    if not (subscription or probe):
+        _refuse_if_full(request, held=0)
+    slots.take(client)
+    try:
+        return await handler(request)
+    finally:
+        slots.give_back(client)
+
+
+@web.middleware
+async def _body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a request's whole body within ``server.body_timeout``, before any handler (which
+    then gets it from ``request.read()``'s cache): a client that sends it slowly gets 408 and
+    its connection closed instead of holding it for as long as it likes."""
+    if request.body_exists:
+        timeout = request.app[SETTINGS].server.body_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await request.read()
+        except TimeoutError:
+            request.app[METRICS].totals.refused["body_timeout"] += 1
+            message = f"body: not complete within server.body_timeout ({timeout:g} s)"
+            return _closing(_error(message, "body", 408))
+        except web.HTTPRequestEntityTooLarge:
+            message = f"body: larger than {request.client_max_size} bytes"
+            return _closing(_error(message, "body", 413))
+        except ConnectionError:  # the client went away mid-body: nobody reads this answer
+            return _error("body: the connection closed before the body was complete", "body", 400)
+    return await handler(request)
+
+
 # Access: Host, control origins, token ---------------------------------------------------------
 
 CONTROL_METHODS = frozenset({"POST", "DELETE", "PATCH", "PUT"})
@@ -185,14 +252,22 @@ CONTROL_METHODS = frozenset({"POST", "DELETE", "PATCH", "PUT"})
 
 @web.middleware
 async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse what DNS rebinding or a foreign web page could do; count every refusal."""
+    """Refuse what DNS rebinding or a foreign web page could do, and tokens in URLs; count every
+    refusal."""
     server = request.app[SETTINGS].server
     refused = request.app[METRICS].totals.refused
     host = request.headers.get("Host")
-    if host and access.is_loopback(server.host) and not access.host_allowed(host, server.hosts):
+    if access.is_loopback(server.host) and not access.host_allowed(host, server.hosts):
         refused["host"] += 1
-        name = access.host_name(host)[:100]
-        return _error(f"Host {name!r} is not served here (server.hosts)", "header.Host", 421)
+        if host is None:
+            message = "a request without a Host header is not served here (server.hosts)"
+        else:
+            message = f"Host {access.host_name(host)[:100]!r} is not served here (server.hosts)"
+        return _error(message, "header.Host", 421)
+    in_query = access.query_token_refusal(request)
+    if in_query:
+        refused[in_query.reason] += 1
+        return _error(in_query.message, in_query.where, 400)
     control = request.method in CONTROL_METHODS and request.path.startswith("/api/streams")
     why = access.control_refusal(request, server)
     request[access.CONTROL_REFUSAL] = why
@@ -241,32 +316,35 @@ async def _metrics(request: web.Request) -> web.Response:
 
 @contextlib.asynccontextmanager
 async def _admitted(request: web.Request) -> AsyncIterator[None]:
-    """Hold one of the connection slots ``server.max_connections*`` allow, or refuse with 503."""
+    """Start a subscription only within ``server.max_connections*`` (503 beyond them), counting
+    the slot ``_slot`` already holds for this request."""
+    _refuse_if_full(request, held=1)
+    yield
+
+
+def _refuse_if_full(request: web.Request, held: int) -> None:
+    """503 when this request, holding ``held`` slots already, may not have one."""
     server = request.app[SETTINGS].server
-    open_ = request.app[OPEN]
-    client = request.remote or "?"
-    if open_.total() >= server.max_connections:
+    slots = request.app[OPEN]
+    if slots.total - held >= server.max_connections:
         raise _busy(request, "connections", f"server.max_connections ({server.max_connections})")
-    if open_[client] >= server.max_connections_per_client:
-        limit = f"server.max_connections_per_client ({server.max_connections_per_client})"
+    per_client = access.per_client_limit(request.remote, server)
+    if per_client is not None and slots.by_client[request.remote or "?"] - held >= per_client:
+        limit = f"server.max_connections_per_client ({per_client})"
         raise _busy(request, "connections_per_client", limit)
-    open_[client] += 1
-    try:
-        yield
-    finally:
-        open_[client] -= 1
-        if open_[client] <= 0:
-            del open_[client]
 
 
 def _busy(request: web.Request, reason: str, limit: str) -> web.HTTPException:
+    """503 with ``Retry-After``, and the connection closed: a busy server sheds it."""
     request.app[METRICS].totals.refused[reason] += 1
     body = error_body(f"too many connections: {limit} reached; retry later", None, 503)
-    return web.HTTPServiceUnavailable(
+    refusal = web.HTTPServiceUnavailable(
         text=body.decode(),
         content_type="application/json",
         headers={"Retry-After": str(RETRY_AFTER)},
     )
+    refusal.force_close()
+    return refusal
 
 
 Serve = Callable[[web.Request, Stream], Awaitable[web.StreamResponse]]
@@ -360,3 +438,7 @@ async def _private_ws(request: web.Request) -> web.StreamResponse:
 def live_streams(app: web.Application) -> Iterator[Stream]:
     yield from app[STREAMS].values()
     yield from app[PRIVATE_STREAMS]
+
+
+SUBSCRIPTIONS = frozenset({_stream_events, _stream_ws, _private_events, _private_ws})
+"""Handlers whose requests ``_admitted`` checks against the connection limits."""

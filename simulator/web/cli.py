@@ -21,6 +21,7 @@ from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfi
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
 from ..timeline import format_speed
 from . import persist
+from .accept_errors import AcceptErrors
 from .access import is_loopback
 from .app import create_app, runner_options
 from .state import check_stream
@@ -223,6 +224,28 @@ def raise_open_file_limit() -> str | None:
     return f"livesim: open-file limit raised from {soft} to {shown} (the hard limit)"
 
 
+FILES_BESIDES_CONNECTIONS = 64
+"""Descriptors the server needs besides its connections: the listening socket, the event loop's
+selector, log and archive files, and a margin."""
+
+
+def open_file_shortfall(max_connections: int) -> str | None:
+    """A warning when the open-file limit cannot hold ``max_connections``: past it, accepting
+    fails (EMFILE) and new clients time out instead of getting a 503 they can act on."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= max_connections + FILES_BESIDES_CONNECTIONS:
+        return None
+    return (
+        f"livesim: warning: the open-file limit ({soft}) is below server.max_connections "
+        f"({max_connections}) + {FILES_BESIDES_CONNECTIONS}: past it new connections fail "
+        "instead of getting 503; lower max_connections or raise the limit (ulimit -n)"
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     gc.disable()  # until tune_gc, once the streams are built
     settings, feeds = resolve(args)
@@ -235,12 +258,16 @@ def serve(args: argparse.Namespace) -> int:
     raised = raise_open_file_limit()
     if raised:
         print(raised, flush=True)
+    shortfall = open_file_shortfall(server.max_connections)
+    if shortfall:
+        print(shortfall, file=sys.stderr, flush=True)
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(_run(app, settings))
 
 
 async def _run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors())  # out of descriptors
     host, port = settings.server.host, settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)

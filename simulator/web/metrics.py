@@ -2,8 +2,9 @@
 
 The hot paths keep plain integer counters (a stream's events by type, a hub's deliveries per
 transport); this collector reads them at scrape time, so publishing pays nothing for metrics.
-Labels come from small sets only: stream ids (bounded by ``server.max_streams``; every private
-replay is counted under ``stream="private"``), transports, event types, fixed reasons.
+Labels come from small sets only: stream ids (bounded by ``server.max_streams``, plus the last
+``RETIRED_STREAMS`` deleted ones; every private replay is counted under ``stream="private"``),
+transports, event types, fixed reasons.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from ..stream import Stream
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """What ``generate_latest`` writes: the classic text format every Prometheus reads."""
 PRIVATE = "private"
+DELETED = "deleted"
+RETIRED_STREAMS = 100
+"""Deleted streams whose events keep their own ``stream`` label; an older one's are summed under
+``stream="deleted"``, so creating and deleting streams cannot grow the label set for ever."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -35,6 +40,8 @@ class Totals:
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    retired: dict[str, None] = field(default_factory=dict)
+    """Ids of the deleted streams whose events are kept under their own label, oldest first."""
 
     def retire(self, stream: Stream) -> None:
         """Fold a stopped stream's counters in, so totals never go backwards."""
@@ -42,13 +49,26 @@ class Totals:
         self.slow_drops += stream.hub.dropped_slow
         self.resumes.update(stream.resumes)
         self.faults.update(stream.faults_injected)
-        if stream.private:
-            for kind, count in stream.events_total.items():
-                self.events[PRIVATE, kind] += count
+        name = PRIVATE if stream.private else stream.id
+        for kind, count in stream.events_total.items():
+            self.events[name, kind] += count
+        if not stream.private:
+            self.retired.pop(name, None)
+            self.retired[name] = None
+            if len(self.retired) > RETIRED_STREAMS:
+                self._fold(next(iter(self.retired)))
+
+    def _fold(self, name: str) -> None:
+        del self.retired[name]
+        for stream, kind in [key for key in self.events if key[0] == name]:
+            self.events[DELETED, kind] += self.events.pop((stream, kind))
 
 
 class Metrics:
-    def __init__(self, live: Callable[[], Iterable[Stream]]) -> None:
+    def __init__(
+        self, live: Callable[[], Iterable[Stream]], slots: Callable[[], int] = lambda: 0
+    ) -> None:
+        """``live``: the running streams; ``slots``: the connection slots held now."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.totals = Totals()
         self.lateness = Histogram(
@@ -57,16 +77,19 @@ class Metrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Collector(live, self.totals))
+        self.registry.register(_Collector(live, self.totals, slots))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
 class _Collector(Collector):
-    def __init__(self, live: Callable[[], Iterable[Stream]], totals: Totals) -> None:
+    def __init__(
+        self, live: Callable[[], Iterable[Stream]], totals: Totals, slots: Callable[[], int]
+    ) -> None:
         self.live = live
         self.totals = totals
+        self.slots = slots
 
     def collect(self) -> Iterator[Metric]:
         totals = self.totals
@@ -95,6 +118,11 @@ class _Collector(Collector):
         for (name, transport), count in sorted(subscribers.items()):
             gauge.add_metric([name, transport], count)
         yield gauge
+        yield GaugeMetricFamily(
+            "livesim_connection_slots",
+            "Requests in flight, SSE and WebSocket included: what server.max_connections bounds.",
+            value=self.slots(),
+        )
         yield _counter("livesim_events", "Events published.", ["stream", "type"], events)
         yield _counter(
             "livesim_deliveries", "Events handed to subscribers.", ["transport"], deliveries

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from ..scenario_config import ScenarioRules
 from ..schedule import START_AT, Job, Scheduler, plan
 from ..settings import ReplayConfig, Settings, StreamConfig
 from ..stream import Stream
+from .access import Slots
 from .metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -32,8 +32,8 @@ PRIVATE_STREAMS = web.AppKey("private_streams", set[Stream])
 """Live private replays (one per connection), for /metrics."""
 API_STREAMS = web.AppKey("api_streams", set[str])
 """Ids of the streams made by ``POST /api/streams``: what ``server.max_streams`` bounds."""
-OPEN = web.AppKey("open", Counter[str])
-"""Open SSE/WebSocket connections per client address; the total is their sum."""
+OPEN = web.AppKey("open", Slots)
+"""Connection slots held by requests in flight (SSE and WebSocket for their whole life)."""
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 
