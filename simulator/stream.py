@@ -99,11 +99,15 @@ class Stream:
         self._task = asyncio.create_task(self._run(), name=f"stream:{self.id}")
 
     async def stop(self, reason: str = "stream deleted") -> None:
+        """Close the subscribers, end the pacing task and let go of it: a cancelled task keeps
+        its ``CancelledError``, whose traceback holds the task's frames, and so this stream (a
+        reference cycle that only the collector would free)."""
         self.hub.close_all(reason)
-        if self._task:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task:
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
             except Exception:  # already reported by _run; stopping must not fail again

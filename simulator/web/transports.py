@@ -166,11 +166,19 @@ class Connection(asyncio.Protocol):
 
     def detach(self) -> None:
         """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
-        of the subscriber (a cycle otherwise: it would outlive the connection until a GC)."""
+        of the subscriber and of the stream (``on_lost`` names it). Each is a reference cycle
+        otherwise, and aiohttp keeps cycles of its own (its protocol, request and WebSocket
+        refer to each other): the stream would live on until a full collection."""
         self.stop()
         if self.transport.get_protocol() is self:
             self.transport.set_protocol(self.inner)
         self.subscriber.sink = None
+        self.subscriber.pending = []
+        self._on_lost = _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 C = TypeVar("C", bound=Connection)
@@ -355,6 +363,10 @@ class WsConnection(Connection):
             ws._heartbeat = self._beat
             if not ws.closed:
                 ws._reset_heartbeat()
+
+    def detach(self) -> None:
+        super().detach()
+        self.ws.on_close = None
 
     def close(self, reason: str) -> None:
         if self.closing is None and not self.ws.closed:
