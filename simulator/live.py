@@ -38,7 +38,25 @@ class UnknownPost(ValueError):
 
 
 class TooManyPosts(ValueError):
-    """The stream holds as many live posts (or bytes of them) as it may."""
+    """The stream holds as many live posts (or bytes of them) as it may; ``where`` names the
+    bound (``$``: the stream's own; else the setting that bounds a group of streams)."""
+
+    def __init__(self, message: str, where: str = "$") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class LiveBudget:
+    """Bytes of live posts that a group of replays (the private ones) may hold together.
+
+    Each replay's ``LivePosts`` adds what it holds and gives it back when the replay closes.
+    """
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        """The setting that sets ``limit``, for the refusal (``server.max_private_live_bytes``)."""
+        self.used = 0
 
 
 def parse_fields(
@@ -138,13 +156,22 @@ class LivePost:
 
 
 class LivePosts:
-    """A replay's live posts by id, in creation order, and the next free ``live-N`` id."""
+    """A replay's live posts by id, in creation order, and the next free ``live-N`` id.
 
-    def __init__(self, reserved: frozenset[str] = frozenset()):
+    Besides them it counts the edits of archive posts (their new records stay in the replay's
+    projection): the bounds are on both, so that neither posting nor editing grows without end.
+    """
+
+    def __init__(
+        self, reserved: frozenset[str] = frozenset(), budget: LiveBudget | None = None
+    ) -> None:
         self._reserved = reserved
         self._posts: dict[str, LivePost] = {}
+        self._edits: dict[str, int] = {}
+        """Archive posts edited: the size of each one's latest record."""
         self._number = 0
         self._bytes = 0
+        self._budget = budget
         self.last_id: str | None = None
         """The id ``new_id`` gave last: the post a ``CreatePost`` just made."""
 
@@ -156,6 +183,11 @@ class LivePosts:
 
     def __iter__(self) -> Iterator[tuple[str, LivePost]]:
         return iter(self._posts.items())
+
+    @property
+    def size(self) -> int:
+        """Encoded bytes held: live posts and edited archive posts."""
+        return self._bytes
 
     def new_id(self) -> str:
         """``live-1``, ``live-2`` …, never an archive's id nor one used before in this replay."""
@@ -173,29 +205,57 @@ class LivePosts:
             raise TooManyPosts(
                 f"this stream holds {MAX_LIVE_POSTS} live posts, the most it keeps; delete some"
             )
-        if self._bytes + _size(fields) > MAX_LIVE_BYTES:
+        adds = _size(fields)
+        if self._bytes + adds > MAX_LIVE_BYTES:
             raise TooManyPosts(
                 f"this stream's live posts would exceed {MAX_LIVE_BYTES} bytes; delete some"
+            )
+        budget = self._budget
+        if budget is not None and budget.used + adds > budget.limit:
+            raise TooManyPosts(
+                f"{budget.name}: the live posts of all private replays would exceed "
+                f"{budget.name} ({budget.limit}) bytes; delete some, or retry later",
+                budget.name,
             )
 
     def put(self, post_id: str, record: dict[str, Any]) -> None:
         old = self._posts.get(post_id)
         size = _size(record)
         if old:
-            self._bytes += size - old.size
+            self._charge(size - old.size)
             old.record, old.size = record, size
         else:
             self._posts[post_id] = LivePost(record, False, size)
-            self._bytes += size
+            self._charge(size)
+
+    def edited(self, post_id: str, record: Mapping[str, Any]) -> None:
+        """An archive post was edited: its new record is held (instead of its last edit's)."""
+        size = _size(record)
+        self._charge(size - self._edits.get(post_id, 0))
+        self._edits[post_id] = size
 
     def pin(self, post_id: str, pinned: bool) -> None:
         if post_id in self._posts:
             self._posts[post_id].pinned = pinned
 
     def remove(self, post_id: str) -> None:
+        """A post was deleted: a live post, or an archive post whose edit is no longer held."""
         old = self._posts.pop(post_id, None)
         if old:
-            self._bytes -= old.size
+            self._charge(-old.size)
+        self._charge(-self._edits.pop(post_id, 0))
+
+    def close(self) -> None:
+        """The replay is over: hold nothing, and give the budget back what it counted."""
+        self._charge(-self._bytes)
+        self._posts.clear()
+        self._edits.clear()
+        self._budget = None
+
+    def _charge(self, delta: int) -> None:
+        self._bytes += delta
+        if self._budget is not None:
+            self._budget.used += delta
 
 
 def _size(record: Mapping[str, Any]) -> int:

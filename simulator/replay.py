@@ -30,12 +30,13 @@ from typing import Any
 
 from . import wire
 from .archive import post_record
-from .eventlog import EventLog
-from .live import LivePosts, UnknownPost
+from .eventlog import EventLog, LogPool
+from .live import LiveBudget, LivePosts, UnknownPost
 from .model import Media, Post, TimeSource, format_time, utc
+from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
-from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
+from .timeline import MAX_SPEED, Timeline, format_speed, parse_duration
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
@@ -133,23 +134,32 @@ class Options:
 class Replay:
     def __init__(
         self,
-        script: Script,
+        script: Script | PreparedScript,
         *,
         stream: str,
         incarnation: str,
         now: float,
         options: Options = Options(),
         wall_offset: float = 0.0,
+        live_budget: LiveBudget | None = None,
+        log_pool: LogPool | None = None,
     ):
-        self.script = script
+        """``script`` may come prepared (``prepared.PreparedScript``): replays of one script
+        then share what they only read, and making one costs nothing in the script's length.
+
+        ``live_budget`` and ``log_pool`` bound what a group of replays (the private ones) hold
+        together; ``close`` gives back what this one counted in them."""
+        prepared = script if isinstance(script, PreparedScript) else PreparedScript(script)
+        self.prepared = prepared
+        self.script = prepared.script
         self.stream = stream
         self.incarnation = incarnation
         self.options = options
         self.wall_offset = wall_offset
-        self.clamp = GapClamp([c.at for c in script.cues], options.max_gap)
-        self.plays = [self.clamp.to_play(c.at) for c in script.cues]
-        self._records = [post_record(c.post) for c in script.cues]
-        """Each cue's post as JSON-ready data, built once for events and snapshots alike."""
+        timing = prepared.timing(options.max_gap)
+        self.clamp = timing.clamp
+        self.plays = timing.plays
+        self._records = prepared.records
         self.period = max(self.plays[-1] + self._loop_pause_play(), self.plays[0] + MIN_LAP)
         self.serial = 0
         self.lap = 0
@@ -157,14 +167,21 @@ class Replay:
         self.ended = False
         self.behind = False
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
-        self.log = EventLog(options.log_limit, options.log_bytes)
-        self.view = Projection()
-        self.live = LivePosts(frozenset(c.post.id for c in script.cues))
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
         start = self._target(options.start, now, "start") if options.start else self.plays[0]
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
+        # Joined only once nothing can raise: a replay that was never made holds no budget.
+        self.log = EventLog(options.log_limit, options.log_bytes, log_pool)
+        self.view = Projection()
+        self.live = LivePosts(prepared.post_ids, live_budget)
         self._jump(start, now)
         self._emit_state("start", now)
+
+    def close(self) -> None:
+        """Hold nothing more and give back what the shared budgets counted for this replay."""
+        self.log.close()
+        self.live.close()
+        self.view.clear()
 
     # Reading ------------------------------------------------------------------------------
 
@@ -344,7 +361,7 @@ class Replay:
             return
         if command.post not in self.view:
             raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
-        if isinstance(command, UpdatePost) and command.post in self.live:
+        if isinstance(command, UpdatePost):  # an archive post's edit is held too
             self.live.check_room(command.fields, new=False)
 
     def _post_command(self, command: PostCommand, now: float) -> list[Event]:
@@ -366,6 +383,8 @@ class Replay:
                 record = _merged(record, command.fields)
                 if post_id in self.live:
                     self.live.put(post_id, record)
+                else:
+                    self.live.edited(post_id, record)
                 out.append(self._emit_post(EventType.POST_UPDATED, post_id, record, now, at))
             if "pinned" in command.fields:
                 out.append(self._pin(post_id, record, bool(command.fields["pinned"]), now, at))

@@ -137,6 +137,15 @@ class ServerConfig(_Strict):
     """Seconds a new connection has to send its request headers (slowloris)."""
     ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
     """WebSocket messages a second per connection (bursts of twice that); more get an error."""
+    max_private_replays: int = Field(default=10_000, ge=0, le=10_000_000)
+    """Private replays (``/feeds/{feed}/events|ws``) open at once; more get 503 with
+    ``Retry-After``. 0 turns private replays off."""
+    max_private_live_bytes: int = Field(default=128 * 1024 * 1024, ge=0, le=2**40)
+    """Encoded bytes of the live posts (and edits) all private replays hold together; a post or
+    an edit past it is refused."""
+    max_private_log_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, le=2**40)
+    """Encoded bytes of the event logs of all private replays together; past it each log keeps
+    less (older cursors get ``stream.reset``), nothing is refused."""
 
     # Who may control streams (docs/operations.md).
     control_origins: tuple[str, ...] = LOOPBACK_ORIGINS

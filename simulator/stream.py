@@ -18,9 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from . import wire
+from .eventlog import LogPool
 from .faults import FaultSpec
 from .hub import Hub, Subscriber
+from .live import LiveBudget
 from .model import Feed
+from .prepared import PreparedScript
 from .replay import Command, Options, Replay
 from .script import Script
 from .wire import Event
@@ -59,11 +62,13 @@ class Stream:
         self,
         stream_id: str,
         feed: Feed,
-        script: Script,
+        script: Script | PreparedScript,
         options: Options,
         *,
         max_pending: int,
         private: bool = False,
+        live_budget: LiveBudget | None = None,
+        log_pool: LogPool | None = None,
     ):
         loop = asyncio.get_running_loop()
         self.id = stream_id
@@ -78,6 +83,8 @@ class Stream:
             now=now,
             options=options,
             wall_offset=time.time() - now,
+            live_budget=live_budget,
+            log_pool=log_pool,
         )
         self.hub = Hub()
         self.failed: str | None = None
@@ -101,7 +108,8 @@ class Stream:
     async def stop(self, reason: str = "stream deleted") -> None:
         """Close the subscribers, end the pacing task and let go of it: a cancelled task keeps
         its ``CancelledError``, whose traceback holds the task's frames, and so this stream (a
-        reference cycle that only the collector would free)."""
+        reference cycle that only the collector would free). The replay then holds nothing and
+        gives back what shared budgets counted for it."""
         self.hub.close_all(reason)
         task, self._task = self._task, None
         if task:
@@ -112,6 +120,7 @@ class Stream:
                 pass
             except Exception:  # already reported by _run; stopping must not fail again
                 pass
+        self.replay.close()
 
     def _fail(self, exc: Exception) -> StreamFailed:
         """Isolate a replay that raised: log one line, close its subscribers, keep the rest up."""
@@ -174,13 +183,18 @@ class Stream:
 
     def _backlog(self, cursor: str | None) -> list[Event]:
         if self.private:
-            first = self.replay.since(self.replay.origin) or []
+            # Its log may have lost the beginning (a backward seek, a loop, or a byte bound):
+            # then even the origin is a cursor that cannot be served exactly.
+            first = self.replay.since(self.replay.origin)
             if cursor is None or cursor == self.replay.origin:
-                return first
-            found = self.replay.since(cursor)
-            if found is not None:
-                return found
-            return [self.replay.reset_for("private", self.now(), at_origin=True), *first]
+                if first is not None:
+                    return first
+            else:
+                found = self.replay.since(cursor)
+                if found is not None:
+                    return found
+            reset = self.replay.reset_for("private", self.now(), at_origin=True)
+            return [reset, *(first or [])]
         if cursor is None:
             return []
         found = self.replay.since(cursor)

@@ -23,6 +23,7 @@ CORE = [
     "scenario.py",
     "replay.py",
     "projection.py",
+    "prepared.py",
     "eventlog.py",
     "live.py",
     "wire.py",

@@ -14,7 +14,7 @@ import contextlib
 import gc
 import json
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -46,20 +46,25 @@ def no_collector() -> Iterator[None]:
         gc.enable()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
+
+
 async def private_stream(server: Server) -> Stream:
     """The one private replay open on ``server`` (waits for it to appear)."""
-    async with asyncio.timeout(TIMEOUT):
-        while not server.app[PRIVATE_STREAMS]:
-            await asyncio.sleep(0.005)
+    await until(lambda: bool(server.app[PRIVATE_STREAMS]))
     (stream,) = server.app[PRIVATE_STREAMS]
     return stream
 
 
 async def all_closed(server: Server) -> None:
     """Every private replay stopped and every connection slot given back."""
-    async with asyncio.timeout(TIMEOUT):
-        while server.app[PRIVATE_STREAMS] or server.app[OPEN]:
-            await asyncio.sleep(0.01)
+    streams, open_ = server.app[PRIVATE_STREAMS], server.app[OPEN]
+    await until(lambda: not streams and not open_)
 
 
 async def assert_freed(server: Server, refs: list[weakref.ref[Any]]) -> None:
@@ -203,7 +208,7 @@ async def test_private_live_posts_are_limited_in_bytes_over_all_replays(
 ) -> None:
     limit = 100_000
     server = await start_server(streams=[], server={"max_private_live_bytes": limit})
-    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true"
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true&from=end"
     async with asyncio.timeout(TIMEOUT), server.session.ws_connect(url) as one:
         async with server.session.ws_connect(url) as two:
             await ws_ok(one, {"op": "post", "body": BODY_40K})
@@ -214,9 +219,8 @@ async def test_private_live_posts_are_limited_in_bytes_over_all_replays(
             # An edit counts what it adds, to a live post or to an archive post alike.
             await ws_error(one, {"op": "update_post", "post": "live-1", "body": BODY_60K})
             await ws_error(one, {"op": "update_post", "post": ARCHIVE_POST, "body": BODY_40K})
-        async with asyncio.timeout(TIMEOUT):  # ``two`` closed: what it held is given back
-            while len(server.app[PRIVATE_STREAMS]) > 1:
-                await asyncio.sleep(0.01)
+        # ``two`` closed: what it held is given back.
+        await until(lambda: len(server.app[PRIVATE_STREAMS]) == 1)
         await ws_ok(one, {"op": "update_post", "post": ARCHIVE_POST, "body": BODY_40K})
         await ws_error(one, {"op": "post", "body": BODY_40K})  # the archive edit counts
         await ws_ok(one, {"op": "delete_post", "post": "live-1"})
@@ -238,14 +242,15 @@ async def test_private_event_logs_share_one_byte_budget(start_server: StartServe
         for _ in range(60):
             for ws in sockets:
                 await ws.send_str('{"op": "post", "body": "%s"}' % ("y" * 300))
-        for ws in sockets:
-            await ws_ok(ws, {"op": "ping"})
+        for ws in sockets:  # each has handled its posts
+            await ws.send_str('{"op": "ping"}')
+            assert (await ws_reply(ws))["type"] == "pong"
         logs = [stream.replay.log for stream in server.app[PRIVATE_STREAMS]]
         assert all(stream.replay.serial > 60 for stream in server.app[PRIVATE_STREAMS])
         assert sum(log.size for log in logs) <= budget
         # The first replay's log lost its oldest events: resuming from its origin is a reset.
         first = sockets[0]
-        await first.send_str('{"op": "resume", "since": "%s-0"}' % incarnations[0])
+        await first.send_str(json.dumps({"op": "resume", "since": f"{incarnations[0]}-0"}))
         reply = await ws_reply(first)
         assert reply["type"] == "resumed", reply
         event = json.loads((await first.receive()).data)
@@ -307,7 +312,9 @@ async def test_opening_private_replays_of_a_large_archive_keeps_the_server_answe
 # F8: one fault parser ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["delay:-0", "delay:1e-320", "jitter:%2B1s", "stall:0.0001", "delay:99999999999h"])
+@pytest.mark.parametrize(
+    "spec", ["delay:-0", "delay:1e-320", "jitter:%2B1s", "stall:0.0001", "delay:99999999999h"]
+)
 @pytest.mark.parametrize("path", [f"/streams/{BUNDLED_ID}/events", f"/feeds/{BUNDLED_ID}/events"])
 async def test_fault_durations_get_one_answer_everywhere(
     server: Server, path: str, spec: str

@@ -20,6 +20,7 @@ from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings, StreamConfig
 from ..stream import Stream
 from .metrics import Metrics
+from .private import PrivateReplays
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -34,6 +35,8 @@ API_STREAMS = web.AppKey("api_streams", set[str])
 """Ids of the streams made by ``POST /api/streams``: what ``server.max_streams`` bounds."""
 OPEN = web.AppKey("open", Counter[str])
 """Open SSE/WebSocket connections per client address; the total is their sum."""
+PRIVATE = web.AppKey("private", PrivateReplays)
+"""What private replays share: scripts, their count, byte budgets (``private.py``)."""
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 
@@ -92,12 +95,38 @@ def make_stream(
         max_pending=server.max_pending,
         private=private,
     )
-    stream.on_lateness = app[METRICS].lateness.observe
-    stream.faults = config.fault_spec()
-    stream.start()
+    _start(app, stream, config)
     if timed:
         app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
     return stream
+
+
+async def open_private(
+    app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig
+) -> Stream:
+    """A started private replay: its script is the shared one (built off the loop the first
+    time), and what it holds counts against the private replays' budgets. ``ValueError`` as
+    ``make_stream``."""
+    server = app[SETTINGS].server
+    private = app[PRIVATE]
+    stream = Stream(
+        stream_id,
+        feed,
+        await private.script(feed, config),
+        replace(config.options(), log_bytes=server.max_log_bytes),
+        max_pending=server.max_pending,
+        private=True,
+        live_budget=private.live,
+        log_pool=private.logs,
+    )
+    _start(app, stream, config)
+    return stream
+
+
+def _start(app: web.Application, stream: Stream, config: ReplayConfig) -> None:
+    stream.on_lateness = app[METRICS].lateness.observe
+    stream.faults = config.fault_spec()
+    stream.start()
 
 
 async def stop_stream(app: web.Application, stream: Stream, reason: str) -> None:

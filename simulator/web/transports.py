@@ -27,6 +27,7 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 from .. import wire
 from ..hub import SLOW, Framing, Subscriber
+from ..live import TooManyPosts
 from ..stream import Stream, StreamFailed
 from ..wire import Event
 from . import access, faults
@@ -459,6 +460,8 @@ def _handle(
         return _error(f"$.op: {refusal.message}")
     try:
         stream.command(parse_command(op, message, "$"))
+    except TooManyPosts as exc:  # names the bound: the stream's own ($) or a setting
+        return _error(f"{exc.where}: {exc}")
     except ValueError as exc:
         text = str(exc)
         return _error(text if text.startswith("$") else f"$.{text}")
