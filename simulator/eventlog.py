@@ -59,14 +59,12 @@ class LogPool:
 
 
 class EventLog:
-    def __init__(self, limit: int, max_bytes: int, pool: LogPool | None = None):
+    def __init__(self, limit: int, max_bytes: int):
         self.limit = limit
         self.max_bytes = max_bytes
         self._events: deque[Event] = deque()
         self._bytes = 0
-        self._pool = pool
-        if pool is not None:
-            pool.join(self)
+        self._pool: LogPool | None = None
 
     def __len__(self) -> int:
         return len(self._events)
@@ -86,6 +84,13 @@ class EventLog:
             self._count(-event_size(self._events.popleft()))
         if self._pool is not None:
             self._pool.settle(self)
+
+    def share(self, pool: LogPool) -> None:
+        """Count what is held in ``pool`` from now on, and give up events when it is over."""
+        pool.join(self)
+        pool.used += self._bytes
+        self._pool = pool
+        pool.settle(self)
 
     def trim(self, max_bytes: int) -> None:
         """Drop the oldest events until at most ``max_bytes`` are held."""

@@ -162,16 +162,14 @@ class LivePosts:
     projection): the bounds are on both, so that neither posting nor editing grows without end.
     """
 
-    def __init__(
-        self, reserved: frozenset[str] = frozenset(), budget: LiveBudget | None = None
-    ) -> None:
+    def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
         self._reserved = reserved
         self._posts: dict[str, LivePost] = {}
         self._edits: dict[str, int] = {}
         """Archive posts edited: the size of each one's latest record."""
         self._number = 0
         self._bytes = 0
-        self._budget = budget
+        self._budget: LiveBudget | None = None
         self.last_id: str | None = None
         """The id ``new_id`` gave last: the post a ``CreatePost`` just made."""
 
@@ -244,6 +242,11 @@ class LivePosts:
         if old:
             self._charge(-old.size)
         self._charge(-self._edits.pop(post_id, 0))
+
+    def share(self, budget: LiveBudget) -> None:
+        """Count what is held in ``budget`` from now on (with the other replays sharing it)."""
+        budget.used += self._bytes
+        self._budget = budget
 
     def close(self) -> None:
         """The replay is over: hold nothing, and give the budget back what it counted."""

@@ -56,8 +56,14 @@ class PreparedScript:
         return found
 
     def remember(self, max_gap: float | None, timing: Timing) -> None:
-        """Keep ``timing`` (computed elsewhere, e.g. off the event loop) for ``max_gap``."""
-        self._timings.pop(max_gap, None)
-        while len(self._timings) >= MAX_TIMINGS:
-            del self._timings[next(iter(self._timings))]
-        self._timings[max_gap] = timing
+        """Keep ``timing`` (computed elsewhere, e.g. off the event loop) for ``max_gap``.
+
+        Copy on write: a replay made in a worker thread may ask for a timing while the loop
+        keeps another; a dict once published is never changed, so neither sees one mid-change
+        (at worst one of two timings kept at once is computed again later)."""
+        timings = dict(self._timings)
+        timings.pop(max_gap, None)
+        while len(timings) >= MAX_TIMINGS:
+            del timings[next(iter(timings))]
+        timings[max_gap] = timing
+        self._timings = timings

@@ -141,14 +141,10 @@ class Replay:
         now: float,
         options: Options = Options(),
         wall_offset: float = 0.0,
-        live_budget: LiveBudget | None = None,
-        log_pool: LogPool | None = None,
     ):
         """``script`` may come prepared (``prepared.PreparedScript``): replays of one script
-        then share what they only read, and making one costs nothing in the script's length.
-
-        ``live_budget`` and ``log_pool`` bound what a group of replays (the private ones) hold
-        together; ``close`` gives back what this one counted in them."""
+        then share what they only read, and making one costs nothing in the script's length
+        (but starting at a later position applies every cue before it)."""
         prepared = script if isinstance(script, PreparedScript) else PreparedScript(script)
         self.prepared = prepared
         self.script = prepared.script
@@ -167,15 +163,20 @@ class Replay:
         self.ended = False
         self.behind = False
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
+        self.log = EventLog(options.log_limit, options.log_bytes)
+        self.view = Projection()
+        self.live = LivePosts(prepared.post_ids)
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
         start = self._target(options.start, now, "start") if options.start else self.plays[0]
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
-        # Joined only once nothing can raise: a replay that was never made holds no budget.
-        self.log = EventLog(options.log_limit, options.log_bytes, log_pool)
-        self.view = Projection()
-        self.live = LivePosts(prepared.post_ids, live_budget)
         self._jump(start, now)
         self._emit_state("start", now)
+
+    def share(self, live_budget: LiveBudget, log_pool: LogPool) -> None:
+        """Count what this replay holds, from now on, in budgets a group of replays (the private
+        ones) shares: its live posts' bytes and its event log's. ``close`` gives it back."""
+        self.live.share(live_budget)
+        self.log.share(log_pool)
 
     def close(self) -> None:
         """Hold nothing more and give back what the shared budgets counted for this replay."""

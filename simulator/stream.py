@@ -18,10 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import wire
-from .eventlog import LogPool
 from .faults import FaultSpec
 from .hub import Hub, Subscriber
-from .live import LiveBudget
 from .model import Feed
 from .prepared import PreparedScript
 from .replay import Command, Options, Replay
@@ -57,35 +55,39 @@ def _base36(number: int) -> str:
             return out
 
 
+def new_replay(
+    stream_id: str, script: Script | PreparedScript, options: Options, now: float
+) -> Replay:
+    """A stream's replay, on the clock of the loop whose ``time()`` is ``now``. Pure: it may be
+    made in a worker thread (a replay that starts far into a long archive applies every cue
+    before its start)."""
+    return Replay(
+        script,
+        stream=stream_id,
+        incarnation=_incarnation(),
+        now=now,
+        options=options,
+        wall_offset=time.time() - now,
+    )
+
+
 class Stream:
     def __init__(
         self,
         stream_id: str,
         feed: Feed,
-        script: Script | PreparedScript,
-        options: Options,
+        replay: Replay,
         *,
         max_pending: int,
         private: bool = False,
-        live_budget: LiveBudget | None = None,
-        log_pool: LogPool | None = None,
     ):
+        """``replay``: from ``new_replay``, with this loop's clock."""
         loop = asyncio.get_running_loop()
         self.id = stream_id
         self.feed = feed
         self.private = private
         self.max_pending = max_pending
-        now = loop.time()
-        self.replay = Replay(
-            script,
-            stream=stream_id,
-            incarnation=_incarnation(),
-            now=now,
-            options=options,
-            wall_offset=time.time() - now,
-            live_budget=live_budget,
-            log_pool=log_pool,
-        )
+        self.replay = replay
         self.hub = Hub()
         self.failed: str | None = None
         self.events_total: Counter[str] = Counter()

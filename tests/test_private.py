@@ -278,11 +278,12 @@ def big_feed(bundled: Feed) -> Feed:
     return synthesize(bundled, 20_000)
 
 
+@pytest.mark.parametrize("start", ["", "&from=end"])  # from: every cue before it is applied
 async def test_opening_private_replays_of_a_large_archive_keeps_the_server_answering(
-    start_server: StartServer, big_feed: Feed
+    start_server: StartServer, big_feed: Feed, start: str
 ) -> None:
     server = await start_server(streams=[], feeds={big_feed.id: big_feed})
-    url = f"{server.base}/feeds/{big_feed.id}/events?paused=true"
+    url = f"{server.base}/feeds/{big_feed.id}/events?paused=true{start}"
     slowest = 0.0
     opened = 0
 

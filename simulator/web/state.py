@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import weakref
 from collections import Counter
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from ..replay import Replay
 from ..scenario_config import ScenarioRules
 from ..schedule import Scheduler
 from ..settings import ReplayConfig, Settings, StreamConfig
-from ..stream import Stream
+from ..stream import Stream, new_replay
 from .metrics import Metrics
 from .private import PrivateReplays
 
@@ -87,14 +89,9 @@ def make_stream(
     timed = config if isinstance(config, StreamConfig) and not private else None
     if timed and timed.start_at and timed.start_at > datetime.now(UTC):
         options = replace(options, paused=True)  # until start_at
-    stream = Stream(
-        stream_id,
-        feed,
-        build_script(feed, config, app[SETTINGS].scenarios),
-        options,
-        max_pending=server.max_pending,
-        private=private,
-    )
+    script = build_script(feed, config, app[SETTINGS].scenarios)
+    replay = new_replay(stream_id, script, options, asyncio.get_running_loop().time())
+    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending, private=private)
     _start(app, stream, config)
     if timed:
         app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
@@ -104,21 +101,20 @@ def make_stream(
 async def open_private(
     app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig
 ) -> Stream:
-    """A started private replay: its script is the shared one (built off the loop the first
-    time), and what it holds counts against the private replays' budgets. ``ValueError`` as
-    ``make_stream``."""
+    """A started private replay, made without holding up the loop: its script is the shared one
+    (built in a worker thread the first time), and a replay that starts at ``from`` (it applies
+    every cue before it) is made in a worker thread too. What it holds counts against the
+    private replays' budgets. ``ValueError`` as ``make_stream``."""
     server = app[SETTINGS].server
     private = app[PRIVATE]
-    stream = Stream(
-        stream_id,
-        feed,
-        await private.script(feed, config),
-        replace(config.options(), log_bytes=server.max_log_bytes),
-        max_pending=server.max_pending,
-        private=True,
-        live_budget=private.live,
-        log_pool=private.logs,
+    options = replace(config.options(), log_bytes=server.max_log_bytes)
+    script = await private.script(feed, config)
+    make = functools.partial(
+        new_replay, stream_id, script, options, asyncio.get_running_loop().time()
     )
+    replay = await asyncio.to_thread(make) if options.start else make()
+    replay.share(private.live, private.logs)
+    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending, private=True)
     _start(app, stream, config)
     return stream
 
