@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,8 +24,9 @@ import pytest
 import sse
 from conftest import BUNDLED_ID, Server, StartServer
 
+from simulator import settings as settings_module
 from simulator.faults import parse as parse_faults
-from simulator.model import Feed
+from simulator.model import ArchiveError, Feed
 from simulator.stream import Stream
 from simulator.synth import synthesize
 from simulator.web.state import OPEN, PRIVATE_STREAMS, STREAMS
@@ -335,3 +337,48 @@ def test_fault_specs_are_written_back_exactly() -> None:
     for text in ["delay:1.23456789s", "jitter:1ms", "delay:0.0012345678s", "stall:3599.999s"]:
         spec = parse_faults(text)
         assert parse_faults(str(spec)) == spec, (text, str(spec))
+
+
+# The new settings --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("max_private_replays", -1),
+        ("max_private_replays", 2**64),
+        ("max_private_replays", 1e308),
+        ("max_private_replays", "x" * 10_000),
+        ("max_private_live_bytes", -1),
+        ("max_private_live_bytes", math.nan),
+        ("max_private_live_bytes", 1.5),
+        ("max_private_log_bytes", 0),
+        ("max_private_log_bytes", 65_535),
+        ("max_private_log_bytes", 2**41),
+        ("max_private_log_bytes", [1]),
+    ],
+)
+def test_private_bounds_are_checked(key: str, value: object) -> None:
+    with pytest.raises(ArchiveError) as refused:
+        settings_module.validate({"server": {key: value}})
+    assert str(refused.value).startswith(f"settings: server.{key}: "), refused.value
+    assert len(str(refused.value)) < 300
+
+
+async def test_zero_private_replays_turns_them_off(start_server: StartServer) -> None:
+    server = await start_server(server={"max_private_replays": 0})
+    status, body = await server.get(f"/feeds/{BUNDLED_ID}/events")
+    assert status == 503 and "server.max_private_replays (0)" in body["error"], body
+    url = f"{server.base}/streams/{BUNDLED_ID}/events"
+    async with asyncio.timeout(TIMEOUT), sse.connect(server.session, url) as reader:
+        await reader.next_event()  # shared streams are not affected
+
+
+async def test_zero_private_live_bytes_refuses_every_post(start_server: StartServer) -> None:
+    server = await start_server(streams=[], server={"max_private_live_bytes": 0})
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true&from=end"
+    async with asyncio.timeout(TIMEOUT), server.session.ws_connect(url) as ws:
+        refused = await ws_error(ws, {"op": "post", "body": "x"})
+        assert refused["where"] == "server.max_private_live_bytes", refused
+        await ws_error(ws, {"op": "update_post", "post": ARCHIVE_POST, "body": "x"})
+        await ws_ok(ws, {"op": "pin_post", "post": ARCHIVE_POST})  # a pin holds nothing new
