@@ -182,11 +182,6 @@ class LivePosts:
     def __iter__(self) -> Iterator[tuple[str, LivePost]]:
         return iter(self._posts.items())
 
-    @property
-    def size(self) -> int:
-        """Encoded bytes held: live posts and edited archive posts."""
-        return self._bytes
-
     def new_id(self) -> str:
         """``live-1``, ``live-2`` …, never an archive's id nor one used before in this replay."""
         while True:

@@ -80,18 +80,17 @@ def check_stream(
     )
 
 
-def make_stream(
-    app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig, private: bool = False
-) -> Stream:
-    """A started stream; ``ValueError`` for a scenario or start position that does not fit."""
+def make_stream(app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig) -> Stream:
+    """A started shared stream; ``ValueError`` for a scenario or start position that does not
+    fit. (A private replay is made by ``open_private``.)"""
     server = app[SETTINGS].server
     options = replace(config.options(), log_bytes=server.max_log_bytes)
-    timed = config if isinstance(config, StreamConfig) and not private else None
+    timed = config if isinstance(config, StreamConfig) else None
     if timed and timed.start_at and timed.start_at > datetime.now(UTC):
         options = replace(options, paused=True)  # until start_at
     script = build_script(feed, config, app[SETTINGS].scenarios)
     replay = new_replay(stream_id, script, options, asyncio.get_running_loop().time())
-    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending, private=private)
+    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending)
     _start(app, stream, config)
     if timed:
         app[SCHEDULER].add(stream_id, timed.schedule, timed.start_at)
