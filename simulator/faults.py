@@ -9,6 +9,7 @@ spec can override a stream's item by item (``FaultSpec.merged``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Literal
@@ -21,6 +22,9 @@ MAX_SPEC = 1000
 MAX_COUNT = 10**9
 MAX_FAULT_DURATION = 3600.0
 """Delays and stalls are bounded by an hour: longer would only hold a connection's events."""
+MIN_FAULT_DURATION = 0.001
+"""A duration other than 0 is at least a millisecond: a timer cannot be finer, and a smaller value
+would be written back (``str(spec)``) in a form no spec accepts."""
 
 Kind = Literal["count", "probability", "duration", "flag", "seed"]
 ITEMS: dict[str, Kind] = {
@@ -40,6 +44,10 @@ ITEMS: dict[str, Kind] = {
 """Every item, in the order a spec is written back (``str(spec)``)."""
 
 _DECIMAL = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)\Z")
+_DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)\Z|(?:\d+(?:\.\d+)?(?:ms|s|m|h))+\Z")
+"""A duration as a spec writes it: unsigned decimals with units (``250ms``, ``1m30s``) or plain
+seconds; no sign, no exponent, no ``inf``."""
+MAX_DURATION_TEXT = 40
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -159,14 +167,17 @@ def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float |
         if not _DECIMAL.match(value) or len(value) > 20 or not 0 <= float(value) <= 1:
             raise FaultSpecError(f"{at}expected a probability from 0 to 1 (like 0.1)")
         return float(value)
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= MAX_FAULT_DURATION:
-        raise FaultSpecError(f"{at}expected a duration from 0 to 1h (like 200ms, 2s, 1m)")
+    seconds = -1.0
+    if len(value) <= MAX_DURATION_TEXT and _DURATION.match(value.lower()):
+        with contextlib.suppress(ValueError):  # past a century
+            seconds = parse_duration(value)
+    if not (seconds == 0 or MIN_FAULT_DURATION <= seconds <= MAX_FAULT_DURATION):
+        raise FaultSpecError(f"{at}expected 0 or a duration from 1ms to 1h (like 200ms, 2s, 1m)")
     return seconds
 
 
 def _seconds(value: float) -> str:
-    return f"{value * 1000:g}ms" if 0 < value < 1 else f"{value:g}s"
+    """The duration as a spec writes it, read back to exactly ``value`` (a stream's ``faults``
+    setting is kept as this text and parsed again for each connection)."""
+    short = f"{value * 1000:g}ms" if 0 < value < 1 else f"{value:g}s"
+    return short if parse_duration(short) == value else f"{value!r}s"

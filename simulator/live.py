@@ -41,7 +41,25 @@ class UnknownPost(ValueError):
 
 
 class TooManyPosts(ValueError):
-    """The stream holds as many live posts (or bytes of them) as it may."""
+    """The stream holds as many live posts (or bytes of them) as it may; ``where`` names the
+    bound (``$``: the stream's own; else the setting that bounds a group of streams)."""
+
+    def __init__(self, message: str, where: str = "$") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class LiveBudget:
+    """Bytes of live posts that a group of replays (the private ones) may hold together.
+
+    Each replay's ``LivePosts`` adds what it holds and gives it back when the replay closes.
+    """
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        """The setting that sets ``limit``, for the refusal (``server.max_private_live_bytes``)."""
+        self.used = 0
 
 
 def parse_fields(
@@ -141,16 +159,20 @@ class LivePost:
 
 
 class LivePosts:
-    """A replay's live posts by id, in creation order, and the next free ``live-N`` id."""
+    """A replay's live posts by id, in creation order, and the next free ``live-N`` id.
 
-    def __init__(self, reserved: frozenset[str] = frozenset()):
+    Besides them it counts the edits of archive posts (their new records stay in the replay's
+    projection): the bounds are on both, so that neither posting nor editing grows without end.
+    """
+
+    def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
         self._reserved = reserved
         self._posts: dict[str, LivePost] = {}
+        self._edits: dict[str, int] = {}
+        """Archive posts edited: the size of each one's latest record."""
         self._number = 0
         self._bytes = 0
-        self._edited: dict[str, int] = {}
-        """Archive posts edited through the API, each with its record's size now: they count
-        toward ``MAX_LIVE_BYTES`` as live posts do."""
+        self._budget: LiveBudget | None = None
         self.last_id: str | None = None
         """The id ``new_id`` gave last: the post a ``CreatePost`` just made."""
 
@@ -179,45 +201,71 @@ class LivePosts:
             raise TooManyPosts(
                 f"this stream holds {MAX_LIVE_POSTS} live posts, the most it keeps; delete some"
             )
-        if self._bytes + _size(fields) > MAX_LIVE_BYTES:
+        adds = _size(fields)
+        if self._bytes + adds > MAX_LIVE_BYTES:
             raise TooManyPosts(
                 f"this stream's live posts would exceed {MAX_LIVE_BYTES} bytes; delete some"
+            )
+        budget = self._budget
+        if budget is not None and budget.used + adds > budget.limit:
+            raise TooManyPosts(
+                f"{budget.name}: the live posts of all private replays would exceed "
+                f"{budget.name} ({budget.limit}) bytes; delete some, or retry later",
+                budget.name,
             )
 
     def put(self, post_id: str, record: dict[str, Any]) -> None:
         old = self._posts.get(post_id)
         size = _size(record)
         if old:
-            self._bytes += size - old.size
+            self._charge(size - old.size)
             old.record, old.size = record, size
         else:
             self._posts[post_id] = LivePost(record, False, size)
-            self._bytes += size
+            self._charge(size)
+
+    def edited(self, post_id: str, record: Mapping[str, Any]) -> None:
+        """An archive post was edited: its new record is held (instead of its last edit's)."""
+        size = _size(record)
+        self._charge(size - self._edits.get(post_id, 0))
+        self._edits[post_id] = size
 
     def pin(self, post_id: str, pinned: bool) -> None:
         if post_id in self._posts:
             self._posts[post_id].pinned = pinned
 
     def remove(self, post_id: str) -> None:
+        """A post was deleted: a live post, or an archive post whose edit is no longer held."""
         old = self._posts.pop(post_id, None)
         if old:
-            self._bytes -= old.size
-        self.forget_edit(post_id)
+            self._charge(-old.size)
+        self._charge(-self._edits.pop(post_id, 0))
 
-    def edit(self, post_id: str, record: Mapping[str, Any]) -> None:
-        """An archive post edited: its record counts, instead of its previous edit's."""
-        size = _size(record)
-        self._bytes += size - self._edited.get(post_id, 0)
-        self._edited[post_id] = size
+    def share(self, budget: LiveBudget) -> None:
+        """Count what is held in ``budget`` from now on (with the other replays sharing it)."""
+        budget.used += self._bytes
+        self._budget = budget
+
+    def close(self) -> None:
+        """The replay is over: hold nothing, and give the budget back what it counted."""
+        self._charge(-self._bytes)
+        self._posts.clear()
+        self._edits.clear()
+        self._budget = None
+
+    def _charge(self, delta: int) -> None:
+        self._bytes += delta
+        if self._budget is not None:
+            self._budget.used += delta
 
     def forget_edit(self, post_id: str) -> None:
         """An edited archive post is gone, or the script has put it back as it was."""
-        self._bytes -= self._edited.pop(post_id, 0)
+        self._charge(-self._edits.pop(post_id, 0))
 
     def forget_edits(self) -> None:
         """The replay went back to a position: every archive post is as the script has it."""
-        self._bytes -= sum(self._edited.values())
-        self._edited.clear()
+        self._charge(-sum(self._edits.values()))
+        self._edits.clear()
 
 
 def _size(record: Mapping[str, Any]) -> int:

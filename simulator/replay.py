@@ -32,13 +32,14 @@ import orjson
 
 from . import wire
 from .archive import post_record
-from .eventlog import EventLog
-from .live import LivePosts, UnknownPost, restore_live
+from .eventlog import EventLog, LogPool
+from .live import LiveBudget, LivePosts, UnknownPost, restore_live
 from .model import Media, Post, TimeSource, format_time, utc
+from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
 from .snapshot import DEFAULT_MAX_BYTES
-from .timeline import MAX_SPEED, GapClamp, Timeline, format_speed, parse_duration
+from .timeline import MAX_SPEED, Timeline, format_speed, parse_duration
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
@@ -136,7 +137,7 @@ class Options:
 class Replay:
     def __init__(
         self,
-        script: Script,
+        script: Script | PreparedScript,
         *,
         stream: str,
         incarnation: str,
@@ -144,15 +145,20 @@ class Replay:
         options: Options = Options(),
         wall_offset: float = 0.0,
     ):
-        self.script = script
+        """``script`` may come prepared (``prepared.PreparedScript``): replays of one script
+        then share what they only read, and making one costs nothing in the script's length
+        (but starting at a later position applies every cue before it)."""
+        prepared = script if isinstance(script, PreparedScript) else PreparedScript(script)
+        self.prepared = prepared
+        self.script = prepared.script
         self.stream = stream
         self.incarnation = incarnation
         self.options = options
         self.wall_offset = wall_offset
-        self.clamp = GapClamp([c.at for c in script.cues], options.max_gap)
-        self.plays = [self.clamp.to_play(c.at) for c in script.cues]
-        self._records = [post_record(c.post) for c in script.cues]
-        """Each cue's post as JSON-ready data, built once for events and snapshots alike."""
+        timing = prepared.timing(options.max_gap)
+        self.clamp = timing.clamp
+        self.plays = timing.plays
+        self._records = prepared.records
         self.period = max(self.plays[-1] + self._loop_pause_play(), self.plays[0] + MIN_LAP)
         self.serial = 0
         self.lap = 0
@@ -162,12 +168,24 @@ class Replay:
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
         self.log = EventLog(options.log_limit, options.log_bytes)
         self.view = Projection()
-        self.live = LivePosts(frozenset(c.post.id for c in script.cues))
+        self.live = LivePosts(prepared.post_ids)
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
         start = self._target(options.start, now, "start") if options.start else self.plays[0]
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
         self._jump(start, now)
         self._emit_state("start", now)
+
+    def share(self, live_budget: LiveBudget, log_pool: LogPool) -> None:
+        """Count what this replay holds, from now on, in budgets a group of replays (the private
+        ones) shares: its live posts' bytes and its event log's. ``close`` gives it back."""
+        self.live.share(live_budget)
+        self.log.share(log_pool)
+
+    def close(self) -> None:
+        """Hold nothing more and give back what the shared budgets counted for this replay."""
+        self.log.close()
+        self.live.close()
+        self.view.clear()
 
     # Reading ------------------------------------------------------------------------------
 
@@ -374,7 +392,7 @@ class Replay:
                 if post_id in self.live:
                     self.live.put(post_id, record)
                 else:
-                    self.live.edit(post_id, record)
+                    self.live.edited(post_id, record)
                 out.append(self._emit_post(EventType.POST_UPDATED, post_id, record, now, at))
             if "pinned" in command.fields:
                 out.append(self._pin(post_id, record, bool(command.fields["pinned"]), now, at))

@@ -172,6 +172,15 @@ class ServerConfig(_Strict):
     run, or a reverse proxy on this host, is one address for many clients)."""
     ws_control_rate: float = Field(default=20.0, gt=0, le=1_000_000)
     """WebSocket messages a second per connection (bursts of twice that); more get an error."""
+    max_private_replays: int = Field(default=10_000, ge=0, le=10_000_000)
+    """Private replays (``/feeds/{feed}/events|ws``) open at once; more get 503 with
+    ``Retry-After``. 0 turns private replays off."""
+    max_private_live_bytes: int = Field(default=128 * 1024 * 1024, ge=0, le=2**40)
+    """Encoded bytes of the live posts (and edits) all private replays hold together; a post or
+    an edit past it is refused."""
+    max_private_log_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, le=2**40)
+    """Encoded bytes of the event logs of all private replays together; past it each log keeps
+    less (older cursors get ``stream.reset``), nothing is refused."""
     max_snapshot_bytes: int = Field(default=DEFAULT_SNAPSHOT_BYTES, ge=64 * 1024, le=2**30)
     """The largest snapshot (and feed post list), encoded: over it, the newest posts that fit."""
     max_snapshot_bytes_in_flight: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, le=2**40)

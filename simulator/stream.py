@@ -21,6 +21,7 @@ from . import wire
 from .faults import FaultSpec
 from .hub import Hub, Subscriber
 from .model import Feed
+from .prepared import PreparedScript
 from .replay import Command, Options, Replay
 from .script import Script
 from .wire import Event
@@ -54,31 +55,39 @@ def _base36(number: int) -> str:
             return out
 
 
+def new_replay(
+    stream_id: str, script: Script | PreparedScript, options: Options, now: float
+) -> Replay:
+    """A stream's replay, on the clock of the loop whose ``time()`` is ``now``. Pure: it may be
+    made in a worker thread (a replay that starts far into a long archive applies every cue
+    before its start)."""
+    return Replay(
+        script,
+        stream=stream_id,
+        incarnation=_incarnation(),
+        now=now,
+        options=options,
+        wall_offset=time.time() - now,
+    )
+
+
 class Stream:
     def __init__(
         self,
         stream_id: str,
         feed: Feed,
-        script: Script,
-        options: Options,
+        replay: Replay,
         *,
         max_pending: int,
         private: bool = False,
     ):
+        """``replay``: from ``new_replay``, with this loop's clock."""
         loop = asyncio.get_running_loop()
         self.id = stream_id
         self.feed = feed
         self.private = private
         self.max_pending = max_pending
-        now = loop.time()
-        self.replay = Replay(
-            script,
-            stream=stream_id,
-            incarnation=_incarnation(),
-            now=now,
-            options=options,
-            wall_offset=time.time() - now,
-        )
+        self.replay = replay
         self.hub = Hub()
         self.failed: str | None = None
         self.events_total: Counter[str] = Counter()
@@ -101,15 +110,21 @@ class Stream:
         self._task = asyncio.create_task(self._run(), name=f"stream:{self.id}")
 
     async def stop(self, reason: str = "stream deleted") -> None:
+        """Close the subscribers, end the pacing task and let go of it: a cancelled task keeps
+        its ``CancelledError``, whose traceback holds the task's frames, and so this stream (a
+        reference cycle that only the collector would free). The replay then holds nothing and
+        gives back what shared budgets counted for it."""
         self.hub.close_all(reason)
-        if self._task:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task:
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
             except Exception:  # already reported by _run; stopping must not fail again
                 pass
+        self.replay.close()
 
     def _fail(self, exc: Exception) -> StreamFailed:
         """Isolate a replay that raised: log one line, close its subscribers, keep the rest up."""
@@ -174,13 +189,18 @@ class Stream:
 
     def _backlog(self, cursor: str | None) -> list[Event]:
         if self.private:
-            first = self.replay.since(self.replay.origin) or []
+            # Its log may have lost the beginning (a backward seek, a loop, or a byte bound):
+            # then even the origin is a cursor that cannot be served exactly.
+            first = self.replay.since(self.replay.origin)
             if cursor is None or cursor == self.replay.origin:
-                return first
-            found = self.replay.since(cursor)
-            if found is not None:
-                return found
-            return [self.replay.reset_for("private", self.now(), at_origin=True), *first]
+                if first is not None:
+                    return first
+            else:
+                found = self.replay.since(cursor)
+                if found is not None:
+                    return found
+            reset = self.replay.reset_for("private", self.now(), at_origin=True)
+            return [reset, *(first or [])]
         if cursor is None:
             return []
         found = self.replay.since(cursor)

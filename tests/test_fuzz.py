@@ -50,7 +50,7 @@ from yarl import URL
 
 from clients.sse import SSEReader
 from simulator.web.snapshots import SNAPSHOTS
-from simulator.web.state import STREAMS
+from simulator.web.state import PRIVATE, PRIVATE_STREAMS, STREAMS
 
 T = TypeVar("T")
 FEED = BUNDLED_ID
@@ -879,6 +879,74 @@ def schedules(h: Harness) -> None:
     check()
 
 
+# Private replays' ops (issue #12) --------------------------------------------------------------
+
+PRIVATE_LIMITS = {
+    "max_private_live_bytes": 200_000,
+    "max_private_log_bytes": 65_536,
+    "ws_control_rate": 100_000,
+}
+"""Small budgets, so that the fuzzer reaches them."""
+big_bodies = st.sampled_from(["x" * 60_000, "y" * 30_000, "z" * 1000, ""])
+private_posts = st.fixed_dictionaries(
+    {"op": st.sampled_from(POST_OPS)},
+    optional={
+        "post": st.sampled_from(["live-1", "live-2", "live-3", *ARCHIVE_POSTS]) | json_values,
+        "body": big_bodies | json_values,
+        "headline": json_values,
+        "pinned": json_values,
+    },
+).map(json.dumps)
+private_controls = st.one_of(
+    st.sampled_from(
+        [
+            '{"op": "seek", "to": "start"}',
+            '{"op": "seek", "to": "end"}',
+            '{"op": "restart"}',
+            '{"op": "speed", "speed": "max"}',
+            '{"op": "pause"}',
+            '{"op": "resume"}',
+        ]
+    ),
+    st.tuples(st.sampled_from(["resume"]), json_values).map(
+        lambda m: json.dumps({"op": m[0], "since": m[1]})
+    ),
+)
+private_messages = st.one_of(private_posts, private_posts, private_controls, ws_messages)
+
+
+async def private_conversation(server: Server, query: str, messages: list[str | bytes]) -> None:
+    """``converse`` on a private replay, then the budgets: within their limits while it is open,
+    back to nothing once it closed."""
+    await converse(server, f"/feeds/{FEED}/ws?{query}", messages)
+    private = server.app[PRIVATE]
+    assert private.live.used <= private.live.limit, private.live.used
+    assert private.logs.used <= private.logs.limit, private.logs.used
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if not server.app[PRIVATE_STREAMS] and not private.open:
+                break
+            await asyncio.sleep(0.005)
+    assert (private.live.used, private.logs.used, len(private.logs)) == (0, 0, 0)
+
+
+def private_ws_ops(h: Harness) -> None:
+    @FUZZ
+    @given(
+        st.sampled_from(["paused=true", "max_gap=1s", "from=end&paused=true", "speed=max"]),
+        st.lists(private_messages, min_size=1, max_size=6),
+    )
+    @example("paused=true", [json.dumps({"op": "post", "body": "x" * 60_000})] * 5)
+    @example(
+        "from=end&paused=true",
+        [json.dumps({"op": "update_post", "post": p, "body": "y" * 60_000}) for p in ARCHIVE_POSTS],
+    )
+    def check(query: str, messages: list[str | bytes]) -> None:
+        h.run(private_conversation(h.server, query, messages))
+
+    check()
+
+
 async def test_fuzz_snapshots_under_load(
     start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -894,5 +962,18 @@ async def test_fuzz_snapshots_under_load(
 async def test_fuzz_schedules(start_server: StartServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     await fuzz(start_server, schedules)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]
+
+
+async def test_fuzz_private_replay_ops(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    server = await start_server(streams=SERVER_STREAMS, server=PRIVATE_LIMITS)
+    harness = Harness(server, asyncio.get_running_loop())
+    async with Watcher(server):
+        await asyncio.to_thread(private_ws_ops, harness)
+    assert harness.examples >= EXAMPLES, harness.examples
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [f"{r.name}: {r.getMessage()[:300]}" for r in errors[:5]]

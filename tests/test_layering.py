@@ -24,6 +24,7 @@ CORE = [
     "replay.py",
     "projection.py",
     "snapshot.py",
+    "prepared.py",
     "eventlog.py",
     "live.py",
     "wire.py",

@@ -26,6 +26,7 @@ from . import access, api, persist, posts
 from .errors import error_body, from_validation, http_error, json, not_found
 from .faults import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
+from .private import PrivateReplays
 from .snapshots import SNAPSHOTS, Snapshots
 from .state import (
     API_STREAMS,
@@ -34,11 +35,14 @@ from .state import (
     FEEDS,
     METRICS,
     OPEN,
+    PRIVATE,
     PRIVATE_STREAMS,
     SCHEDULER,
     SETTINGS,
     STREAMS,
+    build_script,
     make_stream,
+    open_private,
     stop_stream,
 )
 from .transports import SSE_HEADERS, serve_sse, serve_ws
@@ -82,6 +86,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[FEED_STATS] = {feed_id: stats.summarize(feed) for feed_id, feed in feeds.items()}
     app[STREAMS] = {}
     app[PRIVATE_STREAMS] = set()
+    app[PRIVATE] = PrivateReplays(settings.server, settings.scenarios, build_script)
     app[API_STREAMS] = set()
     app[OPEN] = access.Slots()
     app[CONNECTIONS] = weakref.WeakSet()
@@ -407,24 +412,34 @@ async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
     config = _private_config(request)
     if request.method == "HEAD":
         return _head()
+    private = request.app[PRIVATE]
     async with _admitted(request):
+        if private.open >= private.limit:
+            raise _busy(request, "private_replays", f"server.max_private_replays ({private.limit})")
+        private.open += 1
         try:
-            stream = make_stream(
-                request.app, f"private-{feed.id}-{next(_private_numbers)}", feed, config, True
-            )
-        except ValueError as exc:
-            where = str(exc).split(":", 1)[0]
-            where = "from" if where == "start" else where
-            message = str(exc).split(": ", 1)[-1]
-            raise http_error(f"query.{where}: {message}", f"query.{where}") from None
-        _faults(request, stream)
-        live = request.app[PRIVATE_STREAMS]
-        live.add(stream)
-        try:
-            return await serve(request, stream)
+            stream = await _open_private(request, feed, config)
+            live = request.app[PRIVATE_STREAMS]
+            live.add(stream)
+            try:
+                _faults(request, stream)
+                return await serve(request, stream)
+            finally:
+                live.discard(stream)
+                await stop_stream(request.app, stream, "connection closed")
         finally:
-            live.discard(stream)
-            await stop_stream(request.app, stream, "connection closed")
+            private.open -= 1
+
+
+async def _open_private(request: web.Request, feed: Feed, config: ReplayConfig) -> Stream:
+    stream_id = f"private-{feed.id}-{next(_private_numbers)}"
+    try:
+        return await open_private(request.app, stream_id, feed, config)
+    except ValueError as exc:
+        where = str(exc).split(":", 1)[0]
+        where = "from" if where == "start" else where
+        message = str(exc).split(": ", 1)[-1]
+        raise http_error(f"query.{where}: {message}", f"query.{where}") from None
 
 
 async def _private_events(request: web.Request) -> web.StreamResponse:

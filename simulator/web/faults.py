@@ -481,8 +481,15 @@ class Faulted:
         self.target.abort()
 
     def stop(self) -> None:
-        """Cancel every timer and write nothing more (the connection is going)."""
+        """Cancel every timer and write nothing more (the connection is going). ``framing`` is
+        a method of this chain: let go of it, or the chain would be a cycle of its own."""
         self.head.stop()
+        self.framing = _gone
+
+
+def _gone(events: Sequence[Event]) -> bytes:
+    """The entrance of a chain that was stopped: nothing goes through."""
+    return b""
 
 
 def staged(spec: FaultSpec) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -17,9 +19,10 @@ from ..replay import Replay
 from ..scenario_config import ScenarioRules
 from ..schedule import START_AT, Job, Scheduler, plan
 from ..settings import ReplayConfig, Settings, StreamConfig
-from ..stream import Stream
+from ..stream import Stream, new_replay
 from .access import Slots
 from .metrics import Metrics
+from .private import PrivateReplays
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -34,6 +37,8 @@ API_STREAMS = web.AppKey("api_streams", set[str])
 """Ids of the streams made by ``POST /api/streams``: what ``server.max_streams`` bounds."""
 OPEN = web.AppKey("open", Slots)
 """Connection slots held by requests in flight (SSE and WebSocket for their whole life)."""
+PRIVATE = web.AppKey("private", PrivateReplays)
+"""What private replays share: scripts, their count, byte budgets (``private.py``)."""
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 
@@ -80,34 +85,54 @@ def make_stream(
     stream_id: str,
     feed: Feed,
     config: ReplayConfig,
-    private: bool = False,
     jobs: Sequence[Job] | None = None,
 ) -> Stream:
-    """A started stream; ``ValueError`` for a scenario, start position or schedule that does not
-    fit. Everything that can fail comes first and the stream starts last, so a refusal leaves
-    nothing running. ``jobs``: its schedule, if already planned (the API plans in a thread).
+    """A started shared stream; ``ValueError`` for a scenario, start position or schedule that
+    does not fit. Everything that can fail comes first and the stream starts last, so a refusal
+    leaves nothing running. ``jobs``: its schedule, if already planned (the API plans in a
+    thread). A private replay is made by ``open_private``.
     """
     server = app[SETTINGS].server
     options = replace(config.options(), log_bytes=server.max_log_bytes)
-    timed = config if isinstance(config, StreamConfig) and not private else None
+    timed = config if isinstance(config, StreamConfig) else None
     if timed and jobs is None:
         jobs = plan(timed.schedule, timed.start_at, datetime.now(UTC))
     if any(job.name == START_AT for job in jobs or ()):
         options = replace(options, paused=True)  # until start_at
-    stream = Stream(
-        stream_id,
-        feed,
-        build_script(feed, config, app[SETTINGS].scenarios),
-        options,
-        max_pending=server.max_pending,
-        private=private,
-    )
-    stream.on_lateness = app[METRICS].lateness.observe
-    stream.faults = config.fault_spec()
+    script = build_script(feed, config, app[SETTINGS].scenarios)
+    replay = new_replay(stream_id, script, options, asyncio.get_running_loop().time())
+    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending)
     if timed and jobs:
         app[SCHEDULER].add(stream_id, jobs)
-    stream.start()
+    _start(app, stream, config)
     return stream
+
+
+async def open_private(
+    app: web.Application, stream_id: str, feed: Feed, config: ReplayConfig
+) -> Stream:
+    """A started private replay, made without holding up the loop: its script is the shared one
+    (built in a worker thread the first time), and a replay that starts at ``from`` (it applies
+    every cue before it) is made in a worker thread too. What it holds counts against the
+    private replays' budgets. ``ValueError`` as ``make_stream``."""
+    server = app[SETTINGS].server
+    private = app[PRIVATE]
+    options = replace(config.options(), log_bytes=server.max_log_bytes)
+    script = await private.script(feed, config)
+    make = functools.partial(
+        new_replay, stream_id, script, options, asyncio.get_running_loop().time()
+    )
+    replay = await asyncio.to_thread(make) if options.start else make()
+    replay.share(private.live, private.logs)
+    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending, private=True)
+    _start(app, stream, config)
+    return stream
+
+
+def _start(app: web.Application, stream: Stream, config: ReplayConfig) -> None:
+    stream.on_lateness = app[METRICS].lateness.observe
+    stream.faults = config.fault_spec()
+    stream.start()
 
 
 async def stop_stream(app: web.Application, stream: Stream, reason: str) -> None:

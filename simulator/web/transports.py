@@ -27,6 +27,7 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 from .. import wire
 from ..hub import SLOW, Framing, Subscriber
+from ..live import TooManyPosts
 from ..stream import Stream, StreamFailed
 from ..wire import Event
 from . import access, faults
@@ -166,11 +167,19 @@ class Connection(asyncio.Protocol):
 
     def detach(self) -> None:
         """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
-        of the subscriber (a cycle otherwise: it would outlive the connection until a GC)."""
+        of the subscriber and of the stream (``on_lost`` names it). Each is a reference cycle
+        otherwise, and aiohttp keeps cycles of its own (its protocol, request and WebSocket
+        refer to each other): the stream would live on until a full collection."""
         self.stop()
         if self.transport.get_protocol() is self:
             self.transport.set_protocol(self.inner)
         self.subscriber.sink = None
+        self.subscriber.pending = []
+        self._on_lost = _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 C = TypeVar("C", bound=Connection)
@@ -356,6 +365,10 @@ class WsConnection(Connection):
             if not ws.closed:
                 ws._reset_heartbeat()
 
+    def detach(self) -> None:
+        super().detach()
+        self.ws.on_close = None
+
     def close(self, reason: str) -> None:
         if self.closing is None and not self.ws.closed:
             code = TRY_AGAIN_LATER if reason == SLOW else WSCloseCode.GOING_AWAY
@@ -447,6 +460,8 @@ def _handle(
         return _error(f"$.op: {refusal.message}")
     try:
         stream.command(parse_command(op, message, "$"))
+    except TooManyPosts as exc:  # names the bound: the stream's own ($) or a setting
+        return _error(f"{exc.where}: {exc}")
     except ValueError as exc:
         text = str(exc)
         return _error(text if text.startswith("$") else f"$.{text}")
