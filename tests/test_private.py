@@ -66,7 +66,7 @@ async def private_stream(server: Server) -> Stream:
 async def all_closed(server: Server) -> None:
     """Every private replay stopped and every connection slot given back."""
     streams, open_ = server.app[PRIVATE_STREAMS], server.app[OPEN]
-    await until(lambda: not streams and not open_)
+    await until(lambda: not streams and open_.total == 0)
 
 
 async def assert_freed(server: Server, refs: list[weakref.ref[Any]]) -> None:
