@@ -141,10 +141,10 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
     await persist.restore(app)
     yield
+    app[SCHEDULER].shutdown()
+    await persist.close(app)  # before the streams stop: a stopped replay lets go of its posts
     for stream in list(app[STREAMS].values()):
         await stop_stream(app, stream, SHUTDOWN)
-    app[SCHEDULER].shutdown()
-    await persist.close(app)
 
 
 def _scheduled(app: web.Application, stream_id: str, op: str, body: dict[str, Any]) -> None:
