@@ -7,14 +7,40 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
+from hostile import (
+    SNAPSHOT,
+    SSE_HEAD,
+    Handler,
+    Hostiles,
+    Request,
+    a_post,
+    answer,
+    dumps,
+    envelope,
+    frame,
+    gzip_bomb,
+    hold,
+    in_turn,
+    json_answer,
+    livesim_like,
+    redirect,
+    sse,
+    websocket,
+    ws_frame,
+)
 
 from clients import commands
-from clients.tail import Follower, describe
+from clients import sse as client_sse
+from clients.tail import Follower, describe, run_tail
+from clients.target import ClientError
 from simulator.web.state import CONNECTIONS
 
 TIMEOUT = 30
@@ -158,3 +184,222 @@ def test_python_m_clients_tail_still_works() -> None:
         check=False,
     )
     assert result.returncode == 0 and "--server" in result.stdout
+
+
+# Hostile servers (issue #12): the tools never trust their server ---------------------------------
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostiles]:
+    servers = Hostiles()
+    yield servers
+    await servers.close()
+
+
+GOOD = envelope(2, a_post("p-good", "the good one"))
+NO_ID = {k: v for k, v in envelope(1).items() if k != "id"}
+MALFORMED = {
+    "no id": (NO_ID, "no string 'id'"),
+    "post is a string": (envelope(1, post="just text"), "'post'"),
+    "headline is an int": (envelope(1, a_post("p-1", "x", headline=5)), "'post.headline'"),
+    "data is a list": (
+        {"id": "x-1", "type": "stream.state", "stream": "s", "data": []},
+        "'data'",
+    ),
+}
+
+
+def events_of(transport: str, *envelopes: dict[str, Any]) -> dict[str, Handler]:
+    """The route that sends these envelopes over ``transport``, then holds the connection."""
+    if transport == "sse":
+        body = b"retry: 1000\n\n" + b"".join(frame(e, str(e.get("id", ""))) for e in envelopes)
+        return {"events": sse(body)}
+    return {"ws": websocket(b"".join(ws_frame(dumps(e)) for e in envelopes))}
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_tail_reports_and_skips_a_malformed_event(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str], case: str, transport: str
+) -> None:
+    bad, problem = MALFORMED[case]
+    url = livesim_like(await hostile(), **events_of(transport, bad, GOOD))
+    async with asyncio.timeout(10):
+        assert await run_tail(url, ws=transport == "ws", json=False, count=1) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [describe(GOOD)]
+    assert "skipped" in err and problem in err, err
+
+
+async def test_tail_reports_a_snapshot_that_is_not_an_object_and_retries(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = in_turn(json_answer([1, 2]), json_answer(SNAPSHOT))
+    url = livesim_like(await hostile(), snapshot=snapshot, **events_of("sse", GOOD))
+    async with asyncio.timeout(10):
+        assert await run_tail(url, ws=False, json=False, count=1) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [describe(GOOD)]
+    assert "snapshot" in err and "not a JSON object" in err, err
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_tail_takes_a_number_beyond_64_bits(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str], transport: str
+) -> None:
+    big = envelope(2, a_post("p-big", "big", count=2**64, small=-(2**63) - 1))
+    url = livesim_like(await hostile(), **events_of(transport, big))
+    async with asyncio.timeout(10):
+        assert await run_tail(url, ws=transport == "ws", json=True, count=1) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert orjson.loads(line)["post"]["count"] == 2**64
+
+
+async def test_ten_events_sharing_an_id_are_one_line_and_a_warning(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = [envelope(1, a_post(f"p-{n}", f"post number {n}")) for n in range(10)]
+    url = livesim_like(await hostile(), **events_of("sse", *same, GOOD))
+    async with asyncio.timeout(10):
+        assert await run_tail(url, ws=False, json=False, count=2) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [describe(same[0]), describe(GOOD)]
+    assert "9 events skipped: their id was already seen (9 with other content)" in err, err
+
+
+Until = Callable[[list[str], list[dict[str, Any]]], bool]
+
+
+async def follow(
+    url: str, until: Until, within: float = 10, **options: Any
+) -> tuple[Follower, list[str], list[dict[str, Any]]]:
+    """A Follower on ``url`` until ``until(faults, events)``; its faults and events."""
+    base, stream = url.rsplit("/streams/", 1)
+    faults: list[str] = []
+    seen: list[dict[str, Any]] = []
+    changed = asyncio.Event()
+
+    def note(into: list[Any]) -> Callable[[Any], None]:
+        def add(item: Any) -> None:
+            into.append(item)
+            changed.set()
+
+        return add
+
+    follower = Follower(base, stream, note(seen), on_fault=note(faults), **options)
+    task = asyncio.create_task(follower.run())
+    try:
+        async with asyncio.timeout(within):
+            while not until(faults, seen):
+                changed.clear()
+                await changed.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return follower, faults, seen
+
+
+def mentions(*words: str) -> Until:
+    return lambda faults, seen: any(all(w in fault for w in words) for fault in faults)
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """``[peak bytes]`` allocated by Python meanwhile (tracemalloc)."""
+    peak = [0]
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak[0] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "what,then",
+    [
+        ("an endless line", b"x" * 65536),
+        ("endless data lines", (b"data: " + b"x" * 1000 + b"\n") * 64),
+    ],
+)
+async def test_tail_bounds_what_an_endless_event_holds(
+    hostile: Hostiles, what: str, then: bytes
+) -> None:
+    url = livesim_like(await hostile(), events=sse(b"retry: 1000\n\ndata: ", then=then))
+    with peak_memory() as peak:
+        await follow(url, mentions("over 1048576 bytes", "--max-event-bytes"))
+    assert peak[0] < 16 * MiB, what
+
+
+def test_sse_parser_is_linear_in_a_long_line() -> None:
+    parser = client_sse.SSEParser()
+    chunk = b"x" * 1024
+    began = time.monotonic()
+    for _ in range(1023):
+        assert parser.feed(chunk) == []
+    assert time.monotonic() - began < 2.0  # a rescan per chunk took minutes
+    with pytest.raises(client_sse.EventTooLarge, match="over 1048576 bytes"):
+        parser.feed(chunk * 2)
+
+
+async def test_tail_caps_a_gzip_bomb_snapshot(hostile: Hostiles) -> None:
+    bomb = answer(
+        gzip_bomb(256 * MiB),
+        headers=[("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+    )
+    url = livesim_like(await hostile(), snapshot=bomb)
+    with peak_memory() as peak:
+        await follow(url, mentions("snapshot", "over 67108864 bytes"), within=20)
+    assert peak[0] < 100 * MiB
+
+
+async def test_tail_decompresses_an_event_stream_in_bounded_steps(hostile: Hostiles) -> None:
+    bomb = gzip_bomb(64 * MiB)  # 64 MiB of NUL bytes: one endless line
+
+    async def gzipped_events(request: Request, reader: Any, w: Any) -> None:
+        w.write(SSE_HEAD.replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n") + bomb)
+        await w.drain()
+        await hold(reader)
+
+    url = livesim_like(await hostile(), events=gzipped_events)
+    with peak_memory() as peak:
+        await follow(url, mentions("over 1048576 bytes"), within=20)
+    assert peak[0] < 16 * MiB
+
+
+@pytest.mark.parametrize("route", ["snapshot", "events", "ws"])
+async def test_tail_follows_no_redirect_to_another_origin(hostile: Hostiles, route: str) -> None:
+    elsewhere = await hostile()
+    livesim_like(elsewhere)
+    path = {
+        "snapshot": "/api/streams/s/posts",
+        "events": "/streams/s/events",
+        "ws": "/streams/s/ws",
+    }[route]
+    scheme = "ws" if route == "ws" else "http"
+    location = f"{scheme}://{elsewhere.base.split('//')[1]}{path}"
+    url = livesim_like(await hostile(), **{route: redirect(location)})
+    await follow(url, mentions("redirect", location), transport=scheme.replace("http", "sse"))
+    assert elsewhere.requests == []
+
+
+async def test_tail_follows_a_redirect_within_its_origin(hostile: Hostiles) -> None:
+    server = await hostile()
+    url = livesim_like(server, snapshot=redirect("/moved"), **events_of("sse", GOOD))
+    server.on("/moved", json_answer(SNAPSHOT))
+    _, faults, seen = await follow(url, lambda faults, seen: bool(seen))
+    assert seen == [GOOD] and faults == [] and server.hits("/moved") == 1
+
+
+async def test_tail_reads_the_stream_list_from_no_other_origin(hostile: Hostiles) -> None:
+    elsewhere = await hostile()
+    livesim_like(elsewhere)
+    server = await hostile()
+    server.on("/api/streams", redirect(elsewhere.base + "/api/streams", 307))
+    with pytest.raises(ClientError, match="redirect"):
+        await run_tail(server.base, ws=False, json=False, count=1)
+    assert elsewhere.requests == []
