@@ -15,7 +15,7 @@ at end of stream; unknown fields are ignored. Comments (lines starting with ``:`
 changes are dropped too unless asked for.
 
 What a browser does not promise, this does: it holds a bounded amount whatever the server sends.
-A line, or the data lines of one event, longer than ``max_event_bytes`` (default 1 MiB) raise
+An event (its data lines, and a line not yet whole) over ``max_event_bytes`` (default 1 MiB) raises
 ``EventTooLarge`` (a ``ValueError``), the only error ``feed`` raises; and parsing is linear in
 the bytes, however they are chunked.
 """
@@ -66,16 +66,17 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class EventTooLarge(ValueError):
-    """A line, or the data of one event, went over ``max_event_bytes``: the server is not
-    sending an event stream a client can hold. The parser is unusable afterwards."""
+    """An event (its data lines, or a line of it not yet whole) went over ``max_event_bytes``:
+    the server is not sending an event stream a client can hold. The parser is unusable
+    afterwards."""
 
 
 class SSEParser:
     """The event-stream interpretation algorithm, one chunk of bytes at a time.
 
     Linear in the bytes fed (each byte is scanned once, however the stream is cut) and bounded:
-    an unfinished line, and the data lines of an event not yet dispatched, hold at most
-    ``max_event_bytes``; more raises ``EventTooLarge``."""
+    the data lines of an event not yet dispatched and a line not yet whole hold at most
+    ``max_event_bytes`` together; more raises ``EventTooLarge``."""
 
     def __init__(
         self,
@@ -98,6 +99,11 @@ class SSEParser:
         self._data_bytes = 0
         self._event = ""
         self._id = ""
+
+    @property
+    def held(self) -> int:
+        """Bytes kept between feeds: an unfinished line and the pending event's data."""
+        return len(self._buffer) + self._data_bytes
 
     def feed(self, chunk: bytes) -> list[Item]:
         """Everything the bytes so far complete, in order."""
@@ -123,7 +129,7 @@ class SSEParser:
                 self._buffer.clear()
             else:
                 line = chunk[start:at]
-            self._check(len(line), "a line")
+            self._check(len(line))
             self._line(line, out)
             start = at + 1
             if chunk[at] == 13:  # CR: a CRLF is one line end
@@ -131,7 +137,7 @@ class SSEParser:
                     self._after_cr = True
                 elif chunk[start] == 10:
                     start += 1
-        self._check(len(self._buffer) + len(chunk) - start, "a line")
+        self._check(len(self._buffer) + len(chunk) - start)
         self._buffer += chunk[start:]
         return out
 
@@ -144,10 +150,11 @@ class SSEParser:
         self._event = ""
         return []
 
-    def _check(self, size: int, what: str) -> None:
-        if size > self.max_event_bytes:
+    def _check(self, line: int) -> None:
+        """The event so far (its data lines, and a ``line`` of it not yet whole) within bounds."""
+        if self._data_bytes + line > self.max_event_bytes:
             raise EventTooLarge(
-                f"{what} of the event stream is over {self.max_event_bytes} bytes "
+                f"an event of the event stream is over {self.max_event_bytes} bytes "
                 "(--max-event-bytes)"
             )
 
@@ -167,7 +174,7 @@ class SSEParser:
             self._event = value
         elif field == "data":
             self._data_bytes += len(raw) - (len(line) - len(value)) + 1  # the prefix is ASCII
-            self._check(self._data_bytes, "the data of an event")
+            self._check(0)
             self._data.append(value)
         elif field == "id":
             if "\0" not in value:
