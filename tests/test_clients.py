@@ -39,11 +39,11 @@ from hostile import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clients import commands
+from clients import commands, reads
 from clients import sse as client_sse
 from clients.frames import MAX_CHUNK_LINE, SseDecoder, WsDecoder
 from clients.tail import Follower, describe, run_tail
-from clients.target import ClientError
+from clients.target import ClientError, get_json
 from simulator.web.state import CONNECTIONS
 
 TIMEOUT = 30
@@ -561,3 +561,33 @@ def test_help_gives_the_bounds(command: str, capsys: pytest.CaptureFixture[str])
     out = " ".join(capsys.readouterr().out.split())
     assert "--max-event-bytes SIZE" in out and "default 1MiB" in out
     assert ("--max-snapshot-bytes SIZE" in out) is (command != "load")
+
+
+@pytest.mark.parametrize(
+    "location,error",
+    [
+        ("//127.0.0.1:9/x", "another origin"),
+        ("https://{host}/ok", "another origin"),
+        ("http://localhost:{port}/ok", "another origin"),
+        ("ftp://{host}/ok", "another origin"),
+        ("http://[bad", "not a URL"),
+        ("/r", "more than 5 redirects"),
+        ("x" * 10_000, "Got more than"),
+        ("/ok", None),
+    ],
+)
+async def test_reads_follow_redirects_only_within_the_origin(
+    hostile: Hostiles, location: str, error: str | None
+) -> None:
+    server = await hostile()
+    host = server.base.split("//")[1]
+    server.on("/r", redirect(location.format(host=host, port=host.split(":")[1])))
+    server.on("/ok", json_answer({"fine": True}))
+    async with reads.session() as session:
+        if error is None:
+            assert await get_json(session, f"{server.base}/r") == {"fine": True}
+            return
+        with pytest.raises(ClientError, match=error) as raised:
+            await get_json(session, f"{server.base}/r")
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 400
+    assert server.hits("/ok") == 0
