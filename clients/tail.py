@@ -52,15 +52,30 @@ class Malformed(ValueError):
 
 
 def _usable_id(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_ID and value.isprintable()
+    """A string a client can send back (``Last-Event-ID``, ``?since=``) as it came."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID
+        and value.isascii()
+        and value.isprintable()
+    )
+
+
+def _id_problem(value: object, where: str) -> str | None:
+    if not isinstance(value, str):
+        return f"no string '{where}'"
+    if not _usable_id(value):
+        return f"'{where}' is not 1 to {MAX_ID} printable ASCII characters"
+    return None
 
 
 def post_problem(post: object, where: str = "post") -> str | None:
     """What makes ``post`` unusable as a post record, or None."""
     if not isinstance(post, dict):
         return f"'{where}' is not an object"
-    if not _usable_id(post.get("id")):
-        return f"'{where}.id' is not a string id"
+    problem = _id_problem(post.get("id"), f"{where}.id")
+    if problem:
+        return problem
     for key in _POST_TEXT:
         if post.get(key) is not None and not isinstance(post[key], str):
             return f"'{where}.{key}' is not a string"
@@ -75,8 +90,9 @@ def envelope_problem(value: object) -> str | None:
     kind = value.get("type")
     if not isinstance(kind, str):
         return "no string 'type'"
-    if not _usable_id(value.get("id")):
-        return "no string 'id'"
+    problem = _id_problem(value.get("id"), "id")
+    if problem:
+        return problem
     for key in ("stream", "archive_time", "due_at"):
         if value.get(key) is not None and not isinstance(value[key], str):
             return f"'{key}' is not a string"
@@ -231,8 +247,9 @@ class Follower:
             )
         if not isinstance(body, dict):
             raise Malformed(f"{url}: the snapshot is not a JSON object")
-        if not _usable_id(body.get("cursor")):
-            raise Malformed(f"{url}: the snapshot has no string 'cursor'")
+        problem = _id_problem(body.get("cursor"), "cursor")
+        if problem:
+            raise Malformed(f"{url}: the snapshot: {problem}")
         posts = body.get("posts")
         if not isinstance(posts, list):
             raise Malformed(f"{url}: the snapshot's 'posts' is not an array")

@@ -205,6 +205,10 @@ MALFORMED = {
     "no id": (NO_ID, "no string 'id'"),
     "post is a string": (envelope(1, post="just text"), "'post'"),
     "headline is an int": (envelope(1, a_post("p-1", "x", headline=5)), "'post.headline'"),
+    "id with a CRLF": (
+        envelope(1) | {"id": "x-1\r\nX-Evil: 1"},
+        "'id' is not 1 to 256 printable ASCII characters",
+    ),
     "data is a list": (
         {"id": "x-1", "type": "stream.state", "stream": "s", "data": []},
         "'data'",
