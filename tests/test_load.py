@@ -490,10 +490,10 @@ async def run_on_time(options: LoadOptions) -> Any:
 async def test_a_server_that_goes_away_fails_the_run(start_server: StartServer) -> None:
     server = await start_server(streams=[FAST])
     options = LoadOptions(
-        url=f"{server.base}/streams/fast", clients=4, ramp=0, duration=3.0, drain=1.0
+        url=f"{server.base}/streams/fast", clients=4, ramp=0, duration=2.0, drain=1.0
     )
     run = asyncio.create_task(run_on_time(options))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.7)
     await server.runner.cleanup()  # as on SIGTERM: the connections end, new ones are refused
     report, _ = await run
     failures = report.failures()
