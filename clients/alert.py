@@ -29,6 +29,7 @@ import shlex
 import sys
 import time
 import tomllib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -38,11 +39,13 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.model import ArchiveError
+from simulator.model import ArchiveError, shown
 from simulator.sources import read_regular_file
 from simulator.timeline import parse_duration
 
-from .tail import Envelope, Follower
+from . import reads
+from .sse import MAX_EVENT_BYTES
+from .tail import Envelope, Follower, follow_until, print_fault
 from .target import ClientError, find_target, get_json
 
 MAX_RULES_BYTES = 1024 * 1024
@@ -292,24 +295,30 @@ def number_near(text: str, phrases: Iterable[str], within: int = 6) -> list[floa
     a scale word (``two thousand`` = 2000, ``1.2 million``). So "at least 1,075 people have
     been killed" gives 1075 for ``killed``; "757 civilians were killed and 599 injured" gives
     757; "air strikes killed at least 26 people" gives 26.
+
+    Linear in the text: each occurrence finds its neighbours by bisection in the sentence's
+    numbers, which are in order and do not overlap.
     """
     wanted = [p.lower().split() for p in phrases if p.split()]
     out: list[float] = []
     for sentence in _SENTENCE.split(text):
         tokens = [t.lower() for t in _TOKEN.findall(sentence)]
         numbers = _numbers(tokens)
+        starts = [start for start, _, _ in numbers]
+        ends = [end for _, end, _ in numbers]
         for phrase in wanted:
             size = len(phrase)
+            first = phrase[0]
             for at in range(len(tokens) - size + 1):
-                if tokens[at : at + size] != phrase:
+                if tokens[at] != first or tokens[at : at + size] != phrase:
                     continue
-                before = [(at - end, v) for start, end, v in numbers if end <= at]
-                after = [(start - at - size, v) for start, end, v in numbers if start >= at + size]
-                close = [c for c in before if c[0] <= within] or [
-                    c for c in after if c[0] <= within
-                ]
-                if close:
-                    out.append(min(close, key=lambda c: c[0])[1])
+                before = bisect_right(ends, at) - 1  # the last number ending at or before it
+                if before >= 0 and at - ends[before] <= within:
+                    out.append(numbers[before][2])
+                    continue
+                after = bisect_left(starts, at + size)  # the first number after it
+                if after < len(numbers) and starts[after] - at - size <= within:
+                    out.append(numbers[after][2])
     return out
 
 
@@ -445,6 +454,8 @@ class Alerter:
         task.add_done_callback(self.tasks.discard)
 
     async def _webhook(self, hook: Webhook, alert: dict[str, Any]) -> None:
+        """POST the alert, retrying failures with backoff. Redirects are never followed (the
+        alert would go to an address the rules do not name): a 3xx is a failed delivery."""
         body = orjson.dumps(alert)
         headers = {"Content-Type": "application/json"}
         problem = ""
@@ -456,12 +467,15 @@ class Alerter:
             try:
                 timeout = aiohttp.ClientTimeout(total=hook.timeout)
                 async with self.session.post(
-                    hook.url, data=body, headers=headers, timeout=timeout
+                    hook.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
                 ) as response:
-                    await response.read()
                     if 200 <= response.status < 300:
                         return
                     problem = f"HTTP {response.status}"
+                    if 300 <= response.status < 400:
+                        where = shown(response.headers.get("Location", ""), 120)
+                        problem += f" redirect to {where} not followed"
+                        break
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 problem = f"{type(exc).__name__}: {exc}".rstrip(": ")
         self._failed("webhook", hook.url, alert, f"{problem} after {attempts} attempt(s)")
@@ -529,9 +543,11 @@ async def run_alert(
     duration: float | None = None,
     emit: Callable[[dict[str, Any]], None] = print_line,
     report: Callable[[str], None] = print_error,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+    max_snapshot_bytes: int = reads.MAX_BODY_BYTES,
 ) -> int:
     """Follow the stream at ``url`` until ``count`` alerts, ``duration`` or Ctrl+C."""
-    async with aiohttp.ClientSession() as session:
+    async with reads.session() as session:
         target = await find_target(url, session)
         if target.private:
             raise ClientError(f"{target}: alert follows a shared stream (/streams/ID), not a feed")
@@ -554,18 +570,14 @@ async def run_alert(
             target.id,
             alerter.on_event,
             transport=transport,
-            on_fault=lambda text: print(f"# {text}", file=sys.stderr, flush=True),
+            on_fault=print_fault,
             on_snapshot=on_snapshot,
             params=target.query,
+            max_event_bytes=max_event_bytes,
+            max_snapshot_bytes=max_snapshot_bytes,
         )
-        task = asyncio.create_task(follower.run())
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(duration):
-                    await done.wait()
+            await follow_until(follower, done, duration)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await alerter.drain()
     return 0

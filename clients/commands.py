@@ -26,6 +26,15 @@ MAX_CLIENTS = 100_000
 MAX_PROCS = 64
 MAX_RATE = 1_000_000.0
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(?:/\s*s)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*([0-9]{1,12})\s*(b|kib|mib|gib)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+EVENT_BYTES = (1 * KiB, 1 * GiB)
+"""Range of ``--max-event-bytes`` (default 1 MiB)."""
+SNAPSHOT_BYTES = (1 * KiB, 16 * GiB)
+"""Range of ``--max-snapshot-bytes`` (default 64 MiB)."""
 
 
 def add_client_commands(subparsers: Any) -> None:
@@ -95,6 +104,50 @@ def _rate(text: str) -> float:
     return value
 
 
+def _size(low: int, high: int) -> Callable[[str], int]:
+    """Bytes: ``1048576``, ``1MiB``, ``512KiB``, ``2GiB``, from ``low`` to ``high``."""
+
+    def convert(text: str) -> int:
+        found = _SIZE.match(text)
+        value = int(found[1]) * _UNITS[(found[2] or "").lower()] if found else -1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a size such as 1MiB or 65536 ({_shown_size(low)} to "
+                f"{_shown_size(high)}), got {shown(text)}"
+            )
+        return value
+
+    return convert
+
+
+def _shown_size(value: int) -> str:
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if value % size == 0:
+            return f"{value // size}{unit}"
+    return str(value)
+
+
+def _add_bounds(parser: argparse.ArgumentParser, snapshot: bool) -> None:
+    """The flags that bound what a client holds of what the server sends."""
+    parser.add_argument(
+        "--max-event-bytes",
+        type=_size(*EVENT_BYTES),
+        default=MiB,
+        metavar="SIZE",
+        help="the largest SSE line, SSE event or WebSocket message taken from the server; a "
+        "larger one breaks the connection (default 1MiB, 1KiB to 1GiB)",
+    )
+    if snapshot:
+        parser.add_argument(
+            "--max-snapshot-bytes",
+            type=_size(*SNAPSHOT_BYTES),
+            default=64 * MiB,
+            metavar="SIZE",
+            help="the largest snapshot (or other API answer) read, after decompression "
+            "(default 64MiB, 1KiB to 16GiB)",
+        )
+
+
 def _duration(text: str) -> float:
     try:
         return parse_duration(text, None)
@@ -124,13 +177,23 @@ def _add_tail(subparsers: Any) -> None:
     tail.add_argument("--ws", action="store_true", help="WebSocket instead of SSE")
     tail.add_argument("--json", action="store_true", help="each envelope as one JSON line")
     tail.add_argument("--count", type=_count(1, 10**9), help="stop after this many events")
+    _add_bounds(tail, snapshot=True)
     tail.set_defaults(handler=_guarded(_tail))
 
 
 def _tail(args: argparse.Namespace) -> int:
     from .tail import run_tail
 
-    return asyncio.run(run_tail(_url(args), ws=args.ws, json=args.json, count=args.count))
+    return asyncio.run(
+        run_tail(
+            _url(args),
+            ws=args.ws,
+            json=args.json,
+            count=args.count,
+            max_event_bytes=args.max_event_bytes,
+            max_snapshot_bytes=args.max_snapshot_bytes,
+        )
+    )
 
 
 # load ----------------------------------------------------------------------------------------
@@ -145,7 +208,9 @@ def _add_load(subparsers: Any) -> None:
         "drop and resume some (--churn), and judge what each received from the event ids: "
         "missing, duplicate, out of order (exactly, across reconnects), and lateness "
         "(receive - due_at). Exit status 1 when any event was missing, duplicated or out of "
-        "order, or lateness p99 went over --max-p99.",
+        "order, lateness p99 went over --max-p99, any connection was refused or failed (a "
+        "frame over --max-event-bytes breaks its connection), or the stream's cursor could "
+        "not be read at the end.",
     )
     _add_url(load, "a stream or feed, e.g. http://127.0.0.1:8080/streams/ID")
     load.add_argument(
@@ -197,6 +262,7 @@ def _add_load(subparsers: Any) -> None:
         metavar="D",
         help="wait at most this long at the end for clients to catch up (default 5s)",
     )
+    _add_bounds(load, snapshot=False)
     load.set_defaults(handler=_guarded(_load))
 
 
@@ -214,6 +280,7 @@ def _load(args: argparse.Namespace) -> int:
         procs=min(args.procs, args.clients),
         max_p99=args.max_p99,
         drain=args.drain,
+        max_event_bytes=args.max_event_bytes,
     )
     return main_load(options, args.json)
 
@@ -227,7 +294,9 @@ def _add_alert(subparsers: Any) -> None:
         help="follow a stream; fire rules (keywords, regex, source, type, numbers) once per post",
         description="Follow a shared stream and, for each post matching a rule, print a JSON "
         "line, POST it to the rule's webhook and/or run its command. A rule fires once per "
-        "post (across reconnects, resets and loop laps).",
+        "post (across reconnects, resets and loop laps). Webhooks never follow redirects (a "
+        "3xx is a failed delivery, reported); a malformed event, or one whose id was already "
+        "seen, is skipped and reported on stderr.",
     )
     _add_url(alert, "the stream, e.g. http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06")
     alert.add_argument(
@@ -241,6 +310,7 @@ def _add_alert(subparsers: Any) -> None:
     alert.add_argument(
         "--duration", type=_positive_duration, metavar="D", help="stop after this long"
     )
+    _add_bounds(alert, snapshot=True)
     alert.set_defaults(handler=_guarded(_alert))
 
 
@@ -257,6 +327,8 @@ def _alert(args: argparse.Namespace) -> int:
                 backfill=args.backfill,
                 count=args.count,
                 duration=args.duration,
+                max_event_bytes=args.max_event_bytes,
+                max_snapshot_bytes=args.max_snapshot_bytes,
             )
         )
     return 130

@@ -3,9 +3,10 @@
 ``open_connection(sink, target, transport, cursor)`` makes one SSE or WebSocket subscription and
 returns once the server accepted it (200 / 101); the ``frames`` decoders then hand every event to
 ``sink`` with its receive time. ``connection.closed`` resolves when it ends, whoever ended it;
-``close()`` ends it from our side (``by_us``). The request is HTTP/1.1 written by hand; SSE
-resumes with ``Last-Event-ID`` (what EventSource sends), WebSocket with ``?since=`` (a browser's
-WebSocket cannot set headers).
+``close()`` ends it from our side (``by_us``); a body the decoders will not take (a frame over
+``max_event_bytes``, a bad chunk) ends it too, with ``error`` saying why. The request is
+HTTP/1.1 written by hand; SSE resumes with ``Last-Event-ID`` (what EventSource sends),
+WebSocket with ``?since=`` (a browser's WebSocket cannot set headers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from typing import cast
 
 from .frames import Sink, SseDecoder, WsDecoder
+from .sse import MAX_EVENT_BYTES
 from .target import Target
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -43,6 +45,8 @@ class Connection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         self.is_open = False
         self.by_us = False
+        self.error: str | None = None
+        """Why we broke off a subscription whose body we would not take."""
         self.bytes = 0
         self.events = 0
         self._head = bytearray()
@@ -88,6 +92,12 @@ class Connection(asyncio.Protocol):
             self.opened.set_exception(HandshakeError(problem))
         self.close()
 
+    def broken(self, error: str) -> None:
+        """End it for what the server sent: not ``by_us`` (no churn), an ``error``."""
+        self.error = error
+        if self.transport is not None:
+            self.transport.close()
+
     def close(self) -> None:
         """End it from our side, without ceremony (a dropped connection)."""
         self.by_us = True
@@ -108,25 +118,31 @@ def _status(status: bytes) -> str:
 class SseConnection(Connection):
     transport_name = "sse"
 
-    def __init__(self, sink: Sink, target: Target, cursor: str | None) -> None:
+    def __init__(
+        self, sink: Sink, target: Target, cursor: str | None, max_frame: int = MAX_EVENT_BYTES
+    ) -> None:
         resume = f"Last-Event-ID: {cursor}\r\n" if cursor else ""
         request = (
             f"GET {target.path('sse')} HTTP/1.1\r\nHost: {target.host_header}\r\n"
             f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{resume}\r\n"
         ).encode()
         super().__init__(sink, request)
+        self.max_frame = max_frame
         self.decoder: SseDecoder | None = None
 
     def handshake(self, status: bytes, head: bytes) -> str | None:
         if not status.startswith(b"HTTP/1.1 200 ") and not status.startswith(b"HTTP/1.0 200 "):
             return _status(status)
-        self.decoder = SseDecoder(self.sink, chunked=b"transfer-encoding: chunked" in head)
+        chunked = b"transfer-encoding: chunked" in head
+        self.decoder = SseDecoder(self.sink, chunked=chunked, max_frame=self.max_frame)
         return None
 
     def body(self, data: bytes, now: float) -> None:
         assert self.decoder is not None
         self.decoder.feed(data, now)
-        if self.decoder.ended:
+        if self.decoder.error is not None:
+            self.broken(self.decoder.error)
+        elif self.decoder.ended:
             self.close()
             self.by_us = False  # the server ended the response
 
@@ -134,7 +150,9 @@ class SseConnection(Connection):
 class WsConnection(Connection):
     transport_name = "ws"
 
-    def __init__(self, sink: Sink, target: Target, cursor: str | None) -> None:
+    def __init__(
+        self, sink: Sink, target: Target, cursor: str | None, max_frame: int = MAX_EVENT_BYTES
+    ) -> None:
         self.key = base64.b64encode(os.urandom(16))
         path = target.path("ws", **({"since": cursor} if cursor else {}))
         request = (
@@ -143,7 +161,7 @@ class WsConnection(Connection):
             f"Sec-WebSocket-Key: {self.key.decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
         super().__init__(sink, request)
-        self.decoder = WsDecoder(sink)
+        self.decoder = WsDecoder(sink, max_frame=max_frame)
         self.close_code: int | None = None
 
     def handshake(self, status: bytes, head: bytes) -> str | None:
@@ -155,7 +173,11 @@ class WsConnection(Connection):
         return None
 
     def body(self, data: bytes, now: float) -> None:
-        for opcode, payload in self.decoder.feed(data, now):
+        control = self.decoder.feed(data, now)
+        if self.decoder.error is not None:
+            self.broken(self.decoder.error)
+            return
+        for opcode, payload in control:
             if opcode == 0x9:
                 self.send(0xA, payload)
             elif opcode == 0x8:
@@ -179,12 +201,17 @@ CONNECTIONS: dict[str, type[SseConnection] | type[WsConnection]] = {
 
 
 async def open_connection(
-    sink: Sink, target: Target, transport: str, cursor: str | None
+    sink: Sink,
+    target: Target,
+    transport: str,
+    cursor: str | None,
+    *,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Connection:
     """A subscription the server accepted; ``HandshakeError``, ``OSError`` or ``TimeoutError``
-    otherwise (the socket is closed then)."""
+    otherwise (the socket is closed then). A frame over ``max_event_bytes`` breaks it."""
     loop = asyncio.get_running_loop()
-    connection = CONNECTIONS[transport](sink, target, cursor)
+    connection = CONNECTIONS[transport](sink, target, cursor, max_event_bytes)
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             await loop.create_connection(lambda: connection, target.host, target.port)

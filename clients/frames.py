@@ -12,21 +12,31 @@ where livesim puts it.
 - ``WsDecoder``: unmasked server frames (RFC 6455); text frames that are envelopes become
   events, ``{"type": …}`` messages (``pong``, ``resumed``, ``error``) are reported apart,
   anything else is malformed. Pings and the close frame are handed back to be answered.
+
+Both hold a bounded amount whatever the server sends, and are linear in the bytes: a frame not
+yet whole is kept up to ``max_frame`` bytes (default 1 MiB, ``--max-event-bytes``), a chunk-size
+line up to ``MAX_CHUNK_LINE``; past that, or on bytes that cannot be an HTTP chunked body or a
+server's WebSocket frame, ``error`` says why (one line) and the decoder takes nothing more: the
+connection is broken, and its owner closes it. ``feed`` raises nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 import orjson
 
 from .judge import DUE_KEY, DUE_LEN, parse_due
+from .sse import MAX_EVENT_BYTES
 
 RESET = b"stream.reset"
 ID_PREFIX = b'{"id":"'
 TYPE_AFTER_ID = b'","type":"'
 _ID_SKIP = len(ID_PREFIX)
 _TYPE_SKIP = len(TYPE_AFTER_ID)
+MAX_CHUNK_LINE = 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class Sink(Protocol):
@@ -80,28 +90,65 @@ def _reason(envelope: bytes) -> bytes:
 class SseDecoder:
     """An SSE response body → events, for livesim's framing (see the module docstring)."""
 
-    def __init__(self, sink: Sink, *, chunked: bool) -> None:
+    def __init__(self, sink: Sink, *, chunked: bool, max_frame: int = MAX_EVENT_BYTES) -> None:
         self.sink = sink
         self.chunked = chunked
+        self.max_frame = max_frame
         self.ended = False
         """The terminating chunk arrived: the server ended the response."""
+        self.error: str | None = None
+        """Why the body cannot be read on (then ``feed`` takes nothing more)."""
         self.heartbeats = 0
         self._raw = bytearray()
         self._left = 0
-        self._rest = b""
+        self._rest = bytearray()
         """The start of a frame not yet whole."""
+        self._scan = 0
+        """Where in ``_rest`` to look for the blank line: the bytes before hold none."""
+
+    @property
+    def held(self) -> int:
+        """Bytes kept between feeds."""
+        return len(self._rest) + len(self._raw)
 
     def feed(self, data: bytes, now: float) -> None:
         """``now``: when these bytes were read (the receive time of the events they end)."""
+        if self.error is not None:
+            return
         if self.chunked:
             data = self._dechunk(data)
-        # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, with no copy more.
-        frames = self._rest + data if self._rest else bytes(data)
+            if self.error is not None:
+                self._raw.clear()
+                self._rest.clear()
+                return
+        rest = self._rest
+        if rest:
+            rest += data
+            if rest.find(b"\n\n", self._scan) < 0:
+                self._scan = len(rest) - 1  # a blank line may straddle two feeds
+                self._bound(len(rest))
+                return
+            frames = bytes(rest)  # one copy, when a frame is whole
+            rest.clear()
+        else:
+            # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, no copy more.
+            frames = bytes(data)
         start = 0
         while (end := frames.find(b"\n\n", start)) >= 0:
+            if end - start > self.max_frame:
+                self._bound(end - start)
+                return
             self._frame(frames, start, end, now)
             start = end + 2
-        self._rest = frames[start:]
+        if start < len(frames):
+            rest += memoryview(frames)[start:]
+            self._scan = len(rest) - 1
+            self._bound(len(rest))
+
+    def _bound(self, size: int) -> None:
+        if size > self.max_frame:
+            self.error = f"an SSE frame over {self.max_frame} bytes (--max-event-bytes)"
+            self._rest = bytearray()
 
     def _frame(self, frames: bytes, start: int, end: int, now: float) -> None:
         if frames.startswith(b"id: ", start):
@@ -127,21 +174,21 @@ class SseDecoder:
         raw += data
         out = bytearray()
         pos = 0
-        while not self.ended:
+        while not self.ended and self.error is None:
             if self._left == 0:
                 eol = raw.find(b"\r\n", pos)
                 if eol < 0:
+                    if len(raw) - pos > MAX_CHUNK_LINE:
+                        self.error = f"a chunk-size line over {MAX_CHUNK_LINE} bytes"
                     break
                 size = raw[pos:eol].split(b";", 1)[0].strip()
                 pos = eol + 2
                 if not size:  # the CRLF after a chunk's data
                     continue
-                try:
-                    self._left = int(size, 16)
-                except ValueError:
-                    self.sink.malformed()
-                    self.ended = True
+                if not _CHUNK_SIZE.fullmatch(size):
+                    self.error = f"a bad chunk size {bytes(size[:20])!r}"
                     break
+                self._left = int(size, 16)
                 if self._left == 0:
                     self.ended = True
                     break
@@ -171,21 +218,45 @@ class WsDecoder:
     """Unmasked server frames → events; control frames are returned to the caller by ``feed``
     as ``(opcode, payload)`` (ping 0x9, close 0x8)."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, *, max_frame: int = MAX_EVENT_BYTES) -> None:
         self.sink = sink
+        self.max_frame = max_frame
         self.messages = 0
         """Text messages that are not events (``pong``, ``resumed``, ``error``)."""
         self.errors: list[bytes] = []
-        self._rest = b""
+        self.error: str | None = None
+        """Why the stream of frames cannot be read on (then ``feed`` takes nothing more)."""
+        self._rest = bytearray()
         """The start of a frame not yet whole."""
+        self._need = 0
+        """How many bytes ``_rest`` must hold before it is worth looking at again."""
+
+    @property
+    def held(self) -> int:
+        """Bytes kept between feeds."""
+        return len(self._rest)
 
     def feed(self, data: bytes, now: float) -> list[tuple[int, bytes]]:
-        # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, with no copy more.
-        buf = self._rest + data if self._rest else bytes(data)
         control: list[tuple[int, bytes]] = []
+        if self.error is not None:
+            return control
+        rest = self._rest
+        if rest:
+            rest += data
+            if len(rest) < self._need:
+                return control
+            buf = bytes(rest)  # one copy, when a frame is whole
+            rest.clear()
+        else:
+            # ``bytes``, not a ``bytearray``: slices of it are the ids handed on, no copy more.
+            buf = bytes(data)
         pos = 0
         size = len(buf)
+        self._need = 2
         while size - pos >= 2:
+            if buf[pos + 1] & 0x80:
+                self.error = "a masked frame from the server"
+                return control
             opcode, length = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
             start = pos + 2
             if length == 126:
@@ -194,7 +265,14 @@ class WsDecoder:
             elif length == 127:
                 start += 8
                 length = int.from_bytes(buf[pos + 2 : start]) if size >= start else -1
+            if length > self.max_frame:
+                self.error = (
+                    f"a WebSocket frame of {length} bytes, over {self.max_frame} bytes "
+                    "(--max-event-bytes)"
+                )
+                return control
             if length < 0 or size < start + length:
+                self._need = (start - pos) + max(length, 0)
                 break
             end = start + length
             if opcode == 0x1:
@@ -204,7 +282,7 @@ class WsDecoder:
             else:  # binary or a continuation: livesim sends neither
                 self.sink.malformed()
             pos = end
-        self._rest = buf[pos:]
+        rest += memoryview(buf)[pos:]
         return control
 
     def _text(self, buf: bytes, start: int, end: int, now: float) -> None:

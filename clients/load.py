@@ -38,8 +38,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from . import reads
 from .connection import Connection, HandshakeError, open_connection
 from .judge import Counts, Histogram, Sequence, split_id
+from .sse import MAX_EVENT_BYTES
 from .target import ClientError, Target, find_target, get_json
 
 TRANSPORTS = ("sse", "ws", "mix")
@@ -47,8 +49,10 @@ PROGRESS_EVERY = 0.5
 PLAIN_EVERY = 5.0
 MAX_BACKOFF = 5.0
 FD_RESERVE = 64
-CURSOR_EVERY = 0.5
 """File descriptors kept for the interpreter, the event loop and API requests."""
+CURSOR_EVERY = 0.5
+END_CURSOR_TIMEOUT = 5.0
+"""The end-of-run cursor read waits no longer: a run ends on time if the server is gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class LoadOptions:
     max_p99: float | None = None
     """Seconds; a run whose lateness p99 is above fails."""
     drain: float = 5.0
+    max_event_bytes: int = MAX_EVENT_BYTES
+    """A frame over this breaks its connection (counted as failed)."""
 
 
 def transport_of(number: int, transport: str) -> str:
@@ -88,7 +94,8 @@ class LoadClient:
         self.hist = share.hist
         self.joined = float("inf")
         self.conn: Connection | None = None
-        self.opened = self.failed = self.reconnects = self.churned = self.server_closed = 0
+        self.opened = self.failed = self.refused = 0
+        self.reconnects = self.churned = self.server_closed = 0
         self.bytes = 0
 
     def event(
@@ -114,10 +121,17 @@ class LoadClient:
         while not share.stopping:
             try:
                 conn = await open_connection(
-                    self, share.target, self.transport, self.sequence.cursor
+                    self,
+                    share.target,
+                    self.transport,
+                    self.sequence.cursor,
+                    max_event_bytes=share.options.max_event_bytes,
                 )
             except (OSError, TimeoutError, HandshakeError) as exc:
-                self.failed += 1
+                if isinstance(exc, ConnectionRefusedError):
+                    self.refused += 1
+                else:
+                    self.failed += 1
                 share.error(exc)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -135,9 +149,13 @@ class LoadClient:
             if share.stopping:
                 return
             self.reconnects += 1
-            if conn.by_us:
+            if conn.error is not None:  # a body we would not take: the connection failed
+                self.failed += 1
+                share.errors[conn.error] += 1
+            elif conn.by_us:
                 continue
-            self.server_closed += 1
+            else:
+                self.server_closed += 1
             if self.sequence.counts.received > before:
                 backoff = 0.1
             await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -150,6 +168,7 @@ class LoadClient:
             "transport": self.transport,
             "opened": self.opened,
             "failed": self.failed,
+            "refused": self.refused,
             "reconnects": self.reconnects,
             **counts.as_dict(),
         }
@@ -186,6 +205,8 @@ class Share:
         self.open = 0
         self.received = 0
         self.errors: Counter[str] = Counter()
+        self.problems: list[str] = []
+        """What keeps the run from being judged (the end-of-run cursor could not be read)."""
 
     def error(self, exc: BaseException) -> None:
         text = str(exc) if isinstance(exc, HandshakeError) else type(exc).__name__
@@ -194,7 +215,7 @@ class Share:
         self.errors[text] += 1
 
     def snapshot(self) -> Snapshot:
-        failed = sum(c.failed for c in self.clients)
+        failed = sum(c.failed + c.refused for c in self.clients)
         wrong = sum(
             c.sequence.counts.duplicate + c.sequence.counts.out_of_order + c.sequence.counts.foreign
             for c in self.clients
@@ -203,7 +224,7 @@ class Share:
 
     async def run(self, on_progress: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession() as session:
+        async with reads.session() as session:
             self.start = b""
             if not self.target.private:
                 self.start = (await self._cursor(session)).encode()
@@ -223,9 +244,12 @@ class Share:
                 target = None
                 if not self.target.private:
                     try:
-                        target = split_id((await self._cursor(session)).encode())
-                    except ClientError as exc:  # the stream went away: judge what arrived
-                        self.errors[f"end of run: {exc}"] += 1
+                        async with asyncio.timeout(END_CURSOR_TIMEOUT):
+                            target = split_id((await self._cursor(session)).encode())
+                    except (ClientError, TimeoutError) as exc:  # judge what arrived, and fail
+                        why = str(exc) or f"no answer within {END_CURSOR_TIMEOUT:g}s"
+                        self.errors[f"end of run: {why}"] += 1
+                        self.problems.append(f"the stream's cursor at the end: {why}")
                     if target is not None:
                         await self._drain(target)
             finally:
@@ -311,6 +335,7 @@ class Share:
             "connections": {
                 "opened": sum(c.opened for c in started),
                 "failed": sum(c.failed for c in started),
+                "refused": sum(c.refused for c in started),
                 "reconnects": sum(c.reconnects for c in started),
                 "churned": sum(c.churned for c in started),
                 "closed_by_server": sum(c.server_closed for c in started),
@@ -319,6 +344,7 @@ class Share:
             "hist": self.hist.as_dict(),
             "rows": [c.row() for c in started],
             "errors": dict(self.errors),
+            "problems": self.problems,
             "elapsed": elapsed,
         }
 
@@ -336,6 +362,7 @@ class LoadReport:
     hist: Histogram = field(default_factory=Histogram)
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
     def merge(self, result: dict[str, Any]) -> None:
@@ -345,6 +372,7 @@ class LoadReport:
         self.hist.merge(Histogram.from_dict(result["hist"]))
         self.rows.extend(result["rows"])
         self.errors.update(result["errors"])
+        self.problems.extend(p for p in result["problems"] if p not in self.problems)
         self.elapsed = max(self.elapsed, result["elapsed"])
 
     def failures(self) -> list[str]:
@@ -360,6 +388,11 @@ class LoadReport:
         limit = self.options.max_p99
         if limit is not None and p99 is not None and p99 > limit * 1000:
             out.append(f"lateness p99 {p99:g} ms > --max-p99 {limit * 1000:g} ms")
+        if self.connections["refused"]:
+            out.append(f"connections refused: {self.connections['refused']}")
+        if self.connections["failed"]:
+            out.append(f"connections failed: {self.connections['failed']}")
+        out.extend(self.problems)
         if not self.connections["opened"]:
             out.append("no connection was opened")
         return out
@@ -379,7 +412,14 @@ class LoadReport:
             "elapsed_s": round(self.elapsed, 3),
             "connections": {
                 k: self.connections[k]
-                for k in ("opened", "failed", "reconnects", "churned", "closed_by_server")
+                for k in (
+                    "opened",
+                    "failed",
+                    "refused",
+                    "reconnects",
+                    "churned",
+                    "closed_by_server",
+                )
             },
             "events": {k: v for k, v in self.counts.as_dict().items() if k != "bytes"},
             "lateness_ms": self.hist.summary(),
@@ -397,7 +437,10 @@ class LoadReport:
         table.add_column("", justify="right")
         conn, events, late = data["connections"], data["events"], data["lateness_ms"]
         table.add_row("clients", f"{self.clients} ({self.options.transport})")
-        table.add_row("connections opened / failed", f"{conn['opened']} / {conn['failed']}")
+        table.add_row(
+            "connections opened / failed / refused",
+            f"{conn['opened']} / {conn['failed']} / {conn['refused']}",
+        )
         table.add_row(
             "reconnects (churned / by server)",
             f"{conn['reconnects']} ({conn['churned']} / {conn['closed_by_server']})",
@@ -513,19 +556,24 @@ async def prepare(options: LoadOptions) -> Target:
     """The target, checked against the server before any client starts: its stream or feed
     exists and the query (with ``--faults``) is accepted, or one ``ClientError`` line."""
     ensure_descriptors(options)
-    async with aiohttp.ClientSession() as session:
+    async with reads.session() as session:
         target = (await find_target(options.url, session)).with_faults(options.faults)
         api = "streams" if not target.private else "feeds"
         await get_json(session, f"{target.base}/api/{api}/{target.id}")
         url = target.base + target.path("sse")
+        deadlines = aiohttp.ClientTimeout(total=15)
         try:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response:
+            async with reads.get(session, url, deadlines=deadlines) as response:
                 if response.status != 200:
                     try:
-                        error = (await response.json(content_type=None)).get("error")
-                    except (ValueError, AttributeError):
-                        error = None
-                    raise ClientError(f"{url}: {error or f'HTTP {response.status}'}")
+                        answer = await reads.read_json(response, reads.ERROR_BODY_BYTES)
+                    except reads.ReadError:
+                        answer = None
+                    error = answer.get("error") if isinstance(answer, dict) else None
+                    why = str(error)[:300] if error else f"HTTP {response.status}"
+                    raise ClientError(f"{url}: {why}")
+        except reads.ReadError as exc:
+            raise ClientError(str(exc)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ClientError(f"{url}: {type(exc).__name__}: {exc}") from None
     return target

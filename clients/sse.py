@@ -13,12 +13,17 @@ LF; ``id`` sets the last event id unless it contains NUL, and that id sticks to 
 was given, in which case the event is dropped; a trailing event without its blank line is dropped
 at end of stream; unknown fields are ignored. Comments (lines starting with ``:``) and ``retry``
 changes are dropped too unless asked for.
+
+What a browser does not promise, this does: it holds a bounded amount whatever the server sends.
+An event (its data lines, and a line not yet whole) over ``max_event_bytes`` (default 1 MiB) raises
+``EventTooLarge`` (a ``ValueError``), the only error ``feed`` raises; and parsing is linear in
+the bytes, however they are chunked.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
+import re
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -53,73 +58,111 @@ class Retry:
 Item = Event | Comment | Retry
 
 
-class SSEParser:
-    """The event-stream interpretation algorithm, one chunk of bytes at a time."""
+MAX_EVENT_BYTES = 1024 * 1024
+"""Default bound on one line and on one event's data (``--max-event-bytes``)."""
 
-    def __init__(self, *, comments: bool = False, retries: bool = False) -> None:
+_LINE_END = re.compile(rb"[\r\n]")
+_BOM = b"\xef\xbb\xbf"
+
+
+class EventTooLarge(ValueError):
+    """An event (its data lines, or a line of it not yet whole) went over ``max_event_bytes``:
+    the server is not sending an event stream a client can hold. The parser is unusable
+    afterwards."""
+
+
+class SSEParser:
+    """The event-stream interpretation algorithm, one chunk of bytes at a time.
+
+    Linear in the bytes fed (each byte is scanned once, however the stream is cut) and bounded:
+    the data lines of an event not yet dispatched and a line not yet whole hold at most
+    ``max_event_bytes`` together; more raises ``EventTooLarge``."""
+
+    def __init__(
+        self,
+        *,
+        comments: bool = False,
+        retries: bool = False,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
         self.comments = comments
         self.retries = retries
+        self.max_event_bytes = max_event_bytes
         self.last_event_id = ""
         self.retry: int | None = None
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._buffer = bytearray()
+        """The start of a line whose end has not arrived (none of it is a CR or LF)."""
+        self._after_cr = False
+        """The last line ended with CR: an LF right after it is the rest of a CRLF."""
         self._started = False
         self._data: list[str] = []
+        self._data_bytes = 0
         self._event = ""
         self._id = ""
 
+    @property
+    def held(self) -> int:
+        """Bytes kept between feeds: an unfinished line and the pending event's data."""
+        return len(self._buffer) + self._data_bytes
+
     def feed(self, chunk: bytes) -> list[Item]:
         """Everything the bytes so far complete, in order."""
-        text = self._decoder.decode(chunk)
-        if not self._started and text:
-            self._started = True
-            text = text.removeprefix("\ufeff")
-        self._buffer += text
         out: list[Item] = []
-        for line in self._complete_lines():
+        if not self._started:
+            self._buffer += chunk
+            if len(self._buffer) < len(_BOM) and _BOM.startswith(self._buffer):
+                return out  # a BOM may be arriving a byte at a time
+            self._started = True
+            chunk = bytes(self._buffer).removeprefix(_BOM)
+            self._buffer.clear()
+        start = 0
+        if self._after_cr and chunk[:1] == b"\n":
+            start = 1
+        self._after_cr = False
+        for end in _LINE_END.finditer(chunk, start):
+            at = end.start()
+            if at < start:  # the LF of a CRLF, skipped below
+                continue
+            if self._buffer:
+                self._buffer += chunk[start:at]
+                line = bytes(self._buffer)
+                self._buffer.clear()
+            else:
+                line = chunk[start:at]
+            self._check(len(line))
             self._line(line, out)
+            start = at + 1
+            if chunk[at] == 13:  # CR: a CRLF is one line end
+                if start == len(chunk):
+                    self._after_cr = True
+                elif chunk[start] == 10:
+                    start += 1
+        self._check(len(self._buffer) + len(chunk) - start)
+        self._buffer += chunk[start:]
         return out
 
     def close(self) -> list[Item]:
-        """End of stream: a CR waiting for a possible LF ends its line after all; an unfinished
-        line and a pending event (no blank line after it) are discarded, as the spec says."""
-        self._buffer += self._decoder.decode(b"", final=True)
-        out: list[Item] = []
-        for line in self._complete_lines():
-            self._line(line, out)
-        if self._buffer.endswith("\r"):
-            self._line(self._buffer[:-1], out)
-        self._buffer = ""
+        """End of stream: an unfinished line and a pending event (no blank line after it) are
+        discarded, as the spec says."""
+        self._buffer.clear()
         self._data.clear()
+        self._data_bytes = 0
         self._event = ""
-        return out
+        return []
 
-    def _complete_lines(self) -> list[str]:
-        """Split off the lines whose end is known; a CR at the buffer's end waits for the next
-        chunk, which may start with the LF of a CRLF."""
-        lines: list[str] = []
-        start = 0
-        buffer = self._buffer
-        i = 0
-        while i < len(buffer):
-            char = buffer[i]
-            if char == "\n":
-                lines.append(buffer[start:i])
-                start = i + 1
-            elif char == "\r":
-                if i + 1 == len(buffer):
-                    break  # CR or CRLF? the next chunk decides
-                lines.append(buffer[start:i])
-                start = i + 2 if buffer[i + 1] == "\n" else i + 1
-                i = start - 1
-            i += 1
-        self._buffer = buffer[start:]
-        return lines
+    def _check(self, line: int) -> None:
+        """The event so far (its data lines, and a ``line`` of it not yet whole) within bounds."""
+        if self._data_bytes + line > self.max_event_bytes:
+            raise EventTooLarge(
+                f"an event of the event stream is over {self.max_event_bytes} bytes "
+                "(--max-event-bytes)"
+            )
 
-    def _line(self, line: str, out: list[Item]) -> None:
-        if not line:
+    def _line(self, raw: bytes, out: list[Item]) -> None:
+        if not raw:
             self._dispatch(out)
             return
+        line = raw.decode("utf-8", "replace")
         if line.startswith(":"):
             if self.comments:
                 out.append(Comment(line[1:]))
@@ -130,6 +173,8 @@ class SSEParser:
         if field == "event":
             self._event = value
         elif field == "data":
+            self._data_bytes += len(raw) - (len(line) - len(value)) + 1  # the prefix is ASCII
+            self._check(0)
             self._data.append(value)
         elif field == "id":
             if "\0" not in value:
@@ -147,6 +192,7 @@ class SSEParser:
             return
         out.append(Event(self._id, self._event or "message", "\n".join(self._data), self.retry))
         self._data.clear()
+        self._data_bytes = 0
         self._event = ""
 
 
@@ -164,12 +210,20 @@ class SSEReader:
     bytes arrive; ends when the server ends the response. ``aclose()`` when done early."""
 
     def __init__(
-        self, response: _HasContent, *, comments: bool = False, retries: bool = False
+        self,
+        response: _HasContent,
+        *,
+        comments: bool = False,
+        retries: bool = False,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        chunks: AsyncIterator[bytes] | None = None,
     ) -> None:
+        """``chunks``: the body to read instead of ``response.content`` (e.g. decompressed)."""
         self.response = response
         self.comments = comments
         self.retries = retries
-        self.parser = SSEParser(comments=True, retries=True)
+        self.parser = SSEParser(comments=True, retries=True, max_event_bytes=max_event_bytes)
+        self._chunks = chunks if chunks is not None else response.content.iter_any()
         self._stash: deque[Item] = deque()
         self._items = self._iterate()
 
@@ -198,7 +252,7 @@ class SSEReader:
         await self._items.aclose()
 
     async def _iterate(self) -> AsyncGenerator[Item, None]:
-        async for chunk in self.response.content.iter_any():
+        async for chunk in self._chunks:
             for item in self.parser.feed(chunk):
                 yield item
         for item in self.parser.close():

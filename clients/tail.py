@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,21 +23,99 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import websockets
+import orjson
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import WebSocketException
+from yarl import URL
 
-from .sse import Event, SSEReader
+from simulator.model import shown
+
+from . import reads
+from .sse import MAX_EVENT_BYTES, Event, SSEReader
 
 Envelope = dict[str, Any]
-FAULTS = (aiohttp.ClientError, OSError, TimeoutError, websockets.ConnectionClosed, ValueError)
+FAULTS = (aiohttp.ClientError, OSError, TimeoutError, WebSocketException, ValueError)
+"""What a server (or the network) can make happen: reported, then retried with backoff. Bad
+answers (``reads.ReadError``, ``sse.EventTooLarge``, ``Malformed``) are ``ValueError``s."""
+MAX_ID = 256
+SNAPSHOT_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=15)
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10)
+"""A stream has no total: ``idle_timeout`` (SSE) and pings (WebSocket) find a dead one."""
+CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 1.0
+"""A peer that does not answer our close frame does not hold up the tool's exit."""
+_POST_TEXT = ("headline", "body", "source", "author", "editor", "published_at")
+
+
+class Malformed(ValueError):
+    """A snapshot a client cannot use (not an object, no cursor, no post list)."""
+
+
+def _usable_id(value: object) -> bool:
+    """A string a client can send back (``Last-Event-ID``, ``?since=``) as it came."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID
+        and value.isascii()
+        and value.isprintable()
+    )
+
+
+def _id_problem(value: object, where: str) -> str | None:
+    if not isinstance(value, str):
+        return f"no string '{where}'"
+    if not _usable_id(value):
+        return f"'{where}' is not 1 to {MAX_ID} printable ASCII characters"
+    return None
+
+
+def post_problem(post: object, where: str = "post") -> str | None:
+    """What makes ``post`` unusable as a post record, or None."""
+    if not isinstance(post, dict):
+        return f"'{where}' is not an object"
+    problem = _id_problem(post.get("id"), f"{where}.id")
+    if problem:
+        return problem
+    for key in _POST_TEXT:
+        if post.get(key) is not None and not isinstance(post[key], str):
+            return f"'{where}.{key}' is not a string"
+    return None
+
+
+def envelope_problem(value: object) -> str | None:
+    """What makes a decoded frame unusable as an event envelope (docs/protocol.md,
+    "Envelope"), or None: what the tools read must have the type the protocol gives it."""
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    kind = value.get("type")
+    if not isinstance(kind, str):
+        return "no string 'type'"
+    problem = _id_problem(value.get("id"), "id")
+    if problem:
+        return problem
+    for key in ("stream", "archive_time", "due_at"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            return f"'{key}' is not a string"
+    if "post" in value or kind.startswith("post."):
+        problem = post_problem(value.get("post"))
+        if problem:
+            return problem
+    if ("data" in value or kind.startswith("stream.")) and not isinstance(value.get("data"), dict):
+        return "'data' is not an object"
+    return None
 
 
 class Follower:
     """Follows one stream; ``on_event`` sees every event envelope once, in order.
 
     Once even when the connection misbehaves: an event id seen among the last ``REMEMBERED``
-    is dropped (counted in ``duplicates``), and a frame that is not a JSON envelope is skipped
-    (counted in ``malformed``, reported through ``on_fault``) instead of costing a reconnect.
+    is dropped (counted in ``duplicates``, and in ``reused`` when its content differs: the
+    server gave two events one id) and reported through ``on_fault``; a frame that is not an
+    event envelope of the protocol's shape is skipped (counted in ``malformed``, reported)
+    instead of costing a reconnect. Whatever the server sends, the follower holds a bounded
+    amount: an SSE line or event, or a WebSocket message, up to ``max_event_bytes``; a snapshot
+    up to ``max_snapshot_bytes`` after decompression; more is a fault, reported and retried.
+    Redirects are followed only within the server's origin.
     ``params`` are added to the subscription URLs (e.g. ``{"faults": "duplicate:0.1"}``).
     """
 
@@ -56,6 +133,8 @@ class Follower:
         on_fault: Callable[[str], None] | None = None,
         on_snapshot: Callable[[dict[str, Any]], None] | None = None,
         params: Sequence[tuple[str, str]] = (),
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        max_snapshot_bytes: int = reads.MAX_BODY_BYTES,
     ):
         self.server = server.rstrip("/")
         self.stream = stream
@@ -65,30 +144,34 @@ class Follower:
         self.max_backoff = max_backoff
         self.on_fault = on_fault or (lambda text: None)
         self.on_snapshot = on_snapshot or (lambda snapshot: None)
+        self.max_event_bytes = max_event_bytes
+        self.max_snapshot_bytes = max_snapshot_bytes
         self.cursor: str | None = None
         self.snapshot: dict[str, Any] | None = None
         self.reconnects = 0
         self.duplicates = 0
+        self.reused = 0
         self.malformed = 0
         self.params = tuple(params)
-        self._seen: set[str] = set()
+        self._seen: dict[str, int] = {}
+        """Event id → a hash of its frame, for the last ``REMEMBERED`` ids."""
         self._order: deque[str] = deque()
 
     async def run(self) -> None:
         """Follow until cancelled."""
         backoff = 0.25
-        async with aiohttp.ClientSession() as session:
+        async with reads.session() as session:
             while True:
                 try:
                     if self.cursor is None:
                         await self._load_snapshot(session)
-                    async for envelope in self._events(session):
+                    async for envelope, frame in self._events(session):
                         backoff = 0.25
                         if envelope["type"] == "stream.reset":
                             self.on_event(envelope)
                             self.cursor = None
                             break
-                        if self._repeated(envelope["id"]):
+                        if self._repeated(envelope["id"], frame):
                             continue
                         self.cursor = envelope["id"]
                         self.on_event(envelope)
@@ -101,26 +184,52 @@ class Follower:
                     backoff = min(backoff * 2, self.max_backoff)
                 self.reconnects += 1
 
-    def _repeated(self, event_id: str) -> bool:
-        if event_id in self._seen:
-            self.duplicates += 1
-            return True
-        self._seen.add(event_id)
-        self._order.append(event_id)
-        if len(self._order) > self.REMEMBERED:
-            self._seen.discard(self._order.popleft())
-        return False
+    def summary(self) -> list[str]:
+        """What was skipped, one line each (none when nothing was)."""
+        lines = []
+        if self.duplicates:
+            other = f" ({self.reused} with other content)" if self.reused else ""
+            lines.append(f"{self.duplicates} events skipped: their id was already seen{other}")
+        if self.malformed:
+            lines.append(f"{self.malformed} malformed events skipped")
+        return lines
 
-    def _parse(self, data: str | bytes) -> Envelope | None:
+    def _repeated(self, event_id: str, frame: str | bytes) -> bool:
+        fingerprint = hash(frame)
+        first = self._seen.get(event_id)
+        if first is None:
+            self._seen[event_id] = fingerprint
+            self._order.append(event_id)
+            if len(self._order) > self.REMEMBERED:
+                del self._seen[self._order.popleft()]
+            return False
+        self.duplicates += 1
+        if first != fingerprint:
+            self.reused += 1
+            self.on_fault(
+                f"skipped event {event_id}: its id was already seen, with other content "
+                f"({self.reused} so far)"
+            )
+        elif _power_of_ten(self.duplicates):  # a plain repeat (the duplicate fault): now and then
+            self.on_fault(
+                f"skipped event {event_id}: a repeat of an id already seen "
+                f"({self.duplicates} so far)"
+            )
+        return True
+
+    def _envelope(self, frame: str | bytes) -> Envelope | None:
+        """The frame's envelope, or None (reported) when it has not the protocol's shape."""
         try:
-            value = json.loads(data)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-            self.malformed += 1
-            self.on_fault(f"skipped a frame that is not an event: {str(data)[:60]!r}")
-            return None
-        return value
+            value = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            problem: str | None = "not JSON"
+        else:
+            problem = envelope_problem(value)
+        if problem is None:
+            return value  # type: ignore[no-any-return]
+        self.malformed += 1
+        self.on_fault(f"skipped a malformed event ({problem}): {shown(frame, 80)}")
+        return None
 
     def _query(self, **extra: str) -> str:
         query = urlencode([*self.params, *extra.items()], safe=":,")
@@ -128,24 +237,57 @@ class Follower:
 
     async def _load_snapshot(self, session: aiohttp.ClientSession) -> None:
         url = f"{self.server}/api/streams/{quote(self.stream)}/posts"
-        async with session.get(url) as response:
-            body = await response.json()
+        async with reads.get(session, url, deadlines=SNAPSHOT_TIMEOUT) as response:
             if response.status != 200:
-                raise ValueError(body.get("error", response.reason))
+                raise ValueError(
+                    f"{url}: HTTP {response.status}: {await reads.read_quote(response)}"
+                )
+            body = await reads.read_json(
+                response, self.max_snapshot_bytes, "the snapshot", "--max-snapshot-bytes"
+            )
+        if not isinstance(body, dict):
+            raise Malformed(f"{url}: the snapshot is not a JSON object")
+        problem = _id_problem(body.get("cursor"), "cursor")
+        if problem:
+            raise Malformed(f"{url}: the snapshot: {problem}")
+        posts = body.get("posts")
+        if not isinstance(posts, list):
+            raise Malformed(f"{url}: the snapshot's 'posts' is not an array")
+        kept = [post for post in posts if post_problem(post) is None]
+        if len(kept) < len(posts):
+            self.malformed += len(posts) - len(kept)
+            first = next(
+                post_problem(post, f"posts[{i}]")
+                for i, post in enumerate(posts)
+                if post_problem(post)
+            )
+            self.on_fault(
+                f"skipped {len(posts) - len(kept)} malformed posts of the snapshot (first: {first})"
+            )
+            body["posts"] = kept
         self.snapshot = body
         self.cursor = body["cursor"]
         self.on_snapshot(body)
 
-    def _events(self, session: aiohttp.ClientSession) -> AsyncIterator[Envelope]:
+    def _events(
+        self, session: aiohttp.ClientSession
+    ) -> AsyncIterator[tuple[Envelope, str | bytes]]:
         return self._sse(session) if self.transport == "sse" else self._ws()
 
-    async def _sse(self, session: aiohttp.ClientSession) -> AsyncIterator[Envelope]:
+    async def _sse(
+        self, session: aiohttp.ClientSession
+    ) -> AsyncIterator[tuple[Envelope, str | bytes]]:
         url = f"{self.server}/streams/{quote(self.stream)}/events{self._query()}"
         headers = {"Accept": "text/event-stream", "Last-Event-ID": self.cursor or ""}
-        async with session.get(url, headers=headers, timeout=_no_total_timeout()) as response:
+        async with reads.get(session, url, headers=headers, deadlines=STREAM_TIMEOUT) as response:
             if response.status != 200:
-                raise ValueError(f"HTTP {response.status}: {await response.text()}")
-            reader = SSEReader(response, comments=True)
+                raise ValueError(f"HTTP {response.status}: {await reads.read_quote(response)}")
+            reader = SSEReader(
+                response,
+                comments=True,
+                max_event_bytes=self.max_event_bytes,
+                chunks=reads.chunks(response),
+            )
             try:
                 while True:
                     async with asyncio.timeout(self.idle_timeout):
@@ -153,41 +295,71 @@ class Follower:
                     if item is None:
                         return
                     if isinstance(item, Event):  # comments (heartbeats) only reset the idle timer
-                        envelope = self._parse(item.data)
+                        envelope = self._envelope(item.data)
                         if envelope is not None:
-                            yield envelope
+                            yield envelope, item.data
             finally:
                 await reader.aclose()
 
-    async def _ws(self) -> AsyncIterator[Envelope]:
-        base = self.server.replace("http", "ws", 1)
-        url = f"{base}/streams/{quote(self.stream)}/ws{self._query(since=self.cursor or '')}"
-        async with ws_connect(url, ping_interval=self.idle_timeout / 2) as ws:
+    async def _ws(self) -> AsyncIterator[tuple[Envelope, str | bytes]]:
+        base = URL(self.server)
+        url = base.with_scheme("ws").with_path(f"/streams/{quote(self.stream)}/ws")
+        async with ws_connect(
+            f"{url}{self._query(since=self.cursor or '')}",
+            ping_interval=self.idle_timeout / 2,
+            max_size=self.max_event_bytes,
+            open_timeout=CONNECT_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+            # An explicit host and port: websockets then follows no redirect to another origin.
+            host=base.host,
+            port=base.port,
+        ) as ws:
             while True:  # silence is fine here: websockets' pings find a dead peer
-                message = self._parse(await ws.recv())
-                if message is None:
+                frame = await ws.recv()
+                kind = _message_type(frame)
+                if kind in ("pong", "resumed"):
                     continue
-                if message.get("type") == "error":
-                    raise ValueError(message["error"])
-                if message.get("type") not in ("pong", "resumed"):
-                    yield message
+                if kind == "error":
+                    raise ValueError(f"the server says: {_error_text(frame)}")
+                envelope = self._envelope(frame)
+                if envelope is not None:
+                    yield envelope, frame
 
 
-def _no_total_timeout() -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=10)
+def _power_of_ten(n: int) -> bool:
+    while n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
+def _message_type(frame: str | bytes) -> object:
+    """``pong``, ``resumed`` and ``error`` are WebSocket messages, not events (no id)."""
+    start = frame[:9]
+    if start != '{"type":"' and start != b'{"type":"':
+        return None
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+        return orjson.loads(frame).get("type")
+    return None
+
+
+def _error_text(frame: str | bytes) -> str:
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+        return shown(orjson.loads(frame).get("error"), 200)
+    return shown(frame, 200)
 
 
 def describe(envelope: Envelope) -> str:
     """One line for a terminal: id, type, archive time, and what happened."""
     post = envelope.get("post")
-    if post:
+    if isinstance(post, dict):
         text = post.get("headline") or post.get("body") or ""
-        what = text.split("\n", 1)[0][:90]
+        what = str(text).split("\n", 1)[0][:90]
     else:
-        data = envelope.get("data") or {}
+        data = envelope.get("data")
+        data = data if isinstance(data, dict) else {}
         what = " ".join(f"{k}={data[k]}" for k in ("reason", "state", "speed") if k in data)
-    when = envelope.get("archive_time") or "-"
-    return f"{envelope['id']}  {envelope['type']:<14} {when:<20}  {what}"
+    when = str(envelope.get("archive_time") or "-")
+    return f"{envelope.get('id')}  {str(envelope.get('type')):<14} {when:<20}  {what}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,21 +375,63 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_tail(args))
 
 
-async def run_tail(url: str | None, *, ws: bool, json: bool, count: int | None) -> int:
+async def run_tail(
+    url: str | None,
+    *,
+    ws: bool,
+    json: bool,
+    count: int | None,
+    max_event_bytes: int = MAX_EVENT_BYTES,
+    max_snapshot_bytes: int = reads.MAX_BODY_BYTES,
+) -> int:
     """``livesim tail URL``: the stream named by a URL, checked before following it."""
-    import aiohttp
-
     from .target import ClientError, find_target, get_json
 
-    async with aiohttp.ClientSession() as session:
+    async with reads.session() as session:
         target = await find_target(url, session)
         if target.private:
             raise ClientError(f"{target}: tail follows a shared stream (/streams/ID), not a feed")
         await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
     args = argparse.Namespace(
-        server=target.base, stream=target.id, ws=ws, json=json, count=count, params=target.query
+        server=target.base,
+        stream=target.id,
+        ws=ws,
+        json=json,
+        count=count,
+        params=target.query,
+        max_event_bytes=max_event_bytes,
+        max_snapshot_bytes=max_snapshot_bytes,
     )
     return await _tail(args)
+
+
+def print_fault(text: str) -> None:
+    print(f"# {text}", file=sys.stderr, flush=True)
+
+
+async def follow_until(
+    follower: Follower, done: asyncio.Event, duration: float | None = None
+) -> None:
+    """Run ``follower`` until ``done`` is set or ``duration`` seconds passed. A follower that
+    stopped by itself (a callback raised) is a ``ClientError``: a tool never waits on a dead
+    follower. What it skipped is reported through its ``on_fault`` at the end."""
+    from .target import ClientError
+
+    task = asyncio.create_task(follower.run())
+    waiter = asyncio.create_task(done.wait())
+    try:
+        await asyncio.wait({task, waiter}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+        waiter.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+        for line in follower.summary():
+            follower.on_fault(line)
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise ClientError(
+            f"following {follower.stream} stopped: {type(error).__name__}: {shown(str(error), 200)}"
+        )
 
 
 async def _tail(args: argparse.Namespace) -> int:
@@ -226,7 +440,7 @@ async def _tail(args: argparse.Namespace) -> int:
 
     def show(envelope: Envelope) -> None:
         nonlocal seen
-        print(json.dumps(envelope) if args.json else describe(envelope), flush=True)
+        print(orjson.dumps(envelope).decode() if args.json else describe(envelope), flush=True)
         seen += 1
         if args.count and seen >= args.count:
             done.set()
@@ -236,15 +450,12 @@ async def _tail(args: argparse.Namespace) -> int:
         args.stream,
         show,
         transport="ws" if args.ws else "sse",
-        on_fault=lambda text: print(f"# {text}", file=sys.stderr, flush=True),
+        on_fault=print_fault,
         params=getattr(args, "params", ()),
+        max_event_bytes=getattr(args, "max_event_bytes", MAX_EVENT_BYTES),
+        max_snapshot_bytes=getattr(args, "max_snapshot_bytes", reads.MAX_BODY_BYTES),
     )
-    task = asyncio.create_task(follower.run())
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        await done.wait()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await follow_until(follower, done)
     return 0
 
 

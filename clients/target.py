@@ -116,25 +116,34 @@ async def find_target(url: str | None, session: aiohttp.ClientSession) -> Target
     return target
 
 
-async def get_json(session: aiohttp.ClientSession, url: str) -> object:
-    """GET → JSON; a refused connection, a non-200 answer or a non-JSON body is a ClientError
-    with the server's own ``error`` line when it sent one."""
+async def get_json(session: aiohttp.ClientSession, url: str, limit: int | None = None) -> object:
+    """GET → JSON; a refused connection, a non-200 answer, a non-JSON body, a body over
+    ``limit`` bytes or a redirect to another origin is a ClientError with the server's own
+    ``error`` line when it sent one. Best with a ``reads.session()`` (bounded decompression);
+    ``limit`` defaults to ``reads.MAX_BODY_BYTES``."""
     import aiohttp
 
+    from .reads import MAX_BODY_BYTES, ReadError, get, read_json
+
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response:
+        async with get(session, url, deadlines=aiohttp.ClientTimeout(total=15)) as response:
             try:
-                body = await response.json(content_type=None)
-            except ValueError:
+                body = await read_json(response, limit or MAX_BODY_BYTES)
+            except ReadError:
+                if response.status == 200:
+                    raise
                 body = None
             if response.status != 200:
                 error = body.get("error") if isinstance(body, dict) else None
-                raise ClientError(f"{url}: {error or f'HTTP {response.status}'}")
+                why = str(error)[:300] if error else f"HTTP {response.status}"
+                raise ClientError(f"{url}: {why}")
             return body
     except aiohttp.ClientConnectorError as exc:
         error = exc.os_error
         number = error.errno if isinstance(error.errno, int) else 0
         why = os.strerror(number) if number > 0 else (error.strerror or str(error))
         raise ClientError(f"cannot connect to {exc.host}:{exc.port}: {why}") from None
+    except ReadError as exc:
+        raise ClientError(str(exc)) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ClientError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,18 @@ import orjson
 import pytest
 from aiohttp import web
 from conftest import BUNDLED_ID, Server, StartServer
+from hostile import (
+    SNAPSHOT,
+    Hostiles,
+    a_post,
+    envelope,
+    frame,
+    in_turn,
+    json_answer,
+    livesim_like,
+    redirect,
+    sse,
+)
 
 from clients import commands
 from clients.alert import Alerter, CompiledRule, compile_rules, load_rules, number_near, run_alert
@@ -409,3 +422,87 @@ async def test_fires_once_through_injected_faults(
     assert {"baiji", "agency"} <= {name for name, _ in fired}
     _, info = await server.get("/api/streams/rough")
     assert "'duplicate'" in str(info.get("faults"))  # the server did inject them
+
+
+# Hostile servers (issue #12) --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostiles]:
+    servers = Hostiles()
+    yield servers
+    await servers.close()
+
+
+GOOD = envelope(2, a_post("p-good", "the good refinery"))
+REFINERY = rules({"name": "refinery", "keywords": ["refinery"]})
+
+
+def sse_of(*envelopes: dict[str, Any]) -> Any:
+    return sse(b"retry: 1000\n\n" + b"".join(frame(e, str(e.get("id", ""))) for e in envelopes))
+
+
+@pytest.mark.parametrize(
+    "bad,problem",
+    [
+        ({k: v for k, v in envelope(1).items() if k != "id"}, "no string 'id'"),
+        (envelope(1, post="a refinery"), "'post'"),
+        (envelope(1, a_post("p-1", "refinery", headline=5)), "'post.headline'"),
+        (envelope(1, a_post(7, "refinery")), "'post.id'"),
+    ],
+)
+async def test_alert_reports_and_skips_a_malformed_event(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str], bad: dict[str, Any], problem: str
+) -> None:
+    url = livesim_like(await hostile(), events=sse_of(bad, GOOD))
+    async with asyncio.timeout(10):
+        assert await run_alert(url, REFINERY, count=1) == 0
+    out, err = capsys.readouterr()
+    assert [orjson.loads(line)["post_id"] for line in out.splitlines()] == ["p-good"]
+    assert "skipped" in err and problem in err, err
+
+
+async def test_alert_survives_a_snapshot_list_and_numbers_beyond_64_bits(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = envelope(2, a_post("p-big", "a refinery", casualties=2**64, other=-(2**70)))
+    snapshot = in_turn(json_answer([]), json_answer(SNAPSHOT))
+    url = livesim_like(await hostile(), snapshot=snapshot, events=sse_of(big))
+    async with asyncio.timeout(10):
+        assert await run_alert(url, REFINERY, count=1) == 0
+    out, err = capsys.readouterr()
+    (alert,) = [orjson.loads(line) for line in out.splitlines()]
+    assert alert["post_id"] == "p-big" and alert["post"]["casualties"] == 2**64
+    assert "snapshot" in err and "not a JSON object" in err, err
+
+
+async def test_ten_posts_sharing_an_event_id_are_one_alert_and_a_warning(
+    hostile: Hostiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = [envelope(1, a_post(f"p-{n}", f"refinery {n}")) for n in range(10)]
+    url = livesim_like(await hostile(), events=sse_of(*same))
+    lines: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        assert await run_alert(url, REFINERY, duration=1.0, emit=lines.append) == 0
+    assert [line["post_id"] for line in lines] == ["p-0"]
+    err = capsys.readouterr().err
+    assert "9 events skipped: their id was already seen (9 with other content)" in err, err
+
+
+async def test_webhook_follows_no_redirect(hostile: Hostiles, receiver: Receiver) -> None:
+    server = await hostile()
+    server.on("/hook", redirect(receiver.url, 307))
+    hook = {"url": f"{server.base}/hook", "retries": 2, "backoff": "1ms"}
+    lines, errors = await fire({"name": "r", "keywords": ["refinery"], "webhook": hook})
+    assert receiver.bodies == [] and server.hits("/hook") == 1
+    assert len(errors) == 1 and "HTTP 307" in errors[0] and "not followed" in errors[0], errors
+    assert lines[1]["error"] == "webhook"
+
+
+def test_number_near_is_linear_in_the_posts_length() -> None:
+    text = "1 killed " * 7_281  # a legal 64 KB post
+    began = time.monotonic()
+    assert number_near(text, ["killed"]) == [1.0] * 7_281
+    (rule,) = rules({"name": "r", "number": {"phrase": "killed", "at_least": 1}})
+    assert rule.match(post(body=text), "post.created") == {"number": 1.0}
+    assert time.monotonic() - began < 2.0  # was 15 s per match

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import BUNDLED_ID, StartServer
+from hostile import Handler, Hostiles, livesim_like, sse, websocket
+from hostile import ws_frame as claimed_frame
 
 from clients import commands
 from clients.frames import SseDecoder, WsDecoder
@@ -444,3 +450,155 @@ async def test_the_installed_command(start_server: StartServer, tmp_path: Path) 
     data = json.loads(out.read_text())
     assert data["events"]["missing"] == data["events"]["duplicate"] == 0
     assert data["connections"]["churned"] > 0
+
+
+# Hostile servers and servers that go away (issue #12) -------------------------------------------
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[Hostiles]:
+    servers = Hostiles()
+    yield servers
+    await servers.close()
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """``[peak bytes]`` allocated by Python meanwhile (tracemalloc)."""
+    peak = [0]
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak[0] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+MiB = 1024 * 1024
+
+
+async def run_on_time(options: LoadOptions) -> Any:
+    """``run_share`` that must end within its duration, drain and 10 s of slack."""
+    target = parse_target(options.url or "")
+    assert not isinstance(target, str)
+    began = time.monotonic()
+    async with asyncio.timeout(options.duration + options.drain + 10):
+        report = await run_share(options, target)
+    return report, time.monotonic() - began
+
+
+async def test_a_server_that_goes_away_fails_the_run(start_server: StartServer) -> None:
+    server = await start_server(streams=[FAST])
+    options = LoadOptions(
+        url=f"{server.base}/streams/fast", clients=4, ramp=0, duration=2.0, drain=1.0
+    )
+    run = asyncio.create_task(run_on_time(options))
+    await asyncio.sleep(0.7)
+    await server.runner.cleanup()  # as on SIGTERM: the connections end, new ones are refused
+    report, _ = await run
+    failures = report.failures()
+    assert any(f.startswith("connections refused: ") for f in failures), failures
+    assert report.connections["refused"] > 0
+    assert "PASS" not in report.verdict()
+
+
+@pytest.mark.parametrize(
+    "transport,route",
+    [
+        ("sse", sse(b"id: x-1\ndata: ", then=b"x" * 65536)),  # no blank line, ever
+        ("sse", sse(b"id: x-1\n", then=b"data: xxxxxxxx\n" * 4096)),  # endless data lines
+        ("ws", websocket(claimed_frame(b"", claimed=2**62), then=b"x" * 65536)),
+        ("ws", websocket(claimed_frame(b'{"id":"x-1"', claimed=2 * MiB), then=b"x" * 65536)),
+    ],
+)
+async def test_an_endless_frame_fails_the_run_on_time_in_bounded_memory(
+    hostile: Hostiles, transport: str, route: Handler
+) -> None:
+    url = livesim_like(await hostile(), **{"events" if transport == "sse" else "ws": route})
+    options = LoadOptions(url=url, clients=1, transport=transport, ramp=0, duration=1, drain=1)
+    with peak_memory() as peak:
+        report, elapsed = await run_on_time(options)
+    assert peak[0] < 24 * MiB
+    assert report.connections["failed"] > 0
+    assert any(f.startswith("connections failed: ") for f in report.failures())
+    assert any("over 1048576 bytes" in error for error in report.errors), report.errors
+
+
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        (b"-5\r\nid: x\r\n", "a bad chunk size"),  # was taken as -5: stuck, buffering forever
+        (b"zz\r\n", "a bad chunk size"),
+        (b"1" * 2000, "a chunk-size line over 1024 bytes"),
+        (b"%x\r\n" % 5000 + b"id: x-1\ndata: " + b"x" * 4990, "an SSE frame over 4096 bytes"),
+    ],
+)
+def test_sse_decoder_refuses_what_is_not_a_chunked_event_stream(body: bytes, error: str) -> None:
+    sink = Collect()
+    decoder = SseDecoder(sink, chunked=True, max_frame=4096)
+    for at in range(0, len(body), 100):
+        decoder.feed(body[at : at + 100], 0.0)
+        assert decoder.held <= 4096 + 1024
+    decoder.feed(b"more" * 1000, 0.0)
+    assert decoder.error is not None and decoder.error.startswith(error)
+    assert decoder.held == 0 and sink.events == []
+
+
+def test_ws_decoder_refuses_a_frame_over_its_bound_before_it_arrives() -> None:
+    sink = Collect()
+    decoder = WsDecoder(sink, max_frame=4096)
+    assert decoder.feed(ws_frame(b"x" * 4096)[:3000], 0.0) == []
+    assert decoder.error is None and decoder.held == 3000
+    decoder = WsDecoder(sink, max_frame=4096)
+    decoder.feed(bytes((0x81, 127)) + (2**62).to_bytes(8), 0.0)
+    assert decoder.error == (
+        f"a WebSocket frame of {2**62} bytes, over 4096 bytes (--max-event-bytes)"
+    )
+    assert decoder.held == 0
+    decoder.feed(b"x" * 65536, 0.0)
+    assert decoder.held == 0 and sink.events == []
+    decoder = WsDecoder(sink)
+    decoder.feed(bytes((0x81, 0x85)) + b"\0\0\0\0hello", 0.0)
+    assert decoder.error == "a masked frame from the server"
+
+
+def test_the_decoders_are_linear_in_a_frame_that_arrives_slowly() -> None:
+    sink = Collect()
+    frame = b"id: x-1\ndata: " + envelope("x-1", "post.created", post={"body": "x" * 900_000})
+    sse_decoder = SseDecoder(sink, chunked=False)
+    ws_decoder = WsDecoder(sink)
+    ws = ws_frame(frame[14:])
+    began = time.monotonic()
+    for at in range(0, len(frame), 256):
+        sse_decoder.feed(frame[at : at + 256], 0.0)
+        ws_decoder.feed(ws[at : at + 256], 0.0)
+    sse_decoder.feed(b"\n\n" + ws[len(frame) :], 0.0)
+    ws_decoder.feed(ws[len(frame) :], 0.0)
+    assert time.monotonic() - began < 2.0  # a copy of the whole rest per chunk: minutes
+    assert [e[0] for e in sink.events] == [b"x-1", b"x-1"]
+
+
+async def test_max_event_bytes_breaks_a_connection_with_a_larger_frame(hostile: Hostiles) -> None:
+    body = b"id: x-1\ndata: " + envelope("x-1", "post.created", post={"body": "x" * 2000})
+    url = livesim_like(await hostile(), events=sse(body + b"\n\n"))
+    for limit, failed in ((1024, True), (4096, False)):
+        options = LoadOptions(
+            url=url, clients=1, ramp=0, duration=1, drain=0, max_event_bytes=limit
+        )
+        report, _ = await run_on_time(options)
+        assert bool(report.connections["failed"]) is failed, limit
+        assert report.counts.received == (0 if failed else 1)
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-1", "1023", "2GiB", "1e308", str(2**64), "nan", "1.5MiB", "x" * 10_000]
+)
+def test_bad_max_event_bytes_are_usage_errors(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("load", "tail"):
+        with pytest.raises(SystemExit) as exit:
+            commands.main([command, "http://127.0.0.1:9/streams/x", "--max-event-bytes", value])
+        assert exit.value.code == 2
+        err = capsys.readouterr().err
+        assert "--max-event-bytes" in err and "expected a size" in err and len(err) < 600
