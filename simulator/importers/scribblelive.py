@@ -17,12 +17,14 @@ What the export really contains, and how each piece is read:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource, utc
+from ..model import ArchiveError, Feed, Media, Post, TimeSource, check_post_size, utc
 from .credits import split_credit
+from .lines import check_line
 
 if TYPE_CHECKING:
     from . import ImportOptions
@@ -51,9 +53,10 @@ def _bullets(text: str) -> list[str]:
 
 
 def parse(text: str, options: ImportOptions) -> Feed:
-    header, chunks = _split_document(text.splitlines())
+    lines = text.splitlines()
+    header = _header(lines)
+    posts = [_read_post(chunk, start, options) for start, chunk in _chunks(lines, len(header))]
     title, description, extra = _read_header(header)
-    posts = [_read_post(lines, start, options) for start, lines in chunks]
     return options.feed(title, posts, description, extra)
 
 
@@ -61,21 +64,38 @@ def _clean(line: str) -> str:
     return line.replace("\u00a0", " ").strip()
 
 
-def _split_document(lines: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header lines, and each post's lines with the line number it starts on."""
-    header: list[str] = []
-    chunks: list[tuple[int, list[str]]] = []
+def _header(lines: list[str]) -> list[str]:
+    """The lines above the first post."""
+    header = []
     for number, raw in enumerate(lines, 1):
+        if BULLET.match(check_line(raw, number)):
+            break
+        header.append(raw)
+    return header
+
+
+def _chunks(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
+    """Each post's lines with the line number it starts on, one post at a time.
+
+    Each line read is blanked in ``lines``, so that it is freed with its post: a list of every
+    line of the file is no longer held beside every post.
+    """
+    chunk: list[str] = []
+    first = 0
+    for number in range(start + 1, len(lines) + 1):
+        raw = check_line(lines[number - 1], number)
+        lines[number - 1] = ""
         bullet = BULLET.match(raw)
         if bullet:
-            chunks.append((number, [bullet.group(1)]))
-        elif not chunks:
-            header.append(raw)
+            if chunk:
+                yield first, chunk
+            first, chunk = number, [bullet.group(1)]
         elif raw[:1].isspace() or not raw.strip():
-            chunks[-1][1].append(raw)
+            chunk.append(raw)
         else:
             break
-    return header, chunks
+    if chunk:
+        yield first, chunk
 
 
 def _read_header(lines: list[str]) -> tuple[str, str | None, dict[str, str]]:
@@ -97,36 +117,49 @@ def _read_header(lines: list[str]) -> tuple[str, str | None, dict[str, str]]:
 
 @dataclass
 class _PostBuilder:
-    paragraphs: list[str] = field(default_factory=list)
+    paragraphs: list[list[str]] = field(default_factory=list)
+    """Each paragraph's pieces, joined at the end: joining as lines come would take time
+    quadratic in a paragraph's length."""
     media: list[Media] = field(default_factory=list)
     author: str | None = None
     editor: str | None = None
     stamp: datetime | None = None
     source: str | None = None
     open_paragraph: bool = False
+    last_word: str = ""
+    """The open paragraph's last word, all that deciding how to join the next line needs."""
 
     def add_text(self, text: str) -> None:
         if self.open_paragraph and self.paragraphs:
-            last = self.paragraphs[-1]
-            self.paragraphs[-1] = last + ("" if _split_word(last, text) else " ") + text
+            joined = _split_word(self.last_word, text)
+            parts = self.paragraphs[-1]
+            if not joined:
+                parts.append(" ")
+            parts.append(text)
+            tail = text.rsplit(" ", 1)
+            self.last_word = self.last_word + text if joined and len(tail) == 1 else tail[-1]
         else:
-            self.paragraphs.append(text)
+            self.paragraphs.append([text])
+            self.last_word = text.rsplit(" ", 1)[-1]
         self.open_paragraph = not text.endswith(SENTENCE_END)
 
     def take_last_line(self) -> str | None:
         """The line just above an embed byline: the embed's title, not body text."""
         if not self.paragraphs:
             return None
-        lines = self.paragraphs[-1].split("\n")
+        lines = "".join(self.paragraphs[-1]).split("\n")
         taken = lines.pop()
         if lines:
-            self.paragraphs[-1] = "\n".join(lines)
+            self.paragraphs[-1] = ["\n".join(lines)]
         else:
             self.paragraphs.pop()
         return taken
 
     def end_paragraph(self) -> None:
         self.open_paragraph = False
+
+    def body(self) -> str:
+        return "\n\n".join(dict.fromkeys("".join(parts) for parts in self.paragraphs))
 
 
 def _split_word(before: str, after: str) -> bool:
@@ -156,10 +189,10 @@ def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
             post.media.append(Media(kind="gallery", count=int(match["count"])))
         else:
             _add_prose(post, line)
-    return Post(
+    built = Post(
         id="",
         headline=headline,
-        body="\n\n".join(dict.fromkeys(post.paragraphs)),
+        body=post.body(),
         author=post.author,
         editor=post.editor,
         published_at=post.stamp,
@@ -167,6 +200,7 @@ def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
         source=post.source,
         media=tuple(post.media),
     )
+    return check_post_size(built, start)
 
 
 def _add_prose(post: _PostBuilder, line: str) -> None:
