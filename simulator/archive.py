@@ -182,14 +182,15 @@ class _Reader:
         first, self.first = self.first, False
         if isinstance(rec, ArchiveError):  # a line that could not be read
             return [rec]
+        found: list[ArchiveError] = []
         if rec.header or (rec.header is None and first and _is_header(rec.value)):
             self.header_line = rec.line
-            found = list(_check_header(rec, self.source))
+            _check_header(rec, self.source, found)
             if not found:
                 self.head = rec.value
             return found
         self.records += 1
-        found = list(_check_post(rec, self.source))
+        published = _check_post(rec, self.source, found)
         post_id = rec.value.get("id") if isinstance(rec.value, dict) else None
         if isinstance(post_id, str):
             if post_id in self.seen:
@@ -197,7 +198,7 @@ class _Reader:
             else:
                 self.seen[post_id] = rec.line
         if self.building and not found:
-            self.posts.append(post_from_record(rec.value))
+            self.posts.append(post_from_record(rec.value, published))
         return found
 
     def failed(self) -> None:
@@ -220,7 +221,7 @@ class _Reader:
             description=head.get("description"),
             timezone=head.get("timezone") or "UTC",
             posts=posts,
-            extra=_extra(head, FEED_FIELDS),
+            extra=_extra(head, _FEED_KNOWN),
         )
 
 
@@ -338,87 +339,111 @@ def _document_records(data: bytes, start: int, source: str) -> Iterator[_Record 
         yield _Record(1, f"{prefix}[{i}]", value, header=False)
 
 
-def _check_header(rec: _Record, source: str) -> Iterator[ArchiveError]:
-    yield from _check_object(rec, FEED_FIELDS, source, required=("title",))
+# The checks add what they find to ``found``: they run once per post, and most find nothing.
+
+
+def _check_header(rec: _Record, source: str, found: list[ArchiveError]) -> None:
+    _check_object(rec, FEED_FIELDS, source, ("title",), found)
     if isinstance(rec.value, dict):
-        yield from _check_extra(rec, FEED_FIELDS, source)
+        _check_extra(rec, _FEED_KNOWN, source, found)
 
 
 def _check_object(
-    rec: _Record, fields: tuple[str, ...], source: str, required: tuple[str, ...] = ()
-) -> Iterator[ArchiveError]:
+    rec: _Record,
+    fields: tuple[str, ...],
+    source: str,
+    required: tuple[str, ...],
+    found: list[ArchiveError],
+) -> None:
     value = rec.value
     if not isinstance(value, dict):
-        yield ArchiveError(f"{rec.path}: expected a JSON object", source=source, line=rec.line)
+        found.append(
+            ArchiveError(f"{rec.path}: expected a JSON object", source=source, line=rec.line)
+        )
         return
     for name in required:
         current = value.get(name)
         if current is None or (isinstance(current, str) and not current.strip()):
-            yield _err(rec, name, "required string is missing or empty", source)
+            found.append(_err(rec, name, "required string is missing or empty", source))
     for name in fields:
         current = value.get(name)
-        if current is None or name in ("media", "published_at", "key_event"):
+        if current is None or name in _NOT_TEXT:
             continue
-        if not isinstance(current, str):
-            yield _err(rec, name, f"expected a string, got {json_kind(current)}", source)
-        elif problem := oversize(current, _TEXT_BOUNDS.get(name, MAX_TEXT_BYTES)):
-            yield _err(rec, name, problem, source)
+        if type(current) is not str:
+            found.append(_err(rec, name, f"expected a string, got {json_kind(current)}", source))
+            continue
+        limit = _TEXT_BOUNDS.get(name, MAX_TEXT_BYTES)
+        if len(current) * 4 > limit and (problem := oversize(current, limit)):
+            found.append(_err(rec, name, problem, source))
 
 
+_NOT_TEXT = frozenset({"media", "published_at", "key_event"})
 _TEXT_BOUNDS = {"body": MAX_BODY_BYTES, "description": MAX_DESCRIPTION_BYTES}
 """Every other text field of a post or a header: ``MAX_TEXT_BYTES``."""
+_FEED_KNOWN = frozenset({*FEED_FIELDS, "type", "version"})
+_POST_KNOWN = frozenset({*POST_FIELDS, "type"})
+_TIME_SOURCES = frozenset(str(source) for source in TimeSource)
 
 
-def _check_extra(rec: _Record, known: tuple[str, ...], source: str) -> Iterator[ArchiveError]:
+def _check_extra(
+    rec: _Record, known: frozenset[str], source: str, found: list[ArchiveError]
+) -> None:
+    if rec.value.keys() <= known:
+        return
     for name, value in rec.value.items():
         if name not in known and isinstance(value, dict | list):
             levels = depth(value)
             if levels > MAX_EXTRA_DEPTH:
-                yield _err(rec, name, f"nested {levels} deep, at most {MAX_EXTRA_DEPTH}", source)
+                message = f"nested {levels} deep, at most {MAX_EXTRA_DEPTH}"
+                found.append(_err(rec, name, message, source))
 
 
-def _check_post(rec: _Record, source: str) -> Iterator[ArchiveError]:
+def _check_post(rec: _Record, source: str, found: list[ArchiveError]) -> datetime | None:
+    """Add the post's problems to ``found``; its time, when that could be read."""
     value = rec.value
-    yield from _check_object(rec, POST_FIELDS, source, required=("id",))
+    _check_object(rec, POST_FIELDS, source, ("id",), found)
     if not isinstance(value, dict):
-        return
+        return None
     if value.get("type", "post") != "post":
-        yield _err(rec, "type", f"expected 'post', got {shown(value.get('type'))}", source)
+        found.append(_err(rec, "type", f"expected 'post', got {shown(value.get('type'))}", source))
     if value.get("body") is None:  # a body of another type is reported by _check_object
-        yield _err(rec, "body", "required string is missing", source)
+        found.append(_err(rec, "body", "required string is missing", source))
     stamp = value.get("published_at")
+    published = _parse_time(stamp) if isinstance(stamp, str) else None
     if stamp is None:
-        yield _err(rec, "published_at", "required time is missing", source)
-    elif not isinstance(stamp, str) or _parse_time(stamp) is None:
-        yield _err(rec, "published_at", f"not an ISO-8601 time: {shown(stamp)}", source)
+        found.append(_err(rec, "published_at", "required time is missing", source))
+    elif published is None:
+        message = f"not an ISO-8601 time: {shown(stamp)}"
+        found.append(_err(rec, "published_at", message, source))
     ts = value.get("time_source")
-    if ts is not None and ts not in TimeSource.__members__.values():
-        yield _err(
-            rec,
-            "time_source",
-            f"expected one of explicit, interpolated, extrapolated, got {shown(ts)}",
-            source,
-        )
+    if ts is not None and (type(ts) is not str or ts not in _TIME_SOURCES):
+        message = f"expected one of explicit, interpolated, extrapolated, got {shown(ts)}"
+        found.append(_err(rec, "time_source", message, source))
     key_event = value.get("key_event")
     if key_event is not None and not isinstance(key_event, bool):
-        yield _err(rec, "key_event", f"expected true or false, got {json_kind(key_event)}", source)
-    yield from _check_media(rec, value.get("media", []), source)
-    yield from _check_extra(rec, (*POST_FIELDS, "type"), source)
+        message = f"expected true or false, got {json_kind(key_event)}"
+        found.append(_err(rec, "key_event", message, source))
+    media = value.get("media")
+    if media:
+        _check_media(rec, media, source, found)
+    elif media is not None and not isinstance(media, list):
+        found.append(_err(rec, "media", f"expected an array, got {json_kind(media)}", source))
+    _check_extra(rec, _POST_KNOWN, source, found)
+    return published
 
 
-def _check_media(rec: _Record, media: Any, source: str) -> Iterator[ArchiveError]:
+def _check_media(rec: _Record, media: Any, source: str, found: list[ArchiveError]) -> None:
     if not isinstance(media, list):
-        yield _err(rec, "media", f"expected an array, got {json_kind(media)}", source)
+        found.append(_err(rec, "media", f"expected an array, got {json_kind(media)}", source))
         return
     if len(media) > MAX_MEDIA:
-        yield _err(rec, "media", f"{len(media)} items, at most {MAX_MEDIA}", source)
+        found.append(_err(rec, "media", f"{len(media)} items, at most {MAX_MEDIA}", source))
         return
     for i, item in enumerate(media):
         path = f"{rec.path}.media[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
-            yield ArchiveError(
-                f"{path}: expected an object with a 'kind'", source=source, line=rec.line
-            )
+            message = f"{path}: expected an object with a 'kind'"
+            found.append(ArchiveError(message, source=source, line=rec.line))
             continue
         for name, limit in MEDIA_TEXT_BOUNDS:
             text = item.get(name)
@@ -429,14 +454,11 @@ def _check_media(rec: _Record, media: Any, source: str) -> Iterator[ArchiveError
             else:
                 problem = oversize(text, limit)
             if problem:
-                yield ArchiveError(f"{path}.{name}: {problem}", source=source, line=rec.line)
+                found.append(ArchiveError(f"{path}.{name}: {problem}", source=source, line=rec.line))
         count = item.get("count")
         if count is not None and (type(count) is not int or not 0 <= count <= MAX_MEDIA_COUNT):
-            yield ArchiveError(
-                f"{path}.count: expected an integer from 0 to {MAX_MEDIA_COUNT}",
-                source=source,
-                line=rec.line,
-            )
+            message = f"{path}.count: expected an integer from 0 to {MAX_MEDIA_COUNT}"
+            found.append(ArchiveError(message, source=source, line=rec.line))
 
 
 def _err(rec: _Record, name: str, message: str, source: str) -> ArchiveError:
@@ -462,9 +484,12 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
-def post_from_record(value: Mapping[str, Any]) -> Post:
-    """A post from its canonical JSON object (already checked by ``problems``)."""
-    stamp = value.get("published_at")
+def post_from_record(value: Mapping[str, Any], published: datetime | None = None) -> Post:
+    """A post from its canonical JSON object (already checked by ``problems``, which read its
+    time: ``published``)."""
+    if published is None:
+        stamp = value.get("published_at")
+        published = _parse_time(stamp) if isinstance(stamp, str) else None
     ts = value.get("time_source")
     return Post(
         id=value["id"],
@@ -472,18 +497,19 @@ def post_from_record(value: Mapping[str, Any]) -> Post:
         body=value["body"],
         author=value.get("author"),
         editor=value.get("editor"),
-        published_at=_parse_time(stamp) if isinstance(stamp, str) else None,
+        published_at=published,
         time_source=TimeSource(ts) if ts else TimeSource.EXPLICIT,
         source=value.get("source"),
         media=tuple(
             Media(**{k: m[k] for k in MEDIA_FIELDS if k in m}) for m in value.get("media") or ()
         ),
         key_event=value.get("key_event") is True,
-        extra=_extra(value, POST_FIELDS),
+        extra=_extra(value, _POST_KNOWN),
     )
 
 
-def _extra(value: Mapping[str, Any], known: tuple[str, ...]) -> Mapping[str, Any]:
+def _extra(value: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     """The fields the format does not know, kept as they were (most records have none)."""
-    extra = {k: v for k, v in value.items() if k not in known and k not in ("type", "version")}
-    return extra or NO_EXTRA
+    if value.keys() <= known:
+        return NO_EXTRA
+    return {k: v for k, v in value.items() if k not in known}

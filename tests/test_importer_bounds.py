@@ -215,14 +215,25 @@ def test_deep_extra_fields_are_refused_when_read_not_when_written(
 def test_a_body_over_its_bound_in_a_text_export_names_its_post(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Hard-wrapped lines are joined into one paragraph: many of them make one long body."""
+    """Hard-wrapped lines are joined into one paragraph, line by line: a paragraph of many lines
+    took time quadratic in its length, so joining stops at the bound."""
     path = tmp_path / "blog.txt"
     wrapped = ["    " + "word " * 200] * 300  # 300 KB, never ending a sentence
     path.write_text("\n".join(["Blog", "", "  \u2022 First.", "  \u2022 Second", *wrapped]) + "\n")
     code, _, err = run(capsys, "import", str(path))
     assert code == 1
-    assert "body: 300" in one_line(err, f"{path}:4: ")
-    assert "at most 262144" in err
+    assert "body: more than 262144 bytes, at most 262144" in one_line(err, f"{path}:4: ")
+
+
+def test_a_body_over_its_bound_in_paragraphs_names_its_post(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "blog.txt"
+    paragraphs = [line for i in range(250) for line in (f"    Word {i:04d}. " * 100, "")]
+    path.write_text("\n".join(["  \u2022 First.", "  \u2022 Second", *paragraphs]) + "\n")
+    code, _, err = run(capsys, "import", str(path))
+    assert code == 1
+    assert "body: 374248 bytes, at most 262144" in one_line(err, f"{path}:2: ")
 
 
 def test_a_long_byline_author_is_refused(

@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource, check_post_size, utc
+from ..model import (
+    MAX_BODY_BYTES,
+    MAX_LINE_CHARS,
+    ArchiveError,
+    Feed,
+    Media,
+    Post,
+    TimeSource,
+    check_post_size,
+    utc,
+)
 from .credits import split_credit
 from .lines import check_line
 
@@ -82,14 +92,17 @@ def _chunks(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
     """
     chunk: list[str] = []
     first = 0
-    for number in range(start + 1, len(lines) + 1):
-        raw = check_line(lines[number - 1], number)
-        lines[number - 1] = ""
-        bullet = BULLET.match(raw)
+    match = BULLET.match
+    for index in range(start, len(lines)):
+        raw = lines[index]
+        lines[index] = ""
+        if len(raw) > MAX_LINE_CHARS:
+            check_line(raw, index + 1)
+        bullet = match(raw)
         if bullet:
             if chunk:
                 yield first, chunk
-            first, chunk = number, [bullet.group(1)]
+            first, chunk = index + 1, [bullet.group(1)]
         elif raw[:1].isspace() or not raw.strip():
             chunk.append(raw)
         else:
@@ -117,40 +130,33 @@ def _read_header(lines: list[str]) -> tuple[str, str | None, dict[str, str]]:
 
 @dataclass
 class _PostBuilder:
-    paragraphs: list[list[str]] = field(default_factory=list)
-    """Each paragraph's pieces, joined at the end: joining as lines come would take time
-    quadratic in a paragraph's length."""
+    paragraphs: list[str] = field(default_factory=list)
     media: list[Media] = field(default_factory=list)
     author: str | None = None
     editor: str | None = None
     stamp: datetime | None = None
     source: str | None = None
     open_paragraph: bool = False
-    last_word: str = ""
-    """The open paragraph's last word, all that deciding how to join the next line needs."""
 
     def add_text(self, text: str) -> None:
         if self.open_paragraph and self.paragraphs:
-            joined = _split_word(self.last_word, text)
-            parts = self.paragraphs[-1]
-            if not joined:
-                parts.append(" ")
-            parts.append(text)
-            tail = text.rsplit(" ", 1)
-            self.last_word = self.last_word + text if joined and len(tail) == 1 else tail[-1]
+            last = self.paragraphs[-1]
+            self.paragraphs[-1] = last = last + ("" if _split_word(last, text) else " ") + text
+            if len(last) > MAX_BODY_BYTES:
+                # Joining line by line is quadratic in a paragraph's length: stop at the bound.
+                raise _BodyTooLong
         else:
-            self.paragraphs.append([text])
-            self.last_word = text.rsplit(" ", 1)[-1]
+            self.paragraphs.append(text)
         self.open_paragraph = not text.endswith(SENTENCE_END)
 
     def take_last_line(self) -> str | None:
         """The line just above an embed byline: the embed's title, not body text."""
         if not self.paragraphs:
             return None
-        lines = "".join(self.paragraphs[-1]).split("\n")
+        lines = self.paragraphs[-1].split("\n")
         taken = lines.pop()
         if lines:
-            self.paragraphs[-1] = ["\n".join(lines)]
+            self.paragraphs[-1] = "\n".join(lines)
         else:
             self.paragraphs.pop()
         return taken
@@ -158,8 +164,9 @@ class _PostBuilder:
     def end_paragraph(self) -> None:
         self.open_paragraph = False
 
-    def body(self) -> str:
-        return "\n\n".join(dict.fromkeys("".join(parts) for parts in self.paragraphs))
+
+class _BodyTooLong(Exception):
+    """A paragraph of a post has grown past the bound on a body."""
 
 
 def _split_word(before: str, after: str) -> bool:
@@ -170,6 +177,14 @@ def _split_word(before: str, after: str) -> bool:
 
 
 def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
+    try:
+        return _read_lines(lines, start, options)
+    except _BodyTooLong:
+        message = f"body: more than {MAX_BODY_BYTES} bytes, at most {MAX_BODY_BYTES}"
+        raise ArchiveError(message, line=start) from None
+
+
+def _read_lines(lines: list[str], start: int, options: ImportOptions) -> Post:
     post = _PostBuilder()
     headline = _headline(lines)
     body_lines = lines[1:] if headline else lines
@@ -192,7 +207,7 @@ def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
     built = Post(
         id="",
         headline=headline,
-        body=post.body(),
+        body="\n\n".join(dict.fromkeys(post.paragraphs)),
         author=post.author,
         editor=post.editor,
         published_at=post.stamp,
@@ -223,12 +238,13 @@ def _add_prose(post: _PostBuilder, line: str) -> None:
 def _headline(lines: list[str]) -> str | None:
     """A short first line that is not a sentence, followed by more text of the post."""
     first = _clean(lines[0])
-    rest = [_clean(line) for line in lines[1:] if _clean(line)]
-    if not first or not rest or len(first) > HEADLINE_MAX:
+    # Only whether more text follows, and its first line, matter: not every line cleaned.
+    more = next((text for line in lines[1:] if (text := _clean(line))), None)
+    if not first or more is None or len(first) > HEADLINE_MAX:
         return None
     if first.rstrip("\"'”’").endswith(SENTENCE_END):
         return None
-    if EMBED.match(rest[0]) or COUNTER.match(rest[0]) or split_credit(first)[1]:
+    if EMBED.match(more) or COUNTER.match(more) or split_credit(first)[1]:
         return None
     following = lines[1] if len(lines) > 1 else ""
     if _clean(following) and not _clean(following)[:1].isupper():

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
 
-from ..model import ArchiveError, Feed, Post, TimeSource, check_post_size
+from ..model import MAX_LINE_CHARS, ArchiveError, Feed, Post, TimeSource, check_post_size
 from .credits import split_credit
 from .lines import check_line
 
@@ -157,7 +157,9 @@ def _scan(text: str) -> _Document:
     section = _Section(line=0)
     doc = _Document(header=header, sections=[section], entries=[])
     for number, line in enumerate(_lines(text), start=1):
-        stamp = _STAMP.match(check_line(line, number))
+        if len(line) > MAX_LINE_CHARS:
+            check_line(line, number)
+        stamp = _STAMP.match(line)
         if stamp:
             entry = _entry(stamp, number, section)
             entry.lines.append(line[stamp.end() :])
