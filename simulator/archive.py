@@ -1,8 +1,11 @@
 """The canonical archive format: JSON Lines, a feed header then one post per line.
 
 Also reads the same records as one JSON document (``{"feed": {...}, "posts": [...]}``) or a plain
-JSON array of posts. Every problem is reported with its line and JSON path; ``problems()`` collects
-them all for ``livesim validate``, ``loads()`` raises the first.
+JSON array of posts. Every problem is reported with its line and JSON path; ``check()`` collects
+them (up to ``MAX_PROBLEMS``) for ``livesim validate``, ``loads()`` raises the first: one reader,
+the same bounds (``model.MAX_*``, docs/archive-format.md "Bounds") for both. It reads the file's
+bytes in one pass, a line's length checked before the line is parsed, each post built as its line
+is read: the lines and their parsed objects are never all held at once.
 """
 
 from __future__ import annotations
@@ -454,7 +457,8 @@ def _check_media(rec: _Record, media: Any, source: str, found: list[ArchiveError
             else:
                 problem = oversize(text, limit)
             if problem:
-                found.append(ArchiveError(f"{path}.{name}: {problem}", source=source, line=rec.line))
+                message = f"{path}.{name}: {problem}"
+                found.append(ArchiveError(message, source=source, line=rec.line))
         count = item.get("count")
         if count is not None and (type(count) is not int or not 0 <= count <= MAX_MEDIA_COUNT):
             message = f"{path}.count: expected an integer from 0 to {MAX_MEDIA_COUNT}"

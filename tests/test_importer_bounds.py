@@ -47,9 +47,7 @@ def post(post_id: Any = "a", **fields: Any) -> dict[str, Any]:
 
 
 def jsonl(*records: Any) -> bytes:
-    return b"".join(
-        (r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records
-    )
+    return b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records)
 
 
 def problems(data: bytes | str) -> list[str]:

@@ -188,11 +188,11 @@ records = st.one_of(
         st.dictionaries(field_names, raw_values, max_size=5),
     ),
     st.builds(
-        lambda value, count: json.dumps(
-            {"id": "a", "body": "b", "published_at": "2014-06-25T06:52:29Z"}
-        )[:-1]
-        + f',"media":[{{"kind":"gallery","count":{value}}}]' * count
-        + "}",
+        lambda value, count: (
+            json.dumps({"id": "a", "body": "b", "published_at": "2014-06-25T06:52:29Z"})[:-1]
+            + f',"media":[{{"kind":"gallery","count":{value}}}]' * count
+            + "}"
+        ),
         raw_values,
         st.integers(0, 1),
     ),

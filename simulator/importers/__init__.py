@@ -10,6 +10,8 @@ whichever is not needed is let go; posts are then given ids and times in place, 
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, tzinfo
@@ -73,7 +75,13 @@ def _canonical(text: str, options: ImportOptions) -> Feed:
 
 
 def _sniff_json(text: str) -> bool:
-    return text.lstrip()[:1] in ("{", "[")
+    first = _CONTENT.search(text)
+    return first is not None and first[0] in ("{", "[")
+
+
+_CONTENT = re.compile(r"\S")
+"""The first character that is not white space (found without copying the text, as strip does)."""
+_BYTE_CONTENT = re.compile(rb"\S")
 
 
 # Order matters for detection: the first whose sniff matches wins.
@@ -87,7 +95,7 @@ FORMATS: dict[str, tuple[Callable[[str], bool], Importer]] = {
 
 def decode(data: bytes, source: str) -> str:
     """UTF-8 text, or an error that says where the bytes stop being text."""
-    if not data.strip():
+    if _BYTE_CONTENT.search(data) is None:
         raise ArchiveError("empty file", source=source)
     if b"\x00" in data[:8192]:
         raise ArchiveError("binary file, not a text archive", source=source)
@@ -124,18 +132,24 @@ def import_text(text: str, options: ImportOptions, format: str | None = None) ->
 
 def import_bytes(data: bytes, options: ImportOptions, format: str | None = None) -> Feed:
     """Import a file's bytes. Pass them straight in (not from a variable kept meanwhile): the
-    canonical format is read from them and the text dropped, other formats the other way round."""
-    text = decode(data, options.source)
-    name = format or detect(text)
-    if name != "json":
+    canonical format is read from them, other formats from their text, and the bytes let go."""
+    if format == "json" or (format is None and _looks_like_json(data)):
+        decode(data, options.source)  # only to check it is text: the bytes are read
+        feed = archive.loads(data, options.source)
         del data
-        return import_text(text, options, name)
-    del text
-    feed = archive.loads(data, options.source)
+        posts = list(feed.posts)
+        feed = feed.with_posts(())
+        return _finish(feed, posts, "json", options)
+    text = decode(data, options.source)
     del data
-    posts = list(feed.posts)
-    feed = feed.with_posts(())
-    return _finish(feed, posts, name, options)
+    return import_text(text, options, format)
+
+
+def _looks_like_json(data: bytes) -> bool:
+    """``_sniff_json`` on the bytes (text that starts with a Unicode space is decoded first,
+    and then sniffed as text)."""
+    first = _BYTE_CONTENT.search(data, 3 if data.startswith(codecs.BOM_UTF8) else 0)
+    return first is not None and first[0] in (b"{", b"[")
 
 
 def check_bytes(data: bytes, source: str) -> tuple[Feed | None, list[ArchiveError]]:

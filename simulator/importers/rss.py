@@ -35,11 +35,13 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mov", ".m3u8")
 _ELLIPSES = ("...", "\u2026")
 _WEB = ("http://", "https://")
+_FEED_START = re.compile("[\ufeff \t\r\n]*<")
+"""A document that starts with markup (matched, not stripped: stripping copies the text)."""
 
 
 def sniff(text: str) -> bool:
     """An XML document whose root looks like an RSS, RDF or Atom feed."""
-    return text.lstrip("\ufeff \t\r\n").startswith("<") and any(
+    return _FEED_START.match(text) is not None and any(
         root in text for root in ("<rss", "<feed", "<rdf:RDF")
     )
 
