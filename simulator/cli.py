@@ -20,7 +20,7 @@ import orjson
 from clients.commands import add_client_commands
 
 from . import archive, stats
-from .importers import FORMATS, decode
+from .importers import FORMATS, check_bytes
 from .model import ArchiveError, Feed, shown
 from .script_command import add_script_command
 from .sources import ID_PATTERN, ID_RULE, load_feed, read_archive
@@ -124,15 +124,15 @@ def _import(args: argparse.Namespace) -> int:
     feed = _load(args, args.input)
     if args.id is not None:
         feed = replace(feed, id=args.id)
-    data = archive.dumps(feed)
     if args.output:
         try:
-            Path(args.output).write_bytes(data)
+            with Path(args.output).open("wb") as file:
+                file.writelines(archive.lines(feed))
         except OSError as exc:
             raise ArchiveError(exc.strerror or "cannot write", source=args.output) from None
         print(f"{args.output}: {len(feed.posts)} posts", file=sys.stderr)
     else:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.writelines(archive.lines(feed))
     return 0
 
 
@@ -148,7 +148,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     path = Path(args.archive)
     if args.format in (None, "json") and path.suffix in (".jsonl", ".json", ".ndjson"):
-        checked, found = archive.check(decode(read_archive(path), str(path)), str(path))
+        checked, found = check_bytes(read_archive(path), str(path))
         for problem in found:
             print(problem, file=sys.stderr)
         if checked is None:

@@ -6,11 +6,37 @@ Pure data. Importers build these, the archive module serialises them, the replay
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
+
+# Bounds of an archive (docs/archive-format.md, "Bounds"): whatever the file, reading it holds a
+# small multiple of its size, and no post is larger than a live blog's ever was.
+MAX_LINE_BYTES = 1 << 20
+"""A line of JSON Lines holds one post, a line of a text export less: checked before parsing."""
+MAX_LINE_CHARS = MAX_LINE_BYTES
+"""The same bound for a line of a text export, in characters (at least as many bytes)."""
+MAX_DOCUMENT_BYTES = 64 << 20
+"""A JSON document (not JSON Lines) is parsed whole, and its parser needs several times its size."""
+MAX_BODY_BYTES = 256 << 10
+"""UTF-8 bytes of a post's body: four times a live post's (``simulator/live.py``)."""
+MAX_TEXT_BYTES = 4 << 10
+"""UTF-8 bytes of an id, headline, author, editor, source, title, timezone or media text."""
+MAX_DESCRIPTION_BYTES = 64 << 10
+MAX_URL_BYTES = 8 << 10
+MAX_MEDIA = 100
+"""Media items of one post (a gallery lists one per picture)."""
+MAX_MEDIA_COUNT = 10_000
+"""A gallery's picture count."""
+MAX_EXTRA_DEPTH = 32
+"""Nesting of a field the format does not know: orjson reads 1024 levels but writes only 254."""
+
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The extra fields of most posts: one shared empty mapping, not an empty dict per post."""
 
 
 class ArchiveError(ValueError):
@@ -72,7 +98,7 @@ class Post:
     media: tuple[Media, ...] = ()
     key_event: bool = False
     """A key moment of the story (Guardian and WordPress live blogs flag these), listed apart."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
 
     @property
     def timed(self) -> datetime:
@@ -89,7 +115,7 @@ class Feed:
     posts: tuple[Post, ...]
     description: str | None = None
     timezone: str = "UTC"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
 
     def post(self, post_id: str) -> Post:
         for post in self.posts:
@@ -115,21 +141,31 @@ def format_time(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+SLUG_LENGTH = 48
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
 def slug(text: str, default: str = "feed") -> str:
-    """A short URL-safe id made from a title."""
-    chars = [c.lower() if c.isascii() and c.isalnum() else "-" for c in text]
-    out = "-".join(part for part in "".join(chars).split("-") if part)
-    return out[:48].strip("-") or default
+    """A short URL-safe id made from a title: its ASCII words, lower case, joined by ``-``.
+
+    Words are read only until the slug is long enough, so a long title costs no more than a short.
+    """
+    out = ""
+    for word in _WORD.finditer(text):
+        out = f"{out}-{word[0].lower()}" if out else word[0].lower()
+        if len(out) >= SLUG_LENGTH:
+            break
+    return out[:SLUG_LENGTH].strip("-") or default
 
 
-def assign_ids(posts: Iterable[Post]) -> list[Post]:
+def assign_ids(posts: list[Post]) -> None:
     """Give posts without an id a stable one: a hash of their text, so re-importing agrees.
 
-    Identical texts are told apart by their order (``-2``, ``-3`` …).
+    Identical texts are told apart by their order (``-2``, ``-3`` …). The list is changed in
+    place, so each post replaced is freed at once rather than all of them at the end.
     """
-    out: list[Post] = []
     seen: dict[str, int] = {}
-    for post in posts:
+    for i, post in enumerate(posts):
         post_id = post.id
         if not post_id:
             media = (m.title or m.caption or m.kind for m in post.media)
@@ -139,5 +175,76 @@ def assign_ids(posts: Iterable[Post]) -> list[Post]:
         seen[post_id] = count
         if count > 1:
             post_id = f"{post_id}-{count}"
-        out.append(post if post_id == post.id else replace(post, id=post_id))
-    return out
+        if post_id != post.id:
+            posts[i] = replace(post, id=post_id)
+
+
+def oversize(text: str, limit: int) -> str | None:
+    """``"N bytes, at most LIMIT"`` when ``text`` is over ``limit`` UTF-8 bytes, else ``None``.
+
+    Only a text that could be over is encoded to count: most are far shorter than a quarter of it.
+    """
+    if len(text) * 4 <= limit:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return f"{size} bytes, at most {limit}" if size > limit else None
+
+
+def depth(value: object) -> int:
+    """How deeply a decoded JSON value nests arrays and objects (a string, a number: 0)."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level + 1)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
+
+
+POST_TEXT_BOUNDS = (
+    ("id", MAX_TEXT_BYTES),
+    ("headline", MAX_TEXT_BYTES),
+    ("body", MAX_BODY_BYTES),
+    ("author", MAX_TEXT_BYTES),
+    ("editor", MAX_TEXT_BYTES),
+    ("source", MAX_TEXT_BYTES),
+)
+MEDIA_TEXT_BOUNDS = (
+    ("kind", MAX_TEXT_BYTES),
+    ("title", MAX_TEXT_BYTES),
+    ("caption", MAX_TEXT_BYTES),
+    ("credit", MAX_TEXT_BYTES),
+    ("url", MAX_URL_BYTES),
+)
+
+
+def post_oversize(post: Post) -> Iterator[str]:
+    """Each field of an imported post over its bound, as ``"body: N bytes, at most LIMIT"``."""
+    for name, limit in POST_TEXT_BOUNDS:
+        value = getattr(post, name)
+        if value and (problem := oversize(value, limit)):
+            yield f"{name}: {problem}"
+    if len(post.media) > MAX_MEDIA:
+        yield f"media: {len(post.media)} items, at most {MAX_MEDIA}"
+        return
+    for i, media in enumerate(post.media):
+        for name, limit in MEDIA_TEXT_BOUNDS:
+            value = getattr(media, name)
+            if value and (problem := oversize(value, limit)):
+                yield f"media[{i}].{name}: {problem}"
+        if media.count is not None and not 0 <= media.count <= MAX_MEDIA_COUNT:
+            yield f"media[{i}].count: expected an integer from 0 to {MAX_MEDIA_COUNT}"
+
+
+def check_post_size(post: Post, line: int | None = None, where: str = "") -> Post:
+    """The post, or an ``ArchiveError`` naming its first field over a bound (and its line)."""
+    texts = (post.id, post.headline or "", post.author or "", post.editor or "", post.source or "")
+    if not post.media and len(post.body) * 4 <= MAX_BODY_BYTES:
+        if max(map(len, texts)) * 4 <= MAX_TEXT_BYTES:
+            return post  # far within every bound: most posts, told at a glance
+    for problem in post_oversize(post):
+        raise ArchiveError(f"{where}{problem}", line=line)
+    return post

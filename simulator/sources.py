@@ -7,6 +7,7 @@ import stat
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .importers import ImportOptions, import_bytes
@@ -20,8 +21,10 @@ ID_RULE = "a letter or digit, then up to 63 letters, digits, '.', '_' or '-'"
 
 
 def bundled_feed() -> Feed:
-    data = resources.files("simulator").joinpath("data", BUNDLED).read_bytes()
-    return import_bytes(data, ImportOptions(source=BUNDLED, feed_id=slug(Path(BUNDLED).stem)))
+    return import_bytes(
+        resources.files("simulator").joinpath("data", BUNDLED).read_bytes(),
+        ImportOptions(source=BUNDLED, feed_id=slug(Path(BUNDLED).stem)),
+    )
 
 
 def load_feed(
@@ -33,26 +36,29 @@ def load_feed(
 ) -> Feed:
     """Read and import one archive file, naming it in every error."""
     path = Path(path)
-    data = read_archive(path)
+    # The bytes are passed on unnamed, so that the importer can let them go (see import_bytes).
+    return import_bytes(read_archive(path), _options(path, timezone, day), format)
+
+
+def _options(path: Path, timezone: str | None, day: date | None) -> ImportOptions:
     zone_name = timezone or "UTC"
     try:
         tz = zone(zone_name)
     except ArchiveError as exc:
         raise exc.at(str(path)) from None
-    options = ImportOptions(
+    return ImportOptions(
         source=str(path),
         timezone=tz,
         timezone_name=zone_name,
         date=day,
         feed_id=slug(path.stem),
     )
-    return import_bytes(data, options, format)
 
 
 MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
 """The largest archive read: 1 GiB is far beyond any live blog (the bundled one is 40 KB) and
 holds about two million synthetic posts (``livesim synth``) for load tests; the whole file is
-held in memory while it is parsed."""
+held in memory while it is parsed (docs/archive-format.md, "Bounds", has the bounds within it)."""
 
 
 def read_archive(path: Path) -> bytes:
@@ -65,7 +71,9 @@ def read_regular_file(path: Path, limit: int, kind: str) -> bytes:
 
     A FIFO would block forever and ``/dev/zero`` never ends, so anything but a regular file is
     refused before it is opened; the size is checked again while reading, since a file can grow
-    between the check and the read (and ``/proc`` files report size 0).
+    between the check and the read (and ``/proc`` files report size 0). The read asks for the
+    stated size and one byte more, not for ``limit``: a buffer of ``limit`` bytes (1 GiB for an
+    archive) would be reserved for every file, however small.
     """
     where = str(path)
     try:
@@ -86,8 +94,9 @@ def read_regular_file(path: Path, limit: int, kind: str) -> bytes:
         # O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not hang.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with open(fd, "rb") as file:
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-            data = file.read(limit + 1) if regular else b""
+            opened = os.fstat(fd)
+            regular = stat.S_ISREG(opened.st_mode)
+            data = _read_at_most(file, min(opened.st_size, limit), limit) if regular else b""
     except FileNotFoundError:
         raise ArchiveError("no such file", source=where) from None
     except OSError as exc:
@@ -97,6 +106,23 @@ def read_regular_file(path: Path, limit: int, kind: str) -> bytes:
     if len(data) > limit:
         raise ArchiveError(_too_large(f"more than {limit} bytes", limit), source=where)
     return data
+
+
+def _read_at_most(file: BinaryIO, expected: int, limit: int) -> bytes:
+    """The file's bytes, up to ``limit + 1`` (one more shows it is over), reading ``expected``
+    first and then, should there be more, in pieces."""
+    data = file.read(expected + 1)
+    if len(data) <= expected:
+        return data
+    pieces = [data]
+    size = len(data)
+    while size <= limit and (piece := file.read(min(READ_PIECE, limit + 1 - size))):
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
+
+
+READ_PIECE = 1 << 20
 
 
 def _too_large(size: str, limit: int) -> str:

@@ -23,6 +23,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def infer(feed: Feed, day: date | None = None, zone: tzinfo = UTC) -> Feed:
     """The feed in chronological order with every ``published_at`` and ``time_source`` set."""
     posts = list(feed.posts)
+    place(posts, day, zone)
+    return feed.with_posts(posts)
+
+
+def place(posts: list[Post], day: date | None = None, zone: tzinfo = UTC) -> None:
+    """``infer`` on a list, in place: each post replaced is freed at once (an archive's worth of
+    posts is the largest thing an import holds)."""
+    if not posts:
+        return
     if _runs_backwards(posts):
         posts.reverse()
     anchors = _monotonic_anchors(posts)
@@ -31,9 +40,9 @@ def infer(feed: Feed, day: date | None = None, zone: tzinfo = UTC) -> Feed:
         anchors = [(0, start)]
         posts[0] = replace(posts[0], published_at=start, time_source=TimeSource.EXTRAPOLATED)
     cadence = _cadence(anchors)
-    timed = [_time_post(i, post, anchors, cadence) for i, post in enumerate(posts)]
-    timed.sort(key=lambda p: p.timed)
-    return feed.with_posts(timed)
+    for i, post in enumerate(posts):
+        posts[i] = _time_post(i, post, anchors, cadence)
+    posts.sort(key=lambda p: p.timed)
 
 
 def _runs_backwards(posts: list[Post]) -> bool:

@@ -149,6 +149,9 @@ def test_every_emitted_line_validates(bundled: Feed, validator: Any) -> None:
         post(time_source="explicit", media="not an array"),
         post(time_source="explicit", media=[{"title": "no kind"}]),
         post(time_source="explicit", media=[{"kind": "gallery", "count": "3"}]),
+        post(time_source="explicit", media=[{"kind": "gallery", "count": -1}]),
+        post(time_source="explicit", media=[{"kind": "gallery", "count": 10_001}]),
+        post(time_source="explicit", media=[{"kind": "image"}] * 101),
         post(time_source="explicit", key_event="yes"),
         post(time_source="explicit", key_event=1),
         {**post(time_source="explicit"), "id": ""},
@@ -232,7 +235,7 @@ def test_every_problem_with_line_and_path() -> None:
         f"{SRC}:6: $.media: expected an array, got a string",
         f"{SRC}:7: $.id: duplicate id 'a' (first on line 2)",
         f"{SRC}:8: $.media[0]: expected an object with a 'kind'",
-        f"{SRC}:8: $.media[1].count: expected an integer",
+        f"{SRC}:8: $.media[1].count: expected an integer from 0 to 10000",
         f"{SRC}:9: $.headline: expected a string, got a number",
         f"{SRC}:10: $.id: required string is missing or empty",
         f"{SRC}:11: $.published_at: required time is missing",
@@ -324,7 +327,7 @@ def test_out_of_range_time_is_a_problem_not_a_crash() -> None:
 
 def test_boolean_is_not_a_count() -> None:
     text = jsonl(post(media=[{"kind": "gallery", "count": True}]))
-    assert problems(text) == [f"{SRC}:1: $.media[0].count: expected an integer"]
+    assert problems(text) == [f"{SRC}:1: $.media[0].count: expected an integer from 0 to 10000"]
 
 
 def test_unicode_line_separators_inside_strings() -> None:

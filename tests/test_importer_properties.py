@@ -1,11 +1,13 @@
 """Whatever text arrives, importing it gives a feed or an ``ArchiveError``, never a crash."""
 
+import json
 from datetime import UTC, date
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from simulator import archive
 from simulator.importers import FORMATS, ImportOptions, import_text, timestamped
 from simulator.importers.credits import split_credit
 from simulator.model import ArchiveError, Feed, TimeSource
@@ -149,3 +151,78 @@ def test_split_credit_only_removes_a_credit(text: str) -> None:
     else:
         assert source
         assert len(body) < len(text)
+
+
+# Hostile canonical archives (issue #12): huge lines, deep nesting, numbers past 64 bits, NaN,
+# wrong types. Reading gives a feed that can be written back out, or an ArchiveError; never
+# another exception (orjson writes only 254 levels and 64-bit integers).
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+deep = st.integers(min_value=1, max_value=1100).map(lambda n: "[" * n + "1" + "]" * n)
+long_text = st.integers(min_value=0, max_value=(1 << 20) + 100).map(lambda n: '"' + "x" * n + '"')
+raw_values = st.one_of(
+    json_values.map(lambda value: json.dumps(value, allow_nan=True)),
+    deep,
+    long_text,
+    st.sampled_from(["NaN", "-Infinity", "1e309", "18446744073709551616", "-0", "{", "[]"]),
+)
+field_names = st.sampled_from(
+    ["id", "body", "headline", "published_at", "time_source", "media", "key_event", "extra"]
+)
+records = st.one_of(
+    st.builds(
+        lambda fields: "{" + ",".join(f'"{k}":{v}' for k, v in fields.items()) + "}",
+        st.dictionaries(field_names, raw_values, max_size=5),
+    ),
+    st.builds(
+        lambda value, count: (
+            json.dumps({"id": "a", "body": "b", "published_at": "2014-06-25T06:52:29Z"})[:-1]
+            + f',"media":[{{"kind":"gallery","count":{value}}}]' * count
+            + "}"
+        ),
+        raw_values,
+        st.integers(0, 1),
+    ),
+    raw_values,
+)
+hostile_archives = st.lists(records, min_size=1, max_size=4).map("\n".join)
+
+
+FOUND = '{"id":"a","body":"b","published_at":"2014-06-25T06:52:29Z","%s":%s}'
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_archives)
+@example(FOUND % ("x", "[" * 300 + "]" * 300))  # was a traceback when written: orjson's 254 levels
+@example('{"published_at":' + "[" * 200 + "1" + "]" * 200 + "}")  # was a 400-byte error line
+@example(FOUND % ("media", '[{"kind":"gallery","count":18446744073709551615}]'))
+def test_a_hostile_canonical_archive_reads_to_a_writable_feed_or_an_error(text: str) -> None:
+    try:
+        feed = archive.loads(text, "hostile.jsonl")
+    except ArchiveError as exc:
+        assert "\n" not in str(exc)
+        assert len(str(exc)) < 400
+        return
+    data = archive.dumps(feed)
+    assert archive.loads(data.decode(), "again.jsonl") == feed
+    checked, found = archive.check(text, "hostile.jsonl")
+    assert (checked, found) == (feed, [])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_archives, st.sampled_from(sorted(FORMATS)))
+def test_hostile_json_through_every_importer(text: str, name: str) -> None:
+    imports_cleanly(text, ImportOptions(source="hostile"), name)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import feedparser
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource
+from ..model import ArchiveError, Feed, Media, Post, TimeSource, post_oversize, shown
 from .credits import is_agency, normalise_source, split_credit
 
 if TYPE_CHECKING:
@@ -35,11 +35,13 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mov", ".m3u8")
 _ELLIPSES = ("...", "\u2026")
 _WEB = ("http://", "https://")
+_FEED_START = re.compile("[\ufeff \t\r\n]*<")
+"""A document that starts with markup (matched, not stripped: stripping copies the text)."""
 
 
 def sniff(text: str) -> bool:
     """An XML document whose root looks like an RSS, RDF or Atom feed."""
-    return text.lstrip("\ufeff \t\r\n").startswith("<") and any(
+    return _FEED_START.match(text) is not None and any(
         root in text for root in ("<rss", "<feed", "<rdf:RDF")
     )
 
@@ -50,7 +52,11 @@ def parse(text: str, options: ImportOptions) -> Feed:
         parsed = _feedparser(text)
         channel: Mapping[str, Any] = parsed.get("feed") or {}
         entries: list[Mapping[str, Any]] = list(parsed.get("entries") or [])
-        posts = [post for entry in entries if (post := _post(entry)) is not None]
+        posts = [
+            _checked(post, number)
+            for number, entry in enumerate(entries, 1)
+            if (post := _post(entry)) is not None
+        ]
         if parsed.get("bozo") and not posts:
             raise _malformed(parsed.get("bozo_exception"), text)
         title = _text(channel, "title") or _fallback_title(options.source)
@@ -79,6 +85,14 @@ def _malformed(problem: object, text: str) -> ArchiveError:
     skipped = text[: len(text) - len(document)].count("\n")
     declared = document.startswith("<?xml")
     return ArchiveError(f"not a readable feed: {message}", line=line + skipped - (not declared))
+
+
+def _checked(post: Post, number: int) -> Post:
+    """The post, or an error naming its item (feedparser does not say which line it was on)."""
+    for problem in post_oversize(post):
+        name = shown(post.headline or post.id or post.body[:60], 40)
+        raise ArchiveError(f"item {number} ({name}): {problem}")
+    return post
 
 
 def _post(entry: Mapping[str, Any]) -> Post | None:

@@ -17,12 +17,24 @@ What the export really contains, and how each piece is read:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..model import ArchiveError, Feed, Media, Post, TimeSource, utc
+from ..model import (
+    MAX_BODY_BYTES,
+    MAX_LINE_CHARS,
+    ArchiveError,
+    Feed,
+    Media,
+    Post,
+    TimeSource,
+    check_post_size,
+    utc,
+)
 from .credits import split_credit
+from .lines import check_line
 
 if TYPE_CHECKING:
     from . import ImportOptions
@@ -51,9 +63,10 @@ def _bullets(text: str) -> list[str]:
 
 
 def parse(text: str, options: ImportOptions) -> Feed:
-    header, chunks = _split_document(text.splitlines())
+    lines = text.splitlines()
+    header = _header(lines)
+    posts = [_read_post(chunk, start, options) for start, chunk in _chunks(lines, len(header))]
     title, description, extra = _read_header(header)
-    posts = [_read_post(lines, start, options) for start, lines in chunks]
     return options.feed(title, posts, description, extra)
 
 
@@ -61,21 +74,41 @@ def _clean(line: str) -> str:
     return line.replace("\u00a0", " ").strip()
 
 
-def _split_document(lines: list[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header lines, and each post's lines with the line number it starts on."""
-    header: list[str] = []
-    chunks: list[tuple[int, list[str]]] = []
+def _header(lines: list[str]) -> list[str]:
+    """The lines above the first post."""
+    header = []
     for number, raw in enumerate(lines, 1):
-        bullet = BULLET.match(raw)
+        if BULLET.match(check_line(raw, number)):
+            break
+        header.append(raw)
+    return header
+
+
+def _chunks(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
+    """Each post's lines with the line number it starts on, one post at a time.
+
+    Each line read is blanked in ``lines``, so that it is freed with its post: a list of every
+    line of the file is no longer held beside every post.
+    """
+    chunk: list[str] = []
+    first = 0
+    match = BULLET.match
+    for index in range(start, len(lines)):
+        raw = lines[index]
+        lines[index] = ""
+        if len(raw) > MAX_LINE_CHARS:
+            check_line(raw, index + 1)
+        bullet = match(raw)
         if bullet:
-            chunks.append((number, [bullet.group(1)]))
-        elif not chunks:
-            header.append(raw)
+            if chunk:
+                yield first, chunk
+            first, chunk = index + 1, [bullet.group(1)]
         elif raw[:1].isspace() or not raw.strip():
-            chunks[-1][1].append(raw)
+            chunk.append(raw)
         else:
             break
-    return header, chunks
+    if chunk:
+        yield first, chunk
 
 
 def _read_header(lines: list[str]) -> tuple[str, str | None, dict[str, str]]:
@@ -108,7 +141,10 @@ class _PostBuilder:
     def add_text(self, text: str) -> None:
         if self.open_paragraph and self.paragraphs:
             last = self.paragraphs[-1]
-            self.paragraphs[-1] = last + ("" if _split_word(last, text) else " ") + text
+            self.paragraphs[-1] = last = last + ("" if _split_word(last, text) else " ") + text
+            if len(last) > MAX_BODY_BYTES:
+                # Joining line by line is quadratic in a paragraph's length: stop at the bound.
+                raise _BodyTooLong
         else:
             self.paragraphs.append(text)
         self.open_paragraph = not text.endswith(SENTENCE_END)
@@ -129,6 +165,10 @@ class _PostBuilder:
         self.open_paragraph = False
 
 
+class _BodyTooLong(Exception):
+    """A paragraph of a post has grown past the bound on a body."""
+
+
 def _split_word(before: str, after: str) -> bool:
     """``the U`` + ``S and``: a capital letter the export broke away from the rest of its word."""
     last = before.rsplit(" ", 1)[-1]
@@ -137,6 +177,14 @@ def _split_word(before: str, after: str) -> bool:
 
 
 def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
+    try:
+        return _read_lines(lines, start, options)
+    except _BodyTooLong:
+        message = f"body: more than {MAX_BODY_BYTES} bytes, at most {MAX_BODY_BYTES}"
+        raise ArchiveError(message, line=start) from None
+
+
+def _read_lines(lines: list[str], start: int, options: ImportOptions) -> Post:
     post = _PostBuilder()
     headline = _headline(lines)
     body_lines = lines[1:] if headline else lines
@@ -156,7 +204,7 @@ def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
             post.media.append(Media(kind="gallery", count=int(match["count"])))
         else:
             _add_prose(post, line)
-    return Post(
+    built = Post(
         id="",
         headline=headline,
         body="\n\n".join(dict.fromkeys(post.paragraphs)),
@@ -167,6 +215,7 @@ def _read_post(lines: list[str], start: int, options: ImportOptions) -> Post:
         source=post.source,
         media=tuple(post.media),
     )
+    return check_post_size(built, start)
 
 
 def _add_prose(post: _PostBuilder, line: str) -> None:
@@ -189,12 +238,13 @@ def _add_prose(post: _PostBuilder, line: str) -> None:
 def _headline(lines: list[str]) -> str | None:
     """A short first line that is not a sentence, followed by more text of the post."""
     first = _clean(lines[0])
-    rest = [_clean(line) for line in lines[1:] if _clean(line)]
-    if not first or not rest or len(first) > HEADLINE_MAX:
+    # Only whether more text follows, and its first line, matter: not every line cleaned.
+    more = next((text for line in lines[1:] if (text := _clean(line))), None)
+    if not first or more is None or len(first) > HEADLINE_MAX:
         return None
     if first.rstrip("\"'”’").endswith(SENTENCE_END):
         return None
-    if EMBED.match(rest[0]) or COUNTER.match(rest[0]) or split_credit(first)[1]:
+    if EMBED.match(more) or COUNTER.match(more) or split_credit(first)[1]:
         return None
     following = lines[1] if len(lines) > 1 else ""
     if _clean(following) and not _clean(following)[:1].isupper():

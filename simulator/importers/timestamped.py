@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
 
-from ..model import ArchiveError, Feed, Post, TimeSource
+from ..model import MAX_LINE_CHARS, ArchiveError, Feed, Post, TimeSource, check_post_size
 from .credits import split_credit
+from .lines import check_line
 
 if TYPE_CHECKING:
     from . import ImportOptions
@@ -136,11 +137,14 @@ def parse(text: str, options: ImportOptions) -> Feed:
     _resolve_dates(doc.sections, options.date)
     newest_first = _runs_newest_first(doc)
     times = _published_times(doc.entries, newest_first, options.timezone)
-    posts = [
-        post
-        for entry, moment in zip(doc.entries, times, strict=True)
-        if (post := _post(entry, moment)) is not None
-    ]
+    posts = []
+    # Last to first, each entry let go once it is a post: never all entries and all posts at once.
+    entries = doc.entries
+    entries.reverse()
+    times.reverse()
+    while entries:
+        if (post := _post(entries.pop(), times.pop())) is not None:
+            posts.append(post)
     if newest_first:
         posts.reverse()
     posts.sort(key=lambda post: post.timed)
@@ -153,6 +157,8 @@ def _scan(text: str) -> _Document:
     section = _Section(line=0)
     doc = _Document(header=header, sections=[section], entries=[])
     for number, line in enumerate(_lines(text), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            check_line(line, number)
         stamp = _STAMP.match(line)
         if stamp:
             entry = _entry(stamp, number, section)
@@ -295,7 +301,7 @@ def _post(entry: _Entry, moment: datetime) -> Post | None:
         body, headline = headline, None
     if not body:
         return None
-    return Post(
+    post = Post(
         id="",
         body=body,
         published_at=moment,
@@ -303,6 +309,7 @@ def _post(entry: _Entry, moment: datetime) -> Post | None:
         headline=headline,
         source=source,
     )
+    return check_post_size(post, entry.line)
 
 
 def _paragraphs(lines: Sequence[str]) -> list[list[str]]:
