@@ -50,7 +50,7 @@ from yarl import URL
 
 from clients.sse import SSEReader
 from simulator.web.snapshots import SNAPSHOTS
-from simulator.web.state import PRIVATE, PRIVATE_STREAMS, STREAMS
+from simulator.web.state import PRIVATE, PRIVATE_STREAMS, SETTINGS, STREAMS
 
 T = TypeVar("T")
 FEED = BUNDLED_ID
@@ -624,6 +624,8 @@ def cursor_resumes(h: Harness) -> None:
 async def converse(server: Server, path: str, messages: list[str | bytes]) -> None:
     """Send the messages, then a ping; every frame up to the pong is an event or a reply, and
     the connection is still open."""
+    limit = server.app[SETTINGS].server.ws_max_message
+    too_big = any(len(m if isinstance(m, bytes) else m.encode()) > limit for m in messages)
     async with server.session.ws_connect(server.ws_base + path) as ws:
         for message in messages:
             if isinstance(message, bytes):
@@ -633,6 +635,9 @@ async def converse(server: Server, path: str, messages: list[str | bytes]) -> No
         await ws.send_str('{"op":"ping"}')
         while True:
             frame = await ws.receive()
+            if too_big and frame.type is not aiohttp.WSMsgType.TEXT:
+                assert ws.close_code == 1009, (frame, ws.close_code)  # over ws_max_message
+                return
             assert frame.type is aiohttp.WSMsgType.TEXT, (frame, ws.close_code)
             value = json.loads(frame.data)
             assert isinstance(value, dict), value
