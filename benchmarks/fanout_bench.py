@@ -533,7 +533,7 @@ def write_long_feed(directory: str) -> Path:
     new lap starts a new epoch, and the bundled archive is a lap of 46 events)."""
     import dataclasses
 
-    from simulator import archive
+    from simulator.core import archive
     from simulator.sources import bundled_feed
 
     feed = bundled_feed()

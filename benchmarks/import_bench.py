@@ -5,9 +5,9 @@ way ``livesim import`` does it, format auto-detected:
 
 - ``scribblelive``: ScribbleLive-style text export; bullet-delimited posts, hard-wrapped lines,
   agency credits, a byline with the only stated time on about every 10th post (so ~90% of the
-  times are interpolated by ``simulator.timing``).
+  times are interpolated by ``simulator.core.timing``).
 - ``timestamped``: ``0915 GMT: ...`` entries under one date line per day, every time stated.
-- ``jsonl``: the canonical JSON Lines archive, read twice: by ``simulator.archive.loads`` (what
+- ``jsonl``: the canonical JSON Lines archive, read twice: by ``simulator.core.archive.loads`` (what
   ``livesim validate`` and the server use) and through ``import_bytes`` (adds detection, id
   assignment and timing inference).
 
@@ -39,9 +39,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from simulator import archive
-from simulator.importers import ImportOptions, decode, detect, import_bytes
-from simulator.model import Feed, Post, TimeSource
+from simulator.core import archive
+from simulator.core.importers import ImportOptions, decode, detect, import_bytes
+from simulator.core.model import Feed, Post, TimeSource
 
 ORIGIN = datetime(2014, 6, 9, 6, 0, tzinfo=UTC)
 STEP = timedelta(seconds=90)

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from simulator import synth
-from simulator.importers import ImportOptions, import_bytes
-from simulator.model import Feed
-from simulator.replay import Replay
+from simulator.cli.synth import encode
+from simulator.core import synth
+from simulator.core.importers import ImportOptions, import_bytes
+from simulator.core.model import Feed
+from simulator.core.replay import Replay
 from simulator.settings import ReplayConfig
 from simulator.sources import MAX_ARCHIVE_BYTES, bundled_feed
-from simulator.synth_command import encode
 from simulator.web.state import build_script
 
 T = TypeVar("T")

@@ -39,9 +39,9 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.model import ArchiveError, shown
+from simulator.core.model import ArchiveError, shown
+from simulator.core.timeline import parse_duration
 from simulator.sources import read_regular_file
-from simulator.timeline import parse_duration
 
 from . import reads
 from .sse import MAX_EVENT_BYTES

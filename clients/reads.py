@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from simulator.model import shown
+from simulator.core.model import shown
 
 STEP = 64 * 1024
 """Bytes inflated at most per step."""

@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import WebSocketException
 from yarl import URL
 
-from simulator.model import shown
+from simulator.core.model import shown
 
 from . import reads
 from .sse import MAX_EVENT_BYTES, Event, SSEReader

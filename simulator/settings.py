@@ -25,20 +25,15 @@ from pydantic import (
     field_validator,
 )
 
-from .faults import FaultSpec
-from .faults import parse as parse_faults
-from .model import ArchiveError, shown
-from .replay import Options
-from .scenario_config import (
-    ScenarioName,
-    ScenarioRules,
-    ScenarioValue,
-    resolve_names,
-)
-from .schedule import Moment, ScheduleEntry
-from .snapshot import DEFAULT_MAX_BYTES as DEFAULT_SNAPSHOT_BYTES
+from .core.faults import FaultSpec
+from .core.faults import parse as parse_faults
+from .core.model import ArchiveError, shown
+from .core.replay import Options
+from .core.scenario_config import ScenarioName, ScenarioRules, ScenarioValue, resolve_names
+from .core.snapshot import DEFAULT_MAX_BYTES as DEFAULT_SNAPSHOT_BYTES
+from .core.timeline import parse_duration, parse_speed
 from .sources import ID_PATTERN, ID_RULE, read_regular_file
-from .timeline import parse_duration, parse_speed
+from .web.schedule import Moment, ScheduleEntry
 
 
 def _optional_duration(value: object) -> object:

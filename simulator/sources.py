@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .importers import ImportOptions, import_bytes
-from .model import ArchiveError, Feed, shown, slug
+from .core.importers import ImportOptions, import_bytes
+from .core.model import ArchiveError, Feed, shown, slug
 
 BUNDLED = "aljazeera-iraq-2014-06.txt"
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from simulator import settings as settings_module
-from simulator.model import Feed
+from simulator.core.model import Feed
 from simulator.sources import bundled_feed
 from simulator.web.app import create_app, runner_options
 

@@ -1,6 +1,6 @@
 """Synthetic feeds and a fake clock for the pure core (timeline, script, replay, wire).
 
-No I/O and no ``simulator.importers``/``simulator.sources``: feeds are built from the model
+No I/O and no ``simulator.core.importers``/``simulator.sources``: feeds are built from the model
 directly, and "now" is just a float the test passes in.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from simulator.model import Feed, Post, TimeSource
-from simulator.replay import Options, Replay
-from simulator.script import DEFAULT_EDIT_DELAY, Script, Step, build
-from simulator.wire import Event
+from simulator.core.model import Feed, Post, TimeSource
+from simulator.core.replay import Options, Replay
+from simulator.core.script import DEFAULT_EDIT_DELAY, Script, Step, build
+from simulator.core.wire import Event
 
 T0 = datetime(2014, 6, 12, 8, 0, tzinfo=UTC)
 """The archive time of the first post (offset 0)."""

@@ -11,7 +11,7 @@ from conftest import BUNDLED_ID, Server, StartServer
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from simulator.model import Feed
+from simulator.core.model import Feed
 
 TIMEOUT = 10
 

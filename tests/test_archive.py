@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import simulator
-from simulator import archive
-from simulator.importers import ImportOptions, import_text
-from simulator.model import ArchiveError, Feed, Media, Post, TimeSource
+from simulator.core import archive
+from simulator.core.importers import ImportOptions, import_text
+from simulator.core.model import ArchiveError, Feed, Media, Post, TimeSource
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(simulator.__file__).parent / "data" / "archive.schema.json"

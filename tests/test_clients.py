@@ -39,11 +39,12 @@ from hostile import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clients import commands, reads
+from clients import reads
 from clients import sse as client_sse
 from clients.frames import MAX_CHUNK_LINE, SseDecoder, WsDecoder
 from clients.tail import Follower, describe, run_tail
 from clients.target import ClientError, get_json
+from simulator.cli import clients as commands
 from simulator.web.state import CONNECTIONS
 
 TIMEOUT = 30

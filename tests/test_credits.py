@@ -1,6 +1,6 @@
 import pytest
 
-from simulator.importers.credits import is_agency, normalise_source, split_credit
+from simulator.core.importers.credits import is_agency, normalise_source, split_credit
 
 
 @pytest.mark.parametrize(

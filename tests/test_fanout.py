@@ -17,7 +17,7 @@ from conftest import BUNDLED_ID, Server, StartServer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from simulator.model import Feed
+from simulator.core.model import Feed
 
 TIMEOUT = 20
 MAX = {"id": "s", "feed": BUNDLED_ID, "speed": "max", "loop": False, "paused": True}

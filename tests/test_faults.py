@@ -17,14 +17,14 @@ from conftest import BUNDLED_ID, Server, StartServer
 from sse import Event as Event_
 from sse import envelope
 
-from simulator import wire
-from simulator.faults import ITEMS, FaultSpec, FaultSpecError, parse
-from simulator.hub import Framing, Hub, Subscriber
-from simulator.model import ArchiveError
-from simulator.script import EventType
-from simulator.web.faults import Faulted, garbled
+from simulator.core import wire
+from simulator.core.faults import ITEMS, FaultSpec, FaultSpecError, parse
+from simulator.core.model import ArchiveError
+from simulator.core.script import EventType
+from simulator.core.wire import Event
+from simulator.web.fault_stages import Faulted, garbled
+from simulator.web.hub import Framing, Hub, Subscriber
 from simulator.web.state import STREAMS
-from simulator.wire import Event
 
 # The spec ------------------------------------------------------------------------------------
 

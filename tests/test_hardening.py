@@ -22,8 +22,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from simulator.stream import StreamFailed
 from simulator.web.state import OPEN, STREAMS
+from simulator.web.stream import StreamFailed
 
 TIMEOUT = 10
 EVIL = Origin("http://evil.example")
@@ -143,7 +143,7 @@ async def test_a_failing_stream_is_isolated(start_server: StartServer) -> None:
 
 
 def stream_pause() -> Any:
-    from simulator.replay import Pause
+    from simulator.core.replay import Pause
 
     return Pause()
 
@@ -787,7 +787,7 @@ def test_deleted_streams_keep_their_label_up_to_a_bound() -> None:
     from collections import Counter
     from types import SimpleNamespace
 
-    from simulator.hub import Hub
+    from simulator.web.hub import Hub
     from simulator.web.metrics import RETIRED_STREAMS, Metrics
 
     metrics = Metrics(list)
@@ -834,7 +834,7 @@ def test_deleted_streams_keep_their_label_up_to_a_bound() -> None:
     ],
 )
 def test_edge_settings_out_of_range_are_refused_by_name(key: str, value: Any) -> None:
-    from simulator.model import ArchiveError
+    from simulator.core.model import ArchiveError
     from simulator.settings import validate
 
     with pytest.raises(ArchiveError) as info:
@@ -848,7 +848,7 @@ def test_the_open_file_limit_is_checked_against_max_connections() -> None:
     start (the ``ulimit -n 64`` test above sees the line)."""
     import resource
 
-    from simulator.web.cli import FILES_BESIDES_CONNECTIONS, open_file_shortfall
+    from simulator.cli.serve import FILES_BESIDES_CONNECTIONS, open_file_shortfall
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:

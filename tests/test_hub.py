@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulator import wire
-from simulator.hub import SLOW, Framing, Hub, Subscriber
-from simulator.script import EventType
-from simulator.wire import Event
+from simulator.core import wire
+from simulator.core.script import EventType
+from simulator.core.wire import Event
+from simulator.web.hub import SLOW, Framing, Hub, Subscriber
 
 
 def event(serial: int) -> Event:

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from simulator import archive, cli
+from simulator import cli
+from simulator.core import archive
 
 MIB = 1 << 20
 T = "2014-06-25T06:52:29Z"

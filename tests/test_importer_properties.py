@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from simulator import archive
-from simulator.importers import FORMATS, ImportOptions, import_text, timestamped
-from simulator.importers.credits import split_credit
-from simulator.model import ArchiveError, Feed, TimeSource
+from simulator.core import archive
+from simulator.core.importers import FORMATS, ImportOptions, import_text, timestamped
+from simulator.core.importers.credits import split_credit
+from simulator.core.model import ArchiveError, Feed, TimeSource
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,8 +1,8 @@
 import pytest
 from fixture_text import FIXTURES, fixture, utc
 
-from simulator.importers import ImportOptions, detect, import_text, rss
-from simulator.model import ArchiveError, Media, TimeSource
+from simulator.core.importers import ImportOptions, detect, import_text, rss
+from simulator.core.model import ArchiveError, Media, TimeSource
 
 
 def rss_doc(items: str, channel: str = "<title>Live</title>", declaration: bool = True) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import simulator
-from simulator.importers import ImportOptions, detect, import_bytes
-from simulator.model import Feed, Media, Post, TimeSource
+from simulator.core.importers import ImportOptions, detect, import_bytes
+from simulator.core.model import Feed, Media, Post, TimeSource
 from simulator.sources import BUNDLED, bundled_feed, load_feed
 
 SEED = Path(simulator.__file__).parent / "data" / BUNDLED

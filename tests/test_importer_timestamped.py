@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from fixture_text import fixture, utc
 
-from simulator.importers import ImportOptions, detect, import_text, timestamped
-from simulator.model import ArchiveError, TimeSource
+from simulator.core.importers import ImportOptions, detect, import_text, timestamped
+from simulator.core.model import ArchiveError, TimeSource
 
 QATAR = ZoneInfo("Asia/Qatar")
 

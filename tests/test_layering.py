@@ -1,7 +1,8 @@
 """The pure core does no I/O and knows nothing of the server: checked on each module's imports.
 
 The core turns bytes into feeds and feeds into timed events. Reading files, clocks, sockets and
-event loops belong to the shell (``sources``, ``cli``, ``web``, ``stream``, ``hub``, ``settings``).
+event loops belong to the shell: ``simulator/web`` (the server), ``simulator/cli`` (the command
+line) and the modules they share (``settings``, ``sources``, ``logs``).
 """
 
 from __future__ import annotations
@@ -14,25 +15,11 @@ import pytest
 import simulator
 
 PACKAGE = Path(simulator.__file__).resolve().parent
-CORE = [
-    "model.py",
-    "archive.py",
-    "timing.py",
-    "timeline.py",
-    "script.py",
-    "scenario.py",
-    "replay.py",
-    "projection.py",
-    "snapshot.py",
-    "prepared.py",
-    "eventlog.py",
-    "live.py",
-    "wire.py",
-    "stats.py",
-    "synth.py",
-    "faults.py",
-    *sorted(f"importers/{p.name}" for p in (PACKAGE / "importers").glob("*.py")),
-]
+CORE = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "core").rglob("*.py"))
+"""Every module of ``simulator/core``: a new one is held to the rule without being listed."""
+WEB = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "web").rglob("*.py"))
+SHELL = {"__init__.py", "__main__.py", "settings.py", "sources.py", "logs.py"}
+"""What may sit at the package's top beside ``core/``, ``web/`` and ``cli/``."""
 
 FORBIDDEN_MODULES = {
     # event loops, servers, schedulers, clocks, sockets
@@ -58,8 +45,8 @@ FORBIDDEN_MODULES = {
     "importlib",
     # the shell around the core
     "simulator.web",
-    "simulator.stream",
-    "simulator.hub",
+    "simulator.web.stream",
+    "simulator.web.hub",
     "simulator.settings",
     "simulator.cli",
     "simulator.sources",
@@ -101,11 +88,28 @@ def _forbidden(module: str) -> bool:
     return any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN_MODULES)
 
 
-def test_core_modules_exist() -> None:
-    for relative in CORE:
-        assert (PACKAGE / relative).is_file(), relative
-    assert "importers/__init__.py" in CORE
-    assert "importers/scribblelive.py" in CORE
+def test_the_layout_is_core_web_cli() -> None:
+    """A newcomer sees the design in the tree: the pure core, the server, the command line, and
+    the three shell modules both of those use."""
+    assert {
+        "core/replay.py",
+        "core/importers/__init__.py",
+        "core/importers/scribblelive.py",
+    } <= set(CORE)
+    top = {p.name for p in PACKAGE.glob("*.py")}
+    assert top == SHELL, top - SHELL
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == {"core", "web", "cli"}
+
+
+@pytest.mark.parametrize("relative", WEB)
+def test_the_server_does_not_import_the_command_line(relative: str) -> None:
+    problems = [
+        f"{relative}:{line}: imports {module}"
+        for line, module, _ in _imports(relative)
+        if module == "simulator.cli" or module.startswith("simulator.cli.")
+    ]
+    assert problems == []
 
 
 @pytest.mark.parametrize("relative", CORE)
@@ -118,7 +122,7 @@ def test_core_imports_no_io_and_no_shell(relative: str) -> None:
             problems.append(f"{relative}:{line}: imports pathlib {names or '(module)'}")
         elif module == "io" and set(names) & {"open", "FileIO", "open_code"}:
             problems.append(f"{relative}:{line}: imports io {names}")
-        elif module == "simulator" and set(names) & {"web", "stream", "hub", "settings", "cli"}:
+        elif module == "simulator" and set(names) - {"core"}:
             problems.append(f"{relative}:{line}: imports simulator {names}")
     assert problems == []
 
@@ -146,10 +150,10 @@ def test_core_opens_no_files(relative: str) -> None:
 
 def test_the_checker_sees_relative_and_nested_imports() -> None:
     """The AST walk resolves ``from .. import x`` and finds imports inside functions."""
-    imports = {module for _, module, _ in _imports("importers/__init__.py")}
-    assert {"simulator.archive", "simulator.timing", "simulator.model"} <= imports
-    assert "simulator.importers.scribblelive" in imports
-    replay = {module for _, module, _ in _imports("replay.py")}
-    assert "simulator.wire" in replay and "simulator.script" in replay
+    imports = {module for _, module, _ in _imports("core/importers/__init__.py")}
+    assert {"simulator.core.archive", "simulator.core.timing", "simulator.core.model"} <= imports
+    assert "simulator.core.importers.scribblelive" in imports
+    replay = {module for _, module, _ in _imports("core/replay.py")}
+    assert "simulator.core.wire" in replay and "simulator.core.script" in replay
     assert _forbidden("simulator.web.app") and _forbidden("asyncio")
-    assert not _forbidden("datetime") and not _forbidden("simulator.timeline")
+    assert not _forbidden("datetime") and not _forbidden("simulator.core.timeline")

@@ -13,7 +13,7 @@ from sse import connect, envelope
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
-from simulator.model import Feed
+from simulator.core.model import Feed
 
 TIMEOUT = 10
 PAUSED = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "loop": False, "paused": True}

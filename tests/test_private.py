@@ -25,11 +25,11 @@ import sse
 from conftest import BUNDLED_ID, Server, StartServer
 
 from simulator import settings as settings_module
-from simulator.faults import parse as parse_faults
-from simulator.model import ArchiveError, Feed
-from simulator.stream import Stream
-from simulator.synth import synthesize
+from simulator.core.faults import parse as parse_faults
+from simulator.core.model import ArchiveError, Feed
+from simulator.core.synth import synthesize
 from simulator.web.state import OPEN, PRIVATE_STREAMS, STREAMS
+from simulator.web.stream import Stream
 
 TIMEOUT = 10.0
 BODY_40K = "x" * 40_000

@@ -23,10 +23,10 @@ from core_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import live
-from simulator.archive import post_record
-from simulator.live import TooManyPosts, UnknownPost
-from simulator.replay import (
+from simulator.core import live
+from simulator.core.archive import post_record
+from simulator.core.live import TooManyPosts, UnknownPost
+from simulator.core.replay import (
     MAX_BATCH,
     CreatePost,
     DeletePost,
@@ -40,9 +40,9 @@ from simulator.replay import (
     SetSpeed,
     UpdatePost,
 )
-from simulator.script import EventType, Script, Step
-from simulator.timeline import MAX_SPEED
-from simulator.wire import Event, wall_time
+from simulator.core.script import EventType, Script, Step
+from simulator.core.timeline import MAX_SPEED
+from simulator.core.wire import Event, wall_time
 
 P5 = [0, 60, 120, 180, 240]
 """Five posts a minute apart."""

@@ -21,8 +21,8 @@ import sse
 from conftest import BUNDLED_ID, Server, StartServer
 from websockets.asyncio.client import ClientConnection, connect
 
-from simulator import script
-from simulator.model import Feed
+from simulator.core import script
+from simulator.core.model import Feed
 
 TIMEOUT = 15
 PAUSED = {"feed": BUNDLED_ID, "speed": 3600, "max_gap": "1s", "loop": False, "paused": True}

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from sse import connect, envelope
 
 from simulator import cli
-from simulator import scenario as S
-from simulator.model import ArchiveError, Feed
-from simulator.replay import Options, Replay
-from simulator.scenario_config import ScenarioRules
-from simulator.script import Cue, EventType, Script, Step, build
+from simulator.core import scenario as S
+from simulator.core.model import ArchiveError, Feed
+from simulator.core.replay import Options, Replay
+from simulator.core.scenario_config import ScenarioRules
+from simulator.core.script import Cue, EventType, Script, Step, build
 from simulator.settings import load, validate
 from simulator.web.app import create_app, runner_options
 

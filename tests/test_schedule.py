@@ -15,9 +15,9 @@ import sse
 from conftest import BUNDLED_ID, Server, StartServer
 
 from simulator import settings as settings_module
+from simulator.core.model import ArchiveError
 from simulator.logs import RepeatedWarnings
-from simulator.model import ArchiveError
-from simulator.schedule import ScheduleEntry, Scheduler, plan
+from simulator.web.schedule import ScheduleEntry, Scheduler, plan
 
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -8,15 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from core_helpers import T0, make_feed, make_post, make_script
 
-from simulator.model import Feed
-from simulator.script import (
-    ACTIONS,
-    DEFAULT_EDIT_DELAY,
-    EventType,
-    Script,
-    Step,
-    build,
-)
+from simulator.core.model import Feed
+from simulator.core.script import ACTIONS, DEFAULT_EDIT_DELAY, EventType, Script, Step, build
 
 
 def _cues(script: Script) -> list[tuple[float, str, str]]:

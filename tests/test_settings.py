@@ -15,10 +15,10 @@ import pytest
 import simulator
 from simulator import settings as settings_module
 from simulator.cli import build_parser
-from simulator.model import ArchiveError
+from simulator.cli.serve import resolve
+from simulator.core.model import ArchiveError
 from simulator.settings import Override, Settings
 from simulator.sources import BUNDLED
-from simulator.web.cli import resolve
 
 BUNDLED_ID = "aljazeera-iraq-2014-06"
 SEED = Path(simulator.__file__).resolve().parent / "data" / BUNDLED

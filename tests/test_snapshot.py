@@ -24,9 +24,10 @@ import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 from core_helpers import START, T0, make_replay
 
-from simulator import live, settings
-from simulator.model import ArchiveError, Feed, Post
-from simulator.replay import CreatePost, PinPost, UpdatePost
+from simulator import settings
+from simulator.core import live
+from simulator.core.model import ArchiveError, Feed, Post
+from simulator.core.replay import CreatePost, PinPost, UpdatePost
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10
@@ -205,7 +206,7 @@ async def test_key_events_name_only_the_posts_shown(start_server: StartServer) -
 
 
 def test_a_post_larger_than_the_whole_bound_is_left_out() -> None:
-    from simulator.snapshot import HEAD_RESERVE
+    from simulator.core.snapshot import HEAD_RESERVE
 
     replay = make_replay([0, 60])
     replay.advance(START + 60)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.model import ArchiveError
+from simulator.core.model import ArchiveError
 from simulator.sources import MAX_ARCHIVE_BYTES, read_archive, read_regular_file
 
 

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 
 from simulator.cli import build_parser, main
-from simulator.live import MAX_BODY, MAX_LIVE_POSTS
-from simulator.model import ArchiveError, Feed, shown
+from simulator.cli.serve import resolve
+from simulator.core.live import MAX_BODY, MAX_LIVE_POSTS
+from simulator.core.model import ArchiveError, Feed, shown
 from simulator.settings import validate
-from simulator.web.cli import resolve
 from simulator.web.persist import STATE, read, write_atomic
 
 TIMEOUT = 10

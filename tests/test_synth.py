@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator import archive, script, synth, synth_command
-from simulator.importers import ImportOptions, import_bytes
-from simulator.model import ArchiveError, Feed, Post, TimeSource
+from simulator.cli import synth as synth_command
+from simulator.core import archive, script, synth
+from simulator.core.importers import ImportOptions, import_bytes
+from simulator.core.model import ArchiveError, Feed, Post, TimeSource
 from simulator.sources import bundled_feed
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 
-from simulator.model import Feed, Media, Post, TimeSource
+from simulator.core.model import Feed, Media, Post, TimeSource
 
 playwright_api = pytest.importorskip("playwright.async_api")
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.timeline import (
+from simulator.core.timeline import (
     MAX_SPEED,
     GapClamp,
     Timeline,

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator import timing
-from simulator.model import Feed, Post, TimeSource
+from simulator.core import timing
+from simulator.core.model import Feed, Post, TimeSource
 
 T0 = datetime(2014, 6, 25, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

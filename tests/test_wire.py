@@ -9,9 +9,9 @@ import orjson
 import pytest
 from core_helpers import WALL_OFFSET, envelope, make_replay
 
-from simulator.archive import post_record
-from simulator.script import EventType
-from simulator.wire import (
+from simulator.core.archive import post_record
+from simulator.core.script import EventType
+from simulator.core.wire import (
     SSE_HEARTBEAT,
     ClientMessageError,
     encode,

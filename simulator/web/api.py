@@ -11,9 +11,9 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..live import parse_fields
-from ..model import Feed
-from ..replay import (
+from ..core.live import parse_fields
+from ..core.model import Feed
+from ..core.replay import (
     Command,
     CreatePost,
     DeletePost,
@@ -26,12 +26,11 @@ from ..replay import (
     SetSpeed,
     UpdatePost,
 )
-from ..schedule import Job, plan
+from ..core.timeline import parse_speed
 from ..settings import StreamConfig
-from ..stream import Stream
-from ..timeline import parse_speed
 from . import persist, snapshots
 from .errors import from_validation, http_error, json, not_found, one_line
+from .schedule import Job, plan
 from .snapshots import SNAPSHOTS
 from .state import (
     API_STREAMS,
@@ -44,6 +43,7 @@ from .state import (
     make_stream,
     stop_stream,
 )
+from .stream import Stream
 
 routes = web.RouteTableDef()
 MAX_TARGET = 200

@@ -15,18 +15,17 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from .. import stats
-from ..faults import FaultSpecError
-from ..faults import parse as parse_faults
-from ..model import Feed
-from ..schedule import Scheduler
+from ..core import stats
+from ..core.faults import FaultSpecError
+from ..core.faults import parse as parse_faults
+from ..core.model import Feed
 from ..settings import ReplayConfig, Settings
-from ..stream import Stream, StreamFailed
 from . import access, api, persist, posts
 from .errors import error_body, from_validation, http_error, json, not_found
-from .faults import FAULTS
+from .fault_stages import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
 from .private import PrivateReplays
+from .schedule import Scheduler
 from .snapshots import SNAPSHOTS, Snapshots
 from .state import (
     API_STREAMS,
@@ -45,6 +44,7 @@ from .state import (
     open_private,
     stop_stream,
 )
+from .stream import Stream, StreamFailed
 from .transports import SSE_HEADERS, serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"

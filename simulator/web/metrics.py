@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from ..stream import Stream
+from .stream import Stream
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """What ``generate_latest`` writes: the classic text format every Prometheus reads."""

@@ -31,15 +31,15 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..archive import json_kind
-from ..live import MAX_LIVE_BYTES, export_live
-from ..model import ArchiveError, Feed, shown
-from ..replay import Command, PostCommand, Replay
+from ..core.archive import json_kind
+from ..core.live import MAX_LIVE_BYTES, export_live
+from ..core.model import ArchiveError, Feed, shown
+from ..core.replay import Command, PostCommand, Replay
 from ..settings import Settings, StreamConfig
 from ..sources import read_regular_file
-from ..stream import Stream
 from .errors import one_line
 from .state import API_STREAMS, FEEDS, SETTINGS, STREAMS, build_script, make_stream
+from .stream import Stream
 
 VERSION = 1
 SAVE_DELAY = 1.0

@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..live import TooManyPosts, UnknownPost, parse_fields
-from ..replay import CreatePost, DeletePost, PinPost, PostCommand, UpdatePost
-from ..stream import Stream
+from ..core.live import TooManyPosts, UnknownPost, parse_fields
+from ..core.replay import CreatePost, DeletePost, PinPost, PostCommand, UpdatePost
 from .api import get_stream, read_json
 from .errors import http_error, json, not_found
+from .stream import Stream
 
 routes = web.RouteTableDef()
 

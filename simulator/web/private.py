@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 
-from ..eventlog import LogPool
-from ..live import LiveBudget
-from ..model import Feed
-from ..prepared import PreparedScript, Timing
-from ..scenario_config import ScenarioRules, ScenarioValue, resolve
-from ..script import Script
+from ..core.eventlog import LogPool
+from ..core.live import LiveBudget
+from ..core.model import Feed
+from ..core.prepared import PreparedScript, Timing
+from ..core.scenario_config import ScenarioRules, ScenarioValue, resolve
+from ..core.script import Script
 from ..settings import ReplayConfig, ServerConfig
 
 ScriptKey = tuple[str, ScenarioValue, float]

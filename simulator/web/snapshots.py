@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
-from .. import snapshot
-from ..model import Feed
+from ..core import snapshot
+from ..core.model import Feed
 from ..settings import ServerConfig
 from .errors import error_body
 from .metrics import Metrics

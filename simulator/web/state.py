@@ -12,17 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import scenario, scenario_config, script
-from ..hub import Subscriber
-from ..model import Feed
-from ..replay import Replay
-from ..scenario_config import ScenarioRules
-from ..schedule import START_AT, Job, Scheduler, plan
+from ..core import scenario, scenario_config, script
+from ..core.model import Feed
+from ..core.replay import Replay
+from ..core.scenario_config import ScenarioRules
 from ..settings import ReplayConfig, Settings, StreamConfig
-from ..stream import Stream, new_replay
 from .access import Slots
+from .hub import Subscriber
 from .metrics import Metrics
 from .private import PrivateReplays
+from .schedule import START_AT, Job, Scheduler, plan
+from .stream import Stream, new_replay
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])

@@ -25,15 +25,16 @@ from typing import Any, TypeVar
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
-from .. import wire
-from ..hub import SLOW, Framing, Subscriber
-from ..live import TooManyPosts
-from ..stream import Stream, StreamFailed
-from ..wire import Event
-from . import access, faults
+from ..core import wire
+from ..core.live import TooManyPosts
+from ..core.wire import Event
+from . import access
+from . import fault_stages as faults
 from .api import parse_command
+from .hub import SLOW, Framing, Subscriber
 from .ratelimit import TokenBucket
 from .state import CONNECTIONS, METRICS, SETTINGS
+from .stream import Stream, StreamFailed
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from . import wire
-from .faults import FaultSpec
+from ..core import wire
+from ..core.faults import FaultSpec
+from ..core.model import Feed
+from ..core.prepared import PreparedScript
+from ..core.replay import Command, Options, Replay
+from ..core.script import Script
+from ..core.wire import Event
 from .hub import Hub, Subscriber
-from .model import Feed
-from .prepared import PreparedScript
-from .replay import Command, Options, Replay
-from .script import Script
-from .wire import Event
 
 MAX_SPEED_WAIT = 0.1
 """At speed max, how long to wait for subscribers to drain before emitting the next batch."""

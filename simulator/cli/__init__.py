@@ -17,15 +17,15 @@ from typing import Any
 
 import orjson
 
-from clients.commands import add_client_commands
+from simulator.cli.clients import add_client_commands
 
-from . import archive, stats
-from .importers import FORMATS, check_bytes
-from .model import ArchiveError, Feed, shown
-from .script_command import add_script_command
-from .sources import ID_PATTERN, ID_RULE, load_feed, read_archive
-from .synth_command import add_synth_command
-from .timeline import parse_duration, parse_speed
+from ..core import archive, stats
+from ..core.importers import FORMATS, check_bytes
+from ..core.model import ArchiveError, Feed, shown
+from ..core.timeline import parse_duration, parse_speed
+from ..sources import ID_PATTERN, ID_RULE, load_feed, read_archive
+from .script import add_script_command
+from .synth import add_synth_command
 
 EXAMPLES = """\
 examples:
@@ -161,7 +161,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .web.cli import serve
+    from .serve import serve
 
     return serve(args)
 

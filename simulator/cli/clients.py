@@ -17,10 +17,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from simulator.model import shown
-from simulator.timeline import parse_duration
-
-from .target import ENV_URL, ClientError
+from clients.target import ENV_URL, ClientError
+from simulator.core.model import shown
+from simulator.core.timeline import parse_duration
 
 MAX_CLIENTS = 100_000
 MAX_PROCS = 64
@@ -182,7 +181,7 @@ def _add_tail(subparsers: Any) -> None:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from .tail import run_tail
+    from clients.tail import run_tail
 
     return asyncio.run(
         run_tail(
@@ -267,7 +266,7 @@ def _add_load(subparsers: Any) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from .load import LoadOptions, main_load
+    from clients.load import LoadOptions, main_load
 
     options = LoadOptions(
         url=_url(args),
@@ -315,7 +314,7 @@ def _add_alert(subparsers: Any) -> None:
 
 
 def _alert(args: argparse.Namespace) -> int:
-    from .alert import load_rules, run_alert
+    from clients.alert import load_rules, run_alert
 
     rules = load_rules(args.rules)
     with contextlib.suppress(KeyboardInterrupt):
@@ -335,7 +334,7 @@ def _alert(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m clients.commands load …``: the same commands without the server's CLI."""
+    """``python -m simulator.cli.clients load …``: the same commands without the server's CLI."""
     parser = argparse.ArgumentParser(prog="livesim")
     add_client_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
-from . import scenario as core
-from . import settings as settings_module
-from .model import ArchiveError, format_time
-from .scenario_config import ScenarioRules
-from .script import DEFAULT_EDIT_DELAY, Script
-from .sources import load_feed
-from .timeline import parse_duration
+from .. import settings as settings_module
+from ..core import scenario as core
+from ..core.model import ArchiveError, format_time
+from ..core.scenario_config import ScenarioRules
+from ..core.script import DEFAULT_EDIT_DELAY, Script
+from ..core.timeline import parse_duration
+from ..sources import load_feed
 
 MAX_SEED = 2**63 - 1
 

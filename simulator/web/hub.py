@@ -25,7 +25,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from .wire import Event
+from ..core.wire import Event
 
 SLOW = "slow consumer: fell too far behind; reconnect with your last event id"
 SLOW_CLOSE_GRACE = 1.0

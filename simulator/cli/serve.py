@@ -16,15 +16,15 @@ from aiohttp import web
 
 from .. import logs
 from .. import settings as settings_module
-from ..model import ArchiveError, Feed
+from ..core.model import ArchiveError, Feed
+from ..core.timeline import format_speed
 from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
-from ..timeline import format_speed
-from . import persist
-from .accept_errors import AcceptErrors
-from .access import is_loopback
-from .app import create_app, runner_options
-from .state import check_stream
+from ..web import persist
+from ..web.accept_errors import AcceptErrors
+from ..web.access import is_loopback
+from ..web.app import create_app, runner_options
+from ..web.state import check_stream
 
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""

@@ -14,9 +14,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import archive, synth
-from .model import ArchiveError, Feed, Post
-from .sources import MAX_ARCHIVE_BYTES, bundled_feed
+from ..core import archive, synth
+from ..core.model import ArchiveError, Feed, Post
+from ..sources import MAX_ARCHIVE_BYTES, bundled_feed
 
 BATCH = 10_000
 """Posts encoded per write."""

@@ -29,9 +29,9 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ..faults import FaultSpec
-from ..hub import SLOW, Framing, Sink, Subscriber
-from ..wire import Event
+from ..core.faults import FaultSpec
+from ..core.wire import Event
+from .hub import SLOW, Framing, Sink, Subscriber
 
 FAULTS = web.RequestKey("faults", FaultSpec)
 """The spec a subscription request is to suffer (the stream's merged with the connection's)."""

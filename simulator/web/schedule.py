@@ -37,11 +37,11 @@ from pydantic import (
     model_validator,
 )
 
-from .live import parse_fields
-from .logs import RepeatedWarnings
-from .model import shown
-from .sources import zone
-from .timeline import parse_duration, parse_speed
+from ..core.live import parse_fields
+from ..core.model import shown
+from ..core.timeline import parse_duration, parse_speed
+from ..logs import RepeatedWarnings
+from ..sources import zone
 
 log = logging.getLogger("livesim.schedule")
 
