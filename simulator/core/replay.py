@@ -21,10 +21,9 @@ live posts, as they are now (edited, pinned, minus deleted ones), on top of it.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,14 +31,32 @@ import orjson
 
 from . import wire
 from .archive import post_record
+from .commands import (
+    Command,
+    CreatePost,
+    DeletePost,
+    Edge,
+    Offset,
+    Pause,
+    PinPost,
+    PostCommand,
+    Restart,
+    Resume,
+    Seek,
+    SeekTarget,
+    SetSpeed,
+    UpdatePost,
+    parse_target,
+)
+from .errors import InputError
 from .eventlog import EventLog, LogPool
 from .live import LiveBudget, LivePosts, UnknownPost, restore_live
-from .model import Media, Post, TimeSource, format_time, utc
+from .model import Media, Post, TimeSource, format_time
 from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
 from .snapshot import DEFAULT_MAX_BYTES
-from .timeline import MAX_SPEED, Timeline, format_speed, parse_duration
+from .timeline import MAX_SPEED, Timeline, format_speed
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
@@ -61,64 +78,6 @@ can therefore never make a replay produce events faster than its subscribers tak
 
 MAX_CURSOR_DIGITS = 18
 """A serial longer than this was never issued (and ``int`` of 5 000 digits raises)."""
-
-
-# Commands -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SetSpeed:
-    speed: float
-
-
-@dataclass(frozen=True, slots=True)
-class Seek:
-    """``to``: an ISO-8601 archive time, a post id, ``start``/``end``, or an offset (``+10m``)."""
-
-    to: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreatePost:
-    """A live post; ``fields`` as ``live.parse_fields`` returns them (``pinned`` pins it)."""
-
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class UpdatePost:
-    post: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class DeletePost:
-    post: str
-
-
-@dataclass(frozen=True, slots=True)
-class PinPost:
-    post: str
-    pinned: bool = True
-
-
-PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
-Command = Pause | Resume | Restart | SetSpeed | Seek | PostCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +129,9 @@ class Replay:
         self.view = Projection()
         self.live = LivePosts(prepared.post_ids)
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
-        start = self._target(options.start, now, "start") if options.start else self.plays[0]
+        start = self.plays[0]
+        if options.start:
+            start = self._target(parse_target(options.start, "start"), now, "start", options.start)
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
         self._jump(start, now)
         self._emit_state("start", now)
@@ -329,11 +290,11 @@ class Replay:
         """Carry out a control command; events due before it are emitted first, so none is lost.
 
         At speed ``max`` nothing is due (the caller paces), so a command emits no extra batch.
-        Raises ``ValueError`` for a command that does not make sense (an unknown seek target;
-        ``live.UnknownPost`` for a post that is not visible, ``live.TooManyPosts``).
+        Raises ``InputError`` for a command that does not fit this replay (a seek to no post or
+        time; ``live.UnknownPost`` for a post that is not visible, ``live.TooManyPosts``).
         """
         if isinstance(command, Seek):
-            self._target(command.to, now)  # raise before anything happens
+            self._seek_target(command, now)  # raise before anything happens
         elif isinstance(command, PostCommand):
             self._check_post_command(command)
         out = self.advance(now) if self.timeline.speed != MAX_SPEED else []
@@ -350,7 +311,7 @@ class Replay:
             out.append(self._emit_state("speed", now))
         elif isinstance(command, Seek):
             # Measured after ``advance``: a loop's wrap moves the position a relative target uses.
-            out.extend(self._seek(self._target(command.to, now), now))
+            out.extend(self._seek(self._seek_target(command, now), now))
         elif isinstance(command, Restart):
             self.lap = 0
             self.timeline.resume(now)
@@ -368,7 +329,7 @@ class Replay:
             self.live.check_room(command.fields, new=True)
             return
         if command.post not in self.view:
-            raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
+            raise UnknownPost(command.post)
         if isinstance(command, UpdatePost) and set(command.fields) - {"pinned"}:
             self.live.check_room(command.fields, new=False)  # an archive post's edit counts too
 
@@ -466,38 +427,35 @@ class Replay:
 
     # Targets ------------------------------------------------------------------------------
 
-    def _target(self, text: str, now: float, where: str = "to") -> float:
+    def _seek_target(self, command: Seek, now: float) -> float:
+        return self._target(command.to, now, "to", command.text)
+
+    def _target(self, target: SeekTarget, now: float, where: str, text: str) -> float:
         """A seek or start target as a play position, kept between the start and the end."""
-        return min(max(self._unbounded_target(text, now, where), self.plays[0]), self._end)
+        return min(max(self._unbounded_target(target, now, where, text), self.plays[0]), self._end)
 
     @property
     def _end(self) -> float:
         """Just after the last cue: every event applied, none pending."""
         return self.plays[-1] + 1e-9
 
-    def _unbounded_target(self, text: str, now: float, where: str) -> float:
-        value = text.strip()
-        if value == "start":
-            return self.plays[0]
-        if value == "end":
-            return self._end
-        if re.fullmatch(r"[+-].+", value):
-            sign = -1 if value[0] == "-" else 1
-            delta = sign * parse_duration(value[1:], where)
+    def _unbounded_target(self, target: SeekTarget, now: float, where: str, text: str) -> float:
+        if isinstance(target, Edge):
+            return self._end if target.end else self.plays[0]
+        if isinstance(target, Offset):
             here = self.clamp.to_archive(self.timeline.position(now))
-            return self.clamp.to_play(here + delta)
+            return self.clamp.to_play(here + target.seconds)
         try:
-            return self.plays[self.script.created_index(value)]
+            return self.plays[self.script.created_index(target.text)]
         except KeyError:
             pass
-        try:
-            moment = utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            raise ValueError(
-                f"{where}: {text!r} is not a post id, an ISO-8601 time, 'start', 'end' "
-                "or an offset such as '+10m'"
-            ) from None
-        return self.clamp.to_play(self.script.seconds(moment))
+        if target.moment is None:
+            raise InputError(
+                where,
+                f"{text or target.text!r} is not a post id, an ISO-8601 time, 'start', 'end' "
+                "or an offset such as '+10m'",
+            )
+        return self.clamp.to_play(self.script.seconds(target.moment))
 
     def _loop_pause_play(self) -> float:
         pause = self.options.loop_pause

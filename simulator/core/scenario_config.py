@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from . import scenario as core
+from .errors import InputError
 from .live import MAX_BODY, MAX_TEXT
 from .model import ArchiveError
 from .script import Step
@@ -202,7 +203,7 @@ def resolve(
         rules = scenarios.get(value)
         if rules is None:
             known = ", ".join(sorted(scenarios)) or "none configured"
-            raise ValueError(f"scenario: no scenario named {value[:64]!r} (known: {known})")
+            raise InputError("scenario", f"no scenario named {value[:64]!r} (known: {known})")
         return rules.scenario(), f"scenarios.{value}"
     if isinstance(value, ScenarioRules):
         return value.scenario(), f"scenarios.{value.name}" if value.name else "scenario"

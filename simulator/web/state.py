@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core import scenario, scenario_config, script
+from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
 from ..core.scenario_config import ScenarioRules
@@ -48,16 +49,16 @@ def build_script(
 ) -> script.Script:
     """The stream's script under its scenario; a named one is looked up in ``scenarios``.
 
-    ``ValueError`` names the place: ``scenario[0].post`` (steps), ``scenario.inject[0].at``
+    ``InputError`` names the place: ``scenario[0].post`` (steps), ``scenario.inject[0].at``
     (inline rules), ``scenario: scenarios.NAME.steps[0].post`` (a named scenario that does not
     fit this feed).
     """
     value, where = scenario_config.resolve(config.scenario, scenarios or {})
     try:
         return scenario.build(feed, value, config.edit_delay, where)
-    except ValueError as exc:
+    except InputError as exc:
         if where.startswith("scenarios."):
-            raise ValueError(f"scenario: {exc}") from None
+            raise InputError("scenario", str(exc)) from None
         raise
 
 
