@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum, StrEnum
 from typing import Any
 
 import orjson
@@ -56,7 +57,7 @@ from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
 from .snapshot import DEFAULT_MAX_BYTES
-from .timeline import MAX_SPEED, Timeline, format_speed
+from .timeline import Timeline, format_speed
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
@@ -78,6 +79,61 @@ can therefore never make a replay produce events faster than its subscribers tak
 
 MAX_CURSOR_DIGITS = 18
 """A serial longer than this was never issued (and ``int`` of 5 000 digits raises)."""
+
+
+class Mode(StrEnum):
+    """What a replay does with its clock; the value is the ``state`` the API shows.
+
+    ``ENDED_PAUSED`` shows as ``ended`` too: paused after the end, a seek back lands paused.
+    """
+
+    PLAYING = "playing"
+    PAUSED = "paused"
+    ENDED = "ended"
+    ENDED_PAUSED = "ended (paused)"
+
+    @property
+    def shown(self) -> str:
+        return "ended" if self is Mode.ENDED_PAUSED else self.value
+
+
+class Change(Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    SEEK = "seek"
+    RESTART = "restart"
+    END = "end"
+
+
+TRANSITIONS: dict[Mode, dict[Change, Mode]] = {
+    Mode.PLAYING: {
+        Change.PAUSE: Mode.PAUSED,
+        Change.RESUME: Mode.PLAYING,
+        Change.SEEK: Mode.PLAYING,
+        Change.RESTART: Mode.PLAYING,
+        Change.END: Mode.ENDED,
+    },
+    Mode.PAUSED: {
+        Change.PAUSE: Mode.PAUSED,
+        Change.RESUME: Mode.PLAYING,
+        Change.SEEK: Mode.PAUSED,
+        Change.RESTART: Mode.PLAYING,
+    },
+    Mode.ENDED: {
+        Change.PAUSE: Mode.ENDED_PAUSED,
+        Change.RESUME: Mode.ENDED,
+        Change.SEEK: Mode.PLAYING,
+        Change.RESTART: Mode.PLAYING,
+    },
+    Mode.ENDED_PAUSED: {
+        Change.PAUSE: Mode.ENDED_PAUSED,
+        Change.RESUME: Mode.ENDED,
+        Change.SEEK: Mode.PAUSED,
+        Change.RESTART: Mode.PLAYING,
+    },
+}
+"""Every change of mode there is (h11's ``_state.py`` style); a paused replay cannot end (its
+clock stands still), and nothing but a seek or a restart leaves the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +178,7 @@ class Replay:
         self.serial = 0
         self.lap = 0
         self.index = 0
-        self.ended = False
+        self.mode = Mode.PAUSED if options.paused else Mode.PLAYING
         self.behind = False
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
         self.log = EventLog(options.log_limit, options.log_bytes)
@@ -161,9 +217,21 @@ class Replay:
 
     @property
     def state(self) -> str:
-        if self.ended:
-            return "ended"
-        return "paused" if self.timeline.paused else "playing"
+        return self.mode.shown
+
+    @property
+    def ended(self) -> bool:
+        return self.mode is Mode.ENDED or self.mode is Mode.ENDED_PAUSED
+
+    def _change(self, change: Change, now: float) -> None:
+        """Take one transition (``TRANSITIONS``) and stop or start the clock to match."""
+        mode = TRANSITIONS[self.mode][change]
+        if change is not Change.END:  # the clock of an ended replay runs on, unseen (clamped)
+            if mode is Mode.PAUSED or mode is Mode.ENDED_PAUSED:
+                self.timeline.pause(now)
+            else:
+                self.timeline.resume(now)
+        self.mode = mode
 
     def archive_position(self, now: float) -> datetime:
         play = self.timeline.position(now)
@@ -211,9 +279,9 @@ class Replay:
 
     def next_deadline(self) -> float | None:
         """When ``advance`` next has something to do: None while paused or ended, -inf at once."""
-        if self.ended or self.timeline.paused:
+        if self.mode is not Mode.PLAYING:
             return None
-        if self.timeline.speed == MAX_SPEED or self.behind:
+        if self.timeline.flat_out or self.behind:
             return -math.inf
         if self.index < len(self.plays):
             return self.timeline.when(self.plays[self.index])
@@ -226,9 +294,9 @@ class Replay:
     def advance(self, now: float) -> list[Event]:
         """Emit every event due at ``now``, in order."""
         out: list[Event] = []
-        if self.ended or self.timeline.paused:
+        if self.mode is not Mode.PLAYING:
             return out
-        if self.timeline.speed == MAX_SPEED:
+        if self.timeline.flat_out:
             return self._advance_max(now)
         while True:
             if len(out) >= MAX_BATCH:
@@ -283,7 +351,7 @@ class Replay:
         return out
 
     def _finish(self, now: float) -> Event:
-        self.ended = True
+        self._change(Change.END, now)
         return self._emit_state("ended", now)
 
     def apply(self, command: Command, now: float) -> list[Event]:
@@ -297,14 +365,14 @@ class Replay:
             self._seek_target(command, now)  # raise before anything happens
         elif isinstance(command, PostCommand):
             self._check_post_command(command)
-        out = self.advance(now) if self.timeline.speed != MAX_SPEED else []
+        out = [] if self.timeline.flat_out else self.advance(now)
         if isinstance(command, PostCommand):
             out.extend(self._post_command(command, now))
         elif isinstance(command, Pause):
-            self.timeline.pause(now)
+            self._change(Change.PAUSE, now)
             out.append(self._emit_state("pause", now))
         elif isinstance(command, Resume):
-            self.timeline.resume(now)
+            self._change(Change.RESUME, now)
             out.append(self._emit_state("resume", now))
         elif isinstance(command, SetSpeed):
             self.timeline.set_speed(command.speed, now)
@@ -314,7 +382,7 @@ class Replay:
             out.extend(self._seek(self._seek_target(command, now), now))
         elif isinstance(command, Restart):
             self.lap = 0
-            self.timeline.resume(now)
+            self._change(Change.RESTART, now)
             out.append(self._reset("restart", now))
             self._jump(self._start, now)
             out.append(self._emit_state("restart", now))
@@ -400,7 +468,7 @@ class Replay:
             out.append(self._reset("seek", now))
             self._jump(target, now)
         self.timeline.seek(target, now)
-        self.ended = False
+        self._change(Change.SEEK, now)
         out.append(self._emit_state("seek", now))
         return out
 
@@ -421,7 +489,6 @@ class Replay:
             self._apply_cue(index)
         self._restore_live()
         self.index = end
-        self.ended = False
         if not keep_timeline:
             self.timeline.seek(target, now)
 
@@ -565,6 +632,7 @@ __all__ = [
     "CreatePost",
     "DeletePost",
     "Event",
+    "Mode",
     "PinPost",
     "PostCommand",
     "UpdatePost",

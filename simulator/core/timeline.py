@@ -125,9 +125,14 @@ class Timeline:
         self._base_position = position
 
     @property
+    def flat_out(self) -> bool:
+        """Speed ``max``: the clock does not pace events, the replay steps it to each one."""
+        return self.speed == MAX_SPEED
+
+    @property
     def rate(self) -> float:
         """Play seconds per second of ``now``; 0 when paused or at ``max`` (the replay steps it)."""
-        return 0.0 if self.paused or self.speed == MAX_SPEED else self.speed
+        return 0.0 if self.paused or self.flat_out else self.speed
 
     def position(self, now: float) -> float:
         return self._base_position + (now - self._base_now) * self.rate
