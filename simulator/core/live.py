@@ -41,7 +41,7 @@ class UnknownPost(InputError):
     """An operation named a post that is not visible in the stream."""
 
     def __init__(self, post: str) -> None:
-        super().__init__("post", f"no post {post[:100]!r} is visible in this stream", 404)
+        super().__init__("post", f"no post {shown(post, 100)} is visible in this stream", 404)
         self.post = post
 
 

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .errors import InputError
-from .model import Feed, Post, TimeSource, format_time, shown, utc
+from .errors import InputError, shorten, shown
+from .model import Feed, Post, TimeSource, format_time, utc
 from .script import Cue, EventType, Script, Step, finish, origin_of, post_cues, step_cues
 from .timeline import parse_duration
 
@@ -231,7 +231,7 @@ def _key_events(posts: list[Post], rule: KeyEvents, where: str) -> list[Post]:
     ids = {post.id for post in posts}
     for number, post_id in enumerate(rule.posts):
         if post_id not in ids:
-            raise InputError(f"{where}.posts[{number}]", f"no post with id {post_id[:100]!r}")
+            raise InputError(f"{where}.posts[{number}]", f"no post with id {shown(post_id, 100)}")
     flagged = set(rule.posts)
     return [
         replace(p, key_event=True)
@@ -257,7 +257,7 @@ def _injected(
         here = f"{where}[{number - 1}]"
         post_id = item.id or f"inject-{number}"
         if post_id in taken:
-            raise InputError(f"{here}.id", f"{post_id[:100]!r} is already a post's id")
+            raise InputError(f"{here}.id", f"{shown(post_id, 100)} is already a post's id")
         taken.add(post_id)
         at = _inject_time(item.at, origin, f"{here}.at")
         out.append(
@@ -295,7 +295,7 @@ def _inject_time(text: str, origin: datetime, where: str) -> datetime:
             ) from None
         seconds = (moment - origin).total_seconds()
         if seconds < 0:
-            raise InputError(where, f"{value[:60]} is before the first post")
+            raise InputError(where, f"{shorten(value, 60)} is before the first post")
     try:
         return origin + timedelta(seconds=seconds)
     except OverflowError:

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from . import scenario as core
-from .errors import InputError
+from .errors import InputError, shown
 from .live import MAX_BODY, MAX_TEXT
 from .model import ArchiveError
 from .script import Step
@@ -203,7 +203,7 @@ def resolve(
         rules = scenarios.get(value)
         if rules is None:
             known = ", ".join(sorted(scenarios)) or "none configured"
-            raise InputError("scenario", f"no scenario named {value[:64]!r} (known: {known})")
+            raise InputError("scenario", f"no scenario named {shown(value, 64)} (known: {known})")
         return rules.scenario(), f"scenarios.{value}"
     if isinstance(value, ScenarioRules):
         return value.scenario(), f"scenarios.{value.name}" if value.name else "scenario"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, shown
 from .model import Feed, Post
 
 DEFAULT_EDIT_DELAY = 180.0
@@ -123,7 +123,7 @@ def step_cues(
                 f"{here}.action", f"{step.action!r} is not one of {', '.join(ACTIONS)}"
             )
         if step.post not in by_id:
-            raise InputError(f"{here}.post", f"no post with id {step.post[:100]!r}")
+            raise InputError(f"{here}.post", f"no post with id {shown(step.post, 100)}")
         post = by_id[step.post]
         for name in step.fields:
             if step.action != "update":

@@ -298,7 +298,7 @@ STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 async def _static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
-        raise not_found("file", name[:100])
+        raise not_found("file", name)
     return web.FileResponse(STATIC / name)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..core.errors import InputError, shorten
+from ..core.errors import InputError, shorten, shown
 
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
@@ -48,4 +48,4 @@ def json(value: Any, status: int = 200) -> web.Response:
 
 
 def not_found(kind: str, name: str) -> web.HTTPException:
-    return http_error(f"no {kind} {name!r}", where="path", status=404)
+    return http_error(f"no {kind} {shown(name, 100)}", where="path", status=404)

@@ -27,7 +27,7 @@ def _run(stream: Stream, command: PostCommand) -> None:
     try:
         stream.command(command)
     except UnknownPost as exc:
-        raise not_found("post", exc.post[:100]) from None
+        raise not_found("post", exc.post) from None
     except TooManyPosts as exc:
         raise http_error(f"path: {exc.message}", "path", 429) from None
     except InputError as exc:
@@ -37,7 +37,7 @@ def _run(stream: Stream, command: PostCommand) -> None:
 def _post(stream: Stream, post_id: str) -> dict[str, Any]:
     visible = stream.replay.view.get(post_id)
     if visible is None:
-        raise not_found("post", post_id[:100])
+        raise not_found("post", post_id)
     return {**visible.post, "pinned": visible.pinned}
 
 
