@@ -163,6 +163,13 @@ def test_a_validation_error_becomes_one_input_error() -> None:
     assert renamed.where == "query.list[1]"
 
 
+def test_a_place_our_own_validator_names_goes_on_the_path() -> None:
+    with pytest.raises(InputError) as info:
+        parse_command("post", {"body": "x", "media": [{"kind": "image", "url": 5}]}, "$")
+    assert info.value.where == "$.media[0].url"
+    assert info.value.message == "expected a string or null, got a number"
+
+
 def test_shorten_keeps_one_printable_line() -> None:
     assert shorten("a\nb", 10) == "a\\nb"
     assert shorten("x" * 100, 10) == "x" * 9 + "…"

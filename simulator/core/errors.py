@@ -39,15 +39,24 @@ def join(prefix: str, where: str) -> str:
 
 
 def from_validation(
-    exc: ValidationError, prefix: str, names: Mapping[str, str] | None = None
+    exc: ValidationError,
+    prefix: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    inner: bool = False,
 ) -> InputError:
     """pydantic's first error as an ``InputError`` at ``prefix.path``, fields renamed by
-    ``names`` (a query parameter's public name)."""
+    ``names`` (a query parameter's public name). With ``inner``, the place an ``InputError``
+    raised by a validator names goes on the path (``media`` + ``[0].kind``); without, it stays
+    at the head of the message, where the API's answers have always had it."""
     error = exc.errors()[0]
     path = prefix
     for part in error["loc"]:
         part = (names or {}).get(str(part), part)
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    cause = (error.get("ctx") or {}).get("error")
+    if inner and isinstance(cause, InputError):
+        return InputError(join(path, cause.where), cause.message, cause.status)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch":
         message += f", got {shown(error['input'])}"

@@ -11,12 +11,13 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .archive import MEDIA_FIELDS, json_kind, post_record
-from .errors import InputError, join, shorten
+from .errors import InputError, from_validation, join, shorten
 from .model import Media, Post, TimeSource, shown, utc
 
 MAX_BODY = 64 * 1024
@@ -66,6 +67,49 @@ class LiveBudget:
         self.used = 0
 
 
+def _body(value: object) -> str:
+    return _text(value, "", MAX_BODY, nullable=False) or ""
+
+
+def _short_text(value: object) -> str | None:
+    return _text(value, "", MAX_TEXT, nullable=True)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InputError("", f"expected true or false, got {json_kind(value)}")
+    return value
+
+
+def _media_list(value: object) -> list[dict[str, Any]]:
+    return _media(value, "")
+
+
+Body = Annotated[str, BeforeValidator(_body)]
+"""A post's body: a string of at most ``MAX_BODY`` bytes, no NUL."""
+Text = Annotated[str | None, BeforeValidator(_short_text)]
+"""A headline, author or source: a string of at most ``MAX_TEXT`` bytes, or null."""
+Flag = Annotated[bool, BeforeValidator(_flag)]
+"""``true`` or ``false``, nothing that pydantic would read as one."""
+MediaList = Annotated[list[dict[str, Any]], BeforeValidator(_media_list)]
+
+
+class PostFields(BaseModel):
+    """A post's fields as a client gives them: live posts (REST and WebSocket), scheduled
+    injects and saved live posts read them with these types, so the same limits hold with the
+    same messages (scenario injects use the same ``Body``, ``Text`` and ``Flag``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    headline: Text = None
+    body: Annotated[str | None, BeforeValidator(_body)] = None
+    author: Text = None
+    source: Text = None
+    media: Annotated[list[dict[str, Any]] | None, BeforeValidator(_media_list)] = None
+    key_event: Annotated[bool | None, BeforeValidator(_flag)] = None
+    pinned: Annotated[bool | None, BeforeValidator(_flag)] = None
+
+
 def parse_fields(
     value: Mapping[str, Any],
     where: str,
@@ -73,30 +117,22 @@ def parse_fields(
     create: bool,
     ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The post fields of a JSON object, checked: ``InputError`` at ``where.field``.
+    """The post fields of a JSON object, checked (``PostFields``): ``InputError`` at
+    ``where.field``; only the fields given, in the model's order.
 
     ``create``: a new post needs a ``body`` (``""`` is allowed with a headline or media). Without
     it (an update) every field is optional and at least one is needed. ``ignore`` lists keys that
     belong to the message around the fields (``op``, ``post``).
     """
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        if name in ignore:
-            continue
-        path = join(where, name)
-        if name not in POST_FIELDS:
+    given = {name: item for name, item in value.items() if name not in ignore}
+    for name in given:
+        if name not in POST_FIELDS:  # named first, with the fields there are
             known = ", ".join(POST_FIELDS)
             raise InputError(join(where, _short(name)), f"unknown field (known: {known})")
-        if name == "body":
-            out[name] = _text(item, path, MAX_BODY, nullable=False)
-        elif name in TEXT_FIELDS:
-            out[name] = _text(item, path, MAX_TEXT, nullable=True)
-        elif name in ("key_event", "pinned"):
-            if not isinstance(item, bool):
-                raise InputError(path, f"expected true or false, got {json_kind(item)}")
-            out[name] = item
-        else:
-            out[name] = _media(item, path)
+    try:
+        out = PostFields.model_validate(given).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise from_validation(exc, where, inner=True) from None
     if create:
         if "body" not in out:
             raise InputError(
@@ -109,7 +145,7 @@ def parse_fields(
     return out
 
 
-def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
+def _text(value: object, path: str, limit: int, *, nullable: bool) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str):
@@ -123,14 +159,14 @@ def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
     return value
 
 
-def _media(value: Any, path: str) -> list[dict[str, Any]]:
+def _media(value: object, path: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise InputError(path, f"expected an array, got {json_kind(value)}")
     if len(value) > MAX_MEDIA:
         raise InputError(path, f"{len(value)} items, at most {MAX_MEDIA}")
     out = []
     for i, item in enumerate(value):
-        here = f"{path}[{i}]"
+        here = join(path, f"[{i}]")
         if not isinstance(item, dict):
             raise InputError(here, f"expected an object, got {json_kind(item)}")
         record: dict[str, Any] = {}

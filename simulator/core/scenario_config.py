@@ -27,7 +27,7 @@ from pydantic import (
 
 from . import scenario as core
 from .errors import InputError, shown
-from .live import MAX_BODY, MAX_TEXT
+from .live import Body, Flag, Text
 from .model import ArchiveError
 from .script import Step
 from .timeline import parse_duration
@@ -53,8 +53,6 @@ def _rule_switch(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 """A share of posts, 0 to 1 (``strict``: ``true`` is not 1)."""
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Body = Annotated[str, Field(max_length=MAX_BODY)]
 PostId = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
@@ -113,10 +111,10 @@ class BurstsRule(_Strict):
 class InjectPost(_Strict):
     at: str = Field(min_length=1, max_length=100)
     body: Body
-    headline: Text | None = None
-    author: Text | None = None
-    source: Text | None = None
-    key_event: bool = False
+    headline: Text = None
+    author: Text = None
+    source: Text = None
+    key_event: Flag = False
     id: str | None = Field(default=None, pattern=NAME_PATTERN)
 
 
