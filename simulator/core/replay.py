@@ -447,7 +447,7 @@ class Replay:
     def load_live(self, saved: Any, where: str) -> None:
         """Live posts an earlier run saved (``live.export_live``), put on top of the archive as a
         reset puts them, without an event: a new replay's subscribers get them in the snapshot.
-        ``ValueError`` names the place under ``where``."""
+        ``InputError`` names the place under ``where``."""
         restore_live(self.live, saved, where)
         self._restore_live()
 

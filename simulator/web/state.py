@@ -65,7 +65,7 @@ def build_script(
 def check_stream(
     feed: Feed, config: ReplayConfig, scenarios: Mapping[str, ScenarioRules] | None = None
 ) -> None:
-    """Raise the ``ValueError`` that starting this stream would, without starting it.
+    """Raise the ``InputError`` that starting this stream would, without starting it.
 
     Without ``scenarios`` a named scenario is not checked here (``settings.load`` checked the
     name; the stream checks the rest when it starts).
@@ -88,7 +88,7 @@ def make_stream(
     config: ReplayConfig,
     jobs: Sequence[Job] | None = None,
 ) -> Stream:
-    """A started shared stream; ``ValueError`` for a scenario, start position or schedule that
+    """A started shared stream; ``InputError`` for a scenario, start position or schedule that
     does not fit. Everything that can fail comes first and the stream starts last, so a refusal
     leaves nothing running. ``jobs``: its schedule, if already planned (the API plans in a
     thread). A private replay is made by ``open_private``.
@@ -115,7 +115,7 @@ async def open_private(
     """A started private replay, made without holding up the loop: its script is the shared one
     (built in a worker thread the first time), and a replay that starts at ``from`` (it applies
     every cue before it) is made in a worker thread too. What it holds counts against the
-    private replays' budgets. ``ValueError`` as ``make_stream``."""
+    private replays' budgets. ``InputError`` as ``make_stream``."""
     server = app[SETTINGS].server
     private = app[PRIVATE]
     options = replace(config.options(), log_bytes=server.max_log_bytes)
