@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from core_helpers import START, make_replay
 from pydantic import BaseModel, ValidationError
 
 from simulator.core.commands import (
@@ -29,7 +30,7 @@ from simulator.core.commands import (
 )
 from simulator.core.errors import InputError, from_validation, join, shorten
 from simulator.core.live import TooManyPosts, UnknownPost
-from simulator.core.replay import TRANSITIONS, Change, Mode
+from simulator.core.replay import TRANSITIONS, Change, Mode, Options
 from simulator.core.timeline import MAX_SPEED
 
 
@@ -194,3 +195,24 @@ def test_a_paused_replay_cannot_end() -> None:
 def test_max_speed_is_not_a_number_a_client_can_give() -> None:
     with pytest.raises(InputError):
         parse_command("speed", {"speed": math.inf}, "$")
+
+
+# Targets the replay resolves -----------------------------------------------------------------
+
+
+def test_a_target_the_script_lacks_is_refused_by_the_replay_at_its_place() -> None:
+    replay = make_replay(range(5))
+    with pytest.raises(InputError) as info:
+        replay.apply(Seek.parse("nope"), START + 1)
+    assert (info.value.where, info.value.status) == ("to", 400)
+    assert info.value.message.startswith("'nope' is not a post id")
+    assert make_replay(range(5), options=Options(start="2014-06-12")).index == 0  # a time: kept in
+    with pytest.raises(InputError) as info:
+        make_replay(range(5), options=Options(start="+x"))
+    assert info.value.where == "start"
+
+
+def test_a_post_id_that_reads_as_a_time_is_the_post() -> None:
+    """Post ids come first: only the script knows them, so the replay decides."""
+    target = parse_target("2014-06-12", "to")
+    assert isinstance(target, PostOrTime) and target.text == "2014-06-12" and target.moment
