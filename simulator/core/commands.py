@@ -60,7 +60,7 @@ def parse_target(text: str, where: str) -> SeekTarget:
     value = text.strip()
     if value in ("start", "end"):
         return Edge(value == "end")
-    if re.fullmatch(r"[+-].+", value, re.DOTALL):
+    if re.fullmatch(r"[+-].+", value):
         sign = -1 if value[0] == "-" else 1
         return Offset(sign * parse_duration(value[1:], where))
     try:
