@@ -216,3 +216,15 @@ def test_a_post_id_that_reads_as_a_time_is_the_post() -> None:
     """Post ids come first: only the script knows them, so the replay decides."""
     target = parse_target("2014-06-12", "to")
     assert isinstance(target, PostOrTime) and target.text == "2014-06-12" and target.moment
+
+
+def test_paused_after_the_end_a_seek_back_lands_paused() -> None:
+    replay = make_replay(range(3))
+    replay.advance(START + 100)
+    assert replay.state == "ended"
+    replay.apply(Pause(), START + 101)
+    assert (replay.mode, replay.state) == (Mode.ENDED_PAUSED, "ended")
+    replay.apply(Seek.parse("start"), START + 102)
+    assert replay.state == "paused" and replay.next_deadline() is None
+    replay.apply(Restart(), START + 103)
+    assert replay.state == "playing"

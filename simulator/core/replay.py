@@ -82,9 +82,9 @@ MAX_CURSOR_DIGITS = 18
 
 
 class Mode(StrEnum):
-    """What a replay does with its clock; the value is the ``state`` the API shows.
+    """What a replay does with its clock; ``shown`` is the ``state`` the API reports.
 
-    ``ENDED_PAUSED`` shows as ``ended`` too: paused after the end, a seek back lands paused.
+    ``ENDED_PAUSED`` shows as ``ended`` too, but remembers the pause: a seek back lands paused.
     """
 
     PLAYING = "playing"
