@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .archive import MEDIA_FIELDS, json_kind, post_record
 from .errors import InputError, from_validation, join, shorten
-from .model import Media, Post, TimeSource, shown, utc
+from .model import Media, Post, TimeSource, oversize, shown, utc
 
 MAX_BODY = 64 * 1024
 """Bytes (UTF-8) of a live or injected post's body."""
@@ -151,9 +151,9 @@ def _text(value: object, path: str, limit: int, *, nullable: bool) -> str | None
     if not isinstance(value, str):
         expected = "a string or null" if nullable else "a string"
         raise InputError(path, f"expected {expected}, got {json_kind(value)}")
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise InputError(path, f"{size} bytes, at most {limit}")
+    too_long = oversize(value, limit)  # as an archive's check words it
+    if too_long:
+        raise InputError(path, too_long)
     if "\x00" in value:
         raise InputError(path, "contains a NUL character")
     return value
