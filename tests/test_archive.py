@@ -49,7 +49,7 @@ def post(post_id: Any = "a", **fields: Any) -> dict[str, Any]:
 
 
 def problems(text: str) -> list[str]:
-    return [str(p) for p in archive.problems(text, SRC)]
+    return [str(p) for p in archive.check(text, SRC)[1]]
 
 
 # Round trip
@@ -282,7 +282,7 @@ def test_document_problems_name_json_paths() -> None:
 
 def test_invalid_json_names_its_line() -> None:
     text = jsonl(HEADER, post("a"), '{"type": "post", "id": "b", "body": ', post("c"))
-    found = list(archive.problems(text, SRC))
+    found = list(archive.check(text, SRC)[1])
     assert len(found) == 1
     assert (found[0].source, found[0].line) == (SRC, 3)
     assert str(found[0]).startswith(f"{SRC}:3: invalid JSON: ")
@@ -290,13 +290,13 @@ def test_invalid_json_names_its_line() -> None:
 
 def test_invalid_json_in_a_document_names_its_line() -> None:
     text = '{\n  "feed": {"title": "t"},\n  "posts": [\n    {"id": "a",, }\n  ]\n}\n'
-    [problem] = archive.problems(text, SRC)
+    [problem] = archive.check(text, SRC)[1]
     assert problem.line == 4
     assert "invalid JSON" in problem.message
 
 
 def test_truncated_document() -> None:
-    [problem] = archive.problems('{"type":"feed"', SRC)
+    [problem] = archive.check('{"type":"feed"', SRC)[1]
     assert str(problem).startswith(f"{SRC}:1: invalid JSON")
 
 
@@ -374,5 +374,5 @@ def test_key_event_round_trip_and_checks(validator: Any) -> None:
     plain = archive.loads(json.dumps({**flagged, "key_event": None}), SRC)
     assert plain.posts[0].key_event is False
     assert "key_event" not in archive.post_record(plain.posts[0])
-    problems = [str(p) for p in archive.problems(json.dumps({**flagged, "key_event": "yes"}), SRC)]
+    problems = [str(p) for p in archive.check(json.dumps({**flagged, "key_event": "yes"}), SRC)[1]]
     assert problems == [f"{SRC}:1: $.key_event: expected true or false, got a string"]

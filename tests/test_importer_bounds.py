@@ -52,7 +52,7 @@ def jsonl(*records: Any) -> bytes:
 
 
 def problems(data: bytes | str) -> list[str]:
-    return [str(p) for p in archive.problems(data, SRC)]
+    return [str(p) for p in archive.check(data, SRC)[1]]
 
 
 def nested(depth: int) -> Any:

@@ -279,7 +279,7 @@ def test_speed_change_while_paused() -> None:
 def test_seek_forward_emits_skipped_posts_at_once_then_continues() -> None:
     replay = make_replay(P5)
     replay.advance(START)
-    events = replay.apply(Seek("p3"), START + 10)
+    events = replay.apply(Seek.parse("p3"), START + 10)
     assert types(events) == ["post.created", "post.created", "stream.state"]
     assert post_ids(events) == ["p1", "p2"]
     assert [due_at(e) for e in events] == [wall(START + 10)] * 3
@@ -295,7 +295,7 @@ def test_seek_backward_resets_then_continues_from_the_earlier_post() -> None:
     replay = make_replay(P5)
     before = flatten(drive(replay, until=START + 120))
     assert post_ids(before) == ["p0", "p1", "p2"]
-    events = replay.apply(Seek("p1"), START + 130)
+    events = replay.apply(Seek.parse("p1"), START + 130)
     assert types(events) == ["stream.reset", "stream.state"]
     assert envelope(events[0])["data"] == {"reason": "seek"}
     assert envelope(events[0])["archive_time"] is None
@@ -310,7 +310,7 @@ def test_seek_backward_resets_then_continues_from_the_earlier_post() -> None:
 def test_seek_backward_within_a_gap_without_crossing_a_post_is_no_reset() -> None:
     replay = make_replay(P5)
     replay.advance(START + 10)
-    events = replay.apply(Seek("-5s"), START + 40)
+    events = replay.apply(Seek.parse("-5s"), START + 40)
     assert types(events) == ["stream.state"]
     assert replay.next_deadline() == START + 65
 
@@ -328,7 +328,7 @@ def test_seek_backward_within_a_gap_without_crossing_a_post_is_no_reset() -> Non
 def test_seek_to_an_iso_time(to: str) -> None:
     replay = make_replay(P5)
     replay.advance(START)
-    events = replay.apply(Seek(to), START + 10)
+    events = replay.apply(Seek.parse(to), START + 10)
     assert post_ids(events) == ["p1"]
     assert envelope(events[-1])["data"]["position"]["archive_time"] == "2014-06-12T08:01:30Z"
     assert replay.next_deadline() == START + 40
@@ -337,7 +337,7 @@ def test_seek_to_an_iso_time(to: str) -> None:
 def test_seek_to_a_time_before_the_first_post() -> None:
     replay = make_replay(P5)
     replay.advance(START + 60)
-    events = replay.apply(Seek("2014-06-12T07:59:00Z"), START + 100)
+    events = replay.apply(Seek.parse("2014-06-12T07:59:00Z"), START + 100)
     assert types(events) == ["stream.reset", "stream.state"]
     # Clamped to the first post, which is then due at once rather than a minute later.
     assert replay.next_deadline() == START + 100
@@ -346,7 +346,7 @@ def test_seek_to_a_time_before_the_first_post() -> None:
 def test_seek_to_a_time_after_the_last_post_ends_the_replay() -> None:
     replay = make_replay(P5)
     replay.advance(START + 60)
-    events = replay.apply(Seek("2014-06-13T00:00:00Z"), START + 100)
+    events = replay.apply(Seek.parse("2014-06-13T00:00:00Z"), START + 100)
     assert [e for e in types(events) if e == "post.created"] == ["post.created"] * 3
     assert types(replay.advance(START + 100)) == ["stream.state"]
     assert replay.state == "ended"
@@ -355,11 +355,11 @@ def test_seek_to_a_time_after_the_last_post_ends_the_replay() -> None:
 def test_seek_relative_offsets() -> None:
     replay = make_replay([0, 300, 600, 900, 1200])
     replay.advance(START)
-    events = replay.apply(Seek("+10m"), START)
+    events = replay.apply(Seek.parse("+10m"), START)
     assert post_ids(events) == ["p1"]
     assert post_ids(replay.advance(START)) == ["p2"]  # exactly at the target
     assert replay.next_deadline() == START + 300
-    events = replay.apply(Seek("-5m"), START + 60)  # position 660 → 360
+    events = replay.apply(Seek.parse("-5m"), START + 60)  # position 660 → 360
     assert types(events) == ["stream.reset", "stream.state"]
     assert visible(replay, START + 60) == [("p1", False), ("p0", False)]
     assert replay.next_deadline() == START + 60 + 240
@@ -368,7 +368,7 @@ def test_seek_relative_offsets() -> None:
 def test_seek_relative_before_the_start_clamps_to_the_start() -> None:
     replay = make_replay(P5)
     replay.advance(START + 70)
-    events = replay.apply(Seek("-1h"), START + 80)
+    events = replay.apply(Seek.parse("-1h"), START + 80)
     assert types(events) == ["stream.reset", "stream.state"]
     assert replay.next_deadline() == START + 80
     assert post_ids(replay.advance(START + 80)) == ["p0"]
@@ -377,17 +377,17 @@ def test_seek_relative_before_the_start_clamps_to_the_start() -> None:
 def test_relative_seek_counts_archive_time_under_max_gap() -> None:
     replay = make_replay([0, 3600], options=Options(max_gap=60.0))
     replay.advance(START)
-    replay.apply(Seek("+30m"), START)  # archive 1800 s is play 30 s of the clamped hour
+    replay.apply(Seek.parse("+30m"), START)  # archive 1800 s is play 30 s of the clamped hour
     assert replay.next_deadline() == START + 30
 
 
 def test_seek_start_and_end() -> None:
     replay = make_replay(P5)
     replay.advance(START + 60)
-    events = replay.apply(Seek("start"), START + 70)
+    events = replay.apply(Seek.parse("start"), START + 70)
     assert types(events) == ["stream.reset", "stream.state"]
     assert post_ids(replay.advance(START + 70)) == ["p0"]
-    events = replay.apply(Seek("end"), START + 75)
+    events = replay.apply(Seek.parse("end"), START + 75)
     assert post_ids(events) == ["p1", "p2", "p3", "p4"]
     assert types(events)[-1] == "stream.state"
     # The end is reached: the next advance, due at once, ends the replay.
@@ -410,7 +410,7 @@ def test_seek_after_the_end_plays_again() -> None:
     replay = make_replay([0, 60])
     drive(replay)
     assert replay.state == "ended"
-    events = replay.apply(Seek("p0"), START + 100)
+    events = replay.apply(Seek.parse("p0"), START + 100)
     assert types(events) == ["stream.reset", "stream.state"]
     assert replay.state == "playing"
     assert post_ids(flatten(drive(replay))) == ["p0", "p1"]
@@ -420,7 +420,7 @@ def test_seek_while_paused_stays_paused() -> None:
     replay = make_replay(P5)
     replay.advance(START)
     replay.apply(Pause(), START + 5)
-    events = replay.apply(Seek("p2"), START + 10)
+    events = replay.apply(Seek.parse("p2"), START + 10)
     assert post_ids(events) == ["p1"]
     assert envelope(events[-1])["data"]["state"] == "paused"
     assert replay.next_deadline() is None
@@ -434,7 +434,7 @@ def test_invalid_seek_target_raises_and_changes_nothing(to: str) -> None:
     replay.advance(START)
     cursor = replay.cursor
     with pytest.raises(ValueError) as info:
-        replay.apply(Seek(to), START + 100)  # p1 is due, but nothing happens
+        replay.apply(Seek.parse(to), START + 100)  # p1 is due, but nothing happens
     assert str(info.value).startswith("to: ")
     assert replay.cursor == cursor
     assert post_ids(replay.advance(START + 100)) == ["p1"]
@@ -569,7 +569,7 @@ def test_relative_seek_after_a_loop_wrap_counts_from_the_new_lap() -> None:
     """The command comes after the lap's end but before the driver advanced over it."""
     replay = make_replay([0, 60], options=Options(loop=True, loop_pause=60))
     drive(replay, until=START + 60)
-    events = replay.apply(Seek("+10s"), START + 130)  # lap 1 began at 120: position 10 → 20
+    events = replay.apply(Seek.parse("+10s"), START + 130)  # lap 1 began at 120: position 10 → 20
     assert types(events) == ["stream.reset", "post.created", "stream.state"]
     assert replay.lap == 1
     assert replay.next_deadline() == START + 170
@@ -690,9 +690,9 @@ def test_an_edit_does_not_move_a_post() -> None:
 def test_snapshot_after_seeking_back_matches_playing_forward(target: str) -> None:
     played = _scenario_replay()
     drive(played)
-    played.apply(Seek(target), START + 1000)
+    played.apply(Seek.parse(target), START + 1000)
     fresh = _scenario_replay()
-    fresh.apply(Seek(target), START)
+    fresh.apply(Seek.parse(target), START)
     assert played.snapshot(START + 1000)["posts"] == fresh.snapshot(START)["posts"]
     assert played.index == fresh.index
     assert post_ids(flatten(drive(played))) == post_ids(flatten(drive(fresh)))
@@ -785,7 +785,7 @@ def test_incarnation_with_dashes() -> None:
 def test_since_across_a_reset() -> None:
     replay = make_replay(P5)
     before = _run(replay)
-    events = replay.apply(Seek("p2"), START + 1000)
+    events = replay.apply(Seek.parse("p2"), START + 1000)
     reset = events[0]
     assert reset.type == "stream.reset"
     after = events + flatten(drive(replay))
@@ -884,7 +884,7 @@ def _run_ops(replay: Replay, ops: list[_Op]) -> tuple[list[Event], float]:
         elif op.kind == "speed":
             events += replay.apply(SetSpeed(op.value), now)
         elif op.kind == "seek":
-            events += replay.apply(Seek(f"+{op.value:g}s"), now)
+            events += replay.apply(Seek.parse(f"+{op.value:g}s"), now)
         elif op.kind == "since" and events:
             # A subscriber reconnecting with a cursor from this run must get exactly the rest.
             k = min(int(op.value * len(events)), len(events) - 1)
@@ -1047,10 +1047,10 @@ def test_live_posts_survive_loops_and_seeks_but_archive_changes_do_not() -> None
     events = replay.advance(START + 90)  # the loop's wrap, and the new lap's first post
     assert types(events) == ["stream.reset", "post.created"]
     assert visible(replay, START + 90) == [("p0", False), ("live-3", True), ("live-1", False)]
-    replay.apply(Seek("start"), START + 100)
+    replay.apply(Seek.parse("start"), START + 100)
     assert visible(replay, START + 100) == [("live-3", True), ("live-1", False)]
     replay.apply(Restart(), START + 101)
-    replay.apply(Seek("end"), START + 102)
+    replay.apply(Seek.parse("end"), START + 102)
     assert visible(replay, START + 102) == [
         ("p1", False),
         ("p0", False),

@@ -15,6 +15,7 @@ import sse
 from conftest import BUNDLED_ID, Server, StartServer
 
 from simulator import settings as settings_module
+from simulator.core.commands import Command, CreatePost
 from simulator.core.model import ArchiveError
 from simulator.logs import RepeatedWarnings
 from simulator.web.schedule import ScheduleEntry, Scheduler, plan
@@ -43,7 +44,7 @@ def test_interval_fires_every_half_hour() -> None:
     first = trigger.get_next_fire_time(None, FRIDAY)
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
     assert second - first == timedelta(minutes=30)
-    assert entry.command() == ("post", {"body": "Breaking"})
+    assert entry.command() == CreatePost({"body": "Breaking"})
 
 
 @pytest.mark.parametrize(
@@ -333,7 +334,7 @@ async def test_scheduled_actions_run_on_the_event_loop_thread() -> None:
     fired = asyncio.Event()
     threads: list[int] = []
 
-    def fire(stream_id: str, op: str, body: dict[str, Any]) -> None:
+    def fire(stream_id: str, command: Command) -> None:
         threads.append(threading.get_ident())
         loop.call_soon_threadsafe(fired.set)
 
@@ -430,11 +431,11 @@ async def test_the_scheduler_holds_back_failures_alike_and_counts_them(
 ) -> None:
     """Issue #12 F5 with the scheduler's own (injected) clock: a line, then one with the count."""
     now = [0.0]
-    calls: list[str] = []
+    calls: list[Command] = []
     done = asyncio.Event()
 
-    def fire(stream_id: str, op: str, body: dict[str, Any]) -> None:
-        calls.append(op)
+    def fire(stream_id: str, command: Command) -> None:
+        calls.append(command)
         if len(calls) in (100, 101):
             done.set()
         raise ValueError("post: this stream holds 10000 live posts, the most it keeps")

@@ -143,11 +143,6 @@ def check(data: str | bytes, source: str = "<archive>") -> tuple[Feed | None, li
     return _read(data, source, MAX_PROBLEMS)
 
 
-def problems(data: str | bytes, source: str = "<archive>") -> Iterator[ArchiveError]:
-    """Every problem in an archive, in file order."""
-    yield from check(data, source)[1]
-
-
 def _read(data: str | bytes, source: str, most: int) -> tuple[Feed | None, list[ArchiveError]]:
     """One pass over the records: each post is checked and built as it is read, and its record
     dropped, so no more than one record is held beside the posts."""
@@ -489,7 +484,7 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def post_from_record(value: Mapping[str, Any], published: datetime | None = None) -> Post:
-    """A post from its canonical JSON object (already checked by ``problems``, which read its
+    """A post from its canonical JSON object (already checked by ``check``, which read its
     time: ``published``)."""
     if published is None:
         stamp = value.get("published_at")

@@ -11,12 +11,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .archive import MEDIA_FIELDS, json_kind, post_record
-from .model import Media, Post, TimeSource, shown, utc
+from .errors import InputError, from_validation, join, shorten
+from .model import Media, Post, TimeSource, oversize, shown, utc
 
 MAX_BODY = 64 * 1024
 """Bytes (UTF-8) of a live or injected post's body."""
@@ -36,17 +38,20 @@ POST_FIELDS = ("headline", "body", "author", "source", "media", "key_event", "pi
 MEDIA_KINDS = ("image", "gallery", "youtube", "instagram", "twitter", "video", "link")
 
 
-class UnknownPost(ValueError):
+class UnknownPost(InputError):
     """An operation named a post that is not visible in the stream."""
 
+    def __init__(self, post: str) -> None:
+        super().__init__("post", f"no post {shown(post, 100)} is visible in this stream", 404)
+        self.post = post
 
-class TooManyPosts(ValueError):
+
+class TooManyPosts(InputError):
     """The stream holds as many live posts (or bytes of them) as it may; ``where`` names the
     bound (``$``: the stream's own; else the setting that bounds a group of streams)."""
 
     def __init__(self, message: str, where: str = "$") -> None:
-        super().__init__(message)
-        self.where = where
+        super().__init__(where, message, 429)
 
 
 class LiveBudget:
@@ -62,6 +67,49 @@ class LiveBudget:
         self.used = 0
 
 
+def _body(value: object) -> str:
+    return _text(value, "", MAX_BODY, nullable=False) or ""
+
+
+def _short_text(value: object) -> str | None:
+    return _text(value, "", MAX_TEXT, nullable=True)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InputError("", f"expected true or false, got {json_kind(value)}")
+    return value
+
+
+def _media_list(value: object) -> list[dict[str, Any]]:
+    return _media(value, "")
+
+
+Body = Annotated[str, BeforeValidator(_body)]
+"""A post's body: a string of at most ``MAX_BODY`` bytes, no NUL."""
+Text = Annotated[str | None, BeforeValidator(_short_text)]
+"""A headline, author or source: a string of at most ``MAX_TEXT`` bytes, or null."""
+Flag = Annotated[bool, BeforeValidator(_flag)]
+"""``true`` or ``false``, nothing that pydantic would read as one."""
+MediaList = Annotated[list[dict[str, Any]], BeforeValidator(_media_list)]
+
+
+class PostFields(BaseModel):
+    """A post's fields as a client gives them: live posts (REST and WebSocket), scheduled
+    injects and saved live posts read them with these types, so the same limits hold with the
+    same messages (scenario injects use the same ``Body``, ``Text`` and ``Flag``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    headline: Text = None
+    body: Annotated[str | None, BeforeValidator(_body)] = None
+    author: Text = None
+    source: Text = None
+    media: Annotated[list[dict[str, Any]] | None, BeforeValidator(_media_list)] = None
+    key_event: Annotated[bool | None, BeforeValidator(_flag)] = None
+    pinned: Annotated[bool | None, BeforeValidator(_flag)] = None
+
+
 def parse_fields(
     value: Mapping[str, Any],
     where: str,
@@ -69,72 +117,66 @@ def parse_fields(
     create: bool,
     ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The post fields of a JSON object, checked: ``ValueError`` naming ``where.field``.
+    """The post fields of a JSON object, checked (``PostFields``): ``InputError`` at
+    ``where.field``; only the fields given, in the model's order.
 
     ``create``: a new post needs a ``body`` (``""`` is allowed with a headline or media). Without
     it (an update) every field is optional and at least one is needed. ``ignore`` lists keys that
     belong to the message around the fields (``op``, ``post``).
     """
-    out: dict[str, Any] = {}
-    for name, item in value.items():
-        if name in ignore:
-            continue
-        path = f"{where}.{name}"
-        if name not in POST_FIELDS:
+    given = {name: item for name, item in value.items() if name not in ignore}
+    for name in given:
+        if name not in POST_FIELDS:  # named first, with the fields there are
             known = ", ".join(POST_FIELDS)
-            raise ValueError(f"{where}.{_short(name, 40)}: unknown field (known: {known})")
-        if name == "body":
-            out[name] = _text(item, path, MAX_BODY, nullable=False)
-        elif name in TEXT_FIELDS:
-            out[name] = _text(item, path, MAX_TEXT, nullable=True)
-        elif name in ("key_event", "pinned"):
-            if not isinstance(item, bool):
-                raise ValueError(f"{path}: expected true or false, got {json_kind(item)}")
-            out[name] = item
-        else:
-            out[name] = _media(item, path)
+            raise InputError(join(where, _short(name)), f"unknown field (known: {known})")
+    try:
+        out = PostFields.model_validate(given).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise from_validation(exc, where, inner=True) from None
     if create:
         if "body" not in out:
-            raise ValueError(f'{where}.body: required (a string; "" with a headline or media)')
+            raise InputError(
+                join(where, "body"), 'required (a string; "" with a headline or media)'
+            )
         if not out["body"].strip() and not out.get("headline") and not out.get("media"):
-            raise ValueError(f"{where}.body: empty, and the post has no headline or media")
+            raise InputError(join(where, "body"), "empty, and the post has no headline or media")
     elif not out:
-        raise ValueError(f"{where}: no field to change (fields: {', '.join(POST_FIELDS)})")
+        raise InputError(where, f"no field to change (fields: {', '.join(POST_FIELDS)})")
     return out
 
 
-def _text(value: Any, path: str, limit: int, *, nullable: bool) -> str | None:
+def _text(value: object, path: str, limit: int, *, nullable: bool) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str):
         expected = "a string or null" if nullable else "a string"
-        raise ValueError(f"{path}: expected {expected}, got {json_kind(value)}")
-    size = len(value.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ValueError(f"{path}: {size} bytes, at most {limit}")
+        raise InputError(path, f"expected {expected}, got {json_kind(value)}")
+    too_long = oversize(value, limit)  # as an archive's check words it
+    if too_long:
+        raise InputError(path, too_long)
     if "\x00" in value:
-        raise ValueError(f"{path}: contains a NUL character")
+        raise InputError(path, "contains a NUL character")
     return value
 
 
-def _media(value: Any, path: str) -> list[dict[str, Any]]:
+def _media(value: object, path: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
-        raise ValueError(f"{path}: expected an array, got {json_kind(value)}")
+        raise InputError(path, f"expected an array, got {json_kind(value)}")
     if len(value) > MAX_MEDIA:
-        raise ValueError(f"{path}: {len(value)} items, at most {MAX_MEDIA}")
+        raise InputError(path, f"{len(value)} items, at most {MAX_MEDIA}")
     out = []
     for i, item in enumerate(value):
-        here = f"{path}[{i}]"
+        here = join(path, f"[{i}]")
         if not isinstance(item, dict):
-            raise ValueError(f"{here}: expected an object, got {json_kind(item)}")
+            raise InputError(here, f"expected an object, got {json_kind(item)}")
         record: dict[str, Any] = {}
         for name, field in item.items():
             if name not in MEDIA_FIELDS:
                 known = ", ".join(MEDIA_FIELDS)
-                raise ValueError(f"{here}.{_short(name, 40)}: unknown field (known: {known})")
+                raise InputError(join(here, _short(name)), f"unknown field (known: {known})")
             if name == "count":
                 if field is not None and (type(field) is not int or not 0 <= field <= MAX_COUNT):
-                    raise ValueError(f"{here}.count: expected an integer 0-{MAX_COUNT} or null")
+                    raise InputError(f"{here}.count", f"expected an integer 0-{MAX_COUNT} or null")
             else:
                 limit = MAX_URL if name == "url" else MAX_TEXT
                 field = _text(field, f"{here}.{name}", limit, nullable=name != "kind")
@@ -142,13 +184,14 @@ def _media(value: Any, path: str) -> list[dict[str, Any]]:
                 record[name] = field
         kind = record.get("kind")
         if kind not in MEDIA_KINDS:
-            raise ValueError(f"{here}.kind: expected one of {', '.join(MEDIA_KINDS)}")
+            raise InputError(f"{here}.kind", f"expected one of {', '.join(MEDIA_KINDS)}")
         out.append(record)
     return out
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _short(name: object) -> str:
+    """A key as an error's path quotes it: a client's 10 KB key is cut."""
+    return shorten(str(name), 40)
 
 
 @dataclass(slots=True)
@@ -209,7 +252,7 @@ class LivePosts:
         budget = self._budget
         if budget is not None and budget.used + adds > budget.limit:
             raise TooManyPosts(
-                f"{budget.name}: the live posts of all private replays would exceed "
+                f"the live posts of all private replays would exceed "
                 f"{budget.name} ({budget.limit}) bytes; delete some, or retry later",
                 budget.name,
             )
@@ -309,36 +352,37 @@ def export_live(posts: LivePosts) -> dict[str, Any]:
 
 def restore_live(posts: LivePosts, value: Any, where: str) -> None:
     """Put what ``export_live`` gave into an empty ``posts``, checked as strictly as the API
-    checks a post (the file may have been edited by hand): ``ValueError`` naming the place,
+    checks a post (the file may have been edited by hand): ``InputError`` naming the place,
     ``where.posts[3].post.body: …``. The bounds hold as for posts made live (the bytes with
     ``SAVED_SLACK``)."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected an object, got {json_kind(value)}")
+        raise InputError(where, f"expected an object, got {json_kind(value)}")
     for name in value:
         if name not in ("next", "posts"):
-            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown key (known: next, posts)")
+            raise InputError(f"{where}.{_short(name)}", "unknown key (known: next, posts)")
     number = value.get("next", 0)
     if type(number) is not int or not 0 <= number <= MAX_SAVED_NUMBER:
-        raise ValueError(f"{where}.next: expected an integer 0-{MAX_SAVED_NUMBER}")
+        raise InputError(f"{where}.next", f"expected an integer 0-{MAX_SAVED_NUMBER}")
     items = value.get("posts", [])
     if not isinstance(items, list):
-        raise ValueError(f"{where}.posts: expected an array, got {json_kind(items)}")
+        raise InputError(f"{where}.posts", f"expected an array, got {json_kind(items)}")
     if len(items) > MAX_LIVE_POSTS:
-        raise ValueError(f"{where}.posts: {len(items)} posts, at most {MAX_LIVE_POSTS}")
+        raise InputError(f"{where}.posts", f"{len(items)} posts, at most {MAX_LIVE_POSTS}")
     total = 0
     for index, item in enumerate(items):
         here = f"{where}.posts[{index}]"
         record, pinned = _saved_post(item, here)
         post_id = record["id"]
         if post_id in posts._reserved:
-            raise ValueError(f"{here}.post.id: {post_id!r} is a post of the stream's archive")
+            raise InputError(f"{here}.post.id", f"{post_id!r} is a post of the stream's archive")
         if post_id in posts:
-            raise ValueError(f"{here}.post.id: {post_id!r} is saved twice")
+            raise InputError(f"{here}.post.id", f"{post_id!r} is saved twice")
         total += _size(record)
         if total > MAX_LIVE_BYTES + SAVED_SLACK:
-            raise ValueError(
-                f"{here}: the live posts so far take {total} bytes, more than the "
-                f"{MAX_LIVE_BYTES} a stream keeps"
+            raise InputError(
+                here,
+                f"the live posts so far take {total} bytes, more than the "
+                f"{MAX_LIVE_BYTES} a stream keeps",
             )
         posts.put(post_id, record)
         posts.pin(post_id, pinned)
@@ -350,34 +394,36 @@ def restore_live(posts: LivePosts, value: Any, where: str) -> None:
 
 def _saved_post(item: Any, where: str) -> tuple[dict[str, Any], bool]:
     if not isinstance(item, Mapping):
-        raise ValueError(f"{where}: expected an object, got {json_kind(item)}")
+        raise InputError(where, f"expected an object, got {json_kind(item)}")
     for name in item:
         if name not in ("post", "pinned"):
-            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown key (known: post, pinned)")
+            raise InputError(f"{where}.{_short(name)}", "unknown key (known: post, pinned)")
     pinned = item.get("pinned", False)
     if not isinstance(pinned, bool):
-        raise ValueError(f"{where}.pinned: expected true or false, got {json_kind(pinned)}")
+        raise InputError(f"{where}.pinned", f"expected true or false, got {json_kind(pinned)}")
     return _saved_record(item.get("post"), f"{where}.post"), pinned
 
 
 def _saved_record(value: Any, where: str) -> dict[str, Any]:
     """A saved record, checked and rebuilt as ``post_record`` writes one."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected an object, got {json_kind(value)}")
+        raise InputError(where, f"expected an object, got {json_kind(value)}")
     for name in value:
         if name not in RECORD_FIELDS:
             known = ", ".join(RECORD_FIELDS)
-            raise ValueError(f"{where}.{_short(str(name), 40)}: unknown field (known: {known})")
+            raise InputError(f"{where}.{_short(name)}", f"unknown field (known: {known})")
     post_id = value.get("id")
     if not isinstance(post_id, str) or not post_id or len(post_id) > MAX_SAVED_ID:
-        raise ValueError(f"{where}.id: expected a post id, a string of 1-{MAX_SAVED_ID} characters")
+        raise InputError(
+            f"{where}.id", f"expected a post id, a string of 1-{MAX_SAVED_ID} characters"
+        )
     if "body" not in value:
-        raise ValueError(f"{where}.body: required")
+        raise InputError(f"{where}.body", "required")
     fields = parse_fields(
         {name: item for name, item in value.items() if name in POST_FIELDS}, where, create=False
     )
     if value.get("time_source", "explicit") != "explicit":
-        raise ValueError(f"{where}.time_source: expected 'explicit', as a live post has")
+        raise InputError(f"{where}.time_source", "expected 'explicit', as a live post has")
     editor = _text(value.get("editor"), f"{where}.editor", MAX_TEXT, nullable=True)
     stamp = value.get("published_at")
     try:
@@ -385,8 +431,8 @@ def _saved_record(value: Any, where: str) -> dict[str, Any]:
             raise ValueError
         at = utc(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
     except ValueError:
-        raise ValueError(
-            f"{where}.published_at: expected an ISO-8601 time, got {shown(stamp)}"
+        raise InputError(
+            f"{where}.published_at", f"expected an ISO-8601 time, got {shown(stamp)}"
         ) from None
     post = Post(
         id=post_id,

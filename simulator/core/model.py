@@ -14,6 +14,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .errors import shown as shown  # re-exported: the importers quote values with it
+
 # Bounds of an archive (docs/archive-format.md, "Bounds"): whatever the file, reading it holds a
 # small multiple of its size, and no post is larger than a live blog's ever was.
 MAX_LINE_BYTES = 1 << 20
@@ -55,12 +57,6 @@ class ArchiveError(ValueError):
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.source, self.line) if p is not None)
         return f"{where}: {self.message}" if where else self.message
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """``repr`` cut to ``limit`` characters: a 10 KB input must not become a 10 KB error."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class TimeSource(StrEnum):

@@ -21,25 +21,43 @@ live posts, as they are now (edited, pinned, minus deleted ones), on top of it.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum, StrEnum
 from typing import Any
 
 import orjson
 
 from . import wire
 from .archive import post_record
+from .commands import (
+    Command,
+    CreatePost,
+    DeletePost,
+    Edge,
+    Offset,
+    Pause,
+    PinPost,
+    PostCommand,
+    Restart,
+    Resume,
+    Seek,
+    SeekTarget,
+    SetSpeed,
+    UpdatePost,
+    parse_target,
+)
+from .errors import InputError
 from .eventlog import EventLog, LogPool
 from .live import LiveBudget, LivePosts, UnknownPost, restore_live
-from .model import Media, Post, TimeSource, format_time, utc
+from .model import Media, Post, TimeSource, format_time
 from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
 from .snapshot import DEFAULT_MAX_BYTES
-from .timeline import MAX_SPEED, Timeline, format_speed, parse_duration
+from .timeline import Timeline, format_speed
 from .wire import Event
 
 DEFAULT_LOG_LIMIT = 100_000
@@ -63,62 +81,59 @@ MAX_CURSOR_DIGITS = 18
 """A serial longer than this was never issued (and ``int`` of 5 000 digits raises)."""
 
 
-# Commands -----------------------------------------------------------------------------------
+class Mode(StrEnum):
+    """What a replay does with its clock; ``shown`` is the ``state`` the API reports.
+
+    ``ENDED_PAUSED`` shows as ``ended`` too, but remembers the pause: a seek back lands paused.
+    """
+
+    PLAYING = "playing"
+    PAUSED = "paused"
+    ENDED = "ended"
+    ENDED_PAUSED = "ended (paused)"
+
+    @property
+    def shown(self) -> str:
+        return "ended" if self is Mode.ENDED_PAUSED else self.value
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    pass
+class Change(Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    SEEK = "seek"
+    RESTART = "restart"
+    END = "end"
 
 
-@dataclass(frozen=True, slots=True)
-class Resume:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SetSpeed:
-    speed: float
-
-
-@dataclass(frozen=True, slots=True)
-class Seek:
-    """``to``: an ISO-8601 archive time, a post id, ``start``/``end``, or an offset (``+10m``)."""
-
-    to: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreatePost:
-    """A live post; ``fields`` as ``live.parse_fields`` returns them (``pinned`` pins it)."""
-
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class UpdatePost:
-    post: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class DeletePost:
-    post: str
-
-
-@dataclass(frozen=True, slots=True)
-class PinPost:
-    post: str
-    pinned: bool = True
-
-
-PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
-Command = Pause | Resume | Restart | SetSpeed | Seek | PostCommand
+TRANSITIONS: dict[Mode, dict[Change, Mode]] = {
+    Mode.PLAYING: {
+        Change.PAUSE: Mode.PAUSED,
+        Change.RESUME: Mode.PLAYING,
+        Change.SEEK: Mode.PLAYING,
+        Change.RESTART: Mode.PLAYING,
+        Change.END: Mode.ENDED,
+    },
+    Mode.PAUSED: {
+        Change.PAUSE: Mode.PAUSED,
+        Change.RESUME: Mode.PLAYING,
+        Change.SEEK: Mode.PAUSED,
+        Change.RESTART: Mode.PLAYING,
+    },
+    Mode.ENDED: {
+        Change.PAUSE: Mode.ENDED_PAUSED,
+        Change.RESUME: Mode.ENDED,
+        Change.SEEK: Mode.PLAYING,
+        Change.RESTART: Mode.PLAYING,
+    },
+    Mode.ENDED_PAUSED: {
+        Change.PAUSE: Mode.ENDED_PAUSED,
+        Change.RESUME: Mode.ENDED,
+        Change.SEEK: Mode.PAUSED,
+        Change.RESTART: Mode.PLAYING,
+    },
+}
+"""Every change of mode there is (h11's ``_state.py`` style); a paused replay cannot end (its
+clock stands still), and nothing but a seek or a restart leaves the end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,14 +178,16 @@ class Replay:
         self.serial = 0
         self.lap = 0
         self.index = 0
-        self.ended = False
+        self.mode = Mode.PAUSED if options.paused else Mode.PLAYING
         self.behind = False
         """More fell due than one batch: paced like ``max`` until caught up (see MAX_BATCH)."""
         self.log = EventLog(options.log_limit, options.log_bytes)
         self.view = Projection()
         self.live = LivePosts(prepared.post_ids)
         self.timeline = Timeline(now, speed=options.speed, paused=options.paused)
-        start = self._target(options.start, now, "start") if options.start else self.plays[0]
+        start = self.plays[0]
+        if options.start:
+            start = self._target(parse_target(options.start, "start"), now, "start", options.start)
         self._start = start  # a relative ``start`` counts from the beginning, also on restart
         self._jump(start, now)
         self._emit_state("start", now)
@@ -200,9 +217,21 @@ class Replay:
 
     @property
     def state(self) -> str:
-        if self.ended:
-            return "ended"
-        return "paused" if self.timeline.paused else "playing"
+        return self.mode.shown
+
+    @property
+    def ended(self) -> bool:
+        return self.mode is Mode.ENDED or self.mode is Mode.ENDED_PAUSED
+
+    def _change(self, change: Change, now: float) -> None:
+        """Take one transition (``TRANSITIONS``) and stop or start the clock to match."""
+        mode = TRANSITIONS[self.mode][change]
+        if change is not Change.END:  # the clock of an ended replay runs on, unseen (clamped)
+            if mode is Mode.PAUSED or mode is Mode.ENDED_PAUSED:
+                self.timeline.pause(now)
+            else:
+                self.timeline.resume(now)
+        self.mode = mode
 
     def archive_position(self, now: float) -> datetime:
         play = self.timeline.position(now)
@@ -250,9 +279,9 @@ class Replay:
 
     def next_deadline(self) -> float | None:
         """When ``advance`` next has something to do: None while paused or ended, -inf at once."""
-        if self.ended or self.timeline.paused:
+        if self.mode is not Mode.PLAYING:
             return None
-        if self.timeline.speed == MAX_SPEED or self.behind:
+        if self.timeline.flat_out or self.behind:
             return -math.inf
         if self.index < len(self.plays):
             return self.timeline.when(self.plays[self.index])
@@ -265,9 +294,9 @@ class Replay:
     def advance(self, now: float) -> list[Event]:
         """Emit every event due at ``now``, in order."""
         out: list[Event] = []
-        if self.ended or self.timeline.paused:
+        if self.mode is not Mode.PLAYING:
             return out
-        if self.timeline.speed == MAX_SPEED:
+        if self.timeline.flat_out:
             return self._advance_max(now)
         while True:
             if len(out) >= MAX_BATCH:
@@ -322,38 +351,38 @@ class Replay:
         return out
 
     def _finish(self, now: float) -> Event:
-        self.ended = True
+        self._change(Change.END, now)
         return self._emit_state("ended", now)
 
     def apply(self, command: Command, now: float) -> list[Event]:
         """Carry out a control command; events due before it are emitted first, so none is lost.
 
         At speed ``max`` nothing is due (the caller paces), so a command emits no extra batch.
-        Raises ``ValueError`` for a command that does not make sense (an unknown seek target;
-        ``live.UnknownPost`` for a post that is not visible, ``live.TooManyPosts``).
+        Raises ``InputError`` for a command that does not fit this replay (a seek to no post or
+        time; ``live.UnknownPost`` for a post that is not visible, ``live.TooManyPosts``).
         """
         if isinstance(command, Seek):
-            self._target(command.to, now)  # raise before anything happens
+            self._seek_target(command, now)  # raise before anything happens
         elif isinstance(command, PostCommand):
             self._check_post_command(command)
-        out = self.advance(now) if self.timeline.speed != MAX_SPEED else []
+        out = [] if self.timeline.flat_out else self.advance(now)
         if isinstance(command, PostCommand):
             out.extend(self._post_command(command, now))
         elif isinstance(command, Pause):
-            self.timeline.pause(now)
+            self._change(Change.PAUSE, now)
             out.append(self._emit_state("pause", now))
         elif isinstance(command, Resume):
-            self.timeline.resume(now)
+            self._change(Change.RESUME, now)
             out.append(self._emit_state("resume", now))
         elif isinstance(command, SetSpeed):
             self.timeline.set_speed(command.speed, now)
             out.append(self._emit_state("speed", now))
         elif isinstance(command, Seek):
             # Measured after ``advance``: a loop's wrap moves the position a relative target uses.
-            out.extend(self._seek(self._target(command.to, now), now))
+            out.extend(self._seek(self._seek_target(command, now), now))
         elif isinstance(command, Restart):
             self.lap = 0
-            self.timeline.resume(now)
+            self._change(Change.RESTART, now)
             out.append(self._reset("restart", now))
             self._jump(self._start, now)
             out.append(self._emit_state("restart", now))
@@ -368,7 +397,7 @@ class Replay:
             self.live.check_room(command.fields, new=True)
             return
         if command.post not in self.view:
-            raise UnknownPost(f"post: no post {command.post[:100]!r} is visible in this stream")
+            raise UnknownPost(command.post)
         if isinstance(command, UpdatePost) and set(command.fields) - {"pinned"}:
             self.live.check_room(command.fields, new=False)  # an archive post's edit counts too
 
@@ -418,7 +447,7 @@ class Replay:
     def load_live(self, saved: Any, where: str) -> None:
         """Live posts an earlier run saved (``live.export_live``), put on top of the archive as a
         reset puts them, without an event: a new replay's subscribers get them in the snapshot.
-        ``ValueError`` names the place under ``where``."""
+        ``InputError`` names the place under ``where``."""
         restore_live(self.live, saved, where)
         self._restore_live()
 
@@ -439,7 +468,7 @@ class Replay:
             out.append(self._reset("seek", now))
             self._jump(target, now)
         self.timeline.seek(target, now)
-        self.ended = False
+        self._change(Change.SEEK, now)
         out.append(self._emit_state("seek", now))
         return out
 
@@ -460,44 +489,40 @@ class Replay:
             self._apply_cue(index)
         self._restore_live()
         self.index = end
-        self.ended = False
         if not keep_timeline:
             self.timeline.seek(target, now)
 
     # Targets ------------------------------------------------------------------------------
 
-    def _target(self, text: str, now: float, where: str = "to") -> float:
+    def _seek_target(self, command: Seek, now: float) -> float:
+        return self._target(command.to, now, "to", command.text)
+
+    def _target(self, target: SeekTarget, now: float, where: str, text: str) -> float:
         """A seek or start target as a play position, kept between the start and the end."""
-        return min(max(self._unbounded_target(text, now, where), self.plays[0]), self._end)
+        return min(max(self._unbounded_target(target, now, where, text), self.plays[0]), self._end)
 
     @property
     def _end(self) -> float:
         """Just after the last cue: every event applied, none pending."""
         return self.plays[-1] + 1e-9
 
-    def _unbounded_target(self, text: str, now: float, where: str) -> float:
-        value = text.strip()
-        if value == "start":
-            return self.plays[0]
-        if value == "end":
-            return self._end
-        if re.fullmatch(r"[+-].+", value):
-            sign = -1 if value[0] == "-" else 1
-            delta = sign * parse_duration(value[1:], where)
+    def _unbounded_target(self, target: SeekTarget, now: float, where: str, text: str) -> float:
+        if isinstance(target, Edge):
+            return self._end if target.end else self.plays[0]
+        if isinstance(target, Offset):
             here = self.clamp.to_archive(self.timeline.position(now))
-            return self.clamp.to_play(here + delta)
+            return self.clamp.to_play(here + target.seconds)
         try:
-            return self.plays[self.script.created_index(value)]
+            return self.plays[self.script.created_index(target.text)]
         except KeyError:
             pass
-        try:
-            moment = utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            raise ValueError(
-                f"{where}: {text!r} is not a post id, an ISO-8601 time, 'start', 'end' "
-                "or an offset such as '+10m'"
-            ) from None
-        return self.clamp.to_play(self.script.seconds(moment))
+        if target.moment is None:
+            raise InputError(
+                where,
+                f"{text or target.text!r} is not a post id, an ISO-8601 time, 'start', 'end' "
+                "or an offset such as '+10m'",
+            )
+        return self.clamp.to_play(self.script.seconds(target.moment))
 
     def _loop_pause_play(self) -> float:
         pause = self.options.loop_pause
@@ -607,6 +632,7 @@ __all__ = [
     "CreatePost",
     "DeletePost",
     "Event",
+    "Mode",
     "PinPost",
     "PostCommand",
     "UpdatePost",

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from .errors import InputError, shorten, shown
 from .model import Feed, Post, TimeSource, format_time, utc
 from .script import Cue, EventType, Script, Step, finish, origin_of, post_cues, step_cues
 from .timeline import parse_duration
@@ -230,7 +231,7 @@ def _key_events(posts: list[Post], rule: KeyEvents, where: str) -> list[Post]:
     ids = {post.id for post in posts}
     for number, post_id in enumerate(rule.posts):
         if post_id not in ids:
-            raise ValueError(f"{where}.posts[{number}]: no post with id {post_id[:100]!r}")
+            raise InputError(f"{where}.posts[{number}]", f"no post with id {shown(post_id, 100)}")
     flagged = set(rule.posts)
     return [
         replace(p, key_event=True)
@@ -256,7 +257,7 @@ def _injected(
         here = f"{where}[{number - 1}]"
         post_id = item.id or f"inject-{number}"
         if post_id in taken:
-            raise ValueError(f"{here}.id: {post_id[:100]!r} is already a post's id")
+            raise InputError(f"{here}.id", f"{shown(post_id, 100)} is already a post's id")
         taken.add(post_id)
         at = _inject_time(item.at, origin, f"{here}.at")
         out.append(
@@ -287,17 +288,18 @@ def _inject_time(text: str, origin: datetime, where: str) -> datetime:
         try:
             moment = utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
-            raise ValueError(
-                f"{where}: {text[:60]!r} is not an ISO-8601 time or an offset from the first "
-                "post such as '+2h'"
+            raise InputError(
+                where,
+                f"{shown(text)} is not an ISO-8601 time or an offset from the first post "
+                "such as '+2h'",
             ) from None
         seconds = (moment - origin).total_seconds()
         if seconds < 0:
-            raise ValueError(f"{where}: {value[:60]} is before the first post")
+            raise InputError(where, f"{shorten(value, 60)} is before the first post")
     try:
         return origin + timedelta(seconds=seconds)
     except OverflowError:
-        raise ValueError(f"{where}: lands after the year 9999") from None
+        raise InputError(where, "lands after the year 9999") from None
 
 
 # 4. Developing stories -----------------------------------------------------------------------

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from . import scenario as core
-from .live import MAX_BODY, MAX_TEXT
+from .errors import InputError, shown
+from .live import Body, Flag, Text
 from .model import ArchiveError
 from .script import Step
 from .timeline import parse_duration
@@ -52,8 +53,6 @@ def _rule_switch(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 """A share of posts, 0 to 1 (``strict``: ``true`` is not 1)."""
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Body = Annotated[str, Field(max_length=MAX_BODY)]
 PostId = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
@@ -112,10 +111,10 @@ class BurstsRule(_Strict):
 class InjectPost(_Strict):
     at: str = Field(min_length=1, max_length=100)
     body: Body
-    headline: Text | None = None
-    author: Text | None = None
-    source: Text | None = None
-    key_event: bool = False
+    headline: Text = None
+    author: Text = None
+    source: Text = None
+    key_event: Flag = False
     id: str | None = Field(default=None, pattern=NAME_PATTERN)
 
 
@@ -202,7 +201,7 @@ def resolve(
         rules = scenarios.get(value)
         if rules is None:
             known = ", ".join(sorted(scenarios)) or "none configured"
-            raise ValueError(f"scenario: no scenario named {value[:64]!r} (known: {known})")
+            raise InputError("scenario", f"no scenario named {shown(value, 64)} (known: {known})")
         return rules.scenario(), f"scenarios.{value}"
     if isinstance(value, ScenarioRules):
         return value.scenario(), f"scenarios.{value.name}" if value.name else "scenario"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from .errors import InputError, shown
 from .model import Feed, Post
 
 DEFAULT_EDIT_DELAY = 180.0
@@ -118,15 +119,17 @@ def step_cues(
     for number, step in enumerate(steps):
         here = f"{where}[{number}]"
         if step.action not in ACTIONS:
-            raise ValueError(f"{here}.action: {step.action!r} is not one of {', '.join(ACTIONS)}")
+            raise InputError(
+                f"{here}.action", f"{step.action!r} is not one of {', '.join(ACTIONS)}"
+            )
         if step.post not in by_id:
-            raise ValueError(f"{here}.post: no post with id {step.post[:100]!r}")
+            raise InputError(f"{here}.post", f"no post with id {shown(step.post, 100)}")
         post = by_id[step.post]
         for name in step.fields:
             if step.action != "update":
-                raise ValueError(f"{here}.{name}: only an update step carries new field values")
+                raise InputError(f"{here}.{name}", "only an update step carries new field values")
             if name not in UPDATE_FIELDS:
-                raise ValueError(f"{here}.{name}: not a field an update can change")
+                raise InputError(f"{here}.{name}", "not a field an update can change")
         note = ""
         if step.fields:
             post = replace(post, **step.fields)
@@ -142,7 +145,7 @@ def _check_time(origin: datetime, at: float, where: str) -> None:
     try:
         origin + timedelta(seconds=at)
     except OverflowError:
-        raise ValueError(f"{where}: lands after the year 9999") from None
+        raise InputError(where, "lands after the year 9999") from None
 
 
 def post_cues(posts: Iterable[Post], origin: datetime, edit_delay: float) -> Iterable[Cue]:

@@ -17,6 +17,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
+from .errors import InputError
 from .model import shown
 
 MAX_SPEED = math.inf
@@ -35,10 +36,10 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 def parse_duration(value: object, where: str | None = None) -> float:
     """Seconds from ``90``, ``"90s"``, ``"2m"``, ``"1h30m"`` or ``"250ms"``.
 
-    Raises ``ValueError`` naming ``where`` (a query parameter or JSON path) for anything else.
+    Raises ``InputError`` at ``where`` (a query parameter or JSON path) for anything else.
     """
     if isinstance(value, bool):
-        raise ValueError(_at(where) + f"expected a duration, got {value!r}")
+        raise InputError(where or "", f"expected a duration, got {value!r}")
     if isinstance(value, int | float):
         seconds = float(value) if abs(value) < 1e300 else math.inf  # float(2**2000) raises
     elif isinstance(value, str) and value.strip():
@@ -48,16 +49,16 @@ def parse_duration(value: object, where: str | None = None) -> float:
         except ValueError:
             parts = _DURATION.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
-                raise ValueError(
-                    _at(where) + f"{shown(value)} is not a duration (try 90, '90s', '2m', '1h30m')"
+                raise InputError(
+                    where or "", f"{shown(value)} is not a duration (try 90, '90s', '2m', '1h30m')"
                 ) from None
             scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
             seconds = sum(float(n) * scale[u] for n, u in parts)
     else:
-        raise ValueError(_at(where) + f"expected a duration, got {shown(value)}")
+        raise InputError(where or "", f"expected a duration, got {shown(value)}")
     if not (0 <= seconds <= MAX_DURATION):  # NaN fails too
-        raise ValueError(
-            _at(where) + f"must be a non-negative duration of at most 100 years, got {shown(value)}"
+        raise InputError(
+            where or "", f"must be a non-negative duration of at most 100 years, got {shown(value)}"
         )
     return seconds
 
@@ -71,14 +72,10 @@ def parse_speed(value: object, where: str | None = None) -> float:
     except (ValueError, OverflowError):
         speed = math.nan
     if isinstance(value, bool) or not (0 < speed <= SPEED_LIMIT):
-        raise ValueError(
-            _at(where) + f"expected a positive number up to 1000000 or 'max', got {shown(value)}"
+        raise InputError(
+            where or "", f"expected a positive number up to 1000000 or 'max', got {shown(value)}"
         )
     return speed
-
-
-def _at(where: str | None) -> str:
-    return f"{where}: " if where else ""
 
 
 def format_speed(speed: float) -> float | str:
@@ -128,9 +125,14 @@ class Timeline:
         self._base_position = position
 
     @property
+    def flat_out(self) -> bool:
+        """Speed ``max``: the clock does not pace events, the replay steps it to each one."""
+        return self.speed == MAX_SPEED
+
+    @property
     def rate(self) -> float:
         """Play seconds per second of ``now``; 0 when paused or at ``max`` (the replay steps it)."""
-        return 0.0 if self.paused or self.speed == MAX_SPEED else self.speed
+        return 0.0 if self.paused or self.flat_out else self.speed
 
     def position(self, now: float) -> float:
         return self._base_position + (now - self._base_now) * self.rate

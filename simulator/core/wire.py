@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from .errors import InputError
 from .script import EventType
 
 
@@ -78,8 +79,8 @@ def resumed(since: str) -> Event:
     return Event(-1, "", "resumed", message("resumed", since=since), b"")
 
 
-class ClientMessageError(ValueError):
-    """A client message we cannot act on; the text names the JSON path at fault."""
+class ClientMessageError(InputError):
+    """A client message we cannot act on; ``where`` is the JSON path at fault."""
 
 
 def parse_client_message(data: str | bytes) -> dict[str, Any]:
@@ -87,10 +88,10 @@ def parse_client_message(data: str | bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ClientMessageError(f"$: invalid JSON ({exc.msg})") from None
+        raise ClientMessageError("$", f"invalid JSON ({exc.msg})") from None
     if not isinstance(value, dict):
-        raise ClientMessageError("$: expected a JSON object")
+        raise ClientMessageError("$", "expected a JSON object")
     op = value.get("op")
     if not isinstance(op, str):
-        raise ClientMessageError("$.op: expected a string")
+        raise ClientMessageError("$.op", "expected a string")
     return value

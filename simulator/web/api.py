@@ -11,25 +11,12 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..core.live import parse_fields
+from ..core.commands import parse_command
+from ..core.errors import InputError, from_validation
 from ..core.model import Feed
-from ..core.replay import (
-    Command,
-    CreatePost,
-    DeletePost,
-    Pause,
-    PinPost,
-    PostCommand,
-    Restart,
-    Resume,
-    Seek,
-    SetSpeed,
-    UpdatePost,
-)
-from ..core.timeline import parse_speed
 from ..settings import StreamConfig
 from . import persist, snapshots
-from .errors import from_validation, http_error, json, not_found, one_line
+from .errors import http_error, input_error, json, not_found
 from .schedule import Job, plan
 from .snapshots import SNAPSHOTS
 from .state import (
@@ -46,9 +33,6 @@ from .state import (
 from .stream import Stream
 
 routes = web.RouteTableDef()
-MAX_TARGET = 200
-"""Characters of a seek target at most: longer is no post id, time or offset (and an error
-quoting it would be as long)."""
 _stream_numbers = itertools.count(1)
 
 
@@ -136,9 +120,9 @@ async def create_stream(request: web.Request) -> web.Response:
     try:
         config, jobs = await asyncio.to_thread(_read_stream_config, body, datetime.now(UTC))
     except ValidationError as exc:
-        raise from_validation(exc, "body") from None
-    except ValueError as exc:
-        raise http_error(f"body.{exc}") from None  # body.schedule[3]: cron … does not fire
+        raise input_error(from_validation(exc, "body")) from None
+    except InputError as exc:
+        raise input_error(exc, "body") from None  # body.schedule[3]: cron … does not fire
     if config.id in streams:
         raise http_error(f"body.id: stream {config.id!r} already exists", "body.id", 409)
     made = request.app[API_STREAMS]
@@ -151,8 +135,8 @@ async def create_stream(request: web.Request) -> web.Response:
         raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
     try:
         stream = make_stream(request.app, config.id, feed, config, jobs=jobs)
-    except ValueError as exc:
-        raise http_error(f"body.{exc}") from None  # names the field: body.start, body.scenario[0]…
+    except InputError as exc:
+        raise input_error(exc, "body") from None  # body.start, body.scenario[0]…
     streams[stream.id] = stream
     made.add(stream.id)
     try:
@@ -206,63 +190,16 @@ async def stream_posts(request: web.Request) -> web.StreamResponse:
     return await snapshots.send(request, parts, server, request.app[METRICS])
 
 
-def parse_command(op: str, body: dict[str, Any], where: str) -> Command:
-    """A stream control from its name and JSON arguments; ``where`` prefixes error paths."""
-    if op == "pause":
-        return Pause()
-    if op == "resume":
-        return Resume()
-    if op == "restart":
-        return Restart()
-    if op == "seek":
-        target = body.get("to")
-        if not isinstance(target, str) or not target.strip():
-            raise ValueError(f"{where}.to: expected a post id, an ISO-8601 time or an offset")
-        if len(target) > MAX_TARGET:  # none of them is this long; the error must not quote it
-            raise ValueError(
-                f"{where}.to: expected a post id, an ISO-8601 time or an offset, "
-                f"got {len(target)} characters"
-            )
-        return Seek(target)
-    if op == "speed":
-        return SetSpeed(parse_speed(body.get("speed"), f"{where}.speed"))
-    if op in POST_OPS:
-        return parse_post_command(op, body, where)
-    raise ValueError(f"{where}.op: unknown op {one_line(repr(op), 60)}")
-
-
-POST_OPS = ("post", "update_post", "delete_post", "pin_post", "unpin_post")
-"""WebSocket ops for live posts (the REST routes are in posts.py)."""
-
-
-def parse_post_command(op: str, body: dict[str, Any], where: str) -> PostCommand:
-    """``{"op":"post", headline, body, …}`` or ``{"op":"update_post","post":ID, …}`` …"""
-    if op == "post":
-        return CreatePost(parse_fields(body, where, create=True, ignore=("op",)))
-    post = body.get("post")
-    if not isinstance(post, str) or not post or len(post) > 1000:
-        raise ValueError(f"{where}.post: expected the id of a post in the stream")
-    if op == "update_post":
-        return UpdatePost(post, parse_fields(body, where, create=False, ignore=("op", "post")))
-    if op == "delete_post":
-        return DeletePost(post)
-    return PinPost(post, op == "pin_post")
-
-
-def run_command(stream: Stream, command: Command, where: str) -> None:
-    try:
-        stream.command(command)
-    except ValueError as exc:
-        raise http_error(f"{where}.{exc}") from None
-
-
 @routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed}")
 async def control_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
     body = await read_json(request)
     try:
         command = parse_command(request.match_info["op"], body, "body")
-    except ValueError as exc:
-        raise http_error(str(exc)) from None
-    run_command(stream, command, "body")
+    except InputError as exc:
+        raise input_error(exc) from None
+    try:
+        stream.command(command)
+    except InputError as exc:  # a seek to no post or time of this stream: ``to``
+        raise input_error(exc, "body") from None
     return json(stream_json(request, stream))

@@ -16,12 +16,14 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from ..core import stats
+from ..core.commands import Command
+from ..core.errors import InputError, from_validation
 from ..core.faults import FaultSpecError
 from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..settings import ReplayConfig, Settings
 from . import access, api, persist, posts
-from .errors import error_body, from_validation, http_error, json, not_found
+from .errors import error_body, http_error, input_error, json, not_found
 from .fault_stages import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
 from .private import PrivateReplays
@@ -92,7 +94,7 @@ def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
     app[CONNECTIONS] = weakref.WeakSet()
     app[METRICS] = Metrics(lambda: live_streams(app), lambda: app[OPEN].total)
     app[SNAPSHOTS] = Snapshots()
-    app[SCHEDULER] = Scheduler(lambda stream_id, op, body: _scheduled(app, stream_id, op, body))
+    app[SCHEDULER] = Scheduler(lambda stream_id, command: _scheduled(app, stream_id, command))
     persist.attach(app)
     app.add_routes(api.routes)
     app.add_routes(posts.routes)
@@ -147,11 +149,11 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         await stop_stream(app, stream, SHUTDOWN)
 
 
-def _scheduled(app: web.Application, stream_id: str, op: str, body: dict[str, Any]) -> None:
+def _scheduled(app: web.Application, stream_id: str, command: Command) -> None:
     """A schedule entry fires: the same command path as ``POST /api/streams/{id}/{op}``."""
     stream = app[STREAMS].get(stream_id)
     if stream is not None:
-        stream.command(api.parse_command(op, body, "schedule"))
+        stream.command(command)
 
 
 async def _close_connections(app: web.Application) -> None:
@@ -296,7 +298,7 @@ STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 async def _static(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in STATIC_FILES:
-        raise not_found("file", name[:100])
+        raise not_found("file", name)
     return web.FileResponse(STATIC / name)
 
 
@@ -403,7 +405,7 @@ def _private_config(request: web.Request) -> ReplayConfig:
         return ReplayConfig.model_validate(raw)
     except ValidationError as exc:
         public = {internal: name for name, internal in PRIVATE_PARAMS.items()}
-        raise from_validation(exc, "query", public) from None
+        raise input_error(from_validation(exc, "query", public)) from None
 
 
 async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
@@ -435,11 +437,10 @@ async def _open_private(request: web.Request, feed: Feed, config: ReplayConfig) 
     stream_id = f"private-{feed.id}-{next(_private_numbers)}"
     try:
         return await open_private(request.app, stream_id, feed, config)
-    except ValueError as exc:
-        where = str(exc).split(":", 1)[0]
-        where = "from" if where == "start" else where
-        message = str(exc).split(": ", 1)[-1]
-        raise http_error(f"query.{where}: {message}", f"query.{where}") from None
+    except InputError as exc:
+        if exc.where == "start" or exc.where.startswith(("start.", "start[")):
+            exc = InputError("from" + exc.where.removeprefix("start"), exc.message, exc.status)
+        raise input_error(exc, "query") from None
 
 
 async def _private_events(request: web.Request) -> web.StreamResponse:

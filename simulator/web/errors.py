@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
+
+from ..core.errors import InputError, shorten, shown
 
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
@@ -24,27 +24,23 @@ name or value is quoted, not echoed whole."""
 
 
 def error_body(message: str, where: str | None, status: int) -> bytes:
-    where = where if where is None else one_line(where, MAX_ERROR)
-    return orjson.dumps({"error": one_line(message, MAX_ERROR), "where": where, "status": status})
+    where = where if where is None else shorten(where, MAX_ERROR)
+    return orjson.dumps({"error": shorten(message, MAX_ERROR), "where": where, "status": status})
 
 
-def one_line(text: str, limit: int) -> str:
-    """``text`` as one printable line of at most ``limit`` characters (control characters
-    escaped as in a Python literal, the rest cut at ``…``)."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def http_error(message: str, where: str | None = None, status: int = 400) -> web.HTTPException:
-    """A 4xx with ``{"error": ..., "where": ...}``; ``where`` is a query parameter or JSON path.
-
-    Without ``where``, the message's own prefix (``body.speed: …``) names the place.
-    """
-    where = where or message.split(":", 1)[0]
+def http_error(message: str, where: str | None, status: int = 400) -> web.HTTPException:
+    """A 4xx with ``{"error": ..., "where": ...}``; ``where`` is a query parameter or JSON path."""
     # ``text=``, not ``body=``: aiohttp deprecates ``body`` for HTTP exceptions (warns each time).
     body = error_body(message, where, status).decode()
     return _STATUS[status](text=body, content_type="application/json")
+
+
+def input_error(exc: InputError, prefix: str = "") -> web.HTTPException:
+    """``exc`` as its 4xx, its place inside ``prefix`` (``body``, ``query``). The message quotes
+    the place too (``body.to: …``), as every error body always has."""
+    if prefix:
+        exc = exc.under(prefix)
+    return http_error(str(exc), exc.where or None, exc.status)
 
 
 def json(value: Any, status: int = 200) -> web.Response:
@@ -52,17 +48,4 @@ def json(value: Any, status: int = 200) -> web.Response:
 
 
 def not_found(kind: str, name: str) -> web.HTTPException:
-    return http_error(f"no {kind} {name!r}", where="path", status=404)
-
-
-def from_validation(
-    exc: ValidationError, prefix: str, names: Mapping[str, str] | None = None
-) -> web.HTTPException:
-    """The first pydantic error as ``prefix.path: message``, fields renamed by ``names``."""
-    error = exc.errors()[0]
-    path = prefix
-    for part in error["loc"]:
-        part = (names or {}).get(str(part), part)
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return http_error(f"{path}: {message}", where=path)
+    return http_error(f"no {kind} {shown(name, 100)}", where="path", status=404)

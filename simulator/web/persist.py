@@ -32,12 +32,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ..core.archive import json_kind
+from ..core.errors import from_validation, shorten
 from ..core.live import MAX_LIVE_BYTES, export_live
 from ..core.model import ArchiveError, Feed, shown
 from ..core.replay import Command, PostCommand, Replay
 from ..settings import Settings, StreamConfig
 from ..sources import read_regular_file
-from .errors import one_line
 from .state import API_STREAMS, FEEDS, SETTINGS, STREAMS, build_script, make_stream
 from .stream import Stream
 
@@ -310,7 +310,7 @@ def read(path: Path, settings: Settings, feeds: Mapping[str, Feed]) -> Saved:
     try:
         return _check(document, settings, feeds)
     except ValueError as exc:
-        raise ArchiveError(one_line(str(exc), MAX_ERROR), source=source) from None
+        raise ArchiveError(shorten(str(exc), MAX_ERROR), source=source) from None
 
 
 def _limit(settings: Settings) -> int:
@@ -381,7 +381,7 @@ def _streams(
         try:
             config = StreamConfig.model_validate(raw)
         except ValidationError as exc:
-            raise ValueError(_validation(exc, here)) from None
+            raise from_validation(exc, here) from None
         if config.id in known:
             other = known[config.id].where
             raise ValueError(
@@ -439,14 +439,3 @@ def _replay(feed: Feed, config: StreamConfig, settings: Settings, where: str) ->
         )
     except ValueError as exc:
         raise ValueError(f"{where}.{exc}") from None
-
-
-def _validation(exc: ValidationError, prefix: str) -> str:
-    error = exc.errors()[0]
-    path = prefix
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "string_pattern_mismatch":
-        message += f", got {shown(error['input'])}"
-    return f"{path}: {message}"

@@ -1,8 +1,8 @@
 """Live posting over REST: add, edit, delete, pin and unpin posts in a running stream.
 
-Each route is a replay command (``replay.CreatePost`` …), the same the WebSocket ops send through
-``api.parse_command``; its events go to every subscriber at once and into the stream's event log,
-so the snapshot and a resume include them like any other event.
+Each route is a command (``commands.CreatePost`` …), the same the WebSocket ops send through
+``commands.parse_command``; its events go to every subscriber at once and into the stream's
+event log, so the snapshot and a resume include them like any other event.
 """
 
 from __future__ import annotations
@@ -11,31 +11,33 @@ from typing import Any
 
 from aiohttp import web
 
+from ..core.commands import CreatePost, DeletePost, PinPost, PostCommand, UpdatePost
+from ..core.errors import InputError
 from ..core.live import TooManyPosts, UnknownPost, parse_fields
-from ..core.replay import CreatePost, DeletePost, PinPost, PostCommand, UpdatePost
 from .api import get_stream, read_json
-from .errors import http_error, json, not_found
+from .errors import http_error, input_error, json, not_found
 from .stream import Stream
 
 routes = web.RouteTableDef()
 
 
 def _run(stream: Stream, command: PostCommand) -> None:
+    """The post named in the path is not visible: 404; the stream is full: 429 (the request
+    was fine, the stream cannot take it)."""
     try:
         stream.command(command)
-    except UnknownPost:
-        post = getattr(command, "post", "")
-        raise not_found("post", post[:100]) from None
+    except UnknownPost as exc:
+        raise not_found("post", exc.post) from None
     except TooManyPosts as exc:
-        raise http_error(f"path: {exc}", "path", 429) from None
-    except ValueError as exc:
-        raise http_error(f"body.{exc}") from None
+        raise http_error(f"path: {exc.message}", "path", 429) from None
+    except InputError as exc:
+        raise input_error(exc, "body") from None
 
 
 def _post(stream: Stream, post_id: str) -> dict[str, Any]:
     visible = stream.replay.view.get(post_id)
     if visible is None:
-        raise not_found("post", post_id[:100])
+        raise not_found("post", post_id)
     return {**visible.post, "pinned": visible.pinned}
 
 
@@ -52,8 +54,8 @@ def _answer(stream: Stream, post: dict[str, Any] | None, status: int = 200) -> w
 def _fields(body: dict[str, Any], create: bool) -> dict[str, Any]:
     try:
         return parse_fields(body, "body", create=create)
-    except ValueError as exc:
-        raise http_error(str(exc)) from None
+    except InputError as exc:
+        raise input_error(exc) from None
 
 
 @routes.post("/api/streams/{stream}/posts")

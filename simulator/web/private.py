@@ -53,7 +53,7 @@ class PrivateReplays:
 
     async def script(self, feed: Feed, config: ReplayConfig) -> PreparedScript:
         """The prepared script ``config`` plays on ``feed``, with play times for its
-        ``max_gap``; ``ValueError`` as ``state.build_script`` raises it.
+        ``max_gap``; ``InputError`` as ``state.build_script`` raises it.
 
         The cache is bounded by the configuration: an unknown scenario name is refused here
         before anything is built or kept, and a known one that does not fit the feed is kept

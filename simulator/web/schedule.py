@@ -34,10 +34,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     model_validator,
 )
 
-from ..core.live import parse_fields
+from ..core.commands import Command, Resume, SetSpeed, parse_command
+from ..core.errors import InputError
 from ..core.model import shown
 from ..core.timeline import parse_duration, parse_speed
 from ..logs import RepeatedWarnings
@@ -106,6 +108,7 @@ class ScheduleEntry(BaseModel):
     speed: Annotated[float | None, BeforeValidator(parse_speed)] = None
     to: str | None = Field(default=None, min_length=1, max_length=200)
     post: dict[str, Any] | None = None
+    _command: Command = PrivateAttr(default_factory=Resume)
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleEntry:
@@ -116,10 +119,9 @@ class ScheduleEntry(BaseModel):
             raise ValueError("action 'speed' needs speed")
         if self.action == "seek" and self.to is None:
             raise ValueError("action 'seek' needs to")
-        if self.action == "inject":
-            if self.post is None:
-                raise ValueError("action 'inject' needs post")
-            parse_fields(self.post, "post", create=True)  # refused now, not when it fires
+        if self.action == "inject" and self.post is None:
+            raise ValueError("action 'inject' needs post")
+        self._command = self._parse_command()  # refused now, not when it fires
         if self.at is not None:
             try:
                 in_utc_range(_aware(self.at, ZoneInfo(self.timezone)))
@@ -160,17 +162,21 @@ class ScheduleEntry(BaseModel):
         assert self.at is not None
         return DateTrigger(run_date=_aware(self.at, zone), timezone=zone)
 
-    def command(self) -> tuple[str, dict[str, Any]]:
-        """The control op and body this entry sends, as ``POST /api/streams/{id}/{op}`` would."""
+    def command(self) -> Command:
+        """The command this entry sends, read once with the entry, as the REST API reads it."""
+        return self._command
+
+    def _parse_command(self) -> Command:
         if self.action == "start":
-            return "resume", {}
+            return Resume()
         if self.action == "speed":
-            return "speed", {"speed": self.speed}
+            assert self.speed is not None
+            return SetSpeed(self.speed)
         if self.action == "seek":
-            return "seek", {"to": self.to}
+            return parse_command("seek", {"to": self.to}, "")
         if self.action == "inject":
-            return "post", dict(self.post or {})
-        return self.action, {}
+            return parse_command("post", self.post or {}, "post")
+        return parse_command(self.action, {}, "")
 
 
 def _aware(moment: datetime, zone: tzinfo) -> datetime:
@@ -199,8 +205,7 @@ class Job:
     action: Action
     trigger: BaseTrigger
     first: datetime
-    op: str
-    body: dict[str, Any]
+    command: Command
 
 
 def plan(
@@ -210,7 +215,7 @@ def plan(
     ``at`` long past makes none).
 
     Each entry's calendar search is bounded by ``HORIZON_YEARS`` (a few milliseconds at worst);
-    a hundred of them are not, so the API plans in a worker thread. ``ValueError`` names the
+    a hundred of them are not, so the API plans in a worker thread. ``InputError`` names the
     entry (``schedule[3]: …``) whose cron does not fire within the horizon.
     """
     jobs = [_job(f"schedule[{number}]", entry, now) for number, entry in enumerate(entries)]
@@ -227,17 +232,16 @@ def _job(name: str, entry: ScheduleEntry, now: datetime) -> Job:
         probe = entry.trigger(until=now + horizon)
         first = probe.get_next_fire_time(None, now)
         if first is None:
-            raise ValueError(
-                f"{name}: cron {entry.cron!r} does not fire in the next {HORIZON_YEARS} years"
+            raise InputError(
+                name, f"cron {entry.cron!r} does not fire in the next {HORIZON_YEARS} years"
             )
     else:
         first = trigger.get_next_fire_time(None, now)
-    op, body = entry.command()
-    return Job(name, entry.action, trigger, first, op, body)
+    return Job(name, entry.action, trigger, first, entry.command())
 
 
-Fire = Callable[[str, str, dict[str, Any]], None]
-"""``fire(stream_id, op, body)``: carry out one scheduled control command."""
+Fire = Callable[[str, Command], None]
+"""``fire(stream_id, command)``: carry out one scheduled control command."""
 
 
 class Scheduler:
@@ -269,7 +273,7 @@ class Scheduler:
                 self._scheduler.add_job(
                     self._run,
                     job.trigger,
-                    args=(stream_id, job.name, job.op, job.body),
+                    args=(stream_id, job.name, job.action, job.command),
                     id=f"{stream_id}:{job.name}",
                     name=job.action,
                     replace_existing=True,
@@ -279,14 +283,19 @@ class Scheduler:
             self.remove(stream_id)
             raise
 
-    async def _run(self, stream_id: str, name: str, op: str, body: dict[str, Any]) -> None:
+    async def _run(self, stream_id: str, name: str, action: str, command: Command) -> None:
         """A coroutine, so APScheduler runs it on the event loop (a plain function would run in
         a worker thread, beside the stream's own task)."""
         try:
-            self._fire(stream_id, op, body)
+            self._fire(stream_id, command)
         except Exception as exc:  # one stream's bad moment must not stop the scheduler
             self._failures.warning(
-                (stream_id, op, str(exc)), "stream %s: %s (%s) failed: %s", stream_id, name, op, exc
+                (stream_id, action, str(exc)),
+                "stream %s: %s (%s) failed: %s",
+                stream_id,
+                name,
+                action,
+                exc,
             )
 
     def remove(self, stream_id: str) -> None:

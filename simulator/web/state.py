@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core import scenario, scenario_config, script
+from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
 from ..core.scenario_config import ScenarioRules
@@ -48,23 +49,23 @@ def build_script(
 ) -> script.Script:
     """The stream's script under its scenario; a named one is looked up in ``scenarios``.
 
-    ``ValueError`` names the place: ``scenario[0].post`` (steps), ``scenario.inject[0].at``
+    ``InputError`` names the place: ``scenario[0].post`` (steps), ``scenario.inject[0].at``
     (inline rules), ``scenario: scenarios.NAME.steps[0].post`` (a named scenario that does not
     fit this feed).
     """
     value, where = scenario_config.resolve(config.scenario, scenarios or {})
     try:
         return scenario.build(feed, value, config.edit_delay, where)
-    except ValueError as exc:
+    except InputError as exc:
         if where.startswith("scenarios."):
-            raise ValueError(f"scenario: {exc}") from None
+            raise InputError("scenario", str(exc)) from None
         raise
 
 
 def check_stream(
     feed: Feed, config: ReplayConfig, scenarios: Mapping[str, ScenarioRules] | None = None
 ) -> None:
-    """Raise the ``ValueError`` that starting this stream would, without starting it.
+    """Raise the ``InputError`` that starting this stream would, without starting it.
 
     Without ``scenarios`` a named scenario is not checked here (``settings.load`` checked the
     name; the stream checks the rest when it starts).
@@ -87,7 +88,7 @@ def make_stream(
     config: ReplayConfig,
     jobs: Sequence[Job] | None = None,
 ) -> Stream:
-    """A started shared stream; ``ValueError`` for a scenario, start position or schedule that
+    """A started shared stream; ``InputError`` for a scenario, start position or schedule that
     does not fit. Everything that can fail comes first and the stream starts last, so a refusal
     leaves nothing running. ``jobs``: its schedule, if already planned (the API plans in a
     thread). A private replay is made by ``open_private``.
@@ -114,7 +115,7 @@ async def open_private(
     """A started private replay, made without holding up the loop: its script is the shared one
     (built in a worker thread the first time), and a replay that starts at ``from`` (it applies
     every cue before it) is made in a worker thread too. What it holds counts against the
-    private replays' budgets. ``ValueError`` as ``make_stream``."""
+    private replays' budgets. ``InputError`` as ``make_stream``."""
     server = app[SETTINGS].server
     private = app[PRIVATE]
     options = replace(config.options(), log_bytes=server.max_log_bytes)

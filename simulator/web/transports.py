@@ -26,11 +26,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
 from ..core import wire
+from ..core.commands import parse_command
+from ..core.errors import InputError, join
 from ..core.live import TooManyPosts
 from ..core.wire import Event
 from . import access
 from . import fault_stages as faults
-from .api import parse_command
 from .hub import SLOW, Framing, Subscriber
 from .ratelimit import TokenBucket
 from .state import CONNECTIONS, METRICS, SETTINGS
@@ -409,7 +410,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
                 over += 1
                 if over == 1:
                     refused["ws_rate"] += 1
-                    slow_down = _error(f"$: over server.ws_control_rate ({rate:g} messages/s)")
+                    slow_down = _error("$", f"over server.ws_control_rate ({rate:g} messages/s)")
                     await ws.send_frame(slow_down, WSMsgType.TEXT)
                 elif over >= OVER_RATE_CLOSE:
                     await ws.close(
@@ -421,7 +422,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
             if message.type is WSMsgType.TEXT:
                 reply = _handle(stream, subscriber, message.data, refusal, refused)
             else:
-                reply = _error("$: binary messages are not supported; send JSON text")
+                reply = _error("$", "binary messages are not supported; send JSON text")
             if reply:
                 await ws.send_frame(reply, WSMsgType.TEXT)
     except GONE:  # reset, or lost mid-drain
@@ -445,31 +446,34 @@ def _handle(
     try:
         message = wire.parse_client_message(data)
     except wire.ClientMessageError as exc:
-        return _error(str(exc))
+        return _error(exc.where, exc.message)
     op = message["op"]
     if op == "ping":
         return wire.message("pong")
     if op == "resume" and "since" in message:
         since = message["since"]
         if not isinstance(since, str):
-            return _error("$.since: expected an event id string")
+            return _error("$.since", "expected an event id string")
         stream.resubscribe(subscriber, since)
         return None
     if refusal is not None:
         if refused is not None:
             refused[refusal.reason] += 1
-        return _error(f"$.op: {refusal.message}")
+        return _error("$.op", refusal.message)
     try:
-        stream.command(parse_command(op, message, "$"))
+        command = parse_command(op, message, "$")
+    except InputError as exc:
+        return _error(exc.where, exc.message)
+    try:
+        stream.command(command)
     except TooManyPosts as exc:  # names the bound: the stream's own ($) or a setting
-        return _error(f"{exc.where}: {exc}")
-    except ValueError as exc:
-        text = str(exc)
-        return _error(text if text.startswith("$") else f"$.{text}")
+        return _error(exc.where, exc.message)
+    except InputError as exc:  # the message's place that does not fit the stream: ``$.to``
+        return _error(join("$", exc.where), exc.message)
     except StreamFailed as exc:
-        return _error(f"$: {exc}")
+        return _error("$", str(exc))
     return None
 
 
-def _error(text: str, **extra: Any) -> bytes:
-    return wire.message("error", error=text, where=text.split(":", 1)[0], **extra)
+def _error(where: str, message: str, **extra: Any) -> bytes:
+    return wire.message("error", error=f"{where}: {message}", where=where, **extra)

@@ -1,0 +1,182 @@
+"""Stream control commands, typed, and the one parser that makes them from JSON input.
+
+REST (``web/api.py``, ``web/posts.py``), WebSocket ops (``web/transports.py``) and the scheduler
+(``web/schedule.py``) all hand ``Replay.apply`` a command from here; each reads its input once,
+with ``parse_command``, and bad input is an ``InputError`` naming the place under the caller's
+prefix (``body.to``, ``$.speed``, ``schedule[2].post.body``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .errors import InputError, join, shorten
+from .live import parse_fields
+from .model import utc
+from .timeline import parse_duration, parse_speed
+
+MAX_TARGET = 200
+"""Characters of a seek target at most: longer is no post id, time or offset (and an error
+quoting it would be as long)."""
+MAX_POST_ID = 1000
+TARGET_HELP = "expected a post id, an ISO-8601 time or an offset"
+
+# Seek targets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """``start`` or ``end`` of the archive."""
+
+    end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """``+10m`` / ``-5s``: archive seconds from the current position."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PostOrTime:
+    """A post id, or else (if it reads as one) an ISO-8601 archive time: only the script knows
+    which ids exist, so the replay decides, the post id first."""
+
+    text: str
+    moment: datetime | None
+
+
+SeekTarget = Edge | Offset | PostOrTime
+
+
+def parse_target(text: str, where: str) -> SeekTarget:
+    """A seek (or ``start``) target from its text; ``InputError`` at ``where`` for an offset that
+    is no duration."""
+    value = text.strip()
+    if value in ("start", "end"):
+        return Edge(value == "end")
+    if re.fullmatch(r"[+-].+", value):
+        sign = -1 if value[0] == "-" else 1
+        return Offset(sign * parse_duration(value[1:], where))
+    try:
+        moment: datetime | None = utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        moment = None
+    return PostOrTime(value, moment)
+
+
+# Commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpeed:
+    speed: float
+    """A factor, or ``timeline.MAX_SPEED``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seek:
+    to: SeekTarget
+    text: str = ""
+    """The target as given, quoted by an error the replay finds (no such post or time)."""
+
+    @classmethod
+    def parse(cls, text: str, where: str = "to") -> Seek:
+        return cls(parse_target(text, where), text)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePost:
+    """A live post; ``fields`` as ``live.parse_fields`` returns them (``pinned`` pins it)."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePost:
+    post: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePost:
+    post: str
+
+
+@dataclass(frozen=True, slots=True)
+class PinPost:
+    post: str
+    pinned: bool = True
+
+
+PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
+Command = Pause | Resume | Restart | SetSpeed | Seek | PostCommand
+
+CONTROL_OPS = ("pause", "resume", "restart", "seek", "speed")
+POST_OPS = ("post", "update_post", "delete_post", "pin_post", "unpin_post")
+"""Ops for live posts (the WebSocket's; REST has a route for each, in ``web/posts.py``)."""
+
+
+def parse_command(op: str, payload: Mapping[str, Any], where: str) -> Command:
+    """The command ``op`` with its JSON arguments ``payload`` (the request body, the WebSocket
+    message, a schedule entry's); errors name the place under ``where``. Keys the op does not
+    read are ignored, as a WebSocket message's ``op`` is."""
+    if op == "pause":
+        return Pause()
+    if op == "resume":
+        return Resume()
+    if op == "restart":
+        return Restart()
+    if op == "seek":
+        return _seek(payload.get("to"), join(where, "to"))
+    if op == "speed":
+        return SetSpeed(parse_speed(payload.get("speed"), join(where, "speed")))
+    if op in POST_OPS:
+        return _post_command(op, payload, where)
+    raise InputError(join(where, "op"), f"unknown op {shorten(repr(op), 60)}")
+
+
+def _seek(target: object, where: str) -> Seek:
+    if not isinstance(target, str) or not target.strip():
+        raise InputError(where, TARGET_HELP)
+    if len(target) > MAX_TARGET:  # none of them is this long; the error must not quote it
+        raise InputError(where, f"{TARGET_HELP}, got {len(target)} characters")
+    return Seek.parse(target, where)
+
+
+def _post_command(op: str, payload: Mapping[str, Any], where: str) -> PostCommand:
+    """``{"op":"post", headline, body, …}`` or ``{"op":"update_post","post":ID, …}`` …"""
+    if op == "post":
+        return CreatePost(parse_fields(payload, where, create=True, ignore=("op",)))
+    post = post_id(payload.get("post"), join(where, "post"))
+    if op == "update_post":
+        return UpdatePost(post, parse_fields(payload, where, create=False, ignore=("op", "post")))
+    if op == "delete_post":
+        return DeletePost(post)
+    return PinPost(post, op == "pin_post")
+
+
+def post_id(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_POST_ID:
+        raise InputError(where, "expected the id of a post in the stream")
+    return value
