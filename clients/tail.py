@@ -432,6 +432,8 @@ async def _tail(
 
     def show(envelope: Envelope) -> None:
         nonlocal seen
+        if count and seen >= count:  # the rest of a burst delivered with the last one counted
+            return
         print(orjson.dumps(envelope).decode() if json else describe(envelope), flush=True)
         seen += 1
         if count and seen >= count:
