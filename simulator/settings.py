@@ -271,7 +271,7 @@ class Environment(BaseSettings):
 
 
 SHORTCUTS = ("host", "port", "token", "log_format", "state_file")
-"""The ``[server]`` keys with a short variable (``LIVESIM_PORT``) besides ``LIVESIM_SERVER__PORT``."""
+"""``[server]`` keys with a short variable (``LIVESIM_PORT``) besides the long one."""
 
 
 class _Variables(EnvSettingsSource):
