@@ -28,7 +28,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
-from pydantic_settings.sources.utils import parse_env_vars
 
 from .core.faults import FaultSpec
 from .core.faults import parse as parse_faults
@@ -275,16 +274,15 @@ SHORTCUTS = ("host", "port", "token", "log_format", "state_file")
 
 
 class _Variables(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``
+    (tests pass theirs). Names are matched case-insensitively, as the source does by default."""
 
     def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
         self._variables = variables
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(
-            self._variables, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
-        )
+        return {name.lower(): value for name, value in self._variables.items() if value}
 
 
 MAX_CONFIG_BYTES = 1024 * 1024
