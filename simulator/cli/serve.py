@@ -11,9 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from .. import logs
 from .. import settings as settings_module
@@ -21,12 +19,12 @@ from ..core.model import ArchiveError, Feed
 from ..core.timeline import format_speed, parse_speed
 from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
-from ..web import persist
-from ..web.accept_errors import AcceptErrors
-from ..web.access import is_loopback
-from ..web.app import create_app, runner_options
-from ..web.state import check_stream
 from .options import checked, optional_duration, port
+
+# The server (aiohttp.web, simulator.web) is imported by the functions that use it: `livesim
+# tail` and `livesim inspect` import this module too, and start without loading it.
+if TYPE_CHECKING:
+    from aiohttp import web
 
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""
@@ -123,6 +121,8 @@ def resolve(
     """Settings and feeds by precedence: flags > ``LIVESIM_*`` in ``env`` (default: the process
     environment) > the config file > defaults. Errors name their place; two feeds or two streams
     with one id are refused, naming both sources."""
+    from ..web.state import check_stream
+
     config = args.config
     base = settings_module.load(config, env, flag_overrides(args))
     feeds = _Feeds()
@@ -208,6 +208,8 @@ def _load_configured(config: FeedConfig, base: Settings) -> Feed:
 def check_exposure(server: ServerConfig) -> None:
     """Bound beyond loopback, anyone who can reach the port could steer the streams: refuse to
     start unless a token guards control."""
+    from ..web.access import is_loopback
+
     if server.token is None and not is_loopback(server.host):
         raise ArchiveError(
             f"host {server.host} is reachable from other machines, so control needs a token: "
@@ -293,6 +295,9 @@ def open_file_shortfall(max_connections: int) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..web import persist
+    from ..web.app import create_app
+
     gc.disable()  # until tune_gc, once the streams are built
     settings, feeds = resolve(args)
     server = settings.server
@@ -313,6 +318,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
+    from aiohttp import web
+
+    from ..web.accept_errors import AcceptErrors
+    from ..web.app import runner_options
+
     asyncio.get_running_loop().set_exception_handler(AcceptErrors())  # out of descriptors
     host, port = settings.server.host, settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log
