@@ -7,6 +7,6 @@
 - ``connection`` (raw asyncio SSE and WebSocket subscriptions), ``frames`` (sans-I/O decoders
   that cut id, type and ``due_at`` out of frames), ``judge`` (sans-I/O sequence judge and
   lateness histogram): the core ``load`` is built from, for any tool holding many connections.
-- ``sse``: a spec-following SSE parser; ``target``: URLs and one-line errors;
-  ``commands``: the argparse wiring (``add_client_commands``).
+- ``sse``: a spec-following SSE parser; ``target``: URLs and one-line errors. The commands'
+  options are parsed in ``simulator/cli/{tail,load,alert}.py``.
 """

@@ -1,8 +1,5 @@
-"""Follow a livesim stream, printing each event, and never miss one across faults.
-
-    python -m clients.tail aljazeera-iraq-2014-06                 # SSE from http://127.0.0.1:8080
-    python -m clients.tail aljazeera-iraq-2014-06 --ws --count 20
-    python -m clients.tail s1 --server http://127.0.0.1:9000 --json
+"""Follow a livesim stream, printing each event, and never miss one across faults
+(``livesim tail URL``; its options are in ``simulator/cli/tail.py``).
 
 What an alerting client needs: it loads the snapshot once, then follows the stream from the
 snapshot's cursor. When the connection fails (server restart, network fault, dropped for being
@@ -13,7 +10,6 @@ cursor the server can no longer serve): it reloads the snapshot and goes on from
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
@@ -362,19 +358,6 @@ def describe(envelope: Envelope) -> str:
     return f"{envelope.get('id')}  {str(envelope.get('type')):<14} {when:<20}  {what}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m clients.tail", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("stream", help="stream id, e.g. aljazeera-iraq-2014-06")
-    parser.add_argument("--server", default="http://127.0.0.1:8080", help="livesim base URL")
-    parser.add_argument("--ws", action="store_true", help="use WebSocket instead of SSE")
-    parser.add_argument("--json", action="store_true", help="print each envelope as JSON")
-    parser.add_argument("--count", type=int, help="stop after this many events")
-    args = parser.parse_args(argv)
-    return asyncio.run(_tail(args))
-
-
 async def run_tail(
     url: str | None,
     *,
@@ -392,9 +375,9 @@ async def run_tail(
         if target.private:
             raise ClientError(f"{target}: tail follows a shared stream (/streams/ID), not a feed")
         await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
-    args = argparse.Namespace(
-        server=target.base,
-        stream=target.id,
+    return await _tail(
+        target.base,
+        target.id,
         ws=ws,
         json=json,
         count=count,
@@ -402,7 +385,6 @@ async def run_tail(
         max_event_bytes=max_event_bytes,
         max_snapshot_bytes=max_snapshot_bytes,
     )
-    return await _tail(args)
 
 
 def print_fault(text: str) -> None:
@@ -434,30 +416,38 @@ async def follow_until(
         )
 
 
-async def _tail(args: argparse.Namespace) -> int:
+async def _tail(
+    server: str,
+    stream: str,
+    *,
+    ws: bool,
+    json: bool,
+    count: int | None,
+    params: Sequence[tuple[str, str]],
+    max_event_bytes: int,
+    max_snapshot_bytes: int,
+) -> int:
     done = asyncio.Event()
     seen = 0
 
     def show(envelope: Envelope) -> None:
         nonlocal seen
-        print(orjson.dumps(envelope).decode() if args.json else describe(envelope), flush=True)
+        if count and seen >= count:  # the rest of a burst delivered with the last one counted
+            return
+        print(orjson.dumps(envelope).decode() if json else describe(envelope), flush=True)
         seen += 1
-        if args.count and seen >= args.count:
+        if count and seen >= count:
             done.set()
 
     follower = Follower(
-        args.server,
-        args.stream,
+        server,
+        stream,
         show,
-        transport="ws" if args.ws else "sse",
+        transport="ws" if ws else "sse",
         on_fault=print_fault,
-        params=getattr(args, "params", ()),
-        max_event_bytes=getattr(args, "max_event_bytes", MAX_EVENT_BYTES),
-        max_snapshot_bytes=getattr(args, "max_snapshot_bytes", reads.MAX_BODY_BYTES),
+        params=params,
+        max_event_bytes=max_event_bytes,
+        max_snapshot_bytes=max_snapshot_bytes,
     )
     await follow_until(follower, done)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,14 +1,17 @@
 """Server settings: built-in defaults, then a TOML file, then ``LIVESIM_*`` environment variables,
 then command-line flags; each later source wins.
 
-Validated with pydantic; a bad value is reported as one line naming its place: the file and the
-key path (``config/livesim.toml: streams[0].speed: …``), or the variable or flag that set it.
+pydantic-settings reads the environment (``Environment``); the file, the variables and the flags
+are then laid over one another as raw values and validated once, by the pydantic models below, so
+a bad value is reported as one line naming its place: the file and the key path
+(``config/livesim.toml: streams[0].speed: …``), or the variable or flag that set it. (Handing the
+layers to pydantic-settings to merge would lose which layer set a bad value, and a flag such as
+``--speed`` sets a key in every element of the file's ``streams`` list, which its merge cannot.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict, SettingsError
 
 from .core.faults import FaultSpec
 from .core.faults import parse as parse_faults
@@ -217,14 +221,69 @@ class Settings(_Strict):
     """Where relative feed paths in the config are resolved from."""
 
 
-ENV = {
-    "LIVESIM_HOST": "host",
-    "LIVESIM_PORT": "port",
-    "LIVESIM_TOKEN": "token",
-    "LIVESIM_LOG_FORMAT": "log_format",
-    "LIVESIM_STATE_FILE": "state_file",
-}
-"""Environment variables and the ``[server]`` keys they set."""
+class Environment(BaseSettings):
+    """The ``LIVESIM_*`` variables: the five shortcuts below, and ``LIVESIM_SERVER__KEY`` for any
+    ``[server]`` key (``LIVESIM_SERVER__MAX_CONNECTIONS=5000``); a shortcut wins over its long
+    form. An empty variable is unset. Values stay text: the settings models validate them with the
+    file's values, so a bad one is reported naming its variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIVESIM_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    server: dict[str, str] = {}
+    host: str | None = None
+    port: str | None = None
+    token: str | None = None
+    log_format: str | None = None
+    state_file: str | None = None
+
+    @classmethod
+    def read(cls, variables: Mapping[str, str] | None = None) -> Environment:
+        """From ``variables`` (default: the process environment)."""
+        try:
+            if variables is None:
+                return cls()
+            return cls.model_validate(_Variables(cls, variables)())
+        except SettingsError:  # LIVESIM_SERVER itself, holding what is not a JSON object
+            raise ArchiveError(
+                "LIVESIM_SERVER: set [server] keys one by one, as LIVESIM_SERVER__KEY=value"
+            ) from None
+        except ValidationError as exc:  # LIVESIM_SERVER__A__B, or a JSON table in LIVESIM_SERVER
+            name = "__".join(str(part).upper() for part in exc.errors()[0]["loc"])
+            raise ArchiveError(
+                f"LIVESIM_{name}: expected one value (set [server] keys as "
+                "LIVESIM_SERVER__KEY=value)"
+            ) from None
+
+    def overrides(self) -> list[Override]:
+        """What the variables set, as overrides of the file, each named by its variable."""
+        found = [
+            Override(f"LIVESIM_SERVER__{key.upper()}", ("server", key), value)
+            for key, value in self.server.items()
+        ]
+        for key in SHORTCUTS:
+            value = getattr(self, key)
+            if value is not None:
+                found.append(Override(f"LIVESIM_{key.upper()}", ("server", key), value))
+        return found
+
+
+SHORTCUTS = ("host", "port", "token", "log_format", "state_file")
+"""``[server]`` keys with a short variable (``LIVESIM_PORT``) besides the long one."""
+
+
+class _Variables(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``
+    (tests pass theirs). Names are matched case-insensitively, as the source does by default."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
+        self._variables = variables
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._variables.items() if value}
+
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """The largest config file read (a generous config is a few KB)."""
@@ -256,9 +315,7 @@ def load(
         where = str(path)
         raw = _read(Path(path))
         raw["base_dir"] = str(Path(path).resolve().parent)
-    env = os.environ if env is None else env
-    overrides = [Override(name, ("server", key), env.get(name)) for name, key in ENV.items()]
-    overrides = [o for o in overrides if o.value] + list(flags)
+    overrides = Environment.read(env).overrides() + list(flags)
     for override in overrides:
         _apply(raw, override.key, override.value)
     settings = validate(raw, where, overrides)

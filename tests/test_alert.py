@@ -28,9 +28,9 @@ from hostile import (
     sse,
 )
 
+import simulator.cli as commands
 from clients.alert import Alerter, CompiledRule, compile_rules, load_rules, number_near, run_alert
 from clients.target import ClientError
-from simulator.cli import clients as commands
 from simulator.web.state import CONNECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,12 +1,16 @@
-"""The real ``livesim`` command, run as a subprocess: the happy path and every way to misuse it.
+"""The ``livesim`` command: the happy path and every way to misuse it.
 
-Subprocesses are slow to start, so the bad-input cases all run at once in one fixture and each
-test only looks at its result.
+Commands that end before serving run in-process through ``simulator.cli.main``, with their own
+working directory, environment, stdout and stderr: the same parser, handlers and error lines as
+the installed command, without a second's interpreter start each. What only a process shows (the
+entry point itself, serving, signals, the open-file limit, a port in use) runs as a subprocess.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import io
 import json
 import logging
 import os
@@ -21,7 +25,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ import pytest
 
 import simulator
 from simulator import logs
+from simulator.cli import main
 from simulator.sources import BUNDLED
 
 ROOT = Path(simulator.__file__).resolve().parent.parent
@@ -46,6 +50,37 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 def livesim(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``livesim ARGS`` run by ``main`` in this process, as the installed command would run it
+    in ``cwd`` with only ``env``'s ``LIVESIM_*`` variables: exit status, stdout and stderr."""
+    out, err = io.BytesIO(), io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8", errors="replace")
+    stderr = io.TextIOWrapper(err, encoding="utf-8", errors="replace")
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        for name in [name for name in os.environ if name.startswith("LIVESIM_")]:
+            patch.delenv(name)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        try:
+            status = main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            status = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            gc.enable()  # serve turns the collector off until its streams are built
+            stdout.flush()
+            stderr.flush()
+    text = out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace")
+    return subprocess.CompletedProcess(["livesim", *args], status, *text)
+
+
+def livesim_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m simulator ARGS``: the command as a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "simulator", *args],
         cwd=cwd,
@@ -61,9 +96,7 @@ def livesim(
 def run_all(
     commands: dict[str, list[str]], cwd: Path
 ) -> dict[str, subprocess.CompletedProcess[str]]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {key: pool.submit(livesim, *args, cwd=cwd) for key, args in commands.items()}
-        return {key: future.result() for key, future in futures.items()}
+    return {key: livesim(*args, cwd=cwd) for key, args in commands.items()}
 
 
 # The happy path: import the seed, validate it, inspect it
@@ -95,6 +128,11 @@ def good(workdir: Path) -> dict[str, subprocess.CompletedProcess[str]]:
             "help-inspect": ["inspect", "--help"],
             "help-validate": ["validate", "--help"],
             "help-serve": ["serve", "--help"],
+            "help-script": ["script", "--help"],
+            "help-synth": ["synth", "--help"],
+            "help-tail": ["tail", "--help"],
+            "help-load": ["load", "--help"],
+            "help-alert": ["alert", "--help"],
         },
         workdir,
     )
@@ -177,11 +215,19 @@ def test_timezone_option(good: dict[str, subprocess.CompletedProcess[str]]) -> N
 @pytest.mark.parametrize(
     ("key", "mentions"),
     [
-        ("help", ["import", "inspect", "validate", "serve"]),
+        (
+            "help",
+            ["serve", "import", "inspect", "validate", "script", "synth", "tail", "load", "alert"],
+        ),
         ("help-import", ["--output", "--format", "--timezone", "--date"]),
         ("help-inspect", ["--json", "--format", "--timezone", "--date"]),
         ("help-validate", ["--format", "--timezone", "--date"]),
         ("help-serve", ["--config", "--host", "--port", "--speed", "--max-gap", "--no-loop"]),
+        ("help-script", ["--config", "--scenario", "--seed", "--edit-delay", "--json"]),
+        ("help-synth", ["--posts", "--seed", "--output"]),
+        ("help-tail", ["URL", "--url", "--ws", "--json", "--count", "--max-event-bytes"]),
+        ("help-load", ["--clients", "--transport", "--ramp", "--churn", "--max-p99", "--procs"]),
+        ("help-alert", ["--rules", "--backfill", "--count", "--duration", "--max-snapshot-bytes"]),
     ],
 )
 def test_help(
@@ -192,6 +238,13 @@ def test_help(
     assert result.stdout.startswith("usage: livesim")
     for option in mentions:
         assert option in result.stdout
+
+
+def test_the_entry_point_is_the_same_command(tmp_path: Path) -> None:
+    """``python -m simulator`` (what the ``livesim`` script runs) is ``main``, in a process."""
+    result = livesim_process("--help", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == livesim("--help", cwd=tmp_path).stdout
 
 
 # Bad input: one line on stderr naming the place, a non-zero status, never a traceback
@@ -423,6 +476,10 @@ BAD: dict[str, Bad] = {
 }
 
 
+IN_A_PROCESS = {"port-in-use"}
+"""Cases that get as far as starting the server (its loop, its logging): a process of their own."""
+
+
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
     dirs: dict[str, Path] = {}
@@ -430,20 +487,18 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Comple
         dirs[key] = tmp_path_factory.mktemp(key)
         for name, content in case.files.items():
             make_file(dirs[key] / name, content)
-    with socket.socket() as busy, ThreadPoolExecutor(max_workers=4) as pool:
+    with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
-        futures = {
-            key: pool.submit(
-                livesim,
+        return {
+            key: (livesim_process if key in IN_A_PROCESS else livesim)(
                 *(arg.replace("{busy}", port) for arg in BAD[key].args),
                 cwd=cwd,
                 env=BAD[key].env,
             )
             for key, cwd in dirs.items()
         }
-        return {key: future.result() for key, future in futures.items()}
 
 
 def make_file(path: Path, content: bytes | None | Sparse | str) -> None:

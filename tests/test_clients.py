@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -39,12 +37,12 @@ from hostile import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import simulator.cli as commands
 from clients import reads
 from clients import sse as client_sse
 from clients.frames import MAX_CHUNK_LINE, SseDecoder, WsDecoder
 from clients.tail import Follower, describe, run_tail
 from clients.target import ClientError, get_json
-from simulator.cli import clients as commands
 from simulator.web.state import CONNECTIONS
 
 TIMEOUT = 30
@@ -128,7 +126,7 @@ def test_describe_is_one_line() -> None:
     assert "\n" not in line and line.endswith("First line")
 
 
-# `livesim tail` (clients/commands.py) -----------------------------------------------------------
+# `livesim tail` (simulator/cli/tail.py) ---------------------------------------------------
 
 
 async def test_tail_command_takes_a_url_or_livesim_url(
@@ -177,17 +175,6 @@ async def test_tail_command_errors_are_one_line(
         assert len(captured.err) < 300, name
     assert await asyncio.to_thread(commands.main, ["tail", server.base]) == 1
     assert "streams here: a, b" in capsys.readouterr().err
-
-
-def test_python_m_clients_tail_still_works() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "clients.tail", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0 and "--server" in result.stdout
 
 
 # Hostile servers (issue #12): the tools never trust their server ---------------------------------

@@ -19,11 +19,11 @@ from conftest import BUNDLED_ID, StartServer
 from hostile import Handler, Hostiles, livesim_like, sse, websocket
 from hostile import ws_frame as claimed_frame
 
+import simulator.cli as commands
 from clients.frames import SseDecoder, WsDecoder
 from clients.judge import Counts, Histogram, Sequence, parse_due, split_id
 from clients.load import LoadOptions, prepare, run_share
 from clients.target import ClientError, parse_target
-from simulator.cli import clients as commands
 
 INC = b"abc"
 

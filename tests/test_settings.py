@@ -271,6 +271,36 @@ def test_empty_environment_values_are_unset(tmp_path: Path) -> None:
     assert (settings.server.port, settings.server.token) == (8080, None)
 
 
+def test_any_server_key_from_the_environment(tmp_path: Path) -> None:
+    """``LIVESIM_SERVER__KEY`` sets any ``[server]`` key over the file; a shortcut such as
+    ``LIVESIM_PORT`` wins over its long form."""
+    (tmp_path / "c.toml").write_text("[server]\nmax_connections = 7\nport = 1\n", "utf-8")
+    env = {
+        "LIVESIM_SERVER__MAX_CONNECTIONS": "5000",
+        "LIVESIM_SERVER__PORT": "2",
+        "LIVESIM_PORT": "3",
+        "LIVESIM_SERVER__SSE_HEARTBEAT": "",
+    }
+    settings = settings_module.load(tmp_path / "c.toml", env)
+    assert (settings.server.max_connections, settings.server.port) == (5000, 3)
+    assert settings.server.sse_heartbeat == 15.0
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"LIVESIM_SERVER__MAX_CONNECTIONS": "0"}, "LIVESIM_SERVER__MAX_CONNECTIONS: Input should"),
+        ({"LIVESIM_SERVER__NO_SUCH_KEY": "1"}, "LIVESIM_SERVER__NO_SUCH_KEY: unknown key"),
+        ({"LIVESIM_SERVER__PORT__X": "1"}, "LIVESIM_SERVER__PORT: expected one value"),
+        ({"LIVESIM_SERVER": "port=1"}, "LIVESIM_SERVER: set [server] keys one by one"),
+    ],
+)
+def test_environment_errors_name_the_variable(
+    tmp_path: Path, env: dict[str, str], error: str
+) -> None:
+    assert load_error(tmp_path, None, env).startswith(error)
+
+
 def test_the_shipped_config_is_valid_and_states_the_defaults() -> None:
     """config/livesim.toml documents [server] with the defaults: loading it changes nothing."""
     path = SEED.parent.parent.parent / "config" / "livesim.toml"

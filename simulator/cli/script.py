@@ -1,8 +1,7 @@
 """``livesim script ARCHIVE``: the event script an archive plays under a scenario, one line a cue.
 
 The same archive, scenario and seed always print the same script, so a scenario can be checked
-(and diffed) before a stream plays it. ``simulator.cli`` wires the command with
-``add_script_command(commands)``; ``main`` runs it alone.
+(and diffed) before a stream plays it.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from ..sources import load_feed
 MAX_SEED = 2**63 - 1
 
 
-def add_script_command(commands: Any) -> None:
-    """Add ``script`` to the ``livesim`` subcommands (``commands`` from ``add_subparsers``)."""
+def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "script",
         help="print the events an archive plays under a scenario",

@@ -11,20 +11,20 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from .. import logs
 from .. import settings as settings_module
 from ..core.model import ArchiveError, Feed
-from ..core.timeline import format_speed
+from ..core.timeline import format_speed, parse_speed
 from ..settings import FeedConfig, Override, ServerConfig, Settings, StreamConfig
 from ..sources import BUNDLED, ID_PATTERN, ID_RULE, bundled_feed, load_feed
-from ..web import persist
-from ..web.accept_errors import AcceptErrors
-from ..web.access import is_loopback
-from ..web.app import create_app, runner_options
-from ..web.state import check_stream
+from .options import checked, optional_duration, port
+
+# The server (aiohttp.web, simulator.web) is imported by the functions that use it: `livesim
+# tail` and `livesim inspect` import this module too, and start without loading it.
+if TYPE_CHECKING:
+    from aiohttp import web
 
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""
@@ -36,7 +36,55 @@ SERVER_FLAGS = {
     "event_loop": "--event-loop",
     "state_file": "--state-file",
 }
-"""``[server]`` keys with a flag, by the name of their ``argparse`` destination."""
+"""``[server]`` keys with a flag; each key is also the flag's ``argparse`` destination."""
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve archives as live streams over SSE, WebSocket and REST (the default command)",
+        description="Serve archives as live streams. With no ARCHIVE and no --config, serves the "
+        "bundled Al Jazeera Iraq live blog as a looping stream at speed 60 with gaps clamped "
+        "to 2 minutes, so a demo shows a post every few seconds. Flags win over LIVESIM_* "
+        "environment variables (LIVESIM_HOST, LIVESIM_PORT, LIVESIM_TOKEN, LIVESIM_LOG_FORMAT, "
+        "LIVESIM_STATE_FILE, and LIVESIM_SERVER__KEY for any [server] key), which win over "
+        "the config file; --speed, --max-gap and --no-loop apply to every stream. SIGINT or "
+        "SIGTERM stops it cleanly (exit status 0).",
+    )
+    parser.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=port, help="port to bind, 0-65535 (default 8080; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=checked(parse_speed),
+        help="replay speed: 1 = original timing, 60, up to 1000000, or max",
+    )
+    parser.add_argument(
+        "--max-gap",
+        type=checked(optional_duration),
+        metavar="DURATION",
+        help="clamp quiet stretches to this much archive time (default 2m; none: no clamping)",
+    )
+    parser.add_argument("--no-loop", action="store_true", help="stop at the end instead of looping")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="a line of text (default) or JSON per log record",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        help="asyncio's event loop (the default) or uvloop's",
+    )
+    parser.add_argument(
+        "--state-file",
+        metavar="FILE",
+        help="save live posts and API-made streams here, and restore them at start (default: off)",
+    )
+    parser.set_defaults(handler=run)
 
 
 def flag_overrides(args: argparse.Namespace) -> list[Override]:
@@ -46,7 +94,7 @@ def flag_overrides(args: argparse.Namespace) -> list[Override]:
     the ones made for archives named on the command line in ``resolve``.
     """
     flags = [
-        Override(flag, ("server", key), getattr(args, _dest(key), None))
+        Override(flag, ("server", key), getattr(args, key, None))
         for key, flag in SERVER_FLAGS.items()
     ]
     flags += [
@@ -54,10 +102,6 @@ def flag_overrides(args: argparse.Namespace) -> list[Override]:
         for key, (flag, value) in _replay_flags(args).items()
     ]
     return [flag for flag in flags if flag.value is not None]
-
-
-def _dest(key: str) -> str:
-    return key
 
 
 def _replay_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
@@ -77,6 +121,8 @@ def resolve(
     """Settings and feeds by precedence: flags > ``LIVESIM_*`` in ``env`` (default: the process
     environment) > the config file > defaults. Errors name their place; two feeds or two streams
     with one id are refused, naming both sources."""
+    from ..web.state import check_stream
+
     config = args.config
     base = settings_module.load(config, env, flag_overrides(args))
     feeds = _Feeds()
@@ -162,6 +208,8 @@ def _load_configured(config: FeedConfig, base: Settings) -> Feed:
 def check_exposure(server: ServerConfig) -> None:
     """Bound beyond loopback, anyone who can reach the port could steer the streams: refuse to
     start unless a token guards control."""
+    from ..web.access import is_loopback
+
     if server.token is None and not is_loopback(server.host):
         raise ArchiveError(
             f"host {server.host} is reachable from other machines, so control needs a token: "
@@ -246,7 +294,10 @@ def open_file_shortfall(max_connections: int) -> str | None:
     )
 
 
-def serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    from ..web import persist
+    from ..web.app import create_app
+
     gc.disable()  # until tune_gc, once the streams are built
     settings, feeds = resolve(args)
     server = settings.server
@@ -267,6 +318,11 @@ def serve(args: argparse.Namespace) -> int:
 
 async def _run(app: web.Application, settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
+    from aiohttp import web
+
+    from ..web.accept_errors import AcceptErrors
+    from ..web.app import runner_options
+
     asyncio.get_running_loop().set_exception_handler(AcceptErrors())  # out of descriptors
     host, port = settings.server.host, settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log

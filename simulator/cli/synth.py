@@ -28,8 +28,7 @@ examples:
 """
 
 
-def add_synth_command(commands: Any) -> None:
-    """Register ``synth`` on the ``livesim`` subcommands (``argparse`` subparsers)."""
+def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "synth",
         help="write a synthetic archive for load tests (the bundled archive's cadence and words)",
@@ -50,10 +49,10 @@ def add_synth_command(commands: Any) -> None:
         "--seed", default="0", metavar="S", help=f"0 to {synth.MAX_SEED} (default 0)"
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
-    parser.set_defaults(handler=run_synth)
+    parser.set_defaults(handler=run)
 
 
-def run_synth(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     posts = _whole(args.posts, "--posts", synth.MIN_POSTS, synth.MAX_POSTS)
     seed = _whole(args.seed, "--seed", 0, synth.MAX_SEED)
     source = bundled_feed()
