@@ -1,0 +1,53 @@
+"""What every platform's handlers share: the stream's changes brought up to date, and errors."""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+from aiohttp import web
+
+from ..api import get_stream
+from ..errors import http_error
+from ..stream import Stream
+from .changes import Changes
+
+TRACKERS = web.AppKey("compat_changes", weakref.WeakKeyDictionary[Stream, Changes])
+
+
+class ParamError(ValueError):
+    """A bad query parameter: ``where`` names it, the message says what was expected."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+
+
+def look(request: web.Request) -> tuple[Stream, Changes]:
+    """The stream named in the path, its due events published, and its changes brought up to
+    date with what a reader sees now."""
+    stream = get_stream(request)
+    stream.describe()  # publishes what is due by now, as the snapshot does
+    trackers = request.app[TRACKERS]
+    changes = trackers.get(stream)
+    if changes is None:
+        changes = trackers[stream] = Changes()
+    visible = [(pid, v.post, v.pinned) for pid, v in stream.replay.view.newest_first()]
+    changes.observe(reversed(visible), int(time.time() * 1000))
+    return stream, changes
+
+
+def bad_param(exc: ParamError) -> web.HTTPException:
+    return http_error(str(exc), exc.where)
+
+
+def whole(value: str | None, where: str, low: int, high: int, default: int) -> int:
+    """A decimal integer query parameter within ``[low, high]``."""
+    if value is None or value == "":
+        return default
+    if len(value) > 20 or not value.lstrip("-").isdigit():
+        raise ParamError(where, f"expected an integer from {low} to {high}")
+    number = int(value)
+    if not low <= number <= high:
+        raise ParamError(where, f"expected an integer from {low} to {high}")
+    return number
