@@ -26,9 +26,12 @@ from .render import full_html, published_ms
 
 routes = web.RouteTableDef()
 SINCE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})")
-CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\(\d{1,9}\)|\[\d{1,9}\])*", re.ASCII)
-"""A JavaScript name, a dotted path, calls and indexes with number arguments: what the widget
-sends (``RecentPosts.GetInstance(0).DrawPosts``), and nothing that could inject script."""
+CALLBACK = re.compile(
+    r"[A-Za-z_$][\w$]*(?:(?:\(\d{1,9}\)|\[\d{1,9}\])*\.[A-Za-z_$][\w$]*)*", re.ASCII
+)
+"""A JavaScript name or a dotted path through calls and indexes with a number argument, ending
+in a name: what the widget sends (``RecentPosts.GetInstance(0).DrawPosts``). No quotes, no
+operators, no call at the end (``alert(1)`` is refused): nothing that could carry script."""
 MAX_CALLBACK = 200
 MAX_PAGE = 1000
 DEFAULT_PAGE = 50
