@@ -12,7 +12,7 @@ import weakref
 
 from aiohttp import web
 
-from . import scribblelive
+from . import scribblelive, wp_liveblog
 from .common import TRACKERS
 
 
@@ -20,3 +20,4 @@ def setup(app: web.Application) -> None:
     """Register every platform's routes: the one call ``create_app`` makes."""
     app[TRACKERS] = weakref.WeakKeyDictionary()
     app.add_routes(scribblelive.routes)
+    app.add_routes(wp_liveblog.routes)
