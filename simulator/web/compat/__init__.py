@@ -12,7 +12,7 @@ import weakref
 
 from aiohttp import web
 
-from . import scribblelive, wp_liveblog
+from . import guardian, scribblelive, wp_liveblog
 from .common import TRACKERS
 
 
@@ -21,3 +21,4 @@ def setup(app: web.Application) -> None:
     app[TRACKERS] = weakref.WeakKeyDictionary()
     app.add_routes(scribblelive.routes)
     app.add_routes(wp_liveblog.routes)
+    app.add_routes(guardian.routes)

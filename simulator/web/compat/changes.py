@@ -48,6 +48,8 @@ class Changes:
         """Visible posts in the projection's order (creation, oldest first)."""
         self.deleted: dict[str, int] = {}
         """Deleted post ids and the stamp of their deletion, oldest deletion first."""
+        self.born: dict[str, int] = {}
+        """The creation stamp of each deleted post (a cursor may name a post deleted since)."""
         self.last = 0
         """The newest stamp given; 0 before the first look."""
         self.max_tombstones = max_tombstones
@@ -63,17 +65,20 @@ class Changes:
             if seen is None:
                 seen = Tracked(post_id, record, pinned, stamp, stamp)
                 self.deleted.pop(post_id, None)
+                self.born.pop(post_id, None)
                 changed = True
             elif seen.record is not record or seen.pinned != pinned:
                 seen.record, seen.pinned, seen.modified = record, pinned, stamp
                 changed = True
             posts[post_id] = seen
-        for post_id in old:
+        for post_id, gone in old.items():
             self.deleted.pop(post_id, None)
             self.deleted[post_id] = stamp
+            self.born[post_id] = gone.created
             changed = True
         while len(self.deleted) > self.max_tombstones:
-            del self.deleted[next(iter(self.deleted))]
+            oldest = next(iter(self.deleted))
+            del self.deleted[oldest], self.born[oldest]
         self.posts = posts
         if changed or not self.last:
             self.last = stamp
@@ -89,10 +94,15 @@ class Changes:
     def deleted_since(self, since: int) -> Iterator[tuple[str, int]]:
         return ((post_id, at) for post_id, at in self.deleted.items() if at >= since)
 
-    def changed_since(self, since: int) -> Iterator[Tracked]:
+    def changed_since(self, since: int) -> list[Tracked]:
         """Posts created or changed at or after ``since``, oldest change first."""
-        return iter(
-            sorted(
-                (p for p in self.posts.values() if p.modified >= since), key=lambda p: p.modified
-            )
-        )
+        return sorted((p for p in self.posts.values() if p.modified >= since), key=modified)
+
+    def created_at(self, post_id: str) -> int | None:
+        """When a post, visible or deleted since, was first seen; None if unknown."""
+        post = self.posts.get(post_id)
+        return post.created if post is not None else self.born.get(post_id)
+
+
+def modified(post: Tracked) -> int:
+    return post.modified

@@ -8,7 +8,8 @@ import weakref
 from aiohttp import web
 
 from ..api import get_stream
-from ..errors import http_error
+from ..errors import http_error, not_found
+from ..state import STREAMS
 from ..stream import Stream
 from .changes import Changes
 
@@ -23,10 +24,10 @@ class ParamError(ValueError):
         self.where = where
 
 
-def look(request: web.Request) -> tuple[Stream, Changes]:
-    """The stream named in the path, its due events published, and its changes brought up to
-    date with what a reader sees now."""
-    stream = get_stream(request)
+def look(request: web.Request, name: str | None = None) -> tuple[Stream, Changes]:
+    """The stream named in the path (or ``name``), its due events published, and its changes
+    brought up to date with what a reader sees now."""
+    stream = get_stream(request) if name is None else _named(request, name)
     stream.describe()  # publishes what is due by now, as the snapshot does
     trackers = request.app[TRACKERS]
     changes = trackers.get(stream)
@@ -35,6 +36,13 @@ def look(request: web.Request) -> tuple[Stream, Changes]:
     visible = [(pid, v.post, v.pinned) for pid, v in stream.replay.view.newest_first()]
     changes.observe(reversed(visible), int(time.time() * 1000))
     return stream, changes
+
+
+def _named(request: web.Request, name: str) -> Stream:
+    stream = request.app[STREAMS].get(name)
+    if stream is None:
+        raise not_found("stream", name[:100])
+    return stream
 
 
 def bad_param(exc: ParamError) -> web.HTTPException:
