@@ -1,5 +1,5 @@
-"""Liveblog (Sourcefabric): the ``_updated`` filter and pages as pure functions, and a poller written
-from livebridge-liveblog's rules (``source.py``, ``post.py``) followed on a real server."""
+"""Liveblog (Sourcefabric): the ``_updated`` filter and pages as pure functions, and a poller
+written from livebridge-liveblog's rules (``source.py``, ``post.py``) on a real server."""
 
 from __future__ import annotations
 
