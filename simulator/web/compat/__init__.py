@@ -12,7 +12,7 @@ import weakref
 
 from aiohttp import web
 
-from . import guardian, liveblog, scribblelive, wp_liveblog
+from . import guardian, jsonld, liveblog, scribblelive, wp_liveblog
 from .common import TRACKERS
 
 
@@ -23,3 +23,4 @@ def setup(app: web.Application) -> None:
     app.add_routes(wp_liveblog.routes)
     app.add_routes(guardian.routes)
     app.add_routes(liveblog.routes)
+    app.add_routes(jsonld.routes)
