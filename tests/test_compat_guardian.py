@@ -101,6 +101,10 @@ def test_the_page_poll_sends_blocks_created_after_its_cursor_even_if_deleted() -
     assert answer["numNewBlocks"] == 1 and answer["mostRecentBlockId"] == "block-b"
     assert 'id="block-b"' in answer["html"]
     assert newer_than(changes, "block-nope") is None
+    together = Changes()  # first seen at one look: told apart by their order, not their stamp
+    together.observe([("a", A, False), ("b", B, False)], 1000)
+    assert [p.post_id for p in newer_than(together, "block-a") or []] == ["b"]
+    assert [b["id"] for b in requested(together, "since", 0)] == ["b", "a"]
     assert poll_json([], "block-b")["mostRecentBlockId"] == "block-b"
 
 

@@ -34,6 +34,9 @@ class Tracked:
     pinned: bool
     created: int
     modified: int
+    order: int
+    """Its place among the posts ever seen, in the projection's order: posts first seen at the
+    same look share ``created`` but not this."""
 
 
 def numeric_id(post_id: str) -> int:
@@ -48,8 +51,10 @@ class Changes:
         """Visible posts in the projection's order (creation, oldest first)."""
         self.deleted: dict[str, int] = {}
         """Deleted post ids and the stamp of their deletion, oldest deletion first."""
-        self.born: dict[str, int] = {}
-        """The creation stamp of each deleted post (a cursor may name a post deleted since)."""
+        self.gone: dict[str, Tracked] = {}
+        """Each deleted post as it was last seen (a cursor may name a post deleted since)."""
+        self.seen = 0
+        """Posts ever first seen (the next ``order``)."""
         self.last = 0
         """The newest stamp given; 0 before the first look."""
         self.max_tombstones = max_tombstones
@@ -63,9 +68,10 @@ class Changes:
         for post_id, record, pinned in visible:
             seen = old.pop(post_id, None)
             if seen is None:
-                seen = Tracked(post_id, record, pinned, stamp, stamp)
+                seen = Tracked(post_id, record, pinned, stamp, stamp, self.seen)
+                self.seen += 1
                 self.deleted.pop(post_id, None)
-                self.born.pop(post_id, None)
+                self.gone.pop(post_id, None)
                 changed = True
             elif seen.record is not record or seen.pinned != pinned:
                 seen.record, seen.pinned, seen.modified = record, pinned, stamp
@@ -74,11 +80,11 @@ class Changes:
         for post_id, gone in old.items():
             self.deleted.pop(post_id, None)
             self.deleted[post_id] = stamp
-            self.born[post_id] = gone.created
+            self.gone[post_id] = gone
             changed = True
         while len(self.deleted) > self.max_tombstones:
             oldest = next(iter(self.deleted))
-            del self.deleted[oldest], self.born[oldest]
+            del self.deleted[oldest], self.gone[oldest]
         self.posts = posts
         if changed or not self.last:
             self.last = stamp
@@ -98,10 +104,10 @@ class Changes:
         """Posts created or changed at or after ``since``, oldest change first."""
         return sorted((p for p in self.posts.values() if p.modified >= since), key=modified)
 
-    def created_at(self, post_id: str) -> int | None:
-        """When a post, visible or deleted since, was first seen; None if unknown."""
+    def find(self, post_id: str) -> Tracked | None:
+        """A post, visible or deleted since (as it was last seen); None if unknown."""
         post = self.posts.get(post_id)
-        return post.created if post is not None else self.born.get(post_id)
+        return post if post is not None else self.gone.get(post_id)
 
 
 def modified(post: Tracked) -> int:

@@ -110,9 +110,18 @@ def requested(changes: Changes, kind: str, number: int) -> list[dict[str, Any]]:
         return [block_json(p) for p in reversed(posts[-number:])]
     if kind == "all":
         return [block_json(p) for p in reversed(posts)]
-    changed = [(p.modified, block_json(p)) for p in changes.changed_since(number)]
-    gone = [(at, retracted_json(pid, at)) for pid, at in changes.deleted_since(number)]
-    return [block for _, block in sorted(changed + gone, key=lambda item: -item[0])]
+    changed = [(p.modified, p.order, block_json(p)) for p in changes.changed_since(number)]
+    gone = [
+        (at, _order(changes, pid), retracted_json(pid, at))
+        for pid, at in changes.deleted_since(number)
+    ]
+    newest = sorted(changed + gone, key=lambda item: (-item[0], -item[1]))
+    return [block for _, _, block in newest]
+
+
+def _order(changes: Changes, post_id: str) -> int:
+    post = changes.find(post_id)
+    return post.order if post is not None else -1
 
 
 def content_json(stream: Stream, changes: Changes, key: str, blocks: list[Any]) -> dict[str, Any]:
@@ -152,11 +161,10 @@ def newer_than(changes: Changes, block_id: str) -> list[Tracked] | None:
     """Blocks created after ``block_id`` (still shown or deleted since), oldest first; None for
     an id never seen."""
     post_id = block_id.removeprefix(BLOCK_PREFIX)
-    created = changes.created_at(post_id)
-    if created is None:
+    cursor = changes.find(post_id)
+    if cursor is None:
         return None
-    found = [p for p in changes.posts.values() if p.created > created]
-    return found
+    return [p for p in changes.posts.values() if p.order > cursor.order]
 
 
 def poll_json(posts: Iterable[Tracked], last_update: str) -> dict[str, Any]:

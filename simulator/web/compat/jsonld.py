@@ -19,18 +19,19 @@ from ..stream import Stream
 from .changes import Changes, Tracked
 from .common import look
 from .guardian import iso
-from .render import published_ms, text
+from .render import paragraphs, published_ms, text
 
 routes = web.RouteTableDef()
 CONTENT_TYPE = "application/ld+json"
 HEADLINE = 110
-"""Characters of a headline made from the body (Google's limit for ``headline``)."""
+"""Characters of a headline made from the body's first paragraph (Google's limit)."""
 
 
 def posting_json(post: Tracked, base: str) -> dict[str, Any]:
     record = post.record
     body = text(record)
-    headline = record.get("headline") or body[:HEADLINE] or post.post_id
+    first = next(iter(paragraphs(record)), "")
+    headline = record.get("headline") or first[:HEADLINE] or post.post_id
     published = iso(published_ms(record, post.created))
     changed = iso(post.modified) if post.modified > post.created else published
     item: dict[str, Any] = {

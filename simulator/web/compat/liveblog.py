@@ -165,7 +165,8 @@ def answer(
 
 
 def _born(changes: Changes, item: Tracked | str) -> int | None:
-    return changes.created_at(item) if isinstance(item, str) else None
+    gone = changes.find(item) if isinstance(item, str) else None
+    return gone.created if gone is not None else None
 
 
 def eve_error(message: str, status: int = 400) -> web.Response:
