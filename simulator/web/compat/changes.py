@@ -58,6 +58,9 @@ class Changes:
         self.last = 0
         """The newest stamp given; 0 before the first look."""
         self.max_tombstones = max_tombstones
+        self.source: str | None = None
+        """The caller's name for the state last observed (a stream's cursor): a look at the same
+        state again can be skipped, which keeps a poll of an idle stream O(1)."""
 
     def observe(self, visible: Iterable[tuple[str, Mapping[str, Any], bool]], now: int) -> int:
         """Take in the visible posts (oldest first) as of ``now`` (ms); the newest stamp."""

@@ -33,8 +33,11 @@ def look(request: web.Request, name: str | None = None) -> tuple[Stream, Changes
     changes = trackers.get(stream)
     if changes is None:
         changes = trackers[stream] = Changes()
-    visible = [(pid, v.post, v.pinned) for pid, v in stream.replay.view.newest_first()]
-    changes.observe(reversed(visible), int(time.time() * 1000))
+    cursor = stream.replay.cursor
+    if changes.source != cursor:  # every change of the posts is an event, and moves the cursor
+        visible = [(pid, v.post, v.pinned) for pid, v in stream.replay.view.newest_first()]
+        changes.observe(reversed(visible), int(time.time() * 1000))
+        changes.source = cursor
     return stream, changes
 
 
