@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..stream import Stream
 from .changes import Changes, Tracked
 from .common import ParamError, look, whole
 from .render import body_html, published_ms
@@ -153,13 +152,13 @@ def item_json(stream_id: str, at: int, item: Tracked | str, born: int | None) ->
 
 
 def answer(
-    stream: Stream, changes: Changes, first: int, page: int, size: int, now: float
+    stream_id: str, changes: Changes, first: int, page: int, size: int, now: float
 ) -> dict[str, Any]:
     served = math.floor(now) - 1
     items = changes_from(changes, first, served) if first <= served else []
     chosen = page_of(items, page, size)
     return {
-        "_items": [item_json(stream.id, at, it, _born(changes, it)) for at, it in chosen],
+        "_items": [item_json(stream_id, at, it, _born(changes, it)) for at, it in chosen],
         "_meta": {"page": page, "max_results": size, "total": len(items)},
     }
 
@@ -184,5 +183,5 @@ async def posts(request: web.Request) -> web.Response:
     except ParamError as exc:
         return eve_error(str(exc))
     stream, changes = look(request)
-    body = orjson.dumps(answer(stream, changes, first, page, size, time.time()))
+    body = orjson.dumps(answer(stream.id, changes, first, page, size, time.time()))
     return web.Response(body=body, content_type="application/json")
