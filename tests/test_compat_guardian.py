@@ -172,6 +172,7 @@ async def test_the_live_page_sees_every_new_block_once(start_server: StartServer
         ("?show-blocks=body:latest:0", 400),
         ("?show-blocks=body:latest:-5", 400),
         ("?show-blocks=body:latest:NaN", 400),
+        ("?show-blocks=body:latest:%D9%A1", 400),
         ("?show-blocks=body:published-since:18446744073709551616000", 400),
         (f"?show-blocks={'b' * 4000}", 400),
         ("", 400),

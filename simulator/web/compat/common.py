@@ -56,7 +56,7 @@ def whole(value: str | None, where: str, low: int, high: int, default: int) -> i
     """A decimal integer query parameter within ``[low, high]``."""
     if value is None or value == "":
         return default
-    if len(value) > 20 or not value.lstrip("-").isdigit():
+    if len(value) > 20 or not value.isascii() or not value.lstrip("-").isdigit():
         raise ParamError(where, f"expected an integer from {low} to {high}")
     number = int(value)
     if not low <= number <= high:

@@ -29,7 +29,7 @@ from .common import look
 from .render import body_html, published_ms, text
 
 routes = web.RouteTableDef()
-BLOCKS = re.compile(r"body(?::latest:(\d{1,6})|:published-since:(\d{1,16}))?")
+BLOCKS = re.compile(r"body(?::latest:(\d{1,6})|:published-since:(\d{1,16}))?", re.ASCII)
 MAX_LATEST = 10_000
 BLOCK_PREFIX = "block-"
 SUMMARY = 250

@@ -25,7 +25,7 @@ from .common import ParamError, bad_param, look, whole
 from .render import full_html, published_ms
 
 routes = web.RouteTableDef()
-SINCE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})")
+SINCE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})", re.ASCII)
 CALLBACK = re.compile(
     r"[A-Za-z_$][\w$]*(?:(?:\(\d{1,9}\)|\[\d{1,9}\])*\.[A-Za-z_$][\w$]*)*", re.ASCII
 )
