@@ -1,0 +1,156 @@
+"""``livesim record``: follow a live blog's event stream and keep it as an archive.
+
+``record(options)`` runs one recording: open (or resume) the archive, follow the source, add each
+envelope's records as it arrives, stop on the source's end, ``--duration``, ``--until`` or a
+signal. The archive is valid after every record (``journal``); the envelopes become records in
+``recorder``; the source reconnects by itself (``sse``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from clients.sse import MAX_EVENT_BYTES
+from simulator.core import archive
+from simulator.core.model import slug
+from simulator.core.wire import wall_time
+
+from .journal import Journal
+from .recorder import Counts, Recorder
+from .sse import follow
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    source: str
+    output: Path
+    duration: float | None = None
+    until: datetime | None = None
+    feed_id: str | None = None
+    title: str | None = None
+    max_event_bytes: int = MAX_EVENT_BYTES
+    progress: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    counts: Counts
+    reason: str
+    """Why it stopped: ``ended``, ``duration``, ``until``, ``signal``."""
+    resumed_from: str
+    recovered: int
+
+
+def header(options: Options) -> dict[str, Any]:
+    name = options.source.rstrip("/").removesuffix("/events").rsplit("/", 1)[-1]
+    return {
+        "type": "feed",
+        "version": archive.FORMAT_VERSION,
+        "id": options.feed_id or slug(name, "recording"),
+        "title": options.title or f"Recorded from {options.source}"[:200],
+        "description": None,
+        "timezone": "UTC",
+        "recorded_from": options.source,
+        "recorded_at": wall_time(time.time()),
+    }
+
+
+async def record(options: Options) -> Outcome:
+    journal = Journal.open(options.output, header(options))
+    recorder = Recorder()
+    try:
+        head = journal.records[0] if journal.records else {}
+        if head.get("type") == "feed" and head.get("recorded_from") == options.source:
+            recorder.resume(journal.records[1:])
+        else:
+            recorder.resume(r for r in journal.records if r.get("type") != "feed")
+            recorder.last_event_id = ""  # another source's ids mean nothing to this one
+        resumed_from = recorder.last_event_id
+        journal.records = []
+        reason = await _run(options, journal, recorder)
+    finally:
+        journal.close()
+    return Outcome(recorder.counts, reason, resumed_from, journal.recovered)
+
+
+async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    stopped_by = {"reason": "ended"}
+
+    def halt(reason: str) -> None:
+        stopped_by["reason"] = reason
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(number, halt, "signal")
+    limits = []
+    if options.duration is not None:
+        limits.append((options.duration, "duration"))
+    if options.until is not None:
+        limits.append(((options.until - datetime.now(UTC)).total_seconds(), "until"))
+    timers = [loop.call_later(max(0.0, delay), halt, why) for delay, why in limits]
+    counts = recorder.counts
+
+    def reconnected() -> None:
+        counts.reconnects += 1
+
+    async def consume() -> None:
+        events = follow(
+            options.source, lambda: recorder.last_event_id, reconnected, options.max_event_bytes
+        )
+        async for seen in events:
+            try:
+                envelope = orjson.loads(seen.data)
+            except orjson.JSONDecodeError:
+                envelope = None
+            for line in recorder.see(envelope, seen.id, wall_time(seen.at)):
+                journal.write(line)
+            if options.progress:
+                _progress(counts)
+            if recorder.ended:
+                return
+
+    task = asyncio.ensure_future(consume())
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for timer in timers:
+            timer.cancel()
+        for pending in (task, waiter):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # raised below
+                await pending
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(number)
+        if options.progress:
+            sys.stderr.write("\n")
+    if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+        raise error
+    return stopped_by["reason"] if stop.is_set() else "ended"
+
+
+def summary(counts: Counts) -> str:
+    return (
+        f"{counts.events} events, {counts.posts} posts, {counts.edits} edits, "
+        f"{counts.deletions} deletions, {counts.pins} pins, {counts.reconnects} reconnects, "
+        f"{counts.duplicates} duplicates dropped"
+    )
+
+
+def _progress(counts: Counts) -> None:
+    sys.stderr.write("\r" + summary(counts))
+    sys.stderr.flush()
