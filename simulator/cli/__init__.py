@@ -24,6 +24,7 @@ from ..core.importers import FORMATS, check_bytes
 from ..core.model import ArchiveError, Feed, shown
 from ..core.timeline import parse_duration, parse_speed
 from ..sources import ID_PATTERN, ID_RULE, load_feed, read_archive
+from .push import add_push_command
 from .record import add_record_command
 from .script import add_script_command
 from .synth import add_synth_command
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_command(commands)
     add_client_commands(commands)
     add_record_command(commands)
+    add_push_command(commands)
     return parser
 
 
