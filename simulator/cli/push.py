@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -46,7 +45,13 @@ def add_push_command(commands: Any) -> None:
         "1 the target took nothing, 2 could not run.",
     )
     parser.add_argument("archive", metavar="ARCHIVE")
-    parser.add_argument("--to", required=True, metavar="URL", help="http(s) URL to POST to")
+    parser.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="http(s)://… (POST each event, signed), redis://HOST[:PORT][/DB]?stream=KEY "
+        "(XADD id, type, data) or ?channel=NAME (PUBLISH the envelope)",
+    )
     parser.add_argument("--secret-file", metavar="FILE", help=f"the secret (else ${ENV_SECRET})")
     parser.add_argument("--secret", nargs="?", action=_NeverAFlag, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -84,25 +89,22 @@ def add_push_command(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from clients.push.plan import plan
-    from clients.push.run import HttpOptions, push_http
     from clients.push.signing import SecretError, parse_secret
+    from clients.push.targets import TargetError, check_target
 
-    target = urlsplit(args.to)
-    if target.scheme not in ("http", "https") or not target.hostname:
-        return _fail(f"--to: expected an http(s) URL, got {shown(args.to)}")
     try:
-        key = parse_secret(*_secret(args))
+        kind = check_target(args.to)
+        key = parse_secret(*_secret(args)) if kind == "http" else b""
         feed = load_feed(args.archive)
         rules = _scenario(args)
         script = core_scenario.build(feed, rules, 180.0)
-    except (SecretError, ArchiveError) as exc:
+    except (TargetError, SecretError, ArchiveError) as exc:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(f"{args.config or args.archive}: {exc}")
-    options = HttpOptions(args.to, key, args.concurrency, args.timeout, args.retries)
     wall, start = time.time(), time.monotonic()
     events = plan(script, args.speed, args.max_gap, f"push{int(wall)}", wall, args.start)
-    report = asyncio.run(push_http(events, options, start))
+    report = asyncio.run(_push(args, kind, key, events, start))
     p50, p99 = report.percentile(0.5), report.percentile(0.99)
     broken = []
     if report.failed > args.max_failed:
@@ -146,6 +148,19 @@ class _NeverAFlag(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         parser.error(f"--secret: not a flag; put the secret in ${ENV_SECRET} or --secret-file")
+
+
+async def _push(args: argparse.Namespace, kind: str, key: bytes, events: Any, start: float) -> Any:
+    from clients.push.run import Policy, push
+    from clients.push.targets import http_target, redis_target
+
+    policy = Policy(args.concurrency, args.retries)
+    if kind == "http":
+        target = http_target(args.to, key, args.timeout, args.concurrency)
+    else:
+        target = redis_target(args.to, args.timeout, args.concurrency)
+    async with target as send:
+        return await push(events, send, policy, start)
 
 
 def _secret(args: argparse.Namespace) -> tuple[str, str]:
