@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -25,6 +26,7 @@ from simulator.core import archive
 from simulator.core.model import slug
 from simulator.core.wire import wall_time
 
+from .feed import poll, probe
 from .journal import Journal
 from .recorder import Counts, Recorder
 from .sse import follow
@@ -40,6 +42,9 @@ class Options:
     title: str | None = None
     max_event_bytes: int = MAX_EVENT_BYTES
     progress: bool = False
+    kind: str = "auto"
+    """``sse``, ``feed`` (RSS/Atom, polled) or ``auto``: by the source's Content-Type."""
+    poll: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,18 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
     def reconnected() -> None:
         counts.reconnects += 1
 
+    async def consume_feed() -> None:
+        def failed(_: str) -> None:
+            counts.reconnects += 1
+
+        async for batch in poll(options.source, options.poll, recorder, failed):
+            counts.polls += 1
+            for envelope, seen in batch:
+                for line in recorder.see(envelope, "", seen):
+                    journal.write(line)
+            if options.progress:
+                _progress(counts)
+
     async def consume() -> None:
         events = follow(
             options.source, lambda: recorder.last_event_id, reconnected, options.max_event_bytes
@@ -122,7 +139,11 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
             if recorder.ended:
                 return
 
-    task = asyncio.ensure_future(consume())
+    kind = options.kind
+    if kind == "auto":
+        path = urlsplit(options.source).path
+        kind = "sse" if path.rstrip("/").endswith("/events") else await probe(options.source)
+    task = asyncio.ensure_future(consume_feed() if kind == "feed" else consume())
     waiter = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -36,6 +36,8 @@ class Counts:
     pins: int = 0
     duplicates: int = 0
     reconnects: int = 0
+    """Reconnections to a stream; failed polls of a feed."""
+    polls: int = 0
     gaps: int = 0
     """Resets that said events were missed (the cursor could not be served)."""
     unknown: int = 0
@@ -46,6 +48,7 @@ class Counts:
 class Recorder:
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each kept post as it is now (its latest version)."""
+    deleted: set[str] = field(default_factory=set)
     event_ids: set[str] = field(default_factory=set)
     last_event_id: str = ""
     counts: Counts = field(default_factory=Counts)
@@ -64,6 +67,8 @@ class Recorder:
                 continue
             if kind == "post":
                 self.posts[post_id] = {k: record.get(k) for k in CHANGE_FIELDS}
+            elif kind == "change" and record.get("action") == "delete":
+                self.deleted.add(post_id)
             elif kind == "change" and record.get("action") == "update" and post_id in self.posts:
                 fields = record.get("fields")
                 if isinstance(fields, dict):
@@ -117,6 +122,7 @@ class Recorder:
             change["fields"] = fields
             self.counts.edits += 1
         elif action == "delete":
+            self.deleted.add(post_id)
             self.counts.deletions += 1
         else:
             self.counts.pins += 1

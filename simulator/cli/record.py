@@ -30,14 +30,17 @@ MAX_EVENT_BYTES = (1024, 1 << 30)
 def add_record_command(commands: Any) -> None:
     parser = commands.add_parser(
         "record",
-        help="record a live blog's event stream (SSE) as an archive, edits and pins included",
-        description="Follow an SSE event stream (livesim's own: /streams/ID/events) and append "
-        "what it sees to ARCHIVE: each post at the time it appeared, then its edits, deletions "
-        "and pins. Resumes with Last-Event-ID after a disconnect and never keeps a duplicate; "
-        "running it again on the same ARCHIVE carries on where it stopped. Stops at the "
-        "stream's end, --duration, --until, Ctrl+C or SIGTERM, with everything seen on disk.",
+        help="record a live blog (an SSE stream, an RSS/Atom feed) as an archive, with edits",
+        description="Follow an SSE event stream (livesim's own: /streams/ID/events), or poll an "
+        "RSS/Atom feed, and append what it sees to ARCHIVE: each post at the time it appeared, "
+        "then its edits, deletions and pins. Resumes with Last-Event-ID after a disconnect "
+        "and never keeps a duplicate; running it again on the same ARCHIVE carries on where "
+        "it stopped. Stops at the stream's end, --duration, --until, Ctrl+C or SIGTERM, "
+        "with everything seen on disk.",
     )
-    parser.add_argument("source", metavar="SOURCE", help="http(s) URL of an SSE event stream")
+    parser.add_argument(
+        "source", metavar="SOURCE", help="http(s) URL of an SSE event stream or an RSS/Atom feed"
+    )
     parser.add_argument("-o", "--output", required=True, metavar="ARCHIVE", help="JSON Lines")
     parser.add_argument(
         "--duration", type=_duration, metavar="DURATION", help="stop after this long (90s, 2h)"
@@ -55,6 +58,20 @@ def add_record_command(commands: Any) -> None:
         default=1 << 20,
         metavar="N",
         help="the largest event taken, in bytes (default 1 MiB)",
+    )
+    parser.add_argument(
+        "--type",
+        choices=("auto", "sse", "feed"),
+        default="auto",
+        help="an SSE stream or an RSS/Atom feed (default: a URL ending /events is SSE, else "
+        "the answer's Content-Type says)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=_poll,
+        default=30.0,
+        metavar="DURATION",
+        help="how often to fetch a feed, with conditional GET (default 30s, at least 100ms)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=run)
@@ -78,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         title=args.title,
         max_event_bytes=args.max_event_bytes,
         progress=sys.stderr.isatty() and not args.json,
+        kind=args.type,
+        poll=args.poll,
     )
     try:
         outcome = asyncio.run(record(options))
@@ -108,6 +127,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected more than 0 and at most a year, got {shown(text)}"
         )
+    return value
+
+
+def _poll(text: str) -> float:
+    value = _duration(text)
+    if value < 0.1 or value > 86400:
+        raise argparse.ArgumentTypeError(f"expected 100ms to 24h, got {shown(text)}")
     return value
 
 
