@@ -156,7 +156,7 @@ def test_every_emitted_line_validates(bundled: Feed, validator: Any) -> None:
         post(time_source="explicit", key_event=1),
         {**post(time_source="explicit"), "id": ""},
         {**post(time_source="explicit"), "type": "comment"},
-        {"type": "feed", "version": 2, "title": "Feed"},
+        {"type": "feed", "version": 3, "title": "Feed"},
         {"type": "feed", "version": 1},
         ["not", "an", "object"],
     ],

@@ -317,3 +317,19 @@ def test_changes_round_trip_and_play() -> None:
         (240.0, "post.deleted", "y"),
     ]
     assert cues[1].note == "changes body, media" and cues[1].post.media[0].kind == "image"
+
+
+def test_change_lines_validate_against_the_schema() -> None:
+    import jsonschema
+
+    from simulator.core import archive
+
+    schema = orjson.loads((ROOT / "docs/archive.schema.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    change = b'{"type":"change","action":"update","post":"a","at":"2020-01-01T00:02:00Z","fields":{"body":"y","key_event":true}}\n'
+    data = archive.dumps(archive.loads(HEAD + POST + change, "r.jsonl"))
+    for line in data.splitlines():
+        assert validator.is_valid(orjson.loads(line)), line
+    assert not validator.is_valid({"type": "change", "action": "star", "post": "a", "at": "x"})
+    bad_field = {"type": "change", "action": "update", "post": "a", "at": "x", "fields": {"id": 1}}
+    assert not validator.is_valid(bad_field)
