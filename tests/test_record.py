@@ -326,7 +326,10 @@ def test_change_lines_validate_against_the_schema() -> None:
 
     schema = orjson.loads((ROOT / "docs/archive.schema.json").read_bytes())
     validator = jsonschema.Draft202012Validator(schema)
-    change = b'{"type":"change","action":"update","post":"a","at":"2020-01-01T00:02:00Z","fields":{"body":"y","key_event":true}}\n'
+    change = (
+        b'{"type":"change","action":"update","post":"a","at":"2020-01-01T00:02:00Z",'
+        b'"fields":{"body":"y","key_event":true}}\n'
+    )
     data = archive.dumps(archive.loads(HEAD + POST + change, "r.jsonl"))
     for line in data.splitlines():
         assert validator.is_valid(orjson.loads(line)), line
