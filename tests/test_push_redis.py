@@ -9,6 +9,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -69,7 +70,7 @@ async def test_xadd_puts_every_event_on_the_stream_in_order(redis_url: str, tmp_
     assert report["acknowledged"] == 14 and report["statuses"] == {"xadd": 14}
     client = redis.Redis.from_url(redis_url)
     try:
-        entries = await client.xrange("blog")
+        entries: Any = await client.xrange("blog")
     finally:
         await client.aclose()
     assert len(entries) == 14

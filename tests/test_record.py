@@ -320,7 +320,7 @@ def test_changes_round_trip_and_play() -> None:
 
 
 def test_change_lines_validate_against_the_schema() -> None:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     from simulator.core import archive
 
