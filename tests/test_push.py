@@ -251,3 +251,66 @@ def test_targets_that_are_not_http_are_refused(
 ) -> None:
     assert main(["push", str(archive(tmp_path)), "--to", to]) == 2
     assert "--to: expected an http(s):// or redis:// URL" in capsys.readouterr().err
+
+
+def planned(count: int = 20) -> list[Any]:
+    from clients.push.plan import Planned
+
+    return [Planned(f"r-{i}", "post.created", i * 0.1, b"{}", "") for i in range(count)]
+
+
+def test_faults_spoil_the_plan_as_they_would_a_connection() -> None:
+    from clients.push.plan import with_faults
+    from simulator.core.faults import parse
+
+    events = planned()
+    same, struck = with_faults(events, parse("seed:1"))
+    assert same == events and struck == {"drop": 0, "duplicate": 0, "reorder": 0}
+    doubled, struck = with_faults(events, parse("duplicate:1"))
+    assert [e.id for e in doubled] == [e.id for e in events for _ in range(2)]
+    assert with_faults(events, parse("drop:1"))[0] == []
+    late, _ = with_faults(events, parse("delay:2s,jitter:500ms,seed:3"))
+    dues = [e.due for e in late]
+    assert dues == sorted(dues) and all(
+        2 <= d - e.due <= 2.5 for d, e in zip(dues, events, strict=True)
+    )
+    swapped, struck = with_faults(events, parse("reorder:1"))
+    assert [e.id for e in swapped[:4]] == ["r-1", "r-0", "r-3", "r-2"] and struck["reorder"] == 10
+    assert swapped[1].due == swapped[0].due == events[1].due  # the first waited for the second
+    again, _ = with_faults(events, parse("duplicate:0.3,drop:0.2,reorder:0.2,seed:9"))
+    assert again == with_faults(events, parse("duplicate:0.3,drop:0.2,reorder:0.2,seed:9"))[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("garble:0.1", "'garble' acts on a connection, not a push"),
+        ("disconnect_after:3", "'disconnect_after' acts on a connection"),
+        ("drop:2", "expected a probability"),
+        ("delay:1e9", "delay"),
+        ("x" * 2000, "--faults"),
+    ],
+)
+def test_faults_a_push_cannot_carry_out_are_usage_errors(
+    spec: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", str(archive(tmp_path)), "--to", "http://127.0.0.1:9/", "--faults", spec])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err) < 2000
+
+
+async def test_duplicates_reach_the_receiver_with_the_same_id(tmp_path: Path) -> None:
+    receiver = Receiver()
+    runner, url = await serve(receiver)
+    try:
+        status, report, err = await push(
+            str(archive(tmp_path, 3)), "--to", url, "--speed", "max", "--faults",
+            "duplicate:1", "--concurrency", "1", "--json",
+        )  # fmt: skip
+    finally:
+        await runner.cleanup()
+    assert status == 0, err
+    assert report["faults"]["duplicate"] == 5 and report["acknowledged"] == 10
+    assert sorted(receiver.attempts.values()) == [2] * 5 and receiver.bad_signatures == 0

@@ -55,6 +55,8 @@ class Report:
     lateness: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The first few distinct reasons attempts failed, for the one-line report."""
+    faults: dict[str, int] = field(default_factory=dict)
+    """Events each ``--faults`` item struck."""
 
     def percentile(self, share: float) -> float | None:
         """Nearest-rank percentile of lateness, in seconds."""

@@ -72,6 +72,12 @@ def add_push_command(commands: Any) -> None:
         metavar="DURATION",
         help="start this far into the archive (archive time past its first event)",
     )
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        metavar="SPEC",
+        help="as serve's: drop:P, delay:D, jitter:D, duplicate:P, reorder:P, seed:N",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML settings with [scenarios.NAME]")
     parser.add_argument("--scenario", metavar="NAME", help="a scenario from --config")
     parser.add_argument("--concurrency", type=_count(1, MAX_CONCURRENCY), default=16)
@@ -122,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             "failed": report.failed,
             "statuses": report.statuses,
             "lateness_ms": {"p50": _ms(p50), "p99": _ms(p99)},
+            "faults": report.faults,
             "thresholds_failed": broken,
             "errors": report.errors,
             "exit": status,
@@ -149,7 +156,7 @@ class _NeverAFlag(argparse.Action):
 
 async def _push(args: argparse.Namespace, kind: str, key: bytes, script: Any) -> Any:
     """Dues count from when the target is open: imports and connecting are not lateness."""
-    from clients.push.plan import plan
+    from clients.push.plan import plan, with_faults
     from clients.push.run import Policy, push
     from clients.push.targets import http_target, redis_target
 
@@ -161,7 +168,12 @@ async def _push(args: argparse.Namespace, kind: str, key: bytes, script: Any) ->
     async with target as send:
         wall, start = time.time(), time.monotonic()
         events = plan(script, args.speed, args.max_gap, f"push{int(wall)}", wall, args.start)
-        return await push(events, send, policy, start)
+        struck: dict[str, int] = {}
+        if args.faults is not None:
+            events, struck = with_faults(events, args.faults)
+        report = await push(events, send, policy, start)
+        report.faults = struck
+        return report
 
 
 def _secret(args: argparse.Namespace) -> tuple[str, str]:
@@ -190,6 +202,18 @@ def _fail(message: str) -> int:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
+
+
+def _faults(text: str) -> Any:
+    from clients.push.plan import check_push_faults
+    from simulator.core.faults import parse
+
+    try:
+        spec = parse(text)
+        check_push_faults(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return spec
 
 
 def _speed(text: str) -> float:
