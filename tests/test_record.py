@@ -85,15 +85,16 @@ async def resume_stream(base: str) -> None:
             assert answer.status == 200
 
 
+@pytest.mark.parametrize("transport", ["events", "ws"])
 async def test_recording_through_faults_plays_back_the_original(
-    bundled: Feed, tmp_path: Path
+    transport: str, bundled: Feed, tmp_path: Path
 ) -> None:
     runner, base, settings = await start(
         bundled, {"speed": "max", "paused": True, "loop": False, "scenario": "newsroom"}
     )
     out = tmp_path / "news.jsonl"
     try:
-        options = Options(source=f"{base}/streams/news/events?faults={FAULTS}", output=out)
+        options = Options(source=f"{base}/streams/news/{transport}?faults={FAULTS}", output=out)
         task = asyncio.ensure_future(record(options))
         await wait_for_subscriber(base)
         await resume_stream(base)
@@ -210,7 +211,7 @@ def test_a_source_that_is_not_http_is_refused(
     source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["record", source, "-o", str(tmp_path / "a")]) == 2
-    assert "SOURCE: expected an http(s) URL" in capsys.readouterr().err
+    assert "SOURCE: expected an http(s) or ws(s) URL" in capsys.readouterr().err
 
 
 async def test_a_stream_that_does_not_exist_is_one_line_and_exit_1(

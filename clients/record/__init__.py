@@ -30,6 +30,7 @@ from .feed import poll, probe
 from .journal import Journal
 from .recorder import Counts, Recorder
 from .sse import follow
+from .ws import follow_ws
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,8 @@ class Options:
     max_event_bytes: int = MAX_EVENT_BYTES
     progress: bool = False
     kind: str = "auto"
-    """``sse``, ``feed`` (RSS/Atom, polled) or ``auto``: by the source's Content-Type."""
+    """``sse``, ``ws``, ``feed`` (RSS/Atom, polled) or ``auto``: a ``ws(s)://`` URL or one
+    ending ``/ws`` is WebSocket, one ending ``/events`` SSE, else the Content-Type says."""
     poll: float = 30.0
 
 
@@ -124,7 +126,8 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
                 _progress(counts)
 
     async def consume() -> None:
-        events = follow(
+        source = follow_ws if kind == "ws" else follow
+        events = source(
             options.source, lambda: recorder.last_event_id, reconnected, options.max_event_bytes
         )
         async for seen in events:
@@ -141,8 +144,14 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
 
     kind = options.kind
     if kind == "auto":
-        path = urlsplit(options.source).path
-        kind = "sse" if path.rstrip("/").endswith("/events") else await probe(options.source)
+        url = urlsplit(options.source)
+        path = url.path.rstrip("/")
+        if url.scheme in ("ws", "wss") or path.endswith("/ws"):
+            kind = "ws"
+        elif path.endswith("/events"):
+            kind = "sse"
+        else:
+            kind = await probe(options.source)
     task = asyncio.ensure_future(consume_feed() if kind == "feed" else consume())
     waiter = asyncio.ensure_future(stop.wait())
     try:

@@ -39,7 +39,7 @@ def add_record_command(commands: Any) -> None:
         "with everything seen on disk.",
     )
     parser.add_argument(
-        "source", metavar="SOURCE", help="http(s) URL of an SSE event stream or an RSS/Atom feed"
+        "source", metavar="SOURCE", help="URL of an SSE stream, a WebSocket or an RSS/Atom feed"
     )
     parser.add_argument("-o", "--output", required=True, metavar="ARCHIVE", help="JSON Lines")
     parser.add_argument(
@@ -61,10 +61,10 @@ def add_record_command(commands: Any) -> None:
     )
     parser.add_argument(
         "--type",
-        choices=("auto", "sse", "feed"),
+        choices=("auto", "sse", "ws", "feed"),
         default="auto",
-        help="an SSE stream or an RSS/Atom feed (default: a URL ending /events is SSE, else "
-        "the answer's Content-Type says)",
+        help="an SSE stream, a WebSocket or an RSS/Atom feed (default: ws(s):// or a path "
+        "ending /ws is WebSocket, /events SSE, else the answer's Content-Type says)",
     )
     parser.add_argument(
         "--poll",
@@ -81,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from clients.record import Options, record, summary
 
     url = urlsplit(args.source)
-    if url.scheme not in ("http", "https") or not url.hostname:
+    if url.scheme not in ("http", "https", "ws", "wss") or not url.hostname:
         print(
-            f"livesim: SOURCE: expected an http(s) URL, got {shown(args.source)}", file=sys.stderr
+            f"livesim: SOURCE: expected an http(s) or ws(s) URL, got {shown(args.source)}",
+            file=sys.stderr,
         )
         return 2
     options = Options(
