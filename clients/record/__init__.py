@@ -28,6 +28,7 @@ from simulator.core.wire import wall_time
 
 from .feed import poll, probe
 from .journal import Journal
+from .mapping import FieldMap
 from .recorder import Counts, Recorder
 from .sse import follow
 from .ws import follow_ws
@@ -47,6 +48,8 @@ class Options:
     """``sse``, ``ws``, ``feed`` (RSS/Atom, polled) or ``auto``: a ``ws(s)://`` URL or one
     ending ``/ws`` is WebSocket, one ending ``/events`` SSE, else the Content-Type says."""
     poll: float = 30.0
+    map: FieldMap | None = None
+    """How to read a foreign stream's events (``--map``); None: they are livesim's envelopes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,10 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
                 envelope = orjson.loads(seen.data)
             except orjson.JSONDecodeError:
                 envelope = None
-            for line in recorder.see(envelope, seen.id, wall_time(seen.at)):
+            event_id = seen.id
+            if options.map is not None:
+                envelope, event_id = _mapped(options.map, envelope, event_id, recorder)
+            for line in recorder.see(envelope, event_id, wall_time(seen.at)):
                 journal.write(line)
             if options.progress:
                 _progress(counts)
@@ -171,6 +177,25 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
     if task.done() and not task.cancelled() and (error := task.exception()) is not None:
         raise error
     return stopped_by["reason"] if stop.is_set() else "ended"
+
+
+def _mapped(
+    fields: FieldMap, value: Any, event_id: str, recorder: Recorder
+) -> tuple[dict[str, Any] | None, str]:
+    """A foreign event as livesim's envelope; one without a type is a new post, or an edit of a
+    known one when its text changed (else nothing: the same post sent again)."""
+    envelope, event_id = fields.envelope(value, event_id)
+    if envelope is None or envelope["type"] is not None:
+        return envelope, event_id
+    post = envelope["post"]
+    known = recorder.posts.get(post["id"])
+    if known is None:
+        envelope["type"] = "post.created"
+    elif any(post.get(k) != known.get(k) for k in ("headline", "body", "author")):
+        envelope["type"] = "post.updated"
+    else:
+        return None, event_id
+    return envelope, event_id
 
 
 def summary(counts: Counts) -> str:

@@ -1,8 +1,10 @@
 """An SSE source that survives its server: reconnects with ``Last-Event-ID`` and backs off.
 
-A connection that ends after delivering events is resumed at once (a server that drops
-connections on purpose, as livesim's ``disconnect_after`` fault does, costs no time); one that
-fails to connect, or answers 5xx, waits ``BACKOFF`` doubling up to ``MAX_BACKOFF``, with jitter.
+A connection that ends after delivering new events (the cursor moved) is resumed at once (a
+server that drops connections on purpose, as livesim's ``disconnect_after`` fault does, costs no
+time); one that fails to connect, answers 5xx, or ends with nothing new (a server that replays
+the same events on every connection) waits ``BACKOFF`` doubling up to ``MAX_BACKOFF``, with
+jitter.
 A 4xx, or an answer that is not an event stream, is the user's to fix: ``ClientError``.
 """
 
@@ -57,7 +59,7 @@ async def follow(
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             if cursor := last_event_id():
                 headers["Last-Event-ID"] = cursor
-            delivered = False
+            before = cursor
             try:
                 async with reads.get(session, url, deadlines=deadlines, headers=headers) as answer:
                     if 400 <= answer.status < 500:
@@ -74,13 +76,12 @@ async def follow(
                         )
                         async for item in reader:
                             if isinstance(item, Event):
-                                delivered = True
                                 yield Seen(item.id, item.event, item.data, time.time())
             except EventTooLarge as exc:
                 raise ClientError(f"{url}: {exc} (--max-event-bytes)") from None
             except (aiohttp.ClientError, TimeoutError, ConnectionError, reads.ReadError):
                 pass
-            failures = 0 if delivered else failures + 1
+            failures = 0 if last_event_id() != before else failures + 1
             if failures:
                 pause = min(MAX_BACKOFF, BACKOFF * 2 ** min(failures - 1, 16))
                 await asyncio.sleep(pause * random.uniform(0.5, 1.0))

@@ -34,7 +34,7 @@ async def follow_ws(
             on_reconnect()
         first = False
         headers = {"Last-Event-ID": cursor} if (cursor := last_event_id()) else {}
-        delivered = False
+        before = cursor
         try:
             async with connect(
                 address,
@@ -49,7 +49,6 @@ async def follow_ws(
                     except orjson.JSONDecodeError:
                         continue
                     if isinstance(value, dict) and isinstance(value.get("id"), str):
-                        delivered = True
                         data = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
                         yield Seen(value["id"], str(value.get("type", "")), data, time.time())
         except InvalidStatus as exc:
@@ -61,7 +60,7 @@ async def follow_ws(
             raise ClientError(message) from None
         except (WebSocketException, OSError, TimeoutError):
             pass
-        failures = 0 if delivered else failures + 1
+        failures = 0 if last_event_id() != before else failures + 1
         if failures:
             pause = min(MAX_BACKOFF, BACKOFF * 2 ** min(failures - 1, 16))
             await asyncio.sleep(pause * random.uniform(0.5, 1.0))

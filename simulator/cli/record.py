@@ -25,6 +25,7 @@ from simulator.sources import ID_PATTERN, ID_RULE
 MAX_DURATION = 366 * 86400.0
 """A year: longer is a typo, and a timer that far off overflows nothing but helps no one."""
 MAX_EVENT_BYTES = (1024, 1 << 30)
+MAX_MAP_BYTES = 64 * 1024
 
 
 def add_record_command(commands: Any) -> None:
@@ -73,6 +74,12 @@ def add_record_command(commands: Any) -> None:
         metavar="DURATION",
         help="how often to fetch a feed, with conditional GET (default 30s, at least 100ms)",
     )
+    parser.add_argument(
+        "--map",
+        metavar="JSON",
+        help="JSON paths of a foreign stream's id, type, post, headline, body, author, time "
+        "(and a types table), inline or @FILE: see docs/archive-format.md",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=run)
 
@@ -87,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        fields = _map(args.map) if args.map is not None else None
+    except ValueError as exc:
+        print(f"livesim: {exc}", file=sys.stderr)
+        return 2
     options = Options(
         source=args.source,
         output=Path(args.output),
@@ -98,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() and not args.json,
         kind=args.type,
         poll=args.poll,
+        map=fields,
     )
     try:
         outcome = asyncio.run(record(options))
@@ -129,6 +142,22 @@ def _duration(text: str) -> float:
             f"expected more than 0 and at most a year, got {shown(text)}"
         )
     return value
+
+
+def _map(text: str) -> Any:
+    from clients.record.mapping import MapError, parse_map
+
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            with path.open("rb") as file:
+                data = file.read(MAX_MAP_BYTES + 1)
+        except OSError as exc:
+            raise MapError(f"--map: {path}: {exc.strerror or 'cannot read'}") from None
+        if len(data) > MAX_MAP_BYTES:
+            raise MapError(f"--map: {path}: over {MAX_MAP_BYTES} bytes")
+        text = data.decode("utf-8", "replace")
+    return parse_map(text)
 
 
 def _poll(text: str) -> float:
