@@ -78,7 +78,7 @@ def add_record_command(commands: Any) -> None:
         "--map",
         metavar="JSON",
         help="JSON paths of a foreign stream's id, type, post, headline, body, author, time "
-        "(and a types table), inline or @FILE: see docs/archive-format.md",
+        "(and a types table), inline or @FILE (README: Record a live blog)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=run)
