@@ -193,6 +193,10 @@ def test_journal_refuses_a_broken_line_it_did_not_write(tmp_path: Path) -> None:
         (["--max-event-bytes", "0"], "--max-event-bytes: expected an integer from 1024"),
         (["--max-event-bytes", "9" * 40], "--max-event-bytes"),
         (["--id", "../etc"], "--id"),
+        (["--poll", "0"], "--poll: expected 100ms to 24h"),
+        (["--poll", "25h"], "--poll: expected 100ms to 24h"),
+        (["--poll", "nan"], "--poll"),
+        (["--type", "rss"], "--type: invalid choice"),
     ],
 )
 def test_bad_flags_are_usage_errors(
@@ -337,3 +341,28 @@ def test_change_lines_validate_against_the_schema() -> None:
     assert not validator.is_valid({"type": "change", "action": "star", "post": "a", "at": "x"})
     bad_field = {"type": "change", "action": "update", "post": "a", "at": "x", "fields": {"id": 1}}
     assert not validator.is_valid(bad_field)
+
+
+def test_until_in_the_past_stops_at_once_even_with_no_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a.jsonl"
+    argv = ["record", "http://127.0.0.1:9/streams/x/events", "-o", str(out), "--json"]
+    assert main([*argv, "--until", "2000-01-01T00:00:00Z"]) == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert report["stopped"] == "until" and report["events"] == 0
+    assert orjson.loads(out.read_bytes())["type"] == "feed"  # the header, whole
+
+
+def test_an_output_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for output, message in [
+        (tmp_path / "no" / "dir.jsonl", "No such file or directory"),
+        (tmp_path, "Is a directory"),
+        (ROOT / "simulator/data/aljazeera-iraq-2014-06.txt", "not a recording"),
+    ]:
+        argv = ["record", "http://127.0.0.1:9/streams/x/events", "-o", str(output)]
+        assert main([*argv, "--duration", "1s"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.splitlines()) == 1, err

@@ -161,7 +161,10 @@ def _map(text: str) -> Any:
 
 
 def _poll(text: str) -> float:
-    value = _duration(text)
+    try:
+        value = parse_duration(text, "value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
     if value < 0.1 or value > 86400:
         raise argparse.ArgumentTypeError(f"expected 100ms to 24h, got {shown(text)}")
     return value
