@@ -99,3 +99,48 @@ def test_a_bad_map_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     argv = ["record", "http://127.0.0.1:9/live", "-o", str(tmp_path / "a"), "--map", "@nope.json"]
     assert main(argv) == 2
     assert "--map: nope.json: No such file" in capsys.readouterr().err
+
+
+HOSTILE = [
+    {"id": "h1", "type": "post.created", "archive_time": "2020-01-01T00:00:00Z",
+     "post": {"id": "ok", "body": "fine"}},
+    {"id": "h2", "type": "post.created", "archive_time": "2020-01-01T00:01:00Z",
+     "post": {"id": "huge", "body": "x" * 300_000}},
+    {"id": "h3", "type": "post.created", "archive_time": "soon",
+     "post": {"id": "when", "body": "?"}},
+    {"id": "h4", "type": "post.created", "archive_time": "2020-01-01T00:02:00Z",
+     "post": {"id": "", "body": "no id"}},
+    {"id": "h5", "type": "post.updated", "archive_time": "2020-01-01T00:03:00Z",
+     "post": {"id": "ok", "body": "y" * 300_000}},
+    {"id": "h6", "type": "post.updated", "archive_time": "2020-01-01T00:04:00Z",
+     "post": {"id": "ok", "body": "fine, edited", "media": [{"no": "kind"}]}},
+    {"id": "h7", "type": "post.pinned", "archive_time": "2020-01-01T00:05:00Z",
+     "post": {"id": "ok"}},
+]  # fmt: skip
+
+
+async def hostile(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for event in HOSTILE:
+        data = orjson.dumps(event)
+        await response.write(b"id: %s\ndata: %s\n\n" % (event["id"].encode(), data))
+    return response
+
+
+async def test_what_the_format_refuses_is_left_out_and_the_archive_loads(tmp_path: Path) -> None:
+    app = web.Application()
+    app.router.add_get("/streams/h/events", hostile)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    out = tmp_path / "h.jsonl"
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/streams/h/events"
+        outcome = await record(Options(url, out, duration=0.5))
+    finally:
+        await runner.cleanup()
+    assert outcome.counts.posts == 1 and outcome.counts.refused == 5 and outcome.counts.pins == 1
+    feed = load_feed(out)
+    assert [p.id for p in feed.posts] == ["ok"] and [c.action for c in feed.changes] == ["pin"]

@@ -199,10 +199,11 @@ def _mapped(
 
 
 def summary(counts: Counts) -> str:
+    refused = f", {counts.refused} refused (over a bound, or no time)" if counts.refused else ""
     return (
         f"{counts.events} events, {counts.posts} posts, {counts.edits} edits, "
         f"{counts.deletions} deletions, {counts.pins} pins, {counts.reconnects} reconnects, "
-        f"{counts.duplicates} duplicates dropped"
+        f"{counts.duplicates} duplicates dropped{refused}"
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.core.archive import POST_FIELDS
+from simulator.core.archive import POST_FIELDS, check_record
 from simulator.core.model import CHANGE_FIELDS
 
 CHANGE_TYPES = {
@@ -42,6 +42,9 @@ class Counts:
     """Resets that said events were missed (the cursor could not be served)."""
     unknown: int = 0
     """Changes to a post the recording never saw created."""
+    refused: int = 0
+    """Events that would have made a record the archive format refuses (a body over its bound,
+    a time that is not one): left out, so the archive stays readable."""
 
 
 @dataclass
@@ -105,7 +108,13 @@ class Recorder:
             if post_id in self.posts:
                 self.counts.duplicates += 1
                 return []
-            return [self._created(post, at, noted)]
+            created = self._record(post, at, noted)
+            if check_record(created):
+                self.counts.refused += 1
+                return []
+            self.posts[post_id] = {k: created.get(k) for k in CHANGE_FIELDS}
+            self.counts.posts += 1
+            return [created]
         action = CHANGE_TYPES.get(str(kind))
         if action is None:
             return []
@@ -113,13 +122,18 @@ class Recorder:
             self.counts.unknown += 1
             return []
         change: dict[str, Any] = {"type": "change", "action": action, "post": post_id, "at": at}
+        fields: dict[str, Any] = {}
         if action == "update":
             now = self.posts[post_id]
             fields = {k: post.get(k) for k in CHANGE_FIELDS if post.get(k) != now.get(k)}
             if "key_event" in fields:
                 fields["key_event"] = fields["key_event"] is True
-            now.update(fields)
             change["fields"] = fields
+        if check_record(change):
+            self.counts.refused += 1
+            return []
+        if action == "update":
+            self.posts[post_id].update(fields)
             self.counts.edits += 1
         elif action == "delete":
             self.deleted.add(post_id)
@@ -128,7 +142,7 @@ class Recorder:
             self.counts.pins += 1
         return [{**change, **noted}]
 
-    def _created(self, post: dict[str, Any], at: str, noted: dict[str, str]) -> dict[str, Any]:
+    def _record(self, post: dict[str, Any], at: str, noted: dict[str, str]) -> dict[str, Any]:
         record: dict[str, Any] = {"type": "post"}
         for name in POST_FIELDS:
             if name in post:
@@ -139,6 +153,4 @@ class Recorder:
         record["time_source"] = "explicit"  # the source said when, by sending it then
         record.setdefault("body", "")
         record.update(noted)
-        self.posts[post["id"]] = {k: record.get(k) for k in CHANGE_FIELDS}
-        self.counts.posts += 1
         return record

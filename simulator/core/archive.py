@@ -478,6 +478,20 @@ def _check_post(rec: _Record, source: str, found: list[ArchiveError]) -> datetim
 _CHANGE_KNOWN = frozenset({"type", "action", "post", "at", "fields"})
 
 
+def check_record(value: Any, source: str = "<record>", line: int | None = None) -> list[str]:
+    """The problems of one post or change record, as ``load`` would find them in a file (but
+    not those only the whole file shows: duplicate ids, changes to posts it lacks). A recorder
+    checks each line before it appends it, so a hostile source cannot make its archive
+    unreadable."""
+    rec = _Record(line or 1, "$", value)
+    found: list[ArchiveError] = []
+    if isinstance(value, dict) and value.get("type") == "change":
+        _check_change(rec, source, found)
+    else:
+        _check_post(rec, source, found)
+    return [problem.message for problem in found]
+
+
 def _check_change(rec: _Record, source: str, found: list[ArchiveError]) -> Change | None:
     """Add a change record's problems to ``found``; the change, when it has none."""
     value, before = rec.value, len(found)
