@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -101,7 +102,7 @@ def test_a_bad_map_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--map: nope.json: No such file" in capsys.readouterr().err
 
 
-HOSTILE = [
+HOSTILE: list[dict[str, Any]] = [
     {"id": "h1", "type": "post.created", "archive_time": "2020-01-01T00:00:00Z",
      "post": {"id": "ok", "body": "fine"}},
     {"id": "h2", "type": "post.created", "archive_time": "2020-01-01T00:01:00Z",
