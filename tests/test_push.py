@@ -1,5 +1,6 @@
 """``livesim push``: a real receiver checks every signature (its own reading of the Standard
-Webhooks spec, not our signing code), sees each event once, in order, on time, and retries."""
+Webhooks spec, and the spec's reference library, ``standardwebhooks``: not our signing code),
+sees each event once, in order, on time, and retries."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from simulator.cli import main
 
@@ -53,6 +55,8 @@ class Receiver:
         if not verify(SECRET, request.headers, body):
             self.bad_signatures += 1
             return web.Response(status=401)
+        lowered = {k.lower(): v for k, v in request.headers.items()}
+        Webhook(SECRET).verify(body, lowered)  # the spec's own library agrees, or raises
         envelope = orjson.loads(body)
         assert request.headers["webhook-id"] == envelope["id"]
         number = self.attempts[envelope["id"]] = self.attempts.get(envelope["id"], 0) + 1
