@@ -366,3 +366,14 @@ def test_an_output_that_cannot_be_written_is_one_line(
         assert main([*argv, "--duration", "1s"]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_second_recorder_on_the_same_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    first = Journal.open(path, {"type": "feed", "title": "t"})
+    try:
+        with pytest.raises(ValueError, match="another livesim record is writing this archive"):
+            Journal.open(path, {"type": "feed", "title": "t"})
+    finally:
+        first.close()
+    Journal.open(path, {}).close()  # free again once the first is done

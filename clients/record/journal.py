@@ -8,6 +8,7 @@ into place, so no run ever leaves a file without its header.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,14 @@ class Journal:
     """What the file held when opened (the header first), for the recorder to resume from."""
     recovered: int = 0
     """Bytes of a torn last line cut off when opened."""
+    lock: int = -1
+    """A descriptor holding an exclusive ``flock`` on the archive's lock file while it is open."""
 
     @classmethod
     def open(cls, path: Path, header: dict[str, Any]) -> Journal:
         """The archive at ``path``, created with ``header`` if it does not exist."""
         where = str(path)
+        lock = _lock(path)
         try:
             if not path.exists() or path.stat().st_size == 0:
                 _create(path, header)
@@ -56,8 +60,12 @@ class Journal:
                 records.append(value)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
+            os.close(lock)
             raise ArchiveError(exc.strerror or "cannot write", source=where) from None
-        return cls(path, fd, records, recovered)
+        except ArchiveError:
+            os.close(lock)
+            raise
+        return cls(path, fd, records, recovered, lock)
 
     def write(self, record: dict[str, Any]) -> None:
         line = memoryview(orjson.dumps(record) + b"\n")
@@ -76,6 +84,25 @@ class Journal:
         finally:
             os.close(self.fd)
             self.fd = -1
+            if self.lock >= 0:
+                os.close(self.lock)
+                self.lock = -1
+
+
+def _lock(path: Path) -> int:
+    """Two recordings appending to one archive would interleave and repeat: the second is
+    refused. The lock is on ``.NAME.lock`` beside it, so the archive itself can be replaced."""
+    where = str(path)
+    try:
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ArchiveError(exc.strerror or "cannot write", source=where) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ArchiveError("another livesim record is writing this archive", source=where) from None
+    return fd
 
 
 def _create(path: Path, header: dict[str, Any]) -> None:
