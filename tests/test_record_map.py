@@ -139,7 +139,7 @@ async def test_what_the_format_refuses_is_left_out_and_the_archive_loads(tmp_pat
     out = tmp_path / "h.jsonl"
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/streams/h/events"
-        outcome = await record(Options(url, out, duration=0.5))
+        outcome = await record(Options(url, out, duration=0.5, progress=True))
     finally:
         await runner.cleanup()
     assert outcome.counts.posts == 1 and outcome.counts.refused == 5 and outcome.counts.pins == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,8 +124,8 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
             for envelope, seen in batch:
                 for line in recorder.see(envelope, "", seen):
                     journal.write(line)
-            if options.progress:
-                _progress(counts)
+            if live is not None:
+                live.update(_progress(counts))
 
     async def consume() -> None:
         source = follow_ws if kind == "ws" else follow
@@ -143,8 +142,8 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
                 envelope, event_id = _mapped(options.map, envelope, event_id, recorder)
             for line in recorder.see(envelope, event_id, wall_time(seen.at)):
                 journal.write(line)
-            if options.progress:
-                _progress(counts)
+            if live is not None:
+                live.update(_progress(counts))
             if recorder.ended:
                 return
 
@@ -158,6 +157,13 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
             kind = "sse"
         else:
             kind = await probe(options.source)
+    live: Any = None
+    if options.progress:
+        from rich.console import Console
+        from rich.live import Live
+
+        live = Live(_progress(counts), console=Console(stderr=True), refresh_per_second=4)
+        live.start()
     task = asyncio.ensure_future(consume_feed() if kind == "feed" else consume())
     waiter = asyncio.ensure_future(stop.wait())
     try:
@@ -172,8 +178,8 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
         for number in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(number)
-        if options.progress:
-            sys.stderr.write("\n")
+        if live is not None:
+            live.stop()
     if task.done() and not task.cancelled() and (error := task.exception()) is not None:
         raise error
     return stopped_by["reason"] if stop.is_set() else "ended"
@@ -207,6 +213,10 @@ def summary(counts: Counts) -> str:
     )
 
 
-def _progress(counts: Counts) -> None:
-    sys.stderr.write("\r" + summary(counts))
-    sys.stderr.flush()
+def _progress(counts: Counts) -> Any:
+    from rich.text import Text
+
+    return Text(
+        f"recording: {counts.events} events, {counts.posts} posts, {counts.edits} edits, "
+        f"{counts.deletions} deletions, {counts.pins} pins, {counts.reconnects} reconnects"
+    )
