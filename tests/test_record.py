@@ -357,15 +357,29 @@ def test_until_in_the_past_stops_at_once_even_with_no_source(
 def test_an_output_that_cannot_be_written_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    export = tmp_path / "export.txt"  # ends without a newline: its last line looks torn
+    original = (ROOT / "simulator/data/aljazeera-iraq-2014-06.txt").read_bytes().rstrip(b"\n")
+    export.write_bytes(original)
     for output, message in [
         (tmp_path / "no" / "dir.jsonl", "No such file or directory"),
         (tmp_path, "Is a directory"),
-        (ROOT / "simulator/data/aljazeera-iraq-2014-06.txt", "not a recording"),
+        (export, "not a recording"),
     ]:
         argv = ["record", "http://127.0.0.1:9/streams/x/events", "-o", str(output)]
         assert main([*argv, "--duration", "1s"]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.splitlines()) == 1, err
+    assert export.read_bytes() == original  # refused as it was, not cut
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.txt"]  # no lock file left
+
+
+def test_a_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "hand.jsonl"
+    path.write_bytes(b'{"type":"feed","title":"t"}\n{"id":"a","body":"x"}')
+    journal = Journal.open(path, {})
+    journal.close()
+    assert journal.recovered == 0 and len(journal.records) == 2
+    assert path.read_bytes().endswith(b'{"id":"a","body":"x"}\n')
 
 
 def test_a_second_recorder_on_the_same_archive_is_refused(tmp_path: Path) -> None:
