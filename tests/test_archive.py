@@ -74,7 +74,7 @@ def test_dumped_shape(bundled: Feed) -> None:
     lines = archive.dumps(bundled).decode().splitlines()
     assert len(lines) == 43
     header = json.loads(lines[0])
-    assert header["type"] == "feed" and header["version"] == archive.FORMAT_VERSION == 1
+    assert header["type"] == "feed" and header["version"] == 1  # no changes: still version 1
     assert header["title"] == "Iraq Blog"
     first = json.loads(lines[1])
     assert list(first) == ["type", *archive.POST_FIELDS[:-1]]  # key_event only when true
@@ -156,7 +156,7 @@ def test_every_emitted_line_validates(bundled: Feed, validator: Any) -> None:
         post(time_source="explicit", key_event=1),
         {**post(time_source="explicit"), "id": ""},
         {**post(time_source="explicit"), "type": "comment"},
-        {"type": "feed", "version": 2, "title": "Feed"},
+        {"type": "feed", "version": 3, "title": "Feed"},
         {"type": "feed", "version": 1},
         ["not", "an", "object"],
     ],

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 
 from .model import (
+    CHANGE_ACTIONS,
+    CHANGE_FIELDS,
     MAX_BODY_BYTES,
     MAX_DESCRIPTION_BYTES,
     MAX_DOCUMENT_BYTES,
@@ -32,6 +34,7 @@ from .model import (
     MEDIA_TEXT_BOUNDS,
     NO_EXTRA,
     ArchiveError,
+    Change,
     Feed,
     Media,
     Post,
@@ -44,7 +47,10 @@ from .model import (
     utc,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added ``change`` records (recorded edits, deletions, pins); an archive without them
+is still written as version 1, so every reader of version 1 reads it."""
+VERSIONS = (1, 2)
 POST_FIELDS = (
     "id",
     "headline",
@@ -64,7 +70,7 @@ MEDIA_FIELDS = ("kind", "title", "caption", "credit", "url", "count")
 def feed_header(feed: Feed) -> dict[str, Any]:
     return {
         "type": "feed",
-        "version": FORMAT_VERSION,
+        "version": FORMAT_VERSION if feed.changes else 1,
         "id": feed.id,
         "title": feed.title,
         "description": feed.description,
@@ -114,6 +120,24 @@ def lines(feed: Feed) -> Iterator[bytes]:
     yield orjson.dumps(feed_header(feed)) + b"\n"
     for post in feed.posts:
         yield orjson.dumps({"type": "post", **post_record(post)}) + b"\n"
+    for change in feed.changes:
+        yield orjson.dumps(change_record(change)) + b"\n"
+
+
+def change_record(change: Change) -> dict[str, Any]:
+    """A change as its archive line: ``fields`` only on an ``update``."""
+    record: dict[str, Any] = {
+        "type": "change",
+        "action": change.action,
+        "post": change.post,
+        "at": format_time(change.at),
+    }
+    if change.action == "update":
+        record["fields"] = {
+            name: [media_record(m) for m in value] if name == "media" else value
+            for name, value in change.fields.items()
+        }
+    return {**record, **change.extra}
 
 
 MAX_PROBLEMS = 1000
@@ -172,6 +196,7 @@ class _Reader:
         self.head: Mapping[str, Any] = {}
         self.header_line: int | None = None
         self.posts: list[Post] = []
+        self.changes: list[tuple[int, Change]] = []
         self.seen: dict[str, int] = {}
         self.records = 0
         self.building = True
@@ -186,6 +211,11 @@ class _Reader:
             _check_header(rec, self.source, found)
             if not found:
                 self.head = rec.value
+            return found
+        if isinstance(rec.value, dict) and rec.value.get("type") == "change":
+            change = _check_change(rec, self.source, found)
+            if self.building and change is not None and not found:
+                self.changes.append((rec.line, change))
             return found
         self.records += 1
         published = _check_post(rec, self.source, found)
@@ -203,11 +233,16 @@ class _Reader:
         """A problem was found: no feed will come of this file, so its posts can go."""
         self.building = False
         self.posts = []
+        self.changes = []
 
     def finish(self) -> list[ArchiveError]:
         if not self.records:
             return [ArchiveError("no posts", source=self.source, line=self.header_line or 1)]
-        return []
+        return [
+            ArchiveError(f"$.post: no post with id {shown(c.post)}", source=self.source, line=line)
+            for line, c in self.changes
+            if c.post not in self.seen
+        ][:MAX_PROBLEMS]
 
     def feed(self) -> Feed:
         head = self.head
@@ -220,6 +255,7 @@ class _Reader:
             timezone=head.get("timezone") or "UTC",
             posts=posts,
             extra=_extra(head, _FEED_KNOWN),
+            changes=tuple(change for _, change in self.changes),
         )
 
 
@@ -344,6 +380,10 @@ def _check_header(rec: _Record, source: str, found: list[ArchiveError]) -> None:
     _check_object(rec, FEED_FIELDS, source, ("title",), found)
     if isinstance(rec.value, dict):
         _check_extra(rec, _FEED_KNOWN, source, found)
+        version = rec.value.get("version")
+        if version is not None and (type(version) is not int or version not in VERSIONS):
+            message = f"expected 1 or 2 (this livesim reads up to {FORMAT_VERSION}), got "
+            found.append(_err(rec, "version", message + shown(version), source))
 
 
 def _check_object(
@@ -428,6 +468,80 @@ def _check_post(rec: _Record, source: str, found: list[ArchiveError]) -> datetim
         found.append(_err(rec, "media", f"expected an array, got {json_kind(media)}", source))
     _check_extra(rec, _POST_KNOWN, source, found)
     return published
+
+
+_CHANGE_KNOWN = frozenset({"type", "action", "post", "at", "fields"})
+
+
+def check_record(value: Any, source: str = "<record>", line: int | None = None) -> list[str]:
+    """The problems of one post or change record, as ``load`` would find them in a file (but
+    not those only the whole file shows: duplicate ids, changes to posts it lacks). A recorder
+    checks each line before it appends it, so a hostile source cannot make its archive
+    unreadable."""
+    rec = _Record(line or 1, "$", value)
+    found: list[ArchiveError] = []
+    if isinstance(value, dict) and value.get("type") == "change":
+        _check_change(rec, source, found)
+    else:
+        _check_post(rec, source, found)
+    return [problem.message for problem in found]
+
+
+def _check_change(rec: _Record, source: str, found: list[ArchiveError]) -> Change | None:
+    """Add a change record's problems to ``found``; the change, when it has none."""
+    value, before = rec.value, len(found)
+    action = value.get("action")
+    if type(action) is not str or action not in CHANGE_ACTIONS:
+        message = f"expected one of {', '.join(CHANGE_ACTIONS)}, got {shown(action)}"
+        found.append(_err(rec, "action", message, source))
+    post = value.get("post")
+    if type(post) is not str or not post.strip():
+        found.append(_err(rec, "post", "required post id is missing or not a string", source))
+    elif problem := oversize(post, MAX_TEXT_BYTES):
+        found.append(_err(rec, "post", problem, source))
+    stamp = value.get("at")
+    at = _parse_time(stamp) if isinstance(stamp, str) else None
+    if at is None:
+        found.append(_err(rec, "at", f"expected an ISO-8601 time, got {shown(stamp)}", source))
+    fields = value.get("fields")
+    if fields is not None:
+        if not isinstance(fields, dict):
+            found.append(
+                _err(rec, "fields", f"expected an object, got {json_kind(fields)}", source)
+            )
+        elif action != "update" and fields:
+            found.append(_err(rec, "fields", "only an update carries new field values", source))
+        else:
+            _check_fields(rec, fields, source, found)
+    _check_extra(rec, _CHANGE_KNOWN, source, found)
+    if len(found) > before or at is None:
+        return None
+    new = dict(fields or {})
+    if "media" in new:
+        new["media"] = tuple(
+            Media(**{k: m[k] for k in MEDIA_FIELDS if k in m}) for m in new["media"] or ()
+        )
+    return Change(action, post, at, new or NO_EXTRA, _extra(value, _CHANGE_KNOWN))
+
+
+def _check_fields(
+    rec: _Record, fields: dict[str, Any], source: str, found: list[ArchiveError]
+) -> None:
+    sub = _Record(rec.line, f"{rec.path}.fields", fields)
+    for name, current in fields.items():
+        if name not in CHANGE_FIELDS:
+            message = f"not a field an update can change (one of {', '.join(CHANGE_FIELDS)})"
+            found.append(_err(sub, name[:64], message, source))
+        elif name == "key_event":
+            if not isinstance(current, bool):
+                message = f"expected true or false, got {json_kind(current)}"
+                found.append(_err(sub, name, message, source))
+        elif name == "media":
+            if current is not None:
+                _check_media(sub, current, source, found)
+        elif name == "body" and type(current) is not str:
+            found.append(_err(sub, name, f"expected a string, got {json_kind(current)}", source))
+    _check_object(sub, tuple(n for n in CHANGE_FIELDS if n in fields), source, (), found)
 
 
 def _check_media(rec: _Record, media: Any, source: str, found: list[ArchiveError]) -> None:

@@ -104,6 +104,27 @@ class Post:
         return self.published_at
 
 
+CHANGE_ACTIONS = ("update", "delete", "pin", "unpin")
+CHANGE_FIELDS = ("headline", "body", "author", "editor", "source", "media", "key_event")
+"""What a recorded ``update`` may change: every field of a post but its id and times."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something that happened to a post after it appeared, as a recording saw it (format v2).
+
+    Exported archives hold only posts; a recorded live blog also has edits, deletions and pins,
+    each at the archive time it happened. ``fields`` are an ``update``'s new values (media as
+    ``Media``); ``extra`` keeps what the recorder noted (``seen_at``, ``event_id``).
+    """
+
+    action: str
+    post: str
+    at: datetime
+    fields: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
+    extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
+
+
 @dataclass(frozen=True, slots=True)
 class Feed:
     id: str
@@ -112,6 +133,8 @@ class Feed:
     description: str | None = None
     timezone: str = "UTC"
     extra: Mapping[str, Any] = field(default_factory=lambda: NO_EXTRA)
+    changes: tuple[Change, ...] = ()
+    """Recorded edits, deletions and pins, in the order they were seen."""
 
     def post(self, post_id: str) -> Post:
         for post in self.posts:

@@ -34,7 +34,17 @@ from datetime import datetime, timedelta
 
 from .errors import InputError, shorten, shown
 from .model import Feed, Post, TimeSource, format_time, utc
-from .script import Cue, EventType, Script, Step, finish, origin_of, post_cues, step_cues
+from .script import (
+    Cue,
+    EventType,
+    Script,
+    Step,
+    change_cues,
+    finish,
+    origin_of,
+    post_cues,
+    step_cues,
+)
 from .timeline import parse_duration
 
 
@@ -154,6 +164,7 @@ def build(
         cues += _pin_latest(cues)
     by_id = {post.id: post for post in posts}
     cues += step_cues(scenario.steps, by_id, origin, steps_where)
+    cues += change_cues(feed.changes, by_id, origin)
     return finish(feed, origin, cues)
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import InputError, shown
-from .model import Feed, Post
+from .model import Change, Feed, Post
 
 DEFAULT_EDIT_DELAY = 180.0
 
@@ -91,6 +91,7 @@ def build(
     cues = list(post_cues(feed.posts, origin, edit_delay))
     by_id = {post.id: post for post in feed.posts}
     cues += step_cues(scenario, by_id, origin, "scenario")
+    cues += change_cues(feed.changes, by_id, origin)
     return finish(feed, origin, cues)
 
 
@@ -137,6 +138,26 @@ def step_cues(
         at = (by_id[step.post].timed - origin).total_seconds() + step.after
         _check_time(origin, at, f"{here}.after")
         out.append(Cue(at, ACTIONS[step.action], post, note))
+    return out
+
+
+def change_cues(
+    changes: Sequence[Change], by_id: Mapping[str, Post], origin: datetime
+) -> list[Cue]:
+    """A recorded archive's changes as cues, each update applied over the post as it was then,
+    so a recording plays back the edits, deletions and pins it saw."""
+    current = dict(by_id)
+    out = []
+    for change in changes:
+        post = current[change.post]
+        note = ""
+        if change.action == "update":
+            post = replace(post, **change.fields)
+            current[change.post] = post
+            note = "changes " + ", ".join(change.fields) if change.fields else ""
+        at = (change.at - origin).total_seconds()
+        _check_time(origin, at, f"change of {change.post}")
+        out.append(Cue(at, ACTIONS[change.action], post, note))
     return out
 
 

@@ -1,0 +1,201 @@
+"""``livesim record SOURCE -o ARCHIVE``: keep a live blog's event stream as an archive.
+
+``simulator.cli`` wires the command with ``add_parser(commands)``. The work is in
+``clients.record``; this module reads the command line and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from clients.target import ClientError
+from simulator.core.model import ArchiveError, shown
+from simulator.core.timeline import parse_duration
+from simulator.sources import ID_PATTERN, ID_RULE
+
+MAX_DURATION = 366 * 86400.0
+"""A year: longer is a typo, and a timer that far off overflows nothing but helps no one."""
+MAX_EVENT_BYTES = (1024, 1 << 30)
+MAX_MAP_BYTES = 64 * 1024
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "record",
+        help="record a live blog (an SSE stream, an RSS/Atom feed) as an archive, with edits",
+        description="Follow an SSE event stream (livesim's own: /streams/ID/events), or poll an "
+        "RSS/Atom feed, and append what it sees to ARCHIVE: each post at the time it appeared, "
+        "then its edits, deletions and pins. Resumes with Last-Event-ID after a disconnect "
+        "and never keeps a duplicate; running it again on the same ARCHIVE carries on where "
+        "it stopped. Stops at the stream's end, --duration, --until, Ctrl+C or SIGTERM, "
+        "with everything seen on disk.",
+    )
+    parser.add_argument(
+        "source", metavar="SOURCE", help="URL of an SSE stream, a WebSocket or an RSS/Atom feed"
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="ARCHIVE", help="JSON Lines")
+    parser.add_argument(
+        "--duration", type=_duration, metavar="DURATION", help="stop after this long (90s, 2h)"
+    )
+    parser.add_argument(
+        "--until", type=_until, metavar="TIME", help="stop at this ISO-8601 time (with a zone)"
+    )
+    parser.add_argument(
+        "--id", type=_feed_id, metavar="NAME", help="the archive's feed id (default: from URL)"
+    )
+    parser.add_argument("--title", help="the archive's title (default: 'Recorded from URL')")
+    parser.add_argument(
+        "--max-event-bytes",
+        type=_bytes,
+        default=1 << 20,
+        metavar="N",
+        help="the largest event taken, in bytes (default 1 MiB)",
+    )
+    parser.add_argument(
+        "--type",
+        choices=("auto", "sse", "ws", "feed"),
+        default="auto",
+        help="an SSE stream, a WebSocket or an RSS/Atom feed (default: ws(s):// or a path "
+        "ending /ws is WebSocket, /events SSE, else the answer's Content-Type says)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=_poll,
+        default=30.0,
+        metavar="DURATION",
+        help="how often to fetch a feed, with conditional GET (default 30s, at least 100ms)",
+    )
+    parser.add_argument(
+        "--map",
+        metavar="JSON",
+        help="JSON paths of a foreign stream's id, type, post, headline, body, author, time "
+        "(and a types table), inline or @FILE (README: Record a live blog)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clients.record import Options, record, summary
+
+    url = urlsplit(args.source)
+    if url.scheme not in ("http", "https", "ws", "wss") or not url.hostname:
+        print(
+            f"livesim: SOURCE: expected an http(s) or ws(s) URL, got {shown(args.source)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        fields = _map(args.map) if args.map is not None else None
+    except ValueError as exc:
+        print(f"livesim: {exc}", file=sys.stderr)
+        return 2
+    options = Options(
+        source=args.source,
+        output=Path(args.output),
+        duration=args.duration,
+        until=args.until,
+        feed_id=args.id,
+        title=args.title,
+        max_event_bytes=args.max_event_bytes,
+        progress=sys.stderr.isatty() and not args.json,
+        kind=args.type,
+        poll=args.poll,
+        map=fields,
+    )
+    try:
+        outcome = asyncio.run(record(options))
+    except (ClientError, ArchiveError) as exc:
+        print(f"livesim: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        report = {
+            "archive": str(options.output),
+            "stopped": outcome.reason,
+            "resumed_from": outcome.resumed_from or None,
+            "recovered_bytes": outcome.recovered,
+            **vars(outcome.counts),
+        }
+        sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
+    else:
+        resumed = f", resumed after {outcome.resumed_from}" if outcome.resumed_from else ""
+        print(f"{options.output}: {summary(outcome.counts)}; stopped: {outcome.reason}{resumed}")
+    return 0
+
+
+def _duration(text: str) -> float:
+    try:
+        value = parse_duration(text, "value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+    if not 0 < value <= MAX_DURATION:
+        raise argparse.ArgumentTypeError(
+            f"expected more than 0 and at most a year, got {shown(text)}"
+        )
+    return value
+
+
+def _map(text: str) -> Any:
+    from clients.record.mapping import MapError, parse_map
+
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            with path.open("rb") as file:
+                data = file.read(MAX_MAP_BYTES + 1)
+        except OSError as exc:
+            raise MapError(f"--map: {path}: {exc.strerror or 'cannot read'}") from None
+        if len(data) > MAX_MAP_BYTES:
+            raise MapError(f"--map: {path}: over {MAX_MAP_BYTES} bytes")
+        text = data.decode("utf-8", "replace")
+    return parse_map(text)
+
+
+def _poll(text: str) -> float:
+    try:
+        value = parse_duration(text, "value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
+    if value < 0.1 or value > 86400:
+        raise argparse.ArgumentTypeError(f"expected 100ms to 24h, got {shown(text)}")
+    return value
+
+
+def _until(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time like 2026-12-06T18:00:00Z, got {shown(text)}"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a zone (Z or +01:00): {shown(text)}")
+    return moment.astimezone(UTC)
+
+
+def _bytes(text: str) -> int:
+    low, high = MAX_EVENT_BYTES
+    try:
+        value = int(text) if len(text) <= 12 else -1
+    except ValueError:
+        value = -1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from {low} to {high}, got {shown(text)}"
+        )
+    return value
+
+
+def _feed_id(text: str) -> str:
+    if not re.match(ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {shown(text)}")
+    return text
