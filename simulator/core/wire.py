@@ -10,11 +10,22 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
-from .script import EventType
+
+class EventType(StrEnum):
+    """What an event says happened: its SSE ``event:`` name and its envelope's ``type``."""
+
+    POST_CREATED = "post.created"
+    POST_UPDATED = "post.updated"
+    POST_DELETED = "post.deleted"
+    POST_PINNED = "post.pinned"
+    POST_UNPINNED = "post.unpinned"
+    STREAM_STATE = "stream.state"
+    STREAM_RESET = "stream.reset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +61,10 @@ def ws_text_frame(payload: bytes) -> bytes:
 
 
 def encode(serial: int, event_id: str, type: EventType, envelope: dict[str, Any]) -> Event:
-    data = orjson.dumps(envelope)
+    """The event as stored and sent. The JSON is copied once out of orjson's bytes: those keep
+    the whole buffer orjson grew while writing (a few KB over the text), and a stream holds
+    every event it ever emitted."""
+    data = bytes(memoryview(orjson.dumps(envelope)))
     frame = b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), str(type).encode(), data)
     return Event(serial, event_id, type, data, frame)
 
