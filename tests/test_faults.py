@@ -162,10 +162,10 @@ def faulted(
     text: str, backlog: Sequence[Event] = (), limit: int = 100
 ) -> tuple[Hub, Subscriber, Line, list[float], Counter[str]]:
     hub = Hub()
+    clock = [0.0]
+    hub.clock = lambda: clock[0]
     subscriber = Subscriber("sse", limit, backlog)
     hub.add(subscriber)
-    clock = [0.0]
-    subscriber.clock = lambda: clock[0]
     line = Line()
     counts: Counter[str] = Counter()
     subscriber.attach(line, parse(text), counts)

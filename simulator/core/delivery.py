@@ -138,16 +138,16 @@ class Delivery:
         batch, so one batch larger than the bound (speed max emits up to 64 at once) does not
         drop a subscriber that has taken everything so far.
         """
-        if self.closing is not None:
-            return False
-        if len(self.pending) - self.catch_up >= self.limit:
+        pending = self.pending
+        if self.closing is None and len(pending) - self.catch_up < self.limit:
+            if self.head is None:
+                pending += events
+                return True
+            self._enter(events, now)
+            return self.closing is None
+        if self.closing is None:
             self.close(SLOW)
-            return False
-        if self.head is None:
-            self.pending.extend(events)
-            return True
-        self._enter(events, now)
-        return self.closing is None
+        return False
 
     def replace(self, backlog: Iterable[Event], now: float) -> None:
         """Start over from a new position (a client's resume on an open connection)."""

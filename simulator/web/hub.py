@@ -19,7 +19,6 @@ last event id and resumes.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -29,6 +28,12 @@ from ..core.faults import FaultSpec
 from ..core.wire import Event
 
 __all__ = ["SLOW", "Close", "Framing", "Hub", "Sink", "Subscriber"]
+
+
+def loop_time() -> float:
+    """The running event loop's clock, which its timers keep (uvloop's is not ``monotonic``)."""
+    return asyncio.get_running_loop().time()
+
 
 SLOW_CLOSE_GRACE = 1.0
 """Seconds a dropped slow consumer's connection gets to close politely before it is cut."""
@@ -70,8 +75,8 @@ class Subscriber:
         self.direct = False
         """Publish may write straight to the sink: attached, plain, not paused, nothing pending.
         Kept up to date at each change so that publish tests one attribute."""
-        self.clock: Callable[[], float] = time.monotonic
-        """The time the sink's timer keeps (its event loop's), for the fault stages."""
+        self.clock: Callable[[], float] = loop_time
+        """The time the sink's timer keeps, for the fault stages (its hub's, once added)."""
         self.ended = False
         """The sink was told to close."""
 
@@ -113,9 +118,10 @@ class Subscriber:
         if sink is None or sink.paused:
             self.direct = False
             return
-        data = delivery.data_to_send()
-        if data:
-            sink.write(data)
+        if delivery.pending:
+            data = delivery.data_to_send()
+            if data:
+                sink.write(data)
         if delivery.head is None:
             self.direct = not sink.paused  # the write itself may have paused it
         else:
@@ -130,10 +136,10 @@ class Subscriber:
         """The transport's buffer is full: queue from now on."""
         self.direct = False
 
-    def push(self, events: list[Event]) -> bool:
-        """Offer live events; False (and closing) when the delivery takes no more."""
-        delivery = self.delivery
-        taken = delivery.offer(events, 0.0 if delivery.head is None else self.clock())
+    def push(self, events: list[Event], now: float | None = None) -> bool:
+        """Offer live events; False (and closing) when the delivery takes no more. Inlined in
+        ``Hub.publish``, which reads the clock once for all its subscribers."""
+        taken = self.delivery.offer(events, self.clock() if now is None else now)
         sink = self.sink
         if not taken or (sink is not None and not sink.paused):
             self.flush()
@@ -183,9 +189,12 @@ class Hub:
         read at scrape time, updated once per publish per transport."""
         self.dropped_slow = 0
         self.has_subscribers = asyncio.Event()
+        self.clock: Callable[[], float] = loop_time
+        """What ``now`` is for its subscribers' deliveries (a test's fake clock)."""
 
     def add(self, subscriber: Subscriber) -> None:
         subscriber.hub = self
+        subscriber.clock = self.clock
         self.subscribers.add(subscriber)
         self._by_transport.setdefault(subscriber.transport, set()).add(subscriber)
         self.deliveries.setdefault(subscriber.transport, 0)
@@ -221,6 +230,7 @@ class Hub:
             return
         count = len(events)
         framed: dict[Framing, bytes] = {}
+        now: float | None = None
         for transport, group in self._by_transport.items():
             if not group:
                 continue
@@ -234,7 +244,15 @@ class Hub:
                     if data is None:
                         data = framed[sink.framing] = sink.framing(events)
                     sink.write(data)
-                elif not subscriber.push(events):
+                    continue
+                if now is None:
+                    now = self.clock()
+                if subscriber.delivery.offer(events, now):
+                    sink = subscriber.sink
+                    if sink is not None and not sink.paused:
+                        subscriber.flush()
+                else:
+                    subscriber.flush()  # tells the connection how it ends
                     lost += 1
                     self.remove(subscriber)
             self.deliveries[transport] += (len(members) - lost) * count

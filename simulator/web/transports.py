@@ -121,7 +121,6 @@ class Connection(asyncio.Protocol):
         self.write = transport.write  # type: ignore[method-assign]
         self._on_lost = on_lost
         self.loop = asyncio.get_running_loop()
-        subscriber.clock = self.loop.time
         self.due: float | None = None
         """The delivery's deadline (``arm``)."""
         self.keepalive_at: float | None = None
