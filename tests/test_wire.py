@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from core_helpers import WALL_OFFSET, envelope, make_replay
+from websockets.frames import Frame, Opcode
 
 from simulator.core.archive import post_record
 from simulator.core.wire import (
@@ -199,3 +200,9 @@ def test_a_stored_event_holds_its_bytes_and_little_more() -> None:
     text = len(kept[0].json) + len(kept[0].sse)
     assert used / len(kept) < text + 512
     assert EventType.POST_CREATED.__module__ == kept[0].__module__  # they live together
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_ws_text_frame_is_what_websockets_serializes(size: int) -> None:
+    payload = b"x" * size
+    assert ws_text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)
