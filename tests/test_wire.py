@@ -21,6 +21,7 @@ from simulator.core.wire import (
     parse_client_message,
     sse_retry,
     wall_time,
+    ws_text_frame,
 )
 
 # Frames -----------------------------------------------------------------------------------
