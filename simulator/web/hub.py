@@ -117,6 +117,8 @@ class Subscriber:
         sink = self.sink
         if sink is None or sink.paused:
             self.direct = False
+            if sink is not None and delivery.head is not None:
+                sink.arm(delivery.next_deadline())  # a stall ends on time, written or not
             return
         if delivery.pending:
             data = delivery.data_to_send()
@@ -127,9 +129,9 @@ class Subscriber:
         else:
             sink.arm(delivery.next_deadline())
 
-    def advance(self) -> None:
-        """The sink's timer: what the fault stages hold until now is due."""
-        self.delivery.advance(self.clock())
+    def advance(self, now: float | None = None) -> None:
+        """The sink's timer: what the fault stages hold until ``now`` is due."""
+        self.delivery.advance(self.clock() if now is None else now)
         self.flush()
 
     def pause(self) -> None:

@@ -210,10 +210,10 @@ class Connection(asyncio.Protocol):
 
     def _fire(self) -> None:
         self._timer = None
-        now = self.loop.time()
+        now = max(self.loop.time(), self._timer_at)  # a loop may run a timer a hair early
         if self.due is not None and self.due <= now:
             self.due = None
-            self.subscriber.advance()  # re-arms through ``arm``
+            self.subscriber.advance(now)  # re-arms through ``arm``
         if self.keepalive_at is not None and self.keepalive_at <= now and not self.closed:
             self.keepalive_at = self.keepalive(now)
         self._schedule()
