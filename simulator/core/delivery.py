@@ -75,8 +75,17 @@ def _unframed(events: Sequence[Event]) -> bytes:
     raise RuntimeError("a delivery's framing is set when its connection attaches")
 
 
+_UNCOUNTED: Counter[str] = Counter()
+"""A plain delivery's counts: shared, since only fault stages count (into their own)."""
+
+
 class Delivery:
-    """One connection's pending events, fault stages and framing; see the module docstring."""
+    """One connection's pending events, fault stages and framing; see the module docstring.
+
+    Slotted, and a plain one holds nothing of its own but its list: there is one per subscriber.
+    """
+
+    __slots__ = ("catch_up", "closing", "counts", "framing", "head", "limit", "pending", "stages")
 
     def __init__(self, limit: int, backlog: Iterable[Event] = ()) -> None:
         self.limit = limit
@@ -89,10 +98,10 @@ class Delivery:
         self.closing: Close | None = None
         """Set once: how the connection is to end. What is pending then is still to be sent
         (the faults let it through before the end), unless ``close`` was called."""
-        self.stages: list[Stage] = []
+        self.stages: Sequence[Stage] = ()
         self.head: Stage | None = None
         """Where offered events enter: the first stage, or None without faults."""
-        self.counts: Counter[str] = Counter()
+        self.counts = _UNCOUNTED
 
     # Configuration
 
@@ -104,11 +113,12 @@ class Delivery:
         outlet = _Outlet(self)
         self.counts = counts
         context = Context(outlet, self.limit, now, rng or seeded(spec.seed))
-        self.stages = build(spec, context)
-        if not self.stages:
+        stages = build(spec, context)
+        if not stages:
             return
-        self.head = self.stages[0]
-        for stage in tuple(self.stages):
+        self.stages = stages
+        self.head = stages[0]
+        for stage in stages:
             stage.start()
         backlog, self.pending = self.pending, []
         self._enter(backlog, now)
@@ -202,7 +212,7 @@ class Delivery:
             self.closing = close
         self.pending = []
         self.catch_up = 0
-        self.stages = []
+        self.stages = ()
 
 
 class _Outlet:
@@ -224,7 +234,7 @@ class _Outlet:
         if delivery.closing is None:
             delivery.counts[kind] += 1
             delivery.closing = fault(kind, reset=reset)
-            delivery.stages = []
+            delivery.stages = ()
 
     def overflow(self) -> None:
         self.delivery.close(SLOW)
