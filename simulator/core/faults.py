@@ -94,15 +94,7 @@ class FaultSpec:
     @property
     def active(self) -> bool:
         """Something would happen: a connection whose spec is not active stays plain."""
-        return (
-            self.disconnect_after is not None
-            or self.reset_after is not None
-            or bool(self.no_resume)
-            or any(
-                getattr(self, name)
-                for name in ("drop", "delay", "jitter", "stall", "duplicate", "reorder", "garble")
-            )
-        )
+        return bool(self.no_resume) or any(stage.wanted(self) for stage in STAGES)
 
     def items(self) -> list[tuple[str, int | float | bool | None]]:
         return [(name, getattr(self, name)) for name in ITEMS]
