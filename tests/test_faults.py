@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -18,11 +17,11 @@ from sse import Event as Event_
 from sse import envelope
 
 from simulator.core import wire
+from simulator.core.delivery import SLOW, Close, fault
 from simulator.core.faults import ITEMS, FaultSpec, FaultSpecError, parse
 from simulator.core.model import ArchiveError
 from simulator.core.script import EventType
 from simulator.core.wire import Event
-from simulator.web.fault_stages import Faulted, garbled
 from simulator.web.hub import Framing, Hub, Subscriber
 from simulator.web.state import STREAMS
 
@@ -119,7 +118,7 @@ def test_huge_specs_get_one_short_error() -> None:
         parse(7)
 
 
-# The stages, through a hub subscriber ------------------------------------------------------
+# The stages, through a hub subscriber (each stage alone: tests/test_delivery.py) ----------------
 
 
 def event(serial: int) -> Event:
@@ -127,20 +126,15 @@ def event(serial: int) -> Event:
 
 
 class Line:
-    """A connection that records what the chain writes (frames as ids) and how it ended."""
-
-    plain = True
+    """A connection that records what is written (frames as ids), its timer and its end."""
 
     def __init__(self) -> None:
         self.paused = False
-        self.closed = False
         self.writes: list[list[str]] = []
-        self.reason: str | None = None
+        self.closed: Close | None = None
         self.aborted = False
-        self.hushed: list[bool] = []
+        self.armed: list[float | None] = []
         self.framing: Framing = self.frame
-        self.transport: Any = FakeTransport()
-        self.grew = asyncio.Event()
 
     def frame(self, events: Sequence[Event]) -> bytes:
         return b"|".join(
@@ -149,188 +143,88 @@ class Line:
 
     def write(self, data: bytes) -> None:
         self.writes.append(data.decode().split("|"))
-        self.grew.set()
 
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(5):
-            while len(self.seen) < count:
-                self.grew.clear()
-                await self.grew.wait()
-
-    def close(self, reason: str) -> None:
-        self.reason = reason
+    def close(self, close: Close) -> None:
+        self.closed = close
 
     def abort(self) -> None:
         self.aborted = True
 
-    def hush(self, quiet: bool) -> None:
-        self.hushed.append(quiet)
+    def arm(self, deadline: float | None) -> None:
+        self.armed.append(deadline)
 
     @property
     def seen(self) -> list[str]:
         return [i for write in self.writes for i in write]
 
 
-class FakeTransport:
-    def __init__(self) -> None:
-        self.options: list[tuple[int, int, bytes]] = []
-
-    def get_extra_info(self, name: str) -> Any:
-        return self if name == "socket" else None
-
-    def is_closing(self) -> bool:
-        return False
-
-    def setsockopt(self, level: int, option: int, value: bytes) -> None:
-        self.options.append((level, option, value))
-
-
-def faulted(text: str, backlog: Sequence[Event] = ()) -> tuple[Hub, Line, Faulted, Counter[str]]:
+def faulted(
+    text: str, backlog: Sequence[Event] = (), limit: int = 100
+) -> tuple[Hub, Subscriber, Line, list[float], Counter[str]]:
     hub = Hub()
-    subscriber = Subscriber("sse", 100, backlog)
+    clock = [0.0]
+    hub.clock = lambda: clock[0]
+    subscriber = Subscriber("sse", limit, backlog)
     hub.add(subscriber)
     line = Line()
     counts: Counter[str] = Counter()
-    sink = Faulted(line, parse(text), counts, limit=100, overflow=lambda: None)
-    subscriber.attach(sink)
-    assert not subscriber.direct  # never written through: every batch goes through the chain
-    return hub, line, sink, counts
+    subscriber.attach(line, parse(text), counts)
+    assert not subscriber.direct  # never written through: every batch goes through the stages
+    return hub, subscriber, line, clock, counts
 
 
 def ids(*serials: int) -> list[str]:
     return [f"inc-{n}" for n in serials]
 
 
-async def test_disconnect_after_closes_after_exactly_n_events_across_batches() -> None:
-    hub, line, _, counts = faulted("disconnect_after:5", [event(1), event(2)])
+async def test_disconnect_after_closes_the_sink_once_and_leaves_the_hub() -> None:
+    hub, subscriber, line, _, counts = faulted("disconnect_after:5", [event(1), event(2)])
     hub.publish([event(3)])
     hub.publish([event(4), event(5), event(6)])
     hub.publish([event(7)])
     assert line.seen == ids(1, 2, 3, 4, 5)
-    assert line.reason == "fault: disconnect_after"
-    assert not line.aborted
+    assert line.closed == fault("disconnect_after") and not line.aborted
+    assert subscriber not in hub.subscribers and hub.dropped_slow == 0
     assert counts == {"disconnect_after": 1}
 
 
-async def test_reset_after_sets_linger_zero_and_aborts() -> None:
-    hub, line, _, counts = faulted("reset_after:2")
+async def test_reset_after_tells_the_sink_to_reset() -> None:
+    hub, _, line, _, _ = faulted("reset_after:2")
     hub.publish([event(1), event(2), event(3)])
     assert line.seen == ids(1, 2)
-    assert line.aborted and line.reason is None
-    assert line.transport.options[0][2] == b"\x01\x00\x00\x00\x00\x00\x00\x00"
-    assert counts == {"reset_after": 1}
+    assert line.closed is not None and line.closed.reset
 
 
-async def test_zero_counts_end_the_connection_before_any_event() -> None:
-    _, line, _, _ = faulted("disconnect_after:0", [event(1)])
-    assert line.writes == [] and line.reason == "fault: disconnect_after"
-
-
-async def test_duplicate_one_doubles_every_event_but_not_markers() -> None:
-    hub, line, _, counts = faulted("duplicate:1", [event(1)])
-    hub.publish([event(2), wire.resumed("inc-1"), event(3)])
-    assert line.seen == [*ids(1, 1, 2, 2), "<resumed>", *ids(3, 3)]
-    assert counts == {"duplicate": 3}
-
-
-async def test_reorder_swaps_an_event_with_the_next_even_in_a_later_batch() -> None:
-    hub, line, _, counts = faulted("reorder:1")
+async def test_the_sink_timer_is_armed_at_the_delivery_deadline() -> None:
+    hub, subscriber, line, clock, _ = faulted("delay:200ms")
+    clock[0] = 1.0
     hub.publish([event(1)])
-    assert line.seen == []  # waiting for its successor
-    hub.publish([event(2), event(3), event(4)])
-    assert line.seen == ids(2, 1, 4, 3)
-    assert counts == {"reorder": 2}
+    assert line.seen == [] and line.armed[-1] == pytest.approx(1.2)
+    clock[0] = 1.2
+    subscriber.advance()  # what the sink's timer calls
+    assert line.seen == ids(1) and line.armed[-1] is None
 
 
-async def test_garble_writes_a_frame_that_is_not_json_before_the_event() -> None:
-    hub, line, _, counts = faulted("garble:1")
+async def test_a_paused_sink_gets_what_came_due_when_it_resumes() -> None:
+    hub, subscriber, line, clock, _ = faulted("delay:1s")
     hub.publish([event(1)])
-    assert line.seen == ["<garble>", "inc-1"]
-    bad = garbled(event(1))
-    assert bad.id == "" and bad.sse.startswith(b"data: {") and b"\nid:" not in bad.sse
-    with pytest.raises(ValueError):
-        wire.parse_client_message(bad.json)
-    multibyte = wire.encode(1, "i-1", EventType.POST_CREATED, {"t": "ü€😀" * 3})
-    garbled(multibyte).json.decode()  # still UTF-8: a valid WebSocket text frame
-    assert counts == {"garble": 1}
-
-
-async def test_drop_resets_before_a_struck_event() -> None:
-    hub, line, _, counts = faulted("drop:1")
-    hub.publish([event(1)])
-    assert line.seen == [] and line.aborted
-    assert counts == {"drop": 1}
-
-
-async def test_same_seed_same_choices_other_seed_other_choices() -> None:
-    def duplicated(text: str) -> list[str]:
-        hub, line, _, _ = faulted(text)
-        for n in range(1, 60):
-            hub.publish([event(n)])
-        return [i for i, count in Counter(line.seen).items() if count == 2]
-
-    first = duplicated("duplicate:0.5,seed:42")
-    assert 10 < len(first) < 50
-    assert duplicated("duplicate:0.5,seed:42,garble:0.5") == first  # each stage its own rng
-    assert duplicated("duplicate:0.5,seed:43") != first
-
-
-async def test_delay_and_jitter_keep_order() -> None:
-    hub, line, _, counts = faulted("delay:10ms,jitter:30ms,seed:1")
-    for n in range(1, 21):
-        hub.publish([event(n)])
+    line.paused = True
+    subscriber.pause()
+    clock[0] = 1.0
+    subscriber.advance()
     assert line.seen == []
-    await line.wait_for(20)
-    assert line.seen == ids(*range(1, 21))
-    assert counts == {"delay": 20, "jitter": 20}
+    line.paused = False
+    subscriber.flush()
+    assert line.seen == ids(1)
 
 
-async def test_a_duplicate_and_a_garbled_frame_go_out_beside_their_delayed_event() -> None:
-    hub, line, _, _ = faulted("delay:5ms,duplicate:1,garble:1")
-    hub.publish([event(1), event(2)])
-    await line.wait_for(8)
-    assert line.seen == ["<garble>", "inc-1"] * 2 + ["<garble>", "inc-2"] * 2
-
-
-async def test_stall_holds_everything_after_n_then_goes_on_and_hushes_keepalives() -> None:
-    hub, line, _, counts = faulted("stall_after:2,stall:50ms")
+async def test_held_events_past_the_bound_drop_a_slow_consumer() -> None:
+    hub, subscriber, line, _, _ = faulted("delay:1h", limit=3)
     hub.publish([event(1), event(2), event(3)])
+    assert line.closed is None
     hub.publish([event(4)])
-    assert line.seen == ids(1, 2)
-    assert line.hushed == [True]
-    await line.wait_for(4)
-    assert line.seen == ids(1, 2, 3, 4)
-    assert line.hushed == [True, False]
-    hub.publish([event(5)])  # once per connection
-    assert line.seen[-1] == "inc-5"
-    assert counts == {"stall": 1}
-
-
-async def test_stop_cancels_timers_and_unhushes() -> None:
-    hub, line, sink, _ = faulted("stall_after:0,stall:1h,delay:1h")
-    hub.publish([event(1)])
-    sink.stop()
-    assert line.hushed == [True, False]
-    hub.publish([event(2)])
-    assert line.seen == []
-
-
-async def test_held_events_are_bounded_like_a_queue() -> None:
-    line = Line()
-    overflows: list[bool] = []
-    sink = Faulted(
-        line, parse("delay:1h"), Counter(), limit=3, overflow=lambda: overflows.append(True)
-    )
-    sink.framing([event(1), event(2), event(3)])
-    assert overflows == []
-    sink.framing([event(4)])
-    assert overflows == [True]
-    sink.stop()
-
-
-def test_seeded_generators_are_reproducible_across_processes() -> None:
-    """String seeds go through SHA-512, not ``hash()``: stable whatever PYTHONHASHSEED is."""
-    assert random.Random("42:duplicate").random() == pytest.approx(0.77873, abs=1e-5)
+    assert line.closed is SLOW and hub.dropped_slow == 1
+    assert subscriber not in hub.subscribers
 
 
 # Against a real server, seen by real clients -------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from simulator.core import wire
 from simulator.core.script import EventType
 from simulator.core.wire import Event
-from simulator.web.hub import SLOW, Framing, Hub, Subscriber
+from simulator.web.hub import SLOW, Close, Framing, Hub, Subscriber
 
 
 def event(serial: int) -> Event:
@@ -22,12 +22,10 @@ def ids(events: Sequence[Event]) -> bytes:
 class RecordingSink:
     """Frames a batch as its ids; remembers every write and how it was closed."""
 
-    plain = True
-
     def __init__(self) -> None:
         self.paused = False
         self.writes: list[bytes] = []
-        self.closed: str | None = None
+        self.closed: Close | None = None
         self.aborted = False
         self.framed = 0
         self.framing: Framing = self.frame
@@ -39,11 +37,14 @@ class RecordingSink:
     def write(self, data: bytes) -> None:
         self.writes.append(data)
 
-    def close(self, reason: str) -> None:
-        self.closed = reason
+    def close(self, close: Close) -> None:
+        self.closed = close
 
     def abort(self) -> None:
         self.aborted = True
+
+    def arm(self, deadline: float | None) -> None:
+        raise AssertionError("a subscriber without faults has no deadline")
 
 
 def joined(sink: RecordingSink) -> list[str]:

@@ -10,6 +10,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 
@@ -130,3 +131,36 @@ async def test_abrupt_close_unsubscribes_without_waiting_for_a_write(
         writer.close()
         await writer.wait_closed()
         await wait_subscribers(server, 0)
+
+
+# The WebSocket heartbeat is the connection's own ---------------------------------------------
+
+
+async def test_ws_heartbeat_pings_and_closes_a_client_that_never_answers(
+    start_server: StartServer,
+) -> None:
+    """aiohttp's heartbeat is off; ours pings every period and gives up half a period later."""
+    server = await start_server(streams=[PAUSED], server={"ws_heartbeat": "200ms"})
+    async with asyncio.timeout(TIMEOUT):
+        ws = await server.session.ws_connect(server.ws_base + "/streams/s/ws", autoping=False)
+        kinds = []
+        while not ws.closed:
+            message = await ws.receive()
+            kinds.append(message.type)
+        assert kinds[0] is aiohttp.WSMsgType.PING
+        assert aiohttp.WSMsgType.TEXT not in kinds
+        await wait_subscribers(server, 0)
+
+
+async def test_ws_heartbeat_keeps_a_client_that_answers(start_server: StartServer) -> None:
+    server = await start_server(streams=[PAUSED], server={"ws_heartbeat": "100ms"})
+    async with asyncio.timeout(TIMEOUT):
+        async with server.session.ws_connect(server.ws_base + "/streams/s/ws") as ws:
+            with contextlib.suppress(TimeoutError):
+                # Ten periods of pings, answered by aiohttp's autoping within ``receive``.
+                await asyncio.wait_for(ws.receive(), 1.0)
+            assert not ws.closed
+            assert await subscribers(server) == 1
+            await ws.send_str('{"op": "ping"}')
+            reply = await ws.receive(timeout=5)
+            assert reply.json()["type"] == "pong"

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 from core_helpers import WALL_OFFSET, envelope, make_replay
+from websockets.frames import Frame, Opcode
 
 from simulator.core.archive import post_record
-from simulator.core.script import EventType
 from simulator.core.wire import (
     SSE_HEARTBEAT,
     ClientMessageError,
+    EventType,
     encode,
     message,
     parse_client_message,
     sse_retry,
     wall_time,
+    ws_text_frame,
 )
 
 # Frames -----------------------------------------------------------------------------------
@@ -183,3 +186,24 @@ def test_missing_or_bad_op(data: str) -> None:
 
 def test_client_message_error_is_a_value_error() -> None:
     assert issubclass(ClientMessageError, ValueError)
+
+
+def test_a_stored_event_holds_its_bytes_and_little_more() -> None:
+    """orjson's bytes keep the buffer it grew while writing (about 4 KB for a small envelope);
+    ``encode`` copies the JSON out once, so a stream's history costs its text, not its buffers."""
+    body = {"id": "abc-7", "type": "post.created", "post": {"body": "x" * 300}}
+    tracemalloc.start()
+    try:
+        kept = [encode(n, f"abc-{n}", EventType.POST_CREATED, body) for n in range(500)]
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    text = len(kept[0].json) + len(kept[0].sse)
+    assert used / len(kept) < text + 512
+    assert EventType.POST_CREATED.__module__ == kept[0].__module__  # they live together
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_ws_text_frame_is_what_websockets_serializes(size: int) -> None:
+    payload = b"x" * size
+    assert ws_text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)

@@ -2,20 +2,35 @@
 
 A spec is comma-separated ``name:value`` items (``disconnect_after:5,jitter:200ms,seed:7``),
 given per connection (the ``faults`` query parameter) or per stream (its ``faults`` setting).
-This module only parses and bounds it; the stages that carry the faults out sit in the runtime
-(``simulator/web/faults.py``). Every field is ``None`` until an item sets it, so a connection's
-spec can override a stream's item by item (``FaultSpec.merged``).
+Every field is ``None`` until an item sets it, so a connection's spec can override a stream's
+item by item (``FaultSpec.merged``).
+
+The stages that carry a spec out live here too, pure: like toxiproxy's toxics, each fault is one
+small class with its own parameters and its own seeded ``random.Random``, chained per connection
+inside its ``Delivery`` (``core/delivery.py``). Time comes in as ``now`` (``send``, ``advance``)
+and goes out as a deadline (``deadline``); nothing here owns a timer. A stage sees events, never
+bytes, so one chain serves SSE and WebSocket alike. A new fault is one ``ITEMS`` entry and one
+``Stage`` subclass in ``STAGES``.
+
+The order is fixed: delay/jitter and stall (when), then reorder, duplicate, garble (what is
+written: a duplicate or a garbled frame goes out right beside its event), then drop,
+disconnect_after, reset_after (whether the connection survives the write). A marker that is not
+a stream event (``resumed``, serial < 0) is never struck and never counted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import re
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from typing import ClassVar, Literal, Protocol
 
 from .model import shown
 from .timeline import parse_duration
+from .wire import Event
 
 MAX_SPEC = 1000
 """The longest spec accepted, in characters (every item at once fits in a quarter of it)."""
@@ -79,15 +94,7 @@ class FaultSpec:
     @property
     def active(self) -> bool:
         """Something would happen: a connection whose spec is not active stays plain."""
-        return (
-            self.disconnect_after is not None
-            or self.reset_after is not None
-            or bool(self.no_resume)
-            or any(
-                getattr(self, name)
-                for name in ("drop", "delay", "jitter", "stall", "duplicate", "reorder", "garble")
-            )
-        )
+        return bool(self.no_resume) or any(stage.wanted(self) for stage in STAGES)
 
     def items(self) -> list[tuple[str, int | float | bool | None]]:
         return [(name, getattr(self, name)) for name in ITEMS]
@@ -181,3 +188,367 @@ def _seconds(value: float) -> str:
     setting is kept as this text and parsed again for each connection)."""
     short = f"{value * 1000:g}ms" if 0 < value < 1 else f"{value:g}s"
     return short if parse_duration(short) == value else f"{value!r}s"
+
+
+# Stages ----------------------------------------------------------------------------------------
+
+GARBLE = "garble"
+
+
+def is_event(event: Event) -> bool:
+    return event.serial >= 0
+
+
+class Link(Protocol):
+    def send(self, events: list[Event], now: float) -> None: ...
+
+
+class Outlet(Link, Protocol):
+    """The chain's last link, in the delivery: gathers what gets through, and is told how the
+    connection is to end. After an end, it takes nothing more."""
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Faults injected, by kind."""
+
+    def end(self, kind: str, *, reset: bool) -> None:
+        """End the connection because of fault ``kind``: politely, or with an RST."""
+
+    def overflow(self) -> None:
+        """A stage holds more than the connection's bound: drop it as a slow consumer."""
+
+
+@dataclass(slots=True)
+class Context:
+    """What a stage is built with besides the spec."""
+
+    outlet: Outlet
+    limit: int
+    now: float
+    rng: Callable[[str], random.Random]
+
+
+class Stage:
+    """One fault: takes a batch at ``now``, passes on what it lets through (maybe later, maybe
+    changed). ``wanted`` says whether a spec asks for it."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        self.outlet = context.outlet
+        self.next: Link = context.outlet
+
+    @classmethod
+    def wanted(cls, spec: FaultSpec) -> bool:
+        return bool(getattr(spec, cls.kind))
+
+    def start(self) -> None:
+        """The chain is built: act on what is due before any event."""
+
+    def send(self, events: list[Event], now: float) -> None:
+        self.next.send(events, now)
+
+    def deadline(self) -> float | None:
+        """When this stage next has something to do without being sent anything."""
+        return None
+
+    def advance(self, now: float) -> None:
+        """Do what is due by ``now``."""
+
+    @property
+    def quiet(self) -> bool:
+        """The connection must be silent: keepalives too (``stall``)."""
+        return False
+
+
+class Chance(Stage):
+    """A stage that strikes each event with probability ``p`` (its toxicity)."""
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.p = float(getattr(spec, self.kind) or 0.0)
+        self.rng = context.rng(self.kind)
+
+    def strikes(self) -> bool:
+        return self.rng.random() < self.p
+
+
+class Held(Stage):
+    """A stage that holds events until deadlines, in order, and drops the connection as slow
+    when it holds more than ``limit`` of them."""
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.limit = context.limit
+        self.queue: deque[tuple[float, list[Event]]] = deque()
+        self.held = 0
+
+    def hold(self, deadline: float, events: list[Event]) -> None:
+        if self.queue and deadline < self.queue[-1][0]:
+            deadline = self.queue[-1][0]  # order kept: never before what is already waiting
+        self.queue.append((deadline, events))
+        self.held += len(events)
+        if self.held > self.limit:
+            self.outlet.overflow()
+
+    def deadline(self) -> float | None:
+        return self.queue[0][0] if self.queue else None
+
+    def advance(self, now: float) -> None:
+        out: list[Event] = []
+        while self.queue and self.queue[0][0] <= now:
+            out += self.queue.popleft()[1]
+        self.held -= len(out)
+        if out:
+            self.next.send(out, now)
+
+
+class Latency(Held):
+    """Hold every event back ``delay`` plus a random 0..``jitter``, order kept."""
+
+    kind = "delay"
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.delay = spec.delay or 0.0
+        self.jitter = spec.jitter or 0.0
+        self.rng = context.rng("jitter")
+
+    @classmethod
+    def wanted(cls, spec: FaultSpec) -> bool:
+        return bool(spec.delay or spec.jitter)
+
+    def send(self, events: list[Event], now: float) -> None:
+        counts = self.outlet.counts
+        for event in events:
+            if not is_event(event):
+                self.hold(now, [event])
+                continue
+            wait = self.delay
+            counts["delay"] += self.delay > 0
+            if self.jitter:
+                wait += self.rng.uniform(0, self.jitter)
+                counts["jitter"] += 1
+            self.hold(now + wait, [event])
+
+
+class Stall(Held):
+    """After ``stall_after`` events, send nothing at all for ``stall`` (keepalives neither),
+    then go on with what arrived meanwhile. Once per connection."""
+
+    kind = "stall"
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.count = spec.stall_after or 0
+        self.duration = spec.stall or 0.0
+        self.seen = 0
+        self.until: float | None = None
+        self.over = False
+        """The stall has ended (it happens once)."""
+        if self.count == 0:
+            self._begin(context.now)
+
+    @property
+    def quiet(self) -> bool:
+        return self.until is not None and not self.over
+
+    def _begin(self, now: float) -> None:
+        self.until = now + self.duration
+        self.outlet.counts[self.kind] += 1
+
+    def hold(self, deadline: float, events: list[Event]) -> None:
+        self.queue.append((deadline, events))
+        self.held += len(events)
+        if self.held > self.limit:
+            self.outlet.overflow()
+
+    def deadline(self) -> float | None:
+        return self.until if self.until is not None and not self.over else None
+
+    def advance(self, now: float) -> None:
+        if self.until is None or self.over or now < self.until:
+            return
+        self.over = True
+        out = [event for _, events in self.queue for event in events]
+        self.queue.clear()
+        self.held = 0
+        if out:
+            self.next.send(out, now)
+
+    def send(self, events: list[Event], now: float) -> None:
+        if self.until is not None:
+            if self.over:
+                self.next.send(events, now)
+            else:
+                self.hold(self.until, events)
+            return
+        for index, event in enumerate(events):
+            self.seen += is_event(event)
+            if self.seen == self.count:
+                self.next.send(events[: index + 1], now)
+                self._begin(now)
+                if events[index + 1 :]:
+                    self.hold(self.until or now, events[index + 1 :])
+                return
+        self.next.send(events, now)
+
+
+class Reorder(Chance):
+    """Swap a struck event with the one after it: the struck one waits for its successor."""
+
+    kind = "reorder"
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.held: Event | None = None
+
+    def send(self, events: list[Event], now: float) -> None:
+        out: list[Event] = []
+        for event in events:
+            if not is_event(event):
+                if self.held is not None:  # a resume starts over: no swap across it
+                    out.append(self.held)
+                    self.held = None
+                out.append(event)
+            elif self.held is not None:
+                out += [event, self.held]
+                self.held = None
+                self.outlet.counts[self.kind] += 1
+            elif self.strikes():
+                self.held = event
+            else:
+                out.append(event)
+        if out:
+            self.next.send(out, now)
+
+
+class Duplicate(Chance):
+    """Write a struck event twice, same id."""
+
+    kind = "duplicate"
+
+    def send(self, events: list[Event], now: float) -> None:
+        out: list[Event] = []
+        for event in events:
+            out.append(event)
+            if is_event(event) and self.strikes():
+                out.append(event)
+                self.outlet.counts[self.kind] += 1
+        self.next.send(out, now)
+
+
+class Garble(Chance):
+    """Write a malformed frame before a struck event: its JSON cut in half, without an id (SSE:
+    a ``data:`` line that is not JSON; WebSocket: a text frame that is not JSON)."""
+
+    kind = GARBLE
+
+    def send(self, events: list[Event], now: float) -> None:
+        out: list[Event] = []
+        for event in events:
+            if is_event(event) and self.strikes():
+                out.append(garbled(event))
+                self.outlet.counts[self.kind] += 1
+            out.append(event)
+        self.next.send(out, now)
+
+
+def garbled(event: Event) -> Event:
+    """Not JSON (a proper prefix of a JSON object never is), cut on a character boundary so the
+    WebSocket text frame is still valid UTF-8."""
+    text = event.json.decode()
+    cut = text[: max(1, len(text) // 2)].encode()
+    return Event(-2, "", GARBLE, cut, b"data: %b\n\n" % cut)
+
+
+class Drop(Chance):
+    """Before a struck event, cut the connection (RST)."""
+
+    kind = "drop"
+
+    def send(self, events: list[Event], now: float) -> None:
+        for index, event in enumerate(events):
+            if is_event(event) and self.strikes():
+                self.next.send(events[:index], now)
+                self.outlet.end(self.kind, reset=True)
+                return
+        self.next.send(events, now)
+
+
+class Cut(Stage):
+    """After the ``count``-th event written, end the connection. Counted per connection: a
+    reconnect starts afresh."""
+
+    reset = False
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.count: int = getattr(spec, self.kind)
+        self.seen = 0
+
+    def start(self) -> None:
+        if self.count == 0:
+            self.cut()
+
+    @classmethod
+    def wanted(cls, spec: FaultSpec) -> bool:
+        return getattr(spec, cls.kind) is not None
+
+    def send(self, events: list[Event], now: float) -> None:
+        if self.seen >= self.count:
+            return
+        for index, event in enumerate(events):
+            self.seen += is_event(event)
+            if self.seen >= self.count:
+                self.next.send(events[: index + 1], now)
+                self.cut()
+                return
+        self.next.send(events, now)
+
+    def cut(self) -> None:
+        self.outlet.end(self.kind, reset=self.reset)
+
+
+class DisconnectAfter(Cut):
+    """``disconnect_after``: close politely (SSE: the response ends; WebSocket: code 4000)."""
+
+    kind = "disconnect_after"
+
+
+class ResetAfter(Cut):
+    """``reset_after``: cut the TCP connection with an RST."""
+
+    kind = "reset_after"
+    reset = True
+
+
+STAGES: tuple[type[Stage], ...] = (
+    Latency,
+    Stall,
+    Reorder,
+    Duplicate,
+    Garble,
+    Drop,
+    DisconnectAfter,
+    ResetAfter,
+)
+"""Every stage, head of the chain first."""
+
+
+def seeded(seed: int | None) -> Callable[[str], random.Random]:
+    """One generator per stage: the same seed gives each stage the same choices, whatever
+    other stages are in the chain."""
+    if seed is None:
+        return lambda kind: random.Random()
+    return lambda kind: random.Random(f"{seed}:{kind}")
+
+
+def build(spec: FaultSpec, context: Context) -> list[Stage]:
+    """The stages ``spec`` asks for, head first, each linked to the next and the last to the
+    outlet. Empty when the spec needs none (only ``no_resume``, or only zeros): the connection
+    stays plain and keeps write-through."""
+    stages = [cls(spec, context) for cls in STAGES if cls.wanted(spec)]
+    for stage, after in zip(stages, stages[1:], strict=False):
+        stage.next = after
+    return stages

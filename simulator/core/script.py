@@ -11,23 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from .errors import InputError, shown
 from .model import Change, Feed, Post
+from .wire import EventType as EventType  # its home is wire, beside Event
 
 DEFAULT_EDIT_DELAY = 180.0
-
-
-class EventType(StrEnum):
-    POST_CREATED = "post.created"
-    POST_UPDATED = "post.updated"
-    POST_DELETED = "post.deleted"
-    POST_PINNED = "post.pinned"
-    POST_UNPINNED = "post.unpinned"
-    STREAM_STATE = "stream.state"
-    STREAM_RESET = "stream.reset"
 
 
 ACTIONS = {

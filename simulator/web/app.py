@@ -24,7 +24,6 @@ from ..core.model import Feed
 from ..settings import ReplayConfig, Settings
 from . import access, api, compat, persist, posts
 from .errors import error_body, http_error, input_error, json, not_found
-from .fault_stages import FAULTS
 from .metrics import CONTENT_TYPE, Metrics
 from .private import PrivateReplays
 from .schedule import Scheduler
@@ -47,7 +46,7 @@ from .state import (
     stop_stream,
 )
 from .stream import Stream, StreamFailed
-from .transports import SSE_HEADERS, serve_sse, serve_ws
+from .transports import FAULTS, SSE_HEADERS, serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
 PRIVATE_PARAMS = {

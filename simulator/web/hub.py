@@ -3,37 +3,41 @@
 Each event is framed once per publish for each framing in use (SSE chunk, WebSocket frame), and
 those same bytes go to every subscriber of that transport. Delivery has two paths:
 
-- **write-through**: a subscriber with nothing pending whose connection is not paused by flow
-  control gets the bytes written straight to its transport inside ``publish``: no queue, no task
-  wake-up, no await. This is the common case for a paced stream.
-- **queued**: while a connection is paused (``pause_writing``) or not yet attached, events wait in
-  the subscriber's ``pending`` queue; ``resume_writing`` writes them all in one write and the
-  subscriber goes back to write-through. A resume's backlog takes the same path.
+- **write-through**: a subscriber with nothing pending, no faults, whose connection is not paused
+  by flow control gets the bytes written straight to its transport inside ``publish``: no queue,
+  no task wake-up, no await. This is the common case for a paced stream.
+- **offered**: otherwise the events go to the subscriber's ``Delivery`` (``core/delivery.py``),
+  which queues them (bounded), puts them through the connection's fault stages and frames what
+  is due; the subscriber writes that when the connection can take it (at once, on
+  ``resume_writing``, or when the connection's one timer fires at the delivery's deadline).
 
-A queue has a bound: a subscriber that falls that far behind is dropped (its connection is closed
-with a reason, and cut if it does not go in time) and counted. It loses nothing: it reconnects
-with its last event id and resumes.
-
-The connection side is a ``Sink`` (one per SSE response or WebSocket). A future fault stage
-(delay, drop, duplicate …) is a sink that is not ``plain``: its subscriber never writes through,
-so every batch reaches it through ``flush`` and the stage can work per event.
+A subscriber that falls ``limit`` events behind is dropped (its connection is closed with a
+reason, and cut if it does not go in time) and counted. It loses nothing: it reconnects with its
+last event id and resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from ..core.delivery import SLOW, Close, Delivery, Framing, Why, going_away
+from ..core.faults import FaultSpec
 from ..core.wire import Event
 
-SLOW = "slow consumer: fell too far behind; reconnect with your last event id"
+__all__ = ["SLOW", "Close", "Framing", "Hub", "Sink", "Subscriber"]
+
+
+def loop_time() -> float:
+    """The running event loop's clock, which its timers keep (uvloop's is not ``monotonic``)."""
+    return asyncio.get_running_loop().time()
+
+
 SLOW_CLOSE_GRACE = 1.0
 """Seconds a dropped slow consumer's connection gets to close politely before it is cut."""
 TRANSPORTS = ("sse", "ws")
-
-Framing = Callable[[Sequence[Event]], bytes]
-"""Events → the bytes one write puts on a connection (a batch coalesced into one write)."""
 
 
 class Sink(Protocol):
@@ -42,110 +46,138 @@ class Sink(Protocol):
     framing: Framing
     """The same function object for every connection framed alike: publish frames once per
     framing, not once per subscriber."""
-    plain: bool
-    """Nothing stands between the queue and the transport: write-through is allowed."""
     paused: bool
     """The transport asked us to stop writing (asyncio flow control)."""
 
     def write(self, data: bytes) -> None:
         """Put framed bytes on the connection now; never blocks, never raises."""
 
-    def close(self, reason: str) -> None:
-        """End the connection politely, telling the client why (SSE end, WebSocket close)."""
+    def close(self, close: Close) -> None:
+        """End the connection as ``close`` says (politely, telling the client why, or a reset)."""
 
     def abort(self) -> None:
         """Cut a connection that has not gone after ``close`` (a stuck socket)."""
 
+    def arm(self, deadline: float | None) -> None:
+        """Call the subscriber's ``advance`` at ``deadline`` (the clock's time), or never."""
+
 
 class Subscriber:
-    """One connection's view of a stream: a backlog to catch up on, then live events."""
+    """One connection's view of a stream: its ``Delivery``, and the connection it writes to."""
 
     def __init__(self, transport: str, limit: int, backlog: Iterable[Event] = ()):
         self.transport = transport
         """``"sse"`` or ``"ws"``: which metrics this subscriber counts under."""
-        self.limit = limit
-        self.pending: list[Event] = list(backlog)
-        """Events waiting for the connection (a list: it is empty nearly always, and an empty
-        list costs a tenth of an empty deque, per subscriber)."""
-        self.catch_up = len(self.pending)
-        self.dropped: str | None = None
+        self.delivery = Delivery(limit, backlog)
         self.hub: Hub | None = None
-        """The hub it is subscribed to, which counts it if it is dropped as slow (by its queue
-        or by a fault stage's: ``web/faults.py``)."""
+        """The hub it is subscribed to, which counts it if it is dropped as slow."""
         self.sink: Sink | None = None
         self.direct = False
         """Publish may write straight to the sink: attached, plain, not paused, nothing pending.
         Kept up to date at each change so that publish tests one attribute."""
+        self.clock: Callable[[], float] = loop_time
+        """The time the sink's timer keeps, for the fault stages (its hub's, once added)."""
+        self.ended = False
+        """The sink was told to close."""
 
-    def attach(self, sink: Sink) -> None:
-        """Connect the write side; the backlog goes out at once (one write)."""
+    @property
+    def limit(self) -> int:
+        return self.delivery.limit
+
+    @property
+    def pending(self) -> list[Event]:
+        return self.delivery.pending
+
+    @property
+    def dropped(self) -> Close | None:
+        return self.delivery.closing
+
+    def attach(
+        self, sink: Sink, faults: FaultSpec | None = None, counts: Counter[str] | None = None
+    ) -> None:
+        """Connect the write side, through the fault stages ``faults`` asks for (counted in
+        ``counts``); the backlog goes out at once (one write)."""
         self.sink = sink
-        if self.dropped is not None:
-            sink.close(self.dropped)
-        else:
-            self.flush()
+        self.delivery.framing = sink.framing
+        if faults is not None and self.delivery.closing is None:
+            self.delivery.fault(faults, Counter() if counts is None else counts, self.clock())
+        self.flush()
 
     def flush(self) -> None:
-        """Write everything pending in one write if the sink can take it, then write through.
+        """Write everything due in one write if the sink can take it, then write through.
 
-        Called when the sink is attached, when it resumes writing, and after a resume replaces
-        the queue. Everything pending is written before ``direct`` is set again, so events
-        reach the connection in order whichever path they take.
+        Called when the sink is attached, when it resumes writing, after an offer or an advance.
+        Everything pending is written before ``direct`` is set again, so events reach the
+        connection in order whichever path they take.
         """
-        sink = self.sink
-        if sink is None or self.dropped is not None or sink.paused:
-            self.direct = False
+        delivery = self.delivery
+        if delivery.closing is not None:
+            self._end(delivery.closing)
             return
-        if self.pending:
-            batch, self.pending = self.pending, []
-            self.catch_up = 0
-            data = sink.framing(batch)
+        sink = self.sink
+        if sink is None or sink.paused:
+            self.direct = False
+            if sink is not None and delivery.head is not None:
+                sink.arm(delivery.next_deadline())  # a stall ends on time, written or not
+            return
+        if delivery.pending:
+            data = delivery.data_to_send()
             if data:
                 sink.write(data)
-        self.direct = sink.plain and not sink.paused  # the write itself may have paused it
+        if delivery.head is None:
+            self.direct = not sink.paused  # the write itself may have paused it
+        else:
+            sink.arm(delivery.next_deadline())
+
+    def advance(self, now: float | None = None) -> None:
+        """The sink's timer: what the fault stages hold until ``now`` is due."""
+        self.delivery.advance(self.clock() if now is None else now)
+        self.flush()
 
     def pause(self) -> None:
         """The transport's buffer is full: queue from now on."""
         self.direct = False
 
-    def push(self, events: list[Event]) -> bool:
-        """Queue live events; False (and dropped) when past the bound.
-
-        Past the bound means ``limit`` live events were already waiting: judged before this
-        batch, so one batch larger than the bound (speed max emits up to 64 at once) does not drop
-        a subscriber that has taken everything so far. For single events this is the same test.
-        """
-        if self.dropped is not None:
-            return False
-        if len(self.pending) - self.catch_up >= self.limit:
-            self.drop(SLOW)
-            return False
-        self.pending.extend(events)
-        if self.sink is not None and not self.sink.paused:
-            self.flush()  # a sink that is not plain takes every batch this way
-        return True
+    def push(self, events: list[Event], now: float | None = None) -> bool:
+        """Offer live events; False (and closing) when the delivery takes no more. Inlined in
+        ``Hub.publish``, which reads the clock once for all its subscribers."""
+        taken = self.delivery.offer(events, self.clock() if now is None else now)
+        sink = self.sink
+        if not taken or (sink is not None and not sink.paused):
+            self.flush()
+        return taken
 
     def replace(self, backlog: Iterable[Event]) -> None:
         """Start over from a new position (a client's resume on an open connection)."""
-        self.pending = list(backlog)
-        self.catch_up = len(self.pending)
+        self.delivery.replace(backlog, self.clock())
         self.flush()
 
-    def drop(self, reason: str) -> None:
-        """Stop delivering and close the connection with ``reason``; a slow consumer's is cut
-        after a grace period, since a client that stopped reading may never let it close."""
-        if self.dropped is not None:
-            return
-        self.dropped = reason
+    def drop(self, reason: Close | str) -> None:
+        """Stop delivering and close the connection (a text reason: the stream is going)."""
+        close = reason if isinstance(reason, Close) else going_away(reason)
+        self.delivery.close(close)
+        self._end(self.delivery.closing or close)
+
+    def _end(self, close: Close) -> None:
+        """Tell the connection, once, to end; write first what the faults let through before
+        the end. A slow consumer is counted, and cut after a grace period, since a client that
+        stopped reading may never let it close."""
         self.direct = False
-        self.pending.clear()
-        if reason == SLOW and self.hub is not None:
+        if self.ended:
+            return
+        slow = close.why is Why.SLOW
+        if slow and self.hub is not None:
             self.hub.dropped_as_slow(self)
         sink = self.sink
-        if sink is not None:
-            sink.close(reason)
-            if reason == SLOW:
-                asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, sink.abort)
+        if sink is None:
+            return
+        self.ended = True
+        data = self.delivery.data_to_send()
+        if data:
+            sink.write(data)
+        sink.close(close)
+        if slow:
+            asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, sink.abort)
 
 
 class Hub:
@@ -159,9 +191,12 @@ class Hub:
         read at scrape time, updated once per publish per transport."""
         self.dropped_slow = 0
         self.has_subscribers = asyncio.Event()
+        self.clock: Callable[[], float] = loop_time
+        """What ``now`` is for its subscribers' deliveries (a test's fake clock)."""
 
     def add(self, subscriber: Subscriber) -> None:
         subscriber.hub = self
+        subscriber.clock = self.clock
         self.subscribers.add(subscriber)
         self._by_transport.setdefault(subscriber.transport, set()).add(subscriber)
         self.deliveries.setdefault(subscriber.transport, 0)
@@ -197,6 +232,7 @@ class Hub:
             return
         count = len(events)
         framed: dict[Framing, bytes] = {}
+        now: float | None = None
         for transport, group in self._by_transport.items():
             if not group:
                 continue
@@ -210,14 +246,22 @@ class Hub:
                     if data is None:
                         data = framed[sink.framing] = sink.framing(events)
                     sink.write(data)
-                elif not subscriber.push(events):
+                    continue
+                if now is None:
+                    now = self.clock()
+                if subscriber.delivery.offer(events, now):
+                    sink = subscriber.sink
+                    if sink is not None and not sink.paused:
+                        subscriber.flush()
+                else:
+                    subscriber.flush()  # tells the connection how it ends
                     lost += 1
                     self.remove(subscriber)
             self.deliveries[transport] += (len(members) - lost) * count
 
     def backlog(self) -> int:
         """The longest live queue: how far the slowest subscriber is behind."""
-        return max((len(s.pending) - s.catch_up for s in self.subscribers), default=0)
+        return max((s.delivery.backlog for s in self.subscribers), default=0)
 
     def close_all(self, reason: str) -> None:
         for subscriber in list(self.subscribers):

@@ -1,4 +1,4 @@
-"""SSE and WebSocket: one subscription seam for both, and each transport's framing.
+"""SSE and WebSocket: thin adapters between a subscriber's ``Delivery`` and a socket.
 
 A connection is subscribed the same way whatever its transport: ``_subscribe`` makes the
 subscriber, and a ``Connection`` (the hub's ``Sink``) puts itself between the asyncio transport and
@@ -7,10 +7,12 @@ aiohttp's protocol, so that it
 - writes the hub's pre-framed bytes straight to the transport (no task, no await per event);
 - sees ``pause_writing``/``resume_writing``, so the hub queues exactly while the socket is full
   and flushes the queue in one write when it drains;
-- sees ``connection_lost``, so a vanished client is unsubscribed at once, not at the next write.
+- sees ``connection_lost``, so a vanished client is unsubscribed at once, not at the next write;
+- keeps ONE timer: at the earlier of the delivery's deadline (fault stages) and its keepalive
+  (an SSE comment, a WebSocket ping it sends and whose pong it awaits itself).
 
-Everything else the transport does (reading requests and client frames, aiohttp's heartbeat, the
-close handshake) still goes through aiohttp: the connection forwards every protocol callback.
+Everything else the transport does (reading requests and client frames, the close handshake)
+still goes through aiohttp, by its public API: the connection forwards every protocol callback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
+import struct
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -27,12 +31,13 @@ from aiohttp.client_exceptions import ClientConnectionResetError
 
 from ..core import wire
 from ..core.commands import parse_command
+from ..core.delivery import Close, Why
 from ..core.errors import InputError, join
+from ..core.faults import FaultSpec
 from ..core.live import TooManyPosts
 from ..core.wire import Event
 from . import access
-from . import fault_stages as faults
-from .hub import SLOW, Framing, Subscriber
+from .hub import Framing, Subscriber
 from .ratelimit import TokenBucket
 from .state import CONNECTIONS, METRICS, SETTINGS
 from .stream import Stream, StreamFailed
@@ -46,8 +51,10 @@ SSE_HEADERS = {
 }
 OVER_RATE_CLOSE = 1000
 """Messages over ``server.ws_control_rate`` in a row before the socket is closed (1008)."""
-TRY_AGAIN_LATER = 1013
-"""WebSocket close code for a slow consumer: reconnect and resume."""
+FAULTS = web.RequestKey("faults", FaultSpec)
+"""The spec a subscription request is to suffer (the stream's merged with the connection's)."""
+WS_PING = b"\x89\x00"
+"""An unmasked WebSocket ping with no payload (RFC 6455 §5.5.2), written whole like an event."""
 CLIENT_GONE = 499
 """Status logged for a request whose client left before it could be answered (nginx's 499)."""
 GONE = (ConnectionError, ClientConnectionResetError)
@@ -95,7 +102,6 @@ class Connection(asyncio.Protocol):
     """
 
     framing: Framing
-    plain = True
 
     def __init__(
         self, request: web.Request, subscriber: Subscriber, on_lost: Callable[[], None]
@@ -115,8 +121,13 @@ class Connection(asyncio.Protocol):
         # subscriber off write-through before anything could be written after the end.
         self.write = transport.write  # type: ignore[method-assign]
         self._on_lost = on_lost
-        self.quiet = False
-        """Keepalives suspended (``hush``)."""
+        self.loop = asyncio.get_running_loop()
+        self.due: float | None = None
+        """The delivery's deadline (``arm``)."""
+        self.keepalive_at: float | None = None
+        """When ``keepalive`` is next due; moved freely, the timer catches up when it fires."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         transport.set_protocol(self)
 
     # asyncio.Protocol, forwarded to aiohttp
@@ -147,6 +158,10 @@ class Connection(asyncio.Protocol):
         """Nothing more is written: off write-through, and ``flush`` finds the sink paused."""
         self.closed = self.paused = True
         self.subscriber.direct = False
+        self.due = self.keepalive_at = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # Sink
 
@@ -154,7 +169,7 @@ class Connection(asyncio.Protocol):
         """Replaced by the transport's own ``write`` in ``__init__``."""
         self.transport.write(data)
 
-    def close(self, reason: str) -> None:
+    def close(self, close: Close) -> None:
         raise NotImplementedError
 
     def abort(self) -> None:
@@ -162,10 +177,56 @@ class Connection(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.abort()
 
-    def hush(self, quiet: bool) -> None:
-        """Suspend (True) or resume the connection's own keepalives, for a fault that must be
-        total silence (``stall``)."""
-        self.quiet = quiet
+    def reset(self) -> None:
+        """Cut the TCP connection with an RST: SO_LINGER 0, then abort."""
+        self.stop()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.abort()
+
+    def arm(self, deadline: float | None) -> None:
+        self.due = None if self.closed else deadline
+        self._schedule()
+
+    # The one timer
+
+    def _schedule(self) -> None:
+        times = [t for t in (self.due, self.keepalive_at) if t is not None]
+        if not times:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        when = min(times)
+        if self._timer is not None:
+            if self._timer_at <= when:
+                return  # it fires first and re-arms for what is left then
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = max(self.loop.time(), self._timer_at)  # a loop may run a timer a hair early
+        if self.due is not None and self.due <= now:
+            self.due = None
+            self.subscriber.advance(now)  # re-arms through ``arm``
+        if self.keepalive_at is not None and self.keepalive_at <= now and not self.closed:
+            self.keepalive_at = self.keepalive(now)
+        self._schedule()
+
+    def keepalive(self, now: float) -> float | None:
+        """Keep the connection alive; when to come back (None: never)."""
+        return None
+
+    @property
+    def quiet(self) -> bool:
+        """Keepalives are suspended: a fault that must be total silence (``stall``)."""
+        return self.subscriber.delivery.quiet
 
     def detach(self) -> None:
         """Hand the transport back to aiohttp alone (it closes it after the handler), and let go
@@ -176,8 +237,12 @@ class Connection(asyncio.Protocol):
         if self.transport.get_protocol() is self:
             self.transport.set_protocol(self.inner)
         self.subscriber.sink = None
-        self.subscriber.pending = []
+        self.subscriber.delivery.close(_DETACHED)
         self._on_lost = _nothing
+
+
+_DETACHED = Close(Why.GOING_AWAY, 1001, "connection ended")
+"""What a delivery is left with once its connection is gone: it takes no more events."""
 
 
 def _nothing() -> None:
@@ -196,18 +261,15 @@ def _subscribe(
     """The one subscription path for SSE and WebSocket: subscribe, attach, track for shutdown.
 
     Synchronous from subscribing to attaching, so no event can fall between the backlog and
-    the first live write. A connection with faults (``faults.FAULTS``, set by the app) is
-    attached through its chain of fault stages instead of directly.
+    the first live write. A connection with faults (``FAULTS``, set by the app) gets its fault
+    stages in its delivery.
     """
-    spec = request.get(faults.FAULTS)
+    spec = request.get(FAULTS)
     no_resume = bool(spec and spec.no_resume)
     subscriber = stream.subscribe(cursor_of(request), transport, no_resume=no_resume)
     try:
         connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
-        if spec is None:
-            subscriber.attach(connection)
-        else:
-            subscriber.attach(faults.around(connection, subscriber, spec, stream.faults_injected))
+        subscriber.attach(connection, spec, stream.faults_injected)
     except BaseException:
         stream.unsubscribe(subscriber)
         raise
@@ -219,7 +281,6 @@ def _unsubscribe(request: web.Request, stream: Stream, connection: Connection) -
     """The end of ``_subscribe``, whichever way the connection ended."""
     stream.unsubscribe(connection.subscriber)
     request.app[CONNECTIONS].discard(connection.subscriber)
-    faults.release(connection.subscriber.sink)
     connection.detach()
 
 
@@ -241,17 +302,19 @@ class SseConnection(Connection):
     ) -> None:
         self.chunked = chunked
         self.framing = sse_chunked if chunked else sse_plain
-        loop = asyncio.get_running_loop()
-        self.ended: asyncio.Future[None] = loop.create_future()
+        super().__init__(request, subscriber, on_lost)
+        self.ended: asyncio.Future[None] = self.loop.create_future()
         """Done when the response should end: the handler's only wait (a future and one
         timer handle per idle connection, not an Event, a deque of waiters and a timeout)."""
-        self.reason: str | None = None
-        self._beat: asyncio.TimerHandle | None = None
-        super().__init__(request, subscriber, on_lost)
+        self.reason: Close | None = None
+        self.period: float | None = None
 
-    def close(self, reason: str) -> None:
-        self.stop()  # aiohttp ends the body once the handler returns; nothing of ours after it
-        self.reason = reason
+    def close(self, close: Close) -> None:
+        self.reason = close
+        if close.reset:
+            self.reset()
+        else:
+            self.stop()  # aiohttp ends the body once the handler returns; nothing of ours after
         self._end()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -261,18 +324,18 @@ class SseConnection(Connection):
     def _end(self) -> None:
         if not self.ended.done():
             self.ended.set_result(None)
-        if self._beat is not None:
-            self._beat.cancel()
+        self.stop()
 
     def beat_every(self, seconds: float | None) -> None:
-        """Call ``heartbeat`` every ``seconds`` until the response ends."""
+        """Send ``heartbeat`` every ``seconds`` until the response ends."""
         if seconds and not self.ended.done():
-            loop = asyncio.get_running_loop()
-            self._beat = loop.call_later(seconds, self._tick, seconds)
+            self.period = seconds
+            self.keepalive_at = self.loop.time() + seconds
+            self._schedule()
 
-    def _tick(self, seconds: float) -> None:
+    def keepalive(self, now: float) -> float | None:
         self.heartbeat()
-        self.beat_every(seconds)
+        return None if self.period is None else now + self.period
 
     def heartbeat(self) -> None:
         """A comment on schedule, so proxies keep an idle stream open. Sent busy or idle:
@@ -328,12 +391,16 @@ class WsConnection(Connection):
     ``_websocket/writer.py``): with compression off (we pass ``compress=False``) its
     ``WebSocketWriter.send_frame`` builds each frame and hands it to ``transport.write``
     synchronously, with no await before or within the write (it only awaits drain *after* the
-    frame is in the transport). Our writes are also whole frames in one synchronous call. On one
-    event loop thread two synchronous writes cannot overlap, so pings, pongs, replies and the
-    close frame always sit between complete event frames. What remains is order: no event frame
-    after the close frame: ``WebSocket.close`` stops our writes before aiohttp writes it.
-    (A heartbeat that gets no pong closes the transport without a close frame; a write after
-    that is discarded with the transport, and ``connection_lost`` follows.)
+    frame is in the transport). Our writes (events, pings) are also whole frames in one
+    synchronous call. On one event loop thread two synchronous writes cannot overlap, so pongs,
+    replies and the close frame always sit between complete event frames. What remains is order:
+    no event frame after the close frame: ``WebSocket.close`` stops our writes before aiohttp
+    writes it.
+
+    The heartbeat is ours (aiohttp's is off, and so is its autoping: the handler answers pings
+    and reports every message with ``heard``): a ping ``period`` after the client was last
+    heard from, and the transport closed, as aiohttp does, if nothing comes back within half a
+    period. A stall suspends it, like every other write.
     """
 
     framing = staticmethod(ws_frames)
@@ -345,50 +412,62 @@ class WsConnection(Connection):
         on_lost: Callable[[], None],
         *,
         ws: WebSocket,
+        heartbeat: float | None,
     ) -> None:
         self.ws = ws
         self.closing: asyncio.Task[bool] | None = None
         ws.on_close = self.stop
-        self._beat: float | None = None
         super().__init__(request, subscriber, on_lost)
+        self.period = heartbeat
+        self.pong_due: float | None = None
+        self.heard(self.loop.time())
 
-    def hush(self, quiet: bool) -> None:
-        """aiohttp's pings are suspended too: with ``_heartbeat`` None its heartbeat schedules
-        nothing (aiohttp 3.14 ``web_ws.py``); ``_reset_heartbeat`` re-arms it."""
-        if quiet == self.quiet:
-            return
-        super().hush(quiet)
-        ws = self.ws
-        if quiet:
-            self._beat, ws._heartbeat = ws._heartbeat, None
-            ws._cancel_heartbeat()
-        else:
-            ws._heartbeat = self._beat
-            if not ws.closed:
-                ws._reset_heartbeat()
+    def heard(self, now: float) -> None:
+        """The client sent something (a pong, a ping, a message): it is there."""
+        self.pong_due = None
+        if self.period is not None and not self.closed:
+            self.keepalive_at = now + self.period
+            self._schedule()
+
+    def keepalive(self, now: float) -> float | None:
+        period = self.period
+        if period is None or self.ws.closed:
+            return None
+        if self.quiet:
+            self.pong_due = None  # nothing is written during a stall, nor awaited
+            return now + period
+        if self.pong_due is not None:
+            if now < self.pong_due:
+                return self.pong_due
+            log.debug("WebSocket client %s: no pong within %gs", self.ws, period / 2)
+            self.stop()
+            self.transport.close()
+            return None
+        self.write(WS_PING)
+        self.pong_due = now + period / 2
+        return self.pong_due
 
     def detach(self) -> None:
         super().detach()
         self.ws.on_close = None
 
-    def close(self, reason: str) -> None:
-        if self.closing is None and not self.ws.closed:
-            code = TRY_AGAIN_LATER if reason == SLOW else WSCloseCode.GOING_AWAY
-            if reason.startswith(faults.FAULT):
-                code = faults.FAULT_CLOSE
-            self.closing = asyncio.get_running_loop().create_task(
-                self.ws.close(code=code, message=reason.encode()[:120]), name="ws-close"
+    def close(self, close: Close) -> None:
+        if close.reset:
+            self.reset()
+        elif self.closing is None and not self.ws.closed:
+            self.closing = self.loop.create_task(
+                self.ws.close(code=close.code, message=close.reason.encode()[:120]),
+                name="ws-close",
             )
 
 
 async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
-    ws = WebSocket(
-        heartbeat=server.ws_heartbeat or None, max_msg_size=server.ws_max_message, compress=False
-    )
+    ws = WebSocket(autoping=False, max_msg_size=server.ws_max_message, compress=False)
     try:
         await ws.prepare(request)
-        connection = _subscribe(request, stream, "ws", functools.partial(WsConnection, ws=ws))
+        make = functools.partial(WsConnection, ws=ws, heartbeat=server.ws_heartbeat or None)
+        connection = _subscribe(request, stream, "ws", make)
     except GONE:
         log.debug("WebSocket client %s left before subscribing", request.remote)
         # Unprepared (the transport was gone before the upgrade), aiohttp would fail closing it.
@@ -404,6 +483,10 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     over = 0
     try:
         async for message in ws:
+            connection.heard(loop.time())
+            if message.type is WSMsgType.PING:
+                await ws.pong(message.data)
+                continue
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
             if not bucket.take(loop.time()):
