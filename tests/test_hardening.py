@@ -788,7 +788,7 @@ def test_deleted_streams_keep_their_label_up_to_a_bound() -> None:
     from types import SimpleNamespace
 
     from simulator.web.hub import Hub
-    from simulator.web.metrics import RETIRED_STREAMS, Metrics
+    from simulator.web.metrics import RETIRED_STREAMS, Metrics, StreamCounts
 
     metrics = Metrics(list)
 
@@ -797,9 +797,7 @@ def test_deleted_streams_keep_their_label_up_to_a_bound() -> None:
             id=stream_id,
             private=False,
             hub=Hub(),
-            resumes=Counter(),
-            faults_injected=Counter(),
-            events_total=Counter({"post.created": created}),
+            counts=StreamCounts(events=Counter({"post.created": created})),
         )
         metrics.totals.retire(stream)  # type: ignore[arg-type]
 

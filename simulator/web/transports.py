@@ -206,7 +206,7 @@ def _subscribe(
         if spec is None:
             subscriber.attach(connection)
         else:
-            subscriber.attach(faults.around(connection, subscriber, spec, stream.faults_injected))
+            subscriber.attach(faults.around(connection, subscriber, spec, stream.counts.faults))
     except BaseException:
         stream.unsubscribe(subscriber)
         raise
