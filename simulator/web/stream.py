@@ -194,8 +194,6 @@ class Stream:
 
     def _backlog(self, cursor: str | None) -> list[Event]:
         if self.private:
-            # Its log may have lost the beginning (a backward seek, a loop, or a byte bound):
-            # then even the origin is a cursor that cannot be served exactly.
             first = self.replay.since(self.replay.origin)
             if cursor is None or cursor == self.replay.origin:
                 if first is not None:
@@ -205,18 +203,26 @@ class Stream:
                 if found is not None:
                     return found
             reset = self.replay.reset_for("private", self.now(), at_origin=True)
-            return [reset, *(first or [])]
+            return [reset, *self._from_first()]
         if cursor is None:
             return []
         found = self.replay.since(cursor)
         self.counts.resumes["exact" if found is not None else "reset"] += 1
         return found if found is not None else [self.replay.reset_for("resume", self.now())]
 
+    def _from_first(self) -> list[Event]:
+        """A private replay's events from its first, for a subscriber told to discard what it
+        holds (it has no snapshot to reload): after the first epoch (a backward seek, a loop, a
+        restart), the current epoch from its own ``stream.reset``, which the log then starts
+        with; only what the log's byte bound dropped is missing."""
+        first = self.replay.since(self.replay.origin)
+        return list(self.replay.log) if first is None else first
+
     def _no_resume(self) -> list[Event]:
         self.counts.faults["no_resume"] += 1
         if self.private:
-            first = self.replay.since(self.replay.origin) or []
-            return [self.replay.reset_for("no_resume", self.now(), at_origin=True), *first]
+            reset = self.replay.reset_for("no_resume", self.now(), at_origin=True)
+            return [reset, *self._from_first()]
         return [self.replay.reset_for("no_resume", self.now())]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
