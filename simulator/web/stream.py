@@ -42,10 +42,11 @@ class StreamFailed(Exception):
 
 class Incarnations:
     """Names for replays, distinct per replay and per server run, so stale cursors are
-    recognised: the time this source was made, then a count. One per app (``state.py``)."""
+    recognised: the time this source was made (in microseconds, so that two apps in one process,
+    the tests', differ too), then a count. One per app (``state.py``)."""
 
     def __init__(self) -> None:
-        self._stamp = _base36(int(time.time() * 1000))
+        self._stamp = _base36(time.time_ns() // 1000)
         self._numbers = itertools.count()
 
     def next(self) -> str:
