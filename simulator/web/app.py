@@ -85,7 +85,7 @@ log = logging.getLogger("livesim.web")
 def create_app(
     settings: Settings, feeds: dict[str, Feed], prebuilt: Prebuilt | None = None
 ) -> web.Application:
-    """``prebuilt``: the configured streams' replays, already made (``state.prebuild``), which
+    """``prebuilt``: the configured streams' replays, already made (``serve.configure``), which
     the app starts instead of making them again."""
     app = web.Application(middlewares=[_errors_as_json, _slot, _body, _access])
     app[SETTINGS] = settings

@@ -195,14 +195,9 @@ class Stream:
 
     def _backlog(self, cursor: str | None) -> list[Event]:
         if self.private:
-            first = self.replay.since(self.replay.origin)
-            if cursor is None or cursor == self.replay.origin:
-                if first is not None:
-                    return first
-            else:
-                found = self.replay.since(cursor)
-                if found is not None:
-                    return found
+            found = self.replay.since(cursor or self.replay.origin)
+            if found is not None:
+                return found
             reset = self.replay.reset_for("private", self.now(), at_origin=True)
             return [reset, *self._from_first()]
         if cursor is None:
