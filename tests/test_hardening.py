@@ -1,8 +1,9 @@
 """Hostile requests against a real server (issue #6): each gets a clear answer, the server lives.
 
-One test per reproduction of the issue: runaway speeds, half-applied commands, a stream whose
-replay raises, absurd cursors, HEAD and missing files, limits, Host / Origin / token rules,
-/metrics and /readyz.
+One test per reproduction of the issue: runaway speeds, half-applied commands, absurd cursors,
+HEAD and missing files, limits, Host / Origin / token rules, /metrics and /readyz. (A stream
+whose replay raises, and top speeds, are in test_stream.py; the event log's bound in
+test_eventlog.py.)
 """
 
 from __future__ import annotations

@@ -114,6 +114,8 @@ async def subscribe(
         header = cursor if transport == "sse" else None
         if cursor is not None and transport == "sse-query":
             url += "?last_event_id=" + quote(cursor)
+        if cursor is not None and transport == "sse-since":
+            url += "?since=" + quote(cursor)
         async with sse.connect(server.session, url, last_event_id=header) as reader:
             yield SSESubscription(reader)
         return
@@ -377,7 +379,7 @@ async def test_unservable_cursor_gets_a_reset_first(
     assert_clean([reset] + events)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "sse-since"])
 async def test_a_resume_reset_has_an_id_of_its_own_and_resumes_exactly(
     start_server: StartServer, bundled: Feed, transport: str
 ) -> None:
