@@ -14,9 +14,9 @@ A client's sequence is judged across its reconnects: it resumes from the highest
 the next event must be that serial + 1 whatever connection brings it. A ``stream.reset`` that a
 replay logs (reasons ``seek``, ``loop``, ``restart``) is an ordinary event of the sequence:
 serials go on across epochs. A reset made for one connection (``resume``: the server
-cannot serve the cursor, its id is the replay's latest; ``private``: a new private replay, its id
-``…-0``; any other reason, such as the ``no_resume`` fault) is not in the sequence: the stretch
-ends there and a new one starts at its id. An event
+cannot serve the cursor, its id is the replay's latest with ``.reset`` after it; ``private``:
+a new private replay, its id ``…-0``; any other reason, such as the ``no_resume`` fault) is
+not in the sequence: the stretch ends there and a new one starts at its id. An event
 of another incarnation without a reset before it is counted as **foreign** and starts a stretch.
 """
 
@@ -72,9 +72,10 @@ _COUNT_FIELDS = tuple(f.name for f in fields(Counts))
 
 
 def split_id(event_id: bytes) -> tuple[bytes, int] | None:
-    """``b"mwvx-21"`` → ``(b"mwvx", 21)``; None when it is not an id livesim issues."""
+    """``b"mwvx-21"`` → ``(b"mwvx", 21)``, and a per-connection reset's ``b"mwvx-21.reset"``
+    too; None when it is not an id livesim issues."""
     dash = event_id.rfind(b"-")
-    number = event_id[dash + 1 :]
+    number = event_id[dash + 1 :].removesuffix(b".reset")
     if dash <= 0 or not number.isdigit() or len(number) > 18:
         return None
     return event_id[:dash], int(number)

@@ -235,7 +235,7 @@ FAST = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "max_gap": "3s", "loop": Fal
 
 
 def serial(event_id: str) -> int:
-    return int(event_id.rsplit("-", 1)[1])
+    return int(event_id.rsplit("-", 1)[1].removesuffix(".reset"))
 
 
 async def cursor_of(server: Server, stream: str = "s") -> str:

@@ -259,6 +259,48 @@ async def test_private_event_logs_share_one_byte_budget(start_server: StartServe
         assert event["type"] == "stream.reset", event
 
 
+async def test_private_ws_resume_after_the_first_epoch_loses_nothing(
+    start_server: StartServer, bundled: Feed
+) -> None:
+    """A foreign cursor on a private replay whose first epoch is over (here a backward seek)
+    gets the reset, then the current epoch from its own reset: nothing of it is left out."""
+    server = await start_server(streams=[])
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=true&max_gap=1s&loop=false"
+    async with asyncio.timeout(TIMEOUT), server.session.ws_connect(url) as ws:
+        (start,) = await ws_events(ws, 1)
+        await ws.send_str(json.dumps({"op": "seek", "to": bundled.posts[10].id}))
+        forward = await ws_events_until_state(ws, "seek")
+        await ws.send_str(json.dumps({"op": "seek", "to": bundled.posts[3].id}))
+        epoch = await ws_events_until_state(ws, "seek")
+        assert [e["type"] for e in epoch] == ["stream.reset", "stream.state"], epoch
+        await ws.send_str(json.dumps({"op": "resume", "since": "garbage"}))
+        assert (await ws_reply(ws))["type"] == "resumed"
+        reset, *replayed = await ws_events(ws, 1 + len(epoch))
+    assert (start["data"]["reason"], forward[-1]["data"]["reason"]) == ("start", "seek")
+    assert (reset["type"], reset["data"]) == ("stream.reset", {"reason": "private"})
+    assert reset["id"] == start["id"].rsplit("-", 1)[0] + "-0"
+    assert replayed == epoch
+
+
+async def ws_events(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` stream events, skipping replies (pongs)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < count:
+        value = json.loads((await ws.receive()).data)
+        if "id" in value:
+            out.append(value)
+    return out
+
+
+async def ws_events_until_state(
+    ws: aiohttp.ClientWebSocketResponse, reason: str
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while not out or out[-1]["type"] != "stream.state" or out[-1]["data"]["reason"] != reason:
+        out += await ws_events(ws, 1)
+    return out
+
+
 # F7: opening is cheap on the loop ----------------------------------------------------------
 
 

@@ -827,8 +827,9 @@ def test_reset_event_for_a_lost_subscriber() -> None:
     replay = make_replay(P5)
     _run(replay)
     event = replay.reset_for("resume", START + 1000)
-    assert event.id == replay.cursor
+    assert event.id == replay.cursor + ".reset"  # an id of its own, never a real event's
     assert event.serial == replay.serial
+    assert replay.since(event.id) == replay.since(replay.cursor) == []  # and a cursor
     body = envelope(event)
     assert body["type"] == "stream.reset"
     assert body["data"] == {"reason": "resume"}

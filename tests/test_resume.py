@@ -114,6 +114,8 @@ async def subscribe(
         header = cursor if transport == "sse" else None
         if cursor is not None and transport == "sse-query":
             url += "?last_event_id=" + quote(cursor)
+        if cursor is not None and transport == "sse-since":
+            url += "?since=" + quote(cursor)
         async with sse.connect(server.session, url, last_event_id=header) as reader:
             yield SSESubscription(reader)
         return
@@ -146,8 +148,9 @@ def script_cues(feed: Feed) -> list[tuple[str, str]]:
 
 
 def assert_clean(messages: list[Message]) -> None:
-    """Ids strictly increasing, none twice."""
-    numbers = [int(i.rsplit("-", 1)[1]) for i in ids(messages)]
+    """Ids strictly increasing, none twice (a per-connection reset's ``….reset`` id counts as
+    its serial: the point it marks)."""
+    numbers = [int(i.rsplit("-", 1)[1].removesuffix(".reset")) for i in ids(messages)]
     assert numbers == sorted(set(numbers)), numbers
 
 
@@ -330,11 +333,11 @@ async def test_seek_backwards_resets_and_old_cursors_get_a_reset(
         )
 
         # A cursor from before the reset cannot be served exactly: a stream.reset comes first,
-        # with the current cursor as its id, so resuming from it later is exact.
+        # with an id of its own (the current cursor + ".reset"), and resuming from it is exact.
         async with subscribe(server, "s", first[2]["id"], transport) as old:
             (told,) = await old.take(1)
             assert (told["type"], told["data"]) == ("stream.reset", {"reason": "resume"})
-            assert told["id"] == back["cursor"]
+            assert told["id"] == back["cursor"] + ".reset"
             # The cursor right before the reset is still good: it replays the reset itself.
             async with subscribe(server, "s", first[-1]["id"], transport) as edge:
                 await server.post("/api/streams/s/seek", {"to": posts[6].id})
@@ -368,12 +371,33 @@ async def test_unservable_cursor_gets_a_reset_first(
     async with asyncio.timeout(TIMEOUT), subscribe(server, "s", cursor, transport) as client:
         reset = await client.next()
         assert (reset["type"], reset["data"]) == ("stream.reset", {"reason": "resume"})
-        assert reset["id"] == mine["cursor"]
+        assert reset["id"] == mine["cursor"] + ".reset"
         assert reset["stream"] == "s"
         await server.post("/api/streams/s/seek", {"to": bundled.posts[2].id})
         events = await client.until("stream.state", "seek")
     assert created(events) == [p.id for p in bundled.posts[:2]]
     assert_clean([reset] + events)
+
+
+@pytest.mark.parametrize("transport", [*TRANSPORTS, "sse-since"])
+async def test_a_resume_reset_has_an_id_of_its_own_and_resumes_exactly(
+    start_server: StartServer, bundled: Feed, transport: str
+) -> None:
+    """docs/protocol.md, resume rules: the reset is no real event, yet its id is a cursor."""
+    server = await start_server(streams=[{"id": "s", **PAUSED}])
+    async with asyncio.timeout(TIMEOUT), subscribe(server, "s") as oracle:
+        async with subscribe(server, "s", "garbage") as lost:
+            (reset,) = await lost.take(1)
+        _, now = await server.get("/api/streams/s")
+        assert (reset["type"], reset["data"]) == ("stream.reset", {"reason": "resume"})
+        assert reset["id"] == now["cursor"] + ".reset"
+        await server.post("/api/streams/s/seek", {"to": bundled.posts[3].id})
+        missed = await oracle.until("stream.state", "seek")
+        async with subscribe(server, "s", reset["id"], transport) as back:
+            resumed = await back.until("stream.state", "seek")
+    assert reset["id"] not in ids(missed)
+    assert resumed == missed
+    assert created(missed) == [p.id for p in bundled.posts[:3]]
 
 
 async def test_loop_wrap_resets_and_a_cursor_from_the_last_lap_gets_a_reset(
@@ -394,4 +418,4 @@ async def test_loop_wrap_resets_and_a_cursor_from_the_last_lap_gets_a_reset(
     assert wrapped[-1]["data"] == {"reason": "loop"}
     assert paused["position"]["lap"] >= 1
     assert (first["type"], first["data"]) == ("stream.reset", {"reason": "resume"})
-    assert first["id"] == paused["cursor"]
+    assert first["id"] == paused["cursor"] + ".reset"

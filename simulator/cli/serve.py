@@ -26,6 +26,8 @@ from .options import checked, optional_duration, port
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from ..web.state import Prebuilt
+
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish after SIGINT/SIGTERM before they are cut."""
 
@@ -121,7 +123,16 @@ def resolve(
     """Settings and feeds by precedence: flags > ``LIVESIM_*`` in ``env`` (default: the process
     environment) > the config file > defaults. Errors name their place; two feeds or two streams
     with one id are refused, naming both sources."""
-    from ..web.state import check_stream
+    settings, feeds, _ = configure(args, env)
+    return settings, feeds
+
+
+def configure(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> tuple[Settings, dict[str, Feed], Prebuilt]:
+    """``resolve``'s settings and feeds, and every stream's replay: made once here, which
+    checks it, and handed to ``create_app``, which starts it."""
+    from ..web.state import Prebuilt
 
     config = args.config
     base = settings_module.load(config, env, flag_overrides(args))
@@ -145,6 +156,8 @@ def resolve(
             _check_stream_id(feed_id, origin, streams, origins)
             streams.append(StreamConfig.model_validate({"id": feed_id, "feed": feed_id, **replay}))
             origins.append(origin)
+    settings = base.model_copy(update={"streams": tuple(streams)})
+    prebuilt = Prebuilt()
     for number, stream in enumerate(streams):
         if stream.feed not in feeds.feeds:
             raise ArchiveError(
@@ -153,12 +166,12 @@ def resolve(
                 source=config,
             )
         try:
-            check_stream(feeds.feeds[stream.feed], stream)
+            prebuilt.build(settings, feeds.feeds[stream.feed], stream)
         except ValueError as exc:
             if number < len(base.streams):
                 raise ArchiveError(f"streams[{number}].{exc}", source=config) from None
             raise ArchiveError(f"stream {stream.id!r}: {exc}", source=origins[number]) from None
-    return base.model_copy(update={"streams": tuple(streams)}), feeds.feeds
+    return settings, feeds.feeds, prebuilt
 
 
 class _Feeds:
@@ -299,12 +312,12 @@ def run(args: argparse.Namespace) -> int:
     from ..web.app import create_app
 
     gc.disable()  # until tune_gc, once the streams are built
-    settings, feeds = resolve(args)
+    settings, feeds, prebuilt = configure(args)
     server = settings.server
     check_exposure(server)
     factory = loop_factory(server.event_loop)
     logs.configure(server.log_format)
-    app = create_app(settings, feeds)
+    app = create_app(settings, feeds, prebuilt)
     persist.preload(app)  # a bad state file stops here, with one line
     raised = raise_open_file_limit()
     if raised:

@@ -79,6 +79,10 @@ can therefore never make a replay produce events faster than its subscribers tak
 
 MAX_CURSOR_DIGITS = 18
 """A serial longer than this was never issued (and ``int`` of 5 000 digits raises)."""
+RESET_SUFFIX = ".reset"
+"""Ends the id of a ``stream.reset`` made for one subscriber at the replay's latest event
+(``{incarnation}-{serial}.reset``): an id of its own, never a real event's, and still a cursor,
+meaning what ``{incarnation}-{serial}`` means (right after that event)."""
 
 
 class Mode(StrEnum):
@@ -273,6 +277,7 @@ class Replay:
 
     def _serial_of(self, cursor: str) -> int | None:
         incarnation, _, number = cursor.rpartition("-")
+        number = number.removesuffix(RESET_SUFFIX)
         if incarnation != self.incarnation or not (number.isascii() and number.isdigit()):
             return None
         return int(number) if len(number) <= MAX_CURSOR_DIGITS else None
@@ -578,8 +583,9 @@ class Replay:
         *,
         post: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
     ) -> Event:
-        event_id = f"{self.incarnation}-{serial}"
+        event_id = event_id or f"{self.incarnation}-{serial}"
         envelope: dict[str, Any] = {
             "id": event_id,
             "type": str(type),
@@ -596,11 +602,14 @@ class Replay:
     def reset_for(self, reason: str, now: float, at_origin: bool = False) -> Event:
         """A ``stream.reset`` for one subscriber whose cursor cannot be served; not logged.
 
-        Its id is where that subscriber goes on from: the latest event (it follows live), or
-        with ``at_origin`` the position before the first (it is sent the whole replay next).
+        Its id is where that subscriber goes on from: right after the latest event (it follows
+        live), as ``…-{serial}.reset`` so that no real event shares it, or with ``at_origin``
+        the origin ``…-0``, before the first event (it is sent the whole replay next).
         """
         serial = 0 if at_origin else self.serial
-        return self._encode(serial, EventType.STREAM_RESET, now, None, data={"reason": reason})
+        event_id = f"{self.incarnation}-{serial}" + ("" if at_origin else RESET_SUFFIX)
+        data = {"reason": reason}
+        return self._encode(serial, EventType.STREAM_RESET, now, None, data=data, event_id=event_id)
 
 
 def _live_record(post_id: str, fields: Mapping[str, Any], at: datetime) -> dict[str, Any]:

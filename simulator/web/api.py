@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from ..core.commands import parse_command
 from ..core.errors import InputError, from_validation
 from ..core.model import Feed
 from ..settings import StreamConfig
-from . import persist, snapshots
+from . import persist, snapshots, stream_view
 from .errors import http_error, input_error, json, not_found
 from .schedule import Job, plan
 from .snapshots import SNAPSHOTS
@@ -24,6 +24,7 @@ from .state import (
     FEED_STATS,
     FEEDS,
     METRICS,
+    NUMBERS,
     SCHEDULER,
     SETTINGS,
     STREAMS,
@@ -33,7 +34,6 @@ from .state import (
 from .stream import Stream
 
 routes = web.RouteTableDef()
-_stream_numbers = itertools.count(1)
 
 
 def feed_summary(request: web.Request, feed: Feed) -> dict[str, Any]:
@@ -63,7 +63,10 @@ def get_feed(request: web.Request) -> Feed:
 
 def stream_json(request: web.Request, stream: Stream) -> dict[str, Any]:
     """A stream as the API shows it: its own state, and what its schedule does next."""
-    return {**stream.describe(), "next_actions": request.app[SCHEDULER].next_actions(stream.id)}
+    return {
+        **stream_view.describe(stream),
+        "next_actions": request.app[SCHEDULER].next_actions(stream.id),
+    }
 
 
 def get_stream(request: web.Request) -> Stream:
@@ -116,7 +119,7 @@ async def create_stream(request: web.Request) -> web.Response:
     body = await read_json(request)
     streams = request.app[STREAMS]
     if "id" not in body:
-        body["id"] = _new_stream_id(streams)
+        body["id"] = _new_stream_id(streams, request.app[NUMBERS].streams)
     try:
         config, jobs = await asyncio.to_thread(_read_stream_config, body, datetime.now(UTC))
     except ValidationError as exc:
@@ -161,9 +164,9 @@ def _read_stream_config(
     return config, plan(config.schedule, config.start_at, now)
 
 
-def _new_stream_id(streams: dict[str, Stream]) -> str:
+def _new_stream_id(streams: dict[str, Stream], numbers: Iterator[int]) -> str:
     while True:
-        candidate = f"s{next(_stream_numbers)}"
+        candidate = f"s{next(numbers)}"
         if candidate not in streams:
             return candidate
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,19 +32,24 @@ from .state import (
     CONNECTIONS,
     FEED_STATS,
     FEEDS,
+    INCARNATIONS,
     METRICS,
+    NUMBERS,
     OPEN,
+    PREBUILT,
     PRIVATE,
     PRIVATE_STREAMS,
     SCHEDULER,
     SETTINGS,
     STREAMS,
+    Numbers,
+    Prebuilt,
     build_script,
     make_stream,
     open_private,
     stop_stream,
 )
-from .stream import Stream, StreamFailed
+from .stream import Incarnations, Stream, StreamFailed
 from .transports import FAULTS, SSE_HEADERS, serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
@@ -76,14 +80,21 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 """Paths never refused for a connection limit (without a body): an operator must be able to see
 a full server, and a liveness probe must not restart it for being busy."""
 STATIC = Path(__file__).with_name("static")
-_private_numbers = itertools.count(1)
 log = logging.getLogger("livesim.web")
 
 
-def create_app(settings: Settings, feeds: dict[str, Feed]) -> web.Application:
+def create_app(
+    settings: Settings, feeds: dict[str, Feed], prebuilt: Prebuilt | None = None
+) -> web.Application:
+    """``prebuilt``: the configured streams' replays, already made (``serve.configure``), which
+    the app starts instead of making them again."""
     app = web.Application(middlewares=[_errors_as_json, _slot, _body, _access])
     app[SETTINGS] = settings
     app[FEEDS] = feeds
+    app[INCARNATIONS] = prebuilt.incarnations if prebuilt else Incarnations()
+    app[NUMBERS] = Numbers()
+    if prebuilt:
+        app[PREBUILT] = prebuilt
     app[FEED_STATS] = {feed_id: stats.summarize(feed) for feed_id, feed in feeds.items()}
     app[STREAMS] = {}
     app[PRIVATE_STREAMS] = set()
@@ -141,6 +152,8 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         if feed is None:
             raise ValueError(f"streams: stream {config.id!r} names unknown feed {config.feed!r}")
         app[STREAMS][config.id] = make_stream(app, config.id, feed, config)
+    if PREBUILT in app:
+        app[PREBUILT].replays.clear()  # what was not started (its start_at passed meanwhile)
     await persist.restore(app)
     yield
     app[SCHEDULER].shutdown()
@@ -434,7 +447,7 @@ async def _private(request: web.Request, serve: Serve) -> web.StreamResponse:
 
 
 async def _open_private(request: web.Request, feed: Feed, config: ReplayConfig) -> Stream:
-    stream_id = f"private-{feed.id}-{next(_private_numbers)}"
+    stream_id = f"private-{feed.id}-{next(request.app[NUMBERS].private)}"
     try:
         return await open_private(request.app, stream_id, feed, config)
     except InputError as exc:

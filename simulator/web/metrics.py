@@ -12,13 +12,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from .stream import Stream
+from ..core.wire import Event
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """What ``generate_latest`` writes: the classic text format every Prometheus reads."""
@@ -28,6 +32,24 @@ RETIRED_STREAMS = 100
 """Deleted streams whose events keep their own ``stream`` label; an older one's are summed under
 ``stream="deleted"``, so creating and deleting streams cannot grow the label set for ever."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class StreamCounts:
+    """What one stream counts as it runs, read by /metrics at scrape time (and folded into
+    ``Totals`` when the stream stops)."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    """Events published, by type."""
+    resumes: Counter[str] = field(default_factory=Counter)
+    """Cursors served: ``exact`` or ``reset``."""
+    faults: Counter[str] = field(default_factory=Counter)
+    """Faults injected on its connections, by kind."""
+
+    def published(self, events: Iterable[Event]) -> None:
+        events_by_type = self.events
+        for event in events:
+            events_by_type[event.type] += 1
 
 
 @dataclass
@@ -47,10 +69,10 @@ class Totals:
         """Fold a stopped stream's counters in, so totals never go backwards."""
         self.deliveries.update(stream.hub.deliveries)
         self.slow_drops += stream.hub.dropped_slow
-        self.resumes.update(stream.resumes)
-        self.faults.update(stream.faults_injected)
+        self.resumes.update(stream.counts.resumes)
+        self.faults.update(stream.counts.faults)
         name = PRIVATE if stream.private else stream.id
-        for kind, count in stream.events_total.items():
+        for kind, count in stream.counts.events.items():
             self.events[name, kind] += count
         if not stream.private:
             self.retired.pop(name, None)
@@ -103,11 +125,11 @@ class _Collector(Collector):
             name = PRIVATE if stream.private else stream.id
             for transport, count in stream.hub.subscriber_counts().items():
                 subscribers[name, transport] += count
-            for kind, count in stream.events_total.items():
+            for kind, count in stream.counts.events.items():
                 events[name, kind] += count
             deliveries.update(stream.hub.deliveries)
-            resumes.update(stream.resumes)
-            faults.update(stream.faults_injected)
+            resumes.update(stream.counts.resumes)
+            faults.update(stream.counts.faults)
             slow += stream.hub.dropped_slow
 
         gauge = GaugeMetricFamily(

@@ -73,7 +73,7 @@ async def create_post(request: web.Request) -> web.Response:
 @routes.get("/api/streams/{stream}/posts/{post}")
 async def show_post(request: web.Request) -> web.Response:
     stream = get_stream(request)
-    stream.describe()  # publishes what is due by now first, as the snapshot does
+    stream.catch_up()  # publishes what is due by now first, as the snapshot does
     return _answer(stream, _post(stream, request.match_info["post"]))
 
 

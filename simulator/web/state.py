@@ -1,12 +1,19 @@
-"""What the app holds, as typed keys, and the one place a stream is made from its config."""
+"""What the app holds, as typed keys, and the one place a stream is made from its config.
+
+A configured stream's replay is made once: ``prebuild`` makes it (and so checks the config)
+before the server starts, ``make_stream`` then starts that very replay. Building one is as long
+as the archive (seconds for a million posts), so checking and serving must not both build it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +22,7 @@ from aiohttp import web
 from ..core import scenario, scenario_config, script
 from ..core.errors import InputError
 from ..core.model import Feed
-from ..core.replay import Replay
+from ..core.replay import Options, Replay
 from ..core.scenario_config import ScenarioRules
 from ..settings import ReplayConfig, Settings, StreamConfig
 from .access import Slots
@@ -23,7 +30,7 @@ from .hub import Subscriber
 from .metrics import Metrics
 from .private import PrivateReplays
 from .schedule import START_AT, Job, Scheduler, plan
-from .stream import Stream, new_replay
+from .stream import Incarnations, Stream, new_replay
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -42,6 +49,46 @@ PRIVATE = web.AppKey("private", PrivateReplays)
 """What private replays share: scripts, their count, byte budgets (``private.py``)."""
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+INCARNATIONS = web.AppKey("incarnations", Incarnations)
+
+
+@dataclass
+class Numbers:
+    """The app's sources of automatic names, owned by it so two apps in one process (the
+    tests') never share a sequence."""
+
+    streams: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    """``s1``, ``s2``… for ``POST /api/streams`` without an id."""
+    private: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    """``private-{feed}-{n}``."""
+
+
+NUMBERS = web.AppKey("numbers", Numbers)
+
+
+@dataclass
+class Prebuilt:
+    """The configured streams' replays, made before the server starts: what ``make_stream``
+    starts instead of making them again. By stream id, each with the ``time.monotonic()`` it
+    was made at (its clock is restarted when its stream starts)."""
+
+    incarnations: Incarnations = field(default_factory=Incarnations)
+    replays: dict[str, tuple[Replay, float]] = field(default_factory=dict)
+
+    def build(self, settings: Settings, feed: Feed, config: StreamConfig) -> None:
+        """Make ``config``'s replay as ``make_stream`` would, so ``ValueError`` is the one that
+        starting it would raise, naming the place (a scenario, ``start``, a schedule entry)."""
+        jobs = plan(config.schedule, config.start_at, datetime.now(UTC))
+        options = stream_options(settings, config, jobs)
+        script = build_script(feed, config, settings.scenarios)
+        now = time.monotonic()
+        self.replays[config.id] = (
+            new_replay(config.id, script, options, now, self.incarnations),
+            now,
+        )
+
+
+PREBUILT = web.AppKey("prebuilt", Prebuilt)
 
 
 def build_script(
@@ -62,23 +109,13 @@ def build_script(
         raise
 
 
-def check_stream(
-    feed: Feed, config: ReplayConfig, scenarios: Mapping[str, ScenarioRules] | None = None
-) -> None:
-    """Raise the ``InputError`` that starting this stream would, without starting it.
-
-    Without ``scenarios`` a named scenario is not checked here (``settings.load`` checked the
-    name; the stream checks the rest when it starts).
-    """
-    if scenarios is None and isinstance(config.scenario, str):
-        return
-    Replay(
-        build_script(feed, config, scenarios),
-        stream="check",
-        incarnation="check",
-        now=0.0,
-        options=config.options(),
-    )
+def stream_options(settings: Settings, config: ReplayConfig, jobs: Sequence[Job] | None) -> Options:
+    """A stream's replay options: its config's, the server's log bound, and paused until its
+    ``start_at`` when that is one of its ``jobs``."""
+    options = replace(config.options(), log_bytes=settings.server.max_log_bytes)
+    if any(job.name == START_AT for job in jobs or ()):
+        options = replace(options, paused=True)
+    return options
 
 
 def make_stream(
@@ -93,20 +130,34 @@ def make_stream(
     leaves nothing running. ``jobs``: its schedule, if already planned (the API plans in a
     thread). A private replay is made by ``open_private``.
     """
-    server = app[SETTINGS].server
-    options = replace(config.options(), log_bytes=server.max_log_bytes)
+    settings = app[SETTINGS]
     timed = config if isinstance(config, StreamConfig) else None
     if timed and jobs is None:
         jobs = plan(timed.schedule, timed.start_at, datetime.now(UTC))
-    if any(job.name == START_AT for job in jobs or ()):
-        options = replace(options, paused=True)  # until start_at
-    script = build_script(feed, config, app[SETTINGS].scenarios)
-    replay = new_replay(stream_id, script, options, asyncio.get_running_loop().time())
-    stream = Stream(stream_id, feed, replay, max_pending=server.max_pending)
+    options = stream_options(settings, config, jobs)
+    now = asyncio.get_running_loop().time()
+    replay = _prebuilt(app, stream_id, options, now)
+    if replay is None:
+        script = build_script(feed, config, settings.scenarios)
+        replay = new_replay(stream_id, script, options, now, app[INCARNATIONS])
+    stream = Stream(stream_id, feed, replay, max_pending=settings.server.max_pending)
     if timed and jobs:
         app[SCHEDULER].add(stream_id, jobs)
     _start(app, stream, config)
     return stream
+
+
+def _prebuilt(app: web.Application, stream_id: str, options: Options, now: float) -> Replay | None:
+    """The replay ``prebuild`` made for this stream, its clock restarted at ``now``: it starts
+    where it was made, as if made now. None if there is none, or if it was made with other
+    options (its ``start_at`` passed while the server started)."""
+    prebuilt = app.get(PREBUILT)
+    found = prebuilt.replays.pop(stream_id, None) if prebuilt else None
+    if found is None or found[0].options != options:
+        return None
+    replay, made_at = found
+    replay.timeline.seek(replay.timeline.position(made_at), now)
+    return replay
 
 
 async def open_private(
@@ -121,7 +172,12 @@ async def open_private(
     options = replace(config.options(), log_bytes=server.max_log_bytes)
     script = await private.script(feed, config)
     make = functools.partial(
-        new_replay, stream_id, script, options, asyncio.get_running_loop().time()
+        new_replay,
+        stream_id,
+        script,
+        options,
+        asyncio.get_running_loop().time(),
+        app[INCARNATIONS],
     )
     replay = await asyncio.to_thread(make) if options.start else make()
     replay.share(private.live, private.logs)

@@ -1,5 +1,8 @@
 """A stream: one running replay shared by its subscribers, and the task that paces it.
 
+Only pacing and subscription live here: what the stream counts is ``metrics.StreamCounts``, its
+JSON for the API is ``stream_view``.
+
 The task sleeps until the replay's next absolute deadline (``loop.time()`` is monotonic) or until a
 command or subscriber wakes it, then publishes whatever ``advance`` says is due. Commands are
 applied synchronously by the caller, so a command and the events it causes are atomic with respect
@@ -13,9 +16,7 @@ import itertools
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from ..core import wire
 from ..core.faults import FaultSpec
@@ -25,13 +26,13 @@ from ..core.replay import Command, Options, Replay
 from ..core.script import Script
 from ..core.wire import Event
 from .hub import Hub, Subscriber
+from .metrics import StreamCounts
 
 MAX_SPEED_WAIT = 0.1
 """At speed max, how long to wait for subscribers to drain before emitting the next batch."""
 
 DRAIN_POLL = 0.002
 
-_incarnations = itertools.count()
 log = logging.getLogger("livesim.stream")
 
 
@@ -39,10 +40,17 @@ class StreamFailed(Exception):
     """The stream's replay raised: it is kept (to show why) but serves and obeys nothing more."""
 
 
-def _incarnation() -> str:
-    """Distinct per stream instance and per server run, so stale cursors are recognised."""
-    stamp = int(time.time() * 1000)
-    return f"{_base36(stamp)}{_base36(next(_incarnations))}"
+class Incarnations:
+    """Names for replays, distinct per replay and per server run, so stale cursors are
+    recognised: the time this source was made (in microseconds, so that two apps in one process,
+    the tests', differ too), then a count. One per app (``state.py``)."""
+
+    def __init__(self) -> None:
+        self._stamp = _base36(time.time_ns() // 1000)
+        self._numbers = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._stamp}{_base36(next(self._numbers))}"
 
 
 def _base36(number: int) -> str:
@@ -56,7 +64,11 @@ def _base36(number: int) -> str:
 
 
 def new_replay(
-    stream_id: str, script: Script | PreparedScript, options: Options, now: float
+    stream_id: str,
+    script: Script | PreparedScript,
+    options: Options,
+    now: float,
+    incarnations: Incarnations,
 ) -> Replay:
     """A stream's replay, on the clock of the loop whose ``time()`` is ``now``. Pure: it may be
     made in a worker thread (a replay that starts far into a long archive applies every cue
@@ -64,7 +76,7 @@ def new_replay(
     return Replay(
         script,
         stream=stream_id,
-        incarnation=_incarnation(),
+        incarnation=incarnations.next(),
         now=now,
         options=options,
         wall_offset=time.time() - now,
@@ -90,14 +102,9 @@ class Stream:
         self.replay = replay
         self.hub = Hub()
         self.failed: str | None = None
-        self.events_total: Counter[str] = Counter()
-        """Events published, by type (read by /metrics)."""
-        self.resumes: Counter[str] = Counter()
-        """Cursors served: ``exact`` or ``reset`` (read by /metrics)."""
+        self.counts = StreamCounts()
         self.faults: FaultSpec | None = None
         """Faults every connection to this stream suffers (its ``faults`` setting)."""
-        self.faults_injected: Counter[str] = Counter()
-        """Faults injected on its connections, by kind (read by /metrics)."""
         self.on_lateness: Callable[[float], None] | None = None
         """Told how late (seconds past its deadline) each timed publication went out."""
         self.on_command: Callable[[Command], None] | None = None
@@ -143,8 +150,7 @@ class Stream:
             raise self._failure()
 
     def _publish(self, events: list[Event]) -> None:
-        for event in events:
-            self.events_total[event.type] += 1
+        self.counts.published(events)
         self.hub.publish(events)
 
     def now(self) -> float:
@@ -175,7 +181,7 @@ class Stream:
         (``"sse"`` or ``"ws"``) is what the subscriber is counted under in the metrics.
         ``no_resume`` (a fault) ignores the cursor and starts with a ``stream.reset``.
         """
-        self._catch_up()
+        self.catch_up()
         backlog = self._no_resume() if no_resume else self._backlog(cursor)
         subscriber = Subscriber(transport, self.max_pending, backlog)
         self.hub.add(subscriber)
@@ -184,34 +190,35 @@ class Stream:
 
     def resubscribe(self, subscriber: Subscriber, cursor: str) -> None:
         """Replay from ``cursor`` on an open connection, behind a ``resumed`` marker."""
-        self._catch_up()
+        self.catch_up()
         subscriber.replace([wire.resumed(cursor), *self._backlog(cursor)])
 
     def _backlog(self, cursor: str | None) -> list[Event]:
         if self.private:
-            # Its log may have lost the beginning (a backward seek, a loop, or a byte bound):
-            # then even the origin is a cursor that cannot be served exactly.
-            first = self.replay.since(self.replay.origin)
-            if cursor is None or cursor == self.replay.origin:
-                if first is not None:
-                    return first
-            else:
-                found = self.replay.since(cursor)
-                if found is not None:
-                    return found
+            found = self.replay.since(cursor or self.replay.origin)
+            if found is not None:
+                return found
             reset = self.replay.reset_for("private", self.now(), at_origin=True)
-            return [reset, *(first or [])]
+            return [reset, *self._from_first()]
         if cursor is None:
             return []
         found = self.replay.since(cursor)
-        self.resumes["exact" if found is not None else "reset"] += 1
+        self.counts.resumes["exact" if found is not None else "reset"] += 1
         return found if found is not None else [self.replay.reset_for("resume", self.now())]
 
+    def _from_first(self) -> list[Event]:
+        """A private replay's events from its first, for a subscriber told to discard what it
+        holds (it has no snapshot to reload): after the first epoch (a backward seek, a loop, a
+        restart), the current epoch from its own ``stream.reset``, which the log then starts
+        with; only what the log's byte bound dropped is missing."""
+        first = self.replay.since(self.replay.origin)
+        return list(self.replay.log) if first is None else first
+
     def _no_resume(self) -> list[Event]:
-        self.faults_injected["no_resume"] += 1
+        self.counts.faults["no_resume"] += 1
         if self.private:
-            first = self.replay.since(self.replay.origin) or []
-            return [self.replay.reset_for("no_resume", self.now(), at_origin=True), *first]
+            reset = self.replay.reset_for("no_resume", self.now(), at_origin=True)
+            return [reset, *self._from_first()]
         return [self.replay.reset_for("no_resume", self.now())]
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -220,38 +227,10 @@ class Stream:
     def snapshot(self, max_bytes: int) -> tuple[bytes, bytes]:
         """The snapshot's head and its posts (shared by every reader until the posts change),
         after publishing what is due: ``Replay.snapshot_parts``."""
-        self._catch_up()
+        self.catch_up()
         return self.replay.snapshot_parts(self.now(), max_bytes)
 
-    def describe(self) -> dict[str, Any]:
-        """The stream as JSON; a failed stream says why instead of asking its replay."""
-        options = self.replay.options
-        if self.failed:
-            state: dict[str, Any] = {"state": "failed", "error": self.failed}
-        else:
-            self._catch_up()
-            state = self.replay.describe(self.now())
-        return {
-            "id": self.id,
-            "feed": self.feed.id,
-            **state,
-            "start": options.start,
-            "private": self.private,
-            "subscribers": len(self.hub.subscribers),
-            "dropped_slow": self.hub.dropped_slow,
-            "faults": {
-                "spec": str(self.faults) if self.faults else None,
-                "injected": dict(self.faults_injected),
-            },
-            "links": {
-                "self": f"/api/streams/{self.id}",
-                "posts": f"/api/streams/{self.id}/posts",
-                "events": f"/streams/{self.id}/events",
-                "ws": f"/streams/{self.id}/ws",
-            },
-        }
-
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
         """Publish what is due by now. At speed max nothing is "due": only the pacing task
         advances, so a read (describe, snapshot, a subscriber joining) never emits a batch."""
         self.check()

@@ -269,7 +269,7 @@ def _subscribe(
     subscriber = stream.subscribe(cursor_of(request), transport, no_resume=no_resume)
     try:
         connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
-        subscriber.attach(connection, spec, stream.faults_injected)
+        subscriber.attach(connection, spec, stream.counts.faults)
     except BaseException:
         stream.unsubscribe(subscriber)
         raise

@@ -28,7 +28,7 @@ def look(request: web.Request, name: str | None = None) -> tuple[Stream, Changes
     """The stream named in the path (or ``name``), its due events published, and its changes
     brought up to date with what a reader sees now."""
     stream = get_stream(request) if name is None else _named(request, name)
-    stream.describe()  # publishes what is due by now, as the snapshot does
+    stream.catch_up()  # publishes what is due by now, as the snapshot does
     trackers = request.app[TRACKERS]
     changes = trackers.get(stream)
     if changes is None:
