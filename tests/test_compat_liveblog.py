@@ -13,8 +13,8 @@ import pytest
 from compat_helpers import STREAM, fast_stream, follow, snapshot
 from conftest import StartServer
 
+from simulator.core.errors import InputError
 from simulator.web.compat.changes import Changes
-from simulator.web.compat.common import ParamError
 from simulator.web.compat.liveblog import page_of, updated_after
 from simulator.web.compat.render import body_html
 
@@ -73,7 +73,7 @@ def test_the_updated_filter_is_read_from_the_elasticsearch_query() -> None:
         source(t).replace("2026-12-06T02:05:09", "NaN"),
         source(t).replace("12-06", "13-06"),
     ):
-        with pytest.raises(ParamError, match="^source"):
+        with pytest.raises(InputError, match="^source"):
             updated_after(bad)
 
 

@@ -12,8 +12,8 @@ import pytest
 from compat_helpers import STREAM, fast_stream, follow, snapshot
 from conftest import Server, StartServer
 
+from simulator.core.errors import InputError
 from simulator.web.compat.changes import Changes, numeric_id
-from simulator.web.compat.common import ParamError
 from simulator.web.compat.render import full_html
 from simulator.web.compat.scribblelive import (
     check_callback,
@@ -79,7 +79,7 @@ def test_since_is_the_widgets_unpadded_utc_format() -> None:
         "NaN",
         "-1",
     ):
-        with pytest.raises(ParamError, match="^Since: "):
+        with pytest.raises(InputError, match="^Since: "):
             parse_since(bad)
 
 
@@ -98,7 +98,7 @@ def test_callback_allows_the_widgets_name_and_no_script() -> None:
         "f" * 201,
         "1a",
     ):
-        with pytest.raises(ParamError, match="^callback: "):
+        with pytest.raises(InputError, match="^callback: "):
             check_callback(bad)
 
 

@@ -16,7 +16,7 @@ from clients.target import ENV_URL, ClientError
 
 from ..core.importers import FORMATS
 from ..core.model import ArchiveError, Feed, shown
-from ..core.timeline import parse_duration
+from ..core.timeline import parse_duration, parse_speed
 from ..sources import ID_PATTERN, ID_RULE, load_feed
 
 KiB = 1024
@@ -159,6 +159,29 @@ def duration(text: str) -> float:
         return parse_duration(text, None)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def speed(text: str) -> float:
+    """A speed as the settings take it (``60``, ``max``), parsed."""
+    try:
+        return parse_speed(text, None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def bounded_duration(
+    low: float, high: float, expected: str, *, above: bool = False
+) -> Callable[[str], float]:
+    """A duration from ``low`` (excluded when ``above``) to ``high``; ``expected`` words the
+    range in the error."""
+
+    def convert(text: str) -> float:
+        value = duration(text)
+        if not (low < value if above else low <= value) or value > high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {shown(text)}")
+        return value
+
+    return convert
 
 
 def positive_duration(text: str) -> float:

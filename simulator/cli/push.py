@@ -19,9 +19,9 @@ import orjson
 
 from simulator.core import scenario as core_scenario
 from simulator.core.model import ArchiveError, shown
-from simulator.core.timeline import parse_duration, parse_speed
 from simulator.sources import load_feed
 
+from .options import bounded_duration, duration, speed
 from .script import _scenario
 
 ENV_SECRET = "LIVESIM_PUSH_SECRET"
@@ -31,6 +31,9 @@ COULD_NOT_RUN = 2
 MAX_CONCURRENCY = 10_000
 MAX_RETRIES = 100
 MAX_SECRET_FILE = 4096
+
+
+POSITIVE = bounded_duration(0, 3600, "more than 0 and at most 1h", above=True)
 
 
 def add_parser(commands: Any) -> None:
@@ -55,7 +58,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--secret-file", metavar="FILE", help=f"the secret (else ${ENV_SECRET})")
     parser.add_argument("--secret", nargs="?", action=_NeverAFlag, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--speed", type=_speed, default=60.0, help="1 = original timing; default 60; or max"
+        "--speed", type=speed, default=60.0, help="1 = original timing; default 60; or max"
     )
     parser.add_argument(
         "--max-gap",
@@ -67,7 +70,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--from",
         dest="start",
-        type=_duration,
+        type=duration,
         default=0.0,
         metavar="DURATION",
         help="start this far into the archive (archive time past its first event)",
@@ -81,13 +84,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML settings with [scenarios.NAME]")
     parser.add_argument("--scenario", metavar="NAME", help="a scenario from --config")
     parser.add_argument("--concurrency", type=_count(1, MAX_CONCURRENCY), default=16)
-    parser.add_argument("--timeout", type=_positive, default=10.0, metavar="DURATION")
+    parser.add_argument("--timeout", type=POSITIVE, default=10.0, metavar="DURATION")
     parser.add_argument("--retries", type=_count(0, MAX_RETRIES), default=3)
     parser.add_argument(
         "--max-failed", type=_count(0, 10**9), default=0, metavar="N", help="threshold (0)"
     )
     parser.add_argument(
-        "--max-p99", type=_positive, metavar="DURATION", help="threshold on lateness p99"
+        "--max-p99", type=POSITIVE, metavar="DURATION", help="threshold on lateness p99"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(handler=run, seed=None)
@@ -216,31 +219,10 @@ def _faults(text: str) -> Any:
     return spec
 
 
-def _speed(text: str) -> float:
-    try:
-        return parse_speed(text, "value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text, "value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-
-
-def _positive(text: str) -> float:
-    value = _duration(text)
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"expected more than 0 and at most 1h, got {shown(text)}")
-    return value
-
-
 def _gap(text: str) -> float | None:
     if text.strip().lower() in ("none", "off"):
         return None
-    return _duration(text)
+    return duration(text)
 
 
 def _count(low: int, high: int) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +18,8 @@ import orjson
 
 from clients.target import ClientError
 from simulator.core.model import ArchiveError, shown
-from simulator.core.timeline import parse_duration
-from simulator.sources import ID_PATTERN, ID_RULE
+
+from .options import bounded_duration, feed_id
 
 MAX_DURATION = 366 * 86400.0
 """A year: longer is a typo, and a timer that far off overflows nothing but helps no one."""
@@ -44,13 +43,19 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("-o", "--output", required=True, metavar="ARCHIVE", help="JSON Lines")
     parser.add_argument(
-        "--duration", type=_duration, metavar="DURATION", help="stop after this long (90s, 2h)"
+        "--duration",
+        type=bounded_duration(0, MAX_DURATION, "more than 0 and at most a year", above=True),
+        metavar="DURATION",
+        help="stop after this long (90s, 2h)",
     )
     parser.add_argument(
         "--until", type=_until, metavar="TIME", help="stop at this ISO-8601 time (with a zone)"
     )
     parser.add_argument(
-        "--id", type=_feed_id, metavar="NAME", help="the archive's feed id (default: from URL)"
+        "--id",
+        type=feed_id,
+        metavar="NAME",
+        help="the archive's feed id (default: from URL)",
     )
     parser.add_argument("--title", help="the archive's title (default: 'Recorded from URL')")
     parser.add_argument(
@@ -69,7 +74,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--poll",
-        type=_poll,
+        type=bounded_duration(0.1, 86400, "100ms to 24h"),
         default=30.0,
         metavar="DURATION",
         help="how often to fetch a feed, with conditional GET (default 30s, at least 100ms)",
@@ -132,18 +137,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(text: str) -> float:
-    try:
-        value = parse_duration(text, "value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-    if not 0 < value <= MAX_DURATION:
-        raise argparse.ArgumentTypeError(
-            f"expected more than 0 and at most a year, got {shown(text)}"
-        )
-    return value
-
-
 def _map(text: str) -> Any:
     from clients.record.mapping import MapError, parse_map
 
@@ -158,16 +151,6 @@ def _map(text: str) -> Any:
             raise MapError(f"--map: {path}: over {MAX_MAP_BYTES} bytes")
         text = data.decode("utf-8", "replace")
     return parse_map(text)
-
-
-def _poll(text: str) -> float:
-    try:
-        value = parse_duration(text, "value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
-    if value < 0.1 or value > 86400:
-        raise argparse.ArgumentTypeError(f"expected 100ms to 24h, got {shown(text)}")
-    return value
 
 
 def _until(text: str) -> datetime:
@@ -193,9 +176,3 @@ def _bytes(text: str) -> int:
             f"expected an integer from {low} to {high}, got {shown(text)}"
         )
     return value
-
-
-def _feed_id(text: str) -> str:
-    if not re.match(ID_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {shown(text)}")
-    return text

@@ -18,8 +18,8 @@ from ..core import scenario as core
 from ..core.model import ArchiveError, format_time
 from ..core.scenario_config import ScenarioRules
 from ..core.script import DEFAULT_EDIT_DELAY, Script
-from ..core.timeline import parse_duration
 from ..sources import load_feed
+from .options import duration
 
 MAX_SEED = 2**63 - 1
 
@@ -39,7 +39,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--edit-delay",
-        type=_duration,
+        type=duration,
         metavar="DURATION",
         help="from an edited post's creation to its update (default 3m)",
     )
@@ -113,10 +113,3 @@ def _seed(text: str) -> int:
             f"expected an integer from 0 to 2**63-1, got {text[:30]!r}"
         )
     return value
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text, "value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None

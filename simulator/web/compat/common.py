@@ -7,6 +7,7 @@ import weakref
 
 from aiohttp import web
 
+from ...core.errors import InputError
 from ..api import get_stream
 from ..errors import http_error, not_found
 from ..state import STREAMS
@@ -14,14 +15,6 @@ from ..stream import Stream
 from .changes import Changes
 
 TRACKERS = web.AppKey("compat_changes", weakref.WeakKeyDictionary[Stream, Changes])
-
-
-class ParamError(ValueError):
-    """A bad query parameter: ``where`` names it, the message says what was expected."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
-        self.where = where
 
 
 def look(request: web.Request, name: str | None = None) -> tuple[Stream, Changes]:
@@ -48,7 +41,7 @@ def _named(request: web.Request, name: str) -> Stream:
     return stream
 
 
-def bad_param(exc: ParamError) -> web.HTTPException:
+def bad_param(exc: InputError) -> web.HTTPException:
     return http_error(str(exc), exc.where)
 
 
@@ -57,8 +50,8 @@ def whole(value: str | None, where: str, low: int, high: int, default: int) -> i
     if value is None or value == "":
         return default
     if len(value) > 20 or not value.isascii() or not value.lstrip("-").isdigit():
-        raise ParamError(where, f"expected an integer from {low} to {high}")
+        raise InputError(where, f"expected an integer from {low} to {high}")
     number = int(value)
     if not low <= number <= high:
-        raise ParamError(where, f"expected an integer from {low} to {high}")
+        raise InputError(where, f"expected an integer from {low} to {high}")
     return number

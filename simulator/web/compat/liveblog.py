@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ...core.errors import InputError
 from .changes import Changes, Tracked
-from .common import ParamError, look, whole
+from .common import look, whole
 from .render import body_html, published_ms
 
 routes = web.RouteTableDef()
@@ -37,11 +38,11 @@ def date(ms: int) -> str:
 def parse_date(value: object, where: str) -> int:
     """An ISO time from the query as whole seconds since the epoch."""
     if not isinstance(value, str) or len(value) > 64:
-        raise ParamError(where, "expected an ISO 8601 time")
+        raise InputError(where, "expected an ISO 8601 time")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ParamError(where, "expected an ISO 8601 time") from None
+        raise InputError(where, "expected an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return math.floor(moment.timestamp())
@@ -53,11 +54,11 @@ def updated_after(source: str | None) -> int:
     if not source:
         return 0
     if len(source) > MAX_SOURCE:
-        raise ParamError("source", f"at most {MAX_SOURCE} characters")
+        raise InputError("source", f"at most {MAX_SOURCE} characters")
     try:
         query = orjson.loads(source)
     except orjson.JSONDecodeError:
-        raise ParamError("source", "invalid JSON") from None
+        raise InputError("source", "invalid JSON") from None
     first = 0
     for clause in _clauses(query):
         bounds = clause.get("range", {}).get("_updated") if isinstance(clause, dict) else None
@@ -180,7 +181,7 @@ async def posts(request: web.Request) -> web.Response:
         size = whole(query.get("max_results"), "max_results", 1, MAX_RESULTS, 25)
         page = whole(query.get("page"), "page", 1, 1_000_000, 1)
         first = updated_after(query.get("source"))
-    except ParamError as exc:
+    except InputError as exc:
         return eve_error(str(exc))
     stream, changes = look(request)
     body = orjson.dumps(answer(stream.id, changes, first, page, size, time.time()))

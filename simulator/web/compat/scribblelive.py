@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ...core.errors import InputError
 from ..stream import Stream
 from .changes import Changes, Tracked, numeric_id
-from .common import ParamError, bad_param, look, whole
+from .common import bad_param, look, whole
 from .render import full_html, published_ms
 
 routes = web.RouteTableDef()
@@ -48,12 +49,12 @@ def parse_since(value: str | None) -> int:
         return 0
     found = SINCE.fullmatch(value.strip()) if len(value) <= 40 else None
     if found is None:
-        raise ParamError("Since", "expected a UTC time as YYYY/M/D H:M:S")
+        raise InputError("Since", "expected a UTC time as YYYY/M/D H:M:S")
     try:
         year, month, day, hour, minute, second = map(int, found.groups())
         moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:
-        raise ParamError("Since", f"not a time ({exc})") from None
+        raise InputError("Since", f"not a time ({exc})") from None
     return int(moment.timestamp()) * 1000
 
 
@@ -61,7 +62,7 @@ def check_callback(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if len(value) > MAX_CALLBACK or not CALLBACK.fullmatch(value):
-        raise ParamError("callback", "expected a JavaScript name such as Widget.DrawPosts")
+        raise InputError("callback", "expected a JavaScript name such as Widget.DrawPosts")
     return value
 
 
@@ -146,9 +147,9 @@ def _common(request: web.Request) -> tuple[bool, str | None]:
     query = request.query
     order = query.get("Order", "desc").lower()
     if order not in ("asc", "desc"):
-        raise ParamError("Order", "expected asc or desc")
+        raise InputError("Order", "expected asc or desc")
     if query.get("format", "json").lower() != "json":
-        raise ParamError("format", "only json is served")
+        raise InputError("format", "only json is served")
     return order == "asc", check_callback(query.get("callback"))
 
 
@@ -161,7 +162,7 @@ async def page_last(request: web.Request) -> web.Response:
     try:
         ascending, callback = _common(request)
         size = whole(request.query.get("Max"), "Max", 1, MAX_PAGE, DEFAULT_PAGE)
-    except ParamError as exc:
+    except InputError as exc:
         raise bad_param(exc) from None
     stream, changes = look(request)
     page = last_page(changes, size, ascending)
@@ -173,7 +174,7 @@ async def all_since(request: web.Request) -> web.Response:
     try:
         ascending, callback = _common(request)
         since = parse_since(request.query.get("Since"))
-    except ParamError as exc:
+    except InputError as exc:
         raise bad_param(exc) from None
     stream, changes = look(request)
     found = since_answer(changes, since, ascending)
