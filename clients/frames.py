@@ -285,6 +285,10 @@ class WsDecoder:
         rest += memoryview(buf)[pos:]
         return control
 
+    def text(self, payload: bytes, now: float) -> None:
+        """One whole text message (from a WebSocket library that did the framing)."""
+        self._text(payload, 0, len(payload), now)
+
     def _text(self, buf: bytes, start: int, end: int, now: float) -> None:
         is_event = buf.startswith(ID_PREFIX, start)
         if is_event and not buf.endswith(b"}}", start, end) and not _whole(buf, start, end):
