@@ -278,7 +278,8 @@ class WsConnection(Connection):
                 if self.transport is not None:
                     self.transport.close()
                 return
-        self._send()
+        if control:
+            self._send()
 
     def _send(self) -> None:
         transport = self.transport
