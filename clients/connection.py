@@ -54,7 +54,6 @@ class Connection(asyncio.Protocol):
         self.error: str | None = None
         """Why we broke off a subscription whose body we would not take."""
         self.bytes = 0
-        self.events = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass

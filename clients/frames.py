@@ -223,7 +223,6 @@ class WsDecoder:
         self.max_frame = max_frame
         self.messages = 0
         """Text messages that are not events (``pong``, ``resumed``, ``error``)."""
-        self.errors: list[bytes] = []
         self.error: str | None = None
         """Why the stream of frames cannot be read on (then ``feed`` takes nothing more)."""
         self._rest = bytearray()
@@ -307,7 +306,5 @@ class WsDecoder:
             self.sink.event(event_id, type, _due(buf, quote, end), reason, now)
         elif buf.startswith(b'{"type":"', start):
             self.messages += 1
-            if buf.startswith(b'{"type":"error"', start) and len(self.errors) < 10:
-                self.errors.append(buf[start:end])
         else:
             self.sink.malformed()

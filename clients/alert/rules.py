@@ -19,7 +19,6 @@ from ..target import ClientError
 from .matching import CompiledRule
 
 MAX_RULES_BYTES = 1024 * 1024
-POST_TYPES = ("post.created", "post.updated", "post.deleted", "post.pinned", "post.unpinned")
 EventType = Literal["post.created", "post.updated", "post.deleted", "post.pinned", "post.unpinned"]
 
 
