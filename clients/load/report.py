@@ -135,33 +135,33 @@ def summary(report: LoadReport) -> dict[str, Any]:
 def table(report: LoadReport) -> Table:
     """The end-of-run table."""
     data = summary(report)
-    table = Table(show_header=False)
-    table.add_column("")
-    table.add_column("", justify="right")
+    out = Table(show_header=False)
+    out.add_column("")
+    out.add_column("", justify="right")
     conn, events, late = data["connections"], data["events"], data["lateness_ms"]
-    table.add_row("clients", f"{report.clients} ({report.options.transport})")
-    table.add_row(
+    out.add_row("clients", f"{report.clients} ({report.options.transport})")
+    out.add_row(
         "connections opened / failed / refused",
         f"{conn['opened']} / {conn['failed']} / {conn['refused']}",
     )
-    table.add_row(
+    out.add_row(
         "reconnects (churned / by server)",
         f"{conn['reconnects']} ({conn['churned']} / {conn['closed_by_server']})",
     )
-    table.add_row("events expected / received", f"{events['expected']} / {events['received']}")
+    out.add_row("events expected / received", f"{events['expected']} / {events['received']}")
     names = ("missing", "duplicate", "out_of_order", "foreign", "resets", "connection_resets")
     for name in (*names, "malformed"):
         bad = sum(1 for row in report.rows if row[name])
         value = events[name]
         shown = f"{value} on {bad} conn." if value else "0"
-        table.add_row(name.replace("_", "-"), shown)
+        out.add_row(name.replace("_", "-"), shown)
     for name in ("p50", "p90", "p99", "max"):
         value = late[name]
-        table.add_row(f"lateness {name}", "-" if value is None else f"{value:g} ms")
-    table.add_row("bytes", f"{data['bytes']:,}")
+        out.add_row(f"lateness {name}", "-" if value is None else f"{value:g} ms")
+    out.add_row("bytes", f"{data['bytes']:,}")
     for text, n in list(report.errors.most_common())[:5]:
-        table.add_row("error", f"{n} x {text}")
-    return table
+        out.add_row("error", f"{n} x {text}")
+    return out
 
 
 def write_json(report: LoadReport, path: str) -> None:
