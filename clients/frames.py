@@ -223,7 +223,6 @@ class WsDecoder:
         self.max_frame = max_frame
         self.messages = 0
         """Text messages that are not events (``pong``, ``resumed``, ``error``)."""
-        self.errors: list[bytes] = []
         self.error: str | None = None
         """Why the stream of frames cannot be read on (then ``feed`` takes nothing more)."""
         self._rest = bytearray()
@@ -285,6 +284,10 @@ class WsDecoder:
         rest += memoryview(buf)[pos:]
         return control
 
+    def text(self, payload: bytes, now: float) -> None:
+        """One whole text message (from a WebSocket library that did the framing)."""
+        self._text(payload, 0, len(payload), now)
+
     def _text(self, buf: bytes, start: int, end: int, now: float) -> None:
         is_event = buf.startswith(ID_PREFIX, start)
         if is_event and not buf.endswith(b"}}", start, end) and not _whole(buf, start, end):
@@ -303,7 +306,5 @@ class WsDecoder:
             self.sink.event(event_id, type, _due(buf, quote, end), reason, now)
         elif buf.startswith(b'{"type":"', start):
             self.messages += 1
-            if buf.startswith(b'{"type":"error"', start) and len(self.errors) < 10:
-                self.errors.append(buf[start:end])
         else:
             self.sink.malformed()

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import strategies as st
+
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ENDLESS_CAP = 512 * 1024 * 1024
 """An endless body stops here anyway, so a client that never gives up cannot fill the disk."""
@@ -286,3 +288,51 @@ class Hostiles:
     async def close(self) -> None:
         for server in self.started:
             await server.close()
+
+
+# Hostile bytes for the parsers (hypothesis) ------------------------------------------------------
+
+SSE_PIECES = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from(
+        [
+            b"id: x-1\n",
+            b"event: stream.reset\n",
+            b'data: {"id":"x-1","type":"stream.reset","due_at":"2026-01-01T00:00:00.000Z"}',
+            b"data: " + b"y" * 120,
+            b"\n\n",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\xef\xbb\xbf",
+            b": ping\n\n",
+            b"retry: 5\n\n",
+            b"ff\r\n",
+            b"-1\r\n",
+            b"0\r\n\r\n",
+            b"\xf0\x9f",
+        ]
+    ),
+)
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    """``data`` in pieces, cut at ``points`` (any order, any value)."""
+    marks = sorted({p % (len(data) + 1) for p in points})
+    return [data[a:b] for a, b in zip([0, *marks], [*marks, len(data)], strict=True)]
+
+
+WS_FRAMES = st.builds(
+    lambda payload, opcode, claimed, masked: (
+        ws_frame(payload, opcode, claimed)
+        if not masked
+        else bytes((0x81, 0x80 | min(len(payload), 125))) + payload
+    ),
+    st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from([b'{"id":"x-1","type":"post.created","post":{}}', b'{"type":"pong"}']),
+    ),
+    st.sampled_from([0x0, 0x1, 0x2, 0x8, 0x9, 0xA, 0xF]),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=2**64 - 1)),
+    st.booleans(),
+)

@@ -16,11 +16,13 @@ from conftest import BUNDLED_ID, Server, StartServer
 from hostile import (
     SNAPSHOT,
     SSE_HEAD,
+    SSE_PIECES,
     Handler,
     Hostiles,
     Request,
     a_post,
     answer,
+    cut,
     dumps,
     envelope,
     frame,
@@ -40,7 +42,6 @@ from hypothesis import strategies as st
 import simulator.cli as commands
 from clients import reads
 from clients import sse as client_sse
-from clients.frames import MAX_CHUNK_LINE, SseDecoder, WsDecoder
 from clients.tail import Follower, describe, run_tail
 from clients.target import ClientError, get_json
 from simulator.web.state import CONNECTIONS
@@ -403,49 +404,6 @@ async def test_tail_reads_the_stream_list_from_no_other_origin(hostile: Hostiles
 # The parsers fed hostile bytes (hypothesis) -----------------------------------------------------
 
 BOUND = 256
-SSE_PIECES = st.one_of(
-    st.binary(max_size=40),
-    st.sampled_from(
-        [
-            b"id: x-1\n",
-            b"event: stream.reset\n",
-            b'data: {"id":"x-1","type":"stream.reset","due_at":"2026-01-01T00:00:00.000Z"}',
-            b"data: " + b"y" * 120,
-            b"\n\n",
-            b"\n",
-            b"\r",
-            b"\r\n",
-            b"\xef\xbb\xbf",
-            b": ping\n\n",
-            b"retry: 5\n\n",
-            b"ff\r\n",
-            b"-1\r\n",
-            b"0\r\n\r\n",
-            b"\xf0\x9f",
-        ]
-    ),
-)
-
-
-def cut(data: bytes, points: list[int]) -> list[bytes]:
-    """``data`` in pieces, cut at ``points`` (any order, any value)."""
-    marks = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0, *marks], [*marks, len(data)], strict=True)]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[bytes] = []
-        self.bad = 0
-
-    def event(
-        self, event_id: bytes, type: bytes, due: float | None, reason: Any, now: float
-    ) -> None:
-        assert isinstance(event_id, bytes) and isinstance(type, bytes)
-        self.events.append(event_id)
-
-    def malformed(self) -> None:
-        self.bad += 1
 
 
 def parse_all(chunks: list[bytes]) -> list[client_sse.Item] | str:
@@ -467,50 +425,6 @@ def test_sse_parser_takes_any_bytes_however_cut(pieces: list[bytes], points: lis
     refusal) whether the bytes come whole or cut anywhere."""
     data = b"".join(pieces)
     assert parse_all(cut(data, points)) == parse_all([data])
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(SSE_PIECES, max_size=30),
-    st.lists(st.integers(min_value=0), max_size=12),
-    st.booleans(),
-)
-def test_sse_decoder_takes_any_bytes(pieces: list[bytes], points: list[int], chunked: bool) -> None:
-    sink = Sink()
-    decoder = SseDecoder(sink, chunked=chunked, max_frame=BOUND)
-    for chunk in cut(b"".join(pieces), points):
-        decoder.feed(chunk, 0.0)
-        assert decoder.held <= BOUND + (MAX_CHUNK_LINE + 2 if chunked else 0)
-
-
-WS_FRAMES = st.builds(
-    lambda payload, opcode, claimed, masked: (
-        ws_frame(payload, opcode, claimed)
-        if not masked
-        else bytes((0x81, 0x80 | min(len(payload), 125))) + payload
-    ),
-    st.one_of(
-        st.binary(max_size=300),
-        st.sampled_from([b'{"id":"x-1","type":"post.created","post":{}}', b'{"type":"pong"}']),
-    ),
-    st.sampled_from([0x0, 0x1, 0x2, 0x8, 0x9, 0xA, 0xF]),
-    st.one_of(st.none(), st.integers(min_value=0, max_value=2**64 - 1)),
-    st.booleans(),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(st.one_of(WS_FRAMES, st.binary(max_size=20)), max_size=20),
-    st.lists(st.integers(min_value=0), max_size=12),
-)
-def test_ws_decoder_takes_any_bytes(frames: list[bytes], points: list[int]) -> None:
-    sink = Sink()
-    decoder = WsDecoder(sink, max_frame=BOUND)
-    for chunk in cut(b"".join(frames), points):
-        control = decoder.feed(chunk, 0.0)
-        assert all(isinstance(payload, bytes) for _, payload in control)
-        assert decoder.held <= BOUND + 14
 
 
 async def test_the_bounds_are_the_flags(

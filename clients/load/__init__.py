@@ -1,0 +1,64 @@
+"""``livesim load``: many clients on one stream or feed, and a verdict on what each received.
+
+Every client is one logical subscriber that lives through reconnects: it connects (SSE, WebSocket,
+or alternately with ``mix``), is judged by a ``judge.Sequence`` (exact missing / duplicate /
+out-of-order from event ids, across reconnects), and when its connection ends (the server closed
+it, a fault, or ``--churn`` dropped it on purpose) it reconnects from the highest id it saw.
+
+Lateness is receive time − ``due_at`` per event, in a histogram of whole milliseconds, so
+percentiles merge exactly across processes; events due before a client first connected (the
+backlog a late joiner gets) are not counted. On a shared stream every client starts from the
+stream's cursor when it starts (fetched at most every half second), and at the end the run
+waits (up to ``drain`` seconds) until each client reached the cursor the stream had when the
+duration was over: whatever did not arrive by then is missing. A private replay (``/feeds/…``)
+has no shared cursor to reach, so its tail cannot be judged beyond the last event received.
+
+The work of one process is a ``Share``; ``run_load`` runs one in-process, or ``procs`` of them in
+worker processes and merges their results (sums, and histogram buckets).
+
+One module per job: ``options`` (``LoadOptions``), ``client`` (one subscriber across its
+connections), ``run`` (ramp, churn, stop, drain, worker processes), ``verdict`` (the merged
+``LoadReport`` and its failures), ``report`` (progress, table, JSON).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from .client import LoadClient, transport_of
+from .options import TRANSPORTS, LoadOptions
+from .report import ProgressView, Snapshot, summary, table, write_json
+from .run import Share, ensure_descriptors, prepare, run_load, run_share
+from .verdict import LoadReport
+
+__all__ = [
+    "TRANSPORTS",
+    "LoadClient",
+    "LoadOptions",
+    "LoadReport",
+    "ProgressView",
+    "Share",
+    "Snapshot",
+    "ensure_descriptors",
+    "main_load",
+    "prepare",
+    "run_load",
+    "run_share",
+    "summary",
+    "table",
+    "transport_of",
+    "write_json",
+]
+
+
+def main_load(options: LoadOptions, json_path: str | None) -> int:
+    """Run, print the table (and JSON), and the exit status: 1 when a check failed."""
+    console = Console(stderr=json_path == "-")  # JSON on stdout: the rest goes to stderr
+    report = run_load(options, console)
+    console.print(f"livesim load {report.target}", soft_wrap=True, highlight=False)
+    console.print(table(report))
+    console.print(report.verdict(), soft_wrap=True, highlight=False)
+    if json_path:
+        write_json(report, json_path)
+    failures = report.failures()
+    return 1 if failures else 0

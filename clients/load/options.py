@@ -1,0 +1,28 @@
+"""What a ``livesim load`` run is asked to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..sse import MAX_EVENT_BYTES
+
+TRANSPORTS = ("sse", "ws", "mix")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    url: str | None
+    clients: int = 100
+    transport: str = "sse"
+    ramp: float = 500.0
+    """Connections opened per second; 0 opens them all at once."""
+    duration: float = 30.0
+    churn: float = 0.0
+    """Connections dropped (by us) per second, each reconnecting from its last id."""
+    faults: str | None = None
+    procs: int = 1
+    max_p99: float | None = None
+    """Seconds; a run whose lateness p99 is above fails."""
+    drain: float = 5.0
+    max_event_bytes: int = MAX_EVENT_BYTES
+    """A frame over this breaks its connection (counted as failed)."""

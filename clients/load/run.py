@@ -1,0 +1,331 @@
+"""Orchestration: check the target, ramp the clients up, churn them, stop, drain, and merge
+what one or several processes saw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import queue as queue_module
+import random
+import resource
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from rich.console import Console
+
+from .. import reads
+from ..connection import HandshakeError
+from ..judge import Counts, Histogram, Sequence, split_id
+from ..target import ClientError, Target, find_target, get_json
+from .client import LoadClient
+from .options import LoadOptions
+from .report import ProgressView, Snapshot, merge_snapshots, snapshot_dict
+from .verdict import LoadReport
+
+PROGRESS_EVERY = 0.5
+FD_RESERVE = 64
+"""File descriptors kept for the interpreter, the event loop and API requests."""
+CURSOR_EVERY = 0.5
+END_CURSOR_TIMEOUT = 5.0
+"""The end-of-run cursor read waits no longer: a run ends on time if the server is gone."""
+
+
+class Share:
+    """The clients of one process, run for the duration, then judged."""
+
+    def __init__(self, options: LoadOptions, target: Target, numbers: list[int]) -> None:
+        self.options = options
+        self.target = target
+        self.numbers = numbers
+        procs = max(1, options.procs)
+        self.ramp = options.ramp / procs
+        self.churn = options.churn / procs
+        self.hist = Histogram()
+        self.clients: list[LoadClient] = []
+        self.stopping = False
+        self.start: bytes = b""
+        self.open = 0
+        self.received = 0
+        self.errors: Counter[str] = Counter()
+        self.problems: list[str] = []
+        """What keeps the run from being judged (the end-of-run cursor could not be read)."""
+
+    def error(self, exc: BaseException) -> None:
+        text = str(exc) if isinstance(exc, HandshakeError) else type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            text = f"{type(exc).__name__}: {exc.strerror}"
+        self.errors[text] += 1
+
+    def snapshot(self) -> Snapshot:
+        failed = sum(c.failed + c.refused for c in self.clients)
+        wrong = sum(
+            c.sequence.counts.duplicate + c.sequence.counts.out_of_order + c.sequence.counts.foreign
+            for c in self.clients
+        )
+        return Snapshot(self.open, self.received, failed, wrong, self.hist.as_dict())
+
+    async def run(self, on_progress: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        async with reads.session() as session:
+            self.start = b""
+            if not self.target.private:
+                self.start = (await self._cursor(session)).encode()
+            self.clients = [LoadClient(self, n, self.start) for n in self.numbers]
+            tasks: list[asyncio.Task[None]] = []
+            began = loop.time()
+            helpers = [
+                asyncio.create_task(self._ramp(tasks, began, session)),
+                asyncio.create_task(self._churn()),
+            ]
+            if on_progress is not None:
+                helpers.append(asyncio.create_task(self._progress(on_progress)))
+            try:
+                await asyncio.sleep(max(0.0, began + self.options.duration - loop.time()))
+                helpers[0].cancel()
+                helpers[1].cancel()
+                target = None
+                if not self.target.private:
+                    try:
+                        async with asyncio.timeout(END_CURSOR_TIMEOUT):
+                            target = split_id((await self._cursor(session)).encode())
+                    except (ClientError, TimeoutError) as exc:  # judge what arrived, and fail
+                        why = str(exc) or f"no answer within {END_CURSOR_TIMEOUT:g}s"
+                        self.errors[f"end of run: {why}"] += 1
+                        self.problems.append(f"the stream's cursor at the end: {why}")
+                    if target is not None:
+                        await self._drain(target)
+            finally:
+                self.stopping = True
+                for helper in helpers:
+                    helper.cancel()
+                for client in self.clients:
+                    if client.conn is not None:
+                        client.conn.close()
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, *helpers, return_exceptions=True)
+            elapsed = loop.time() - began
+        if on_progress is not None:
+            on_progress(self.snapshot())
+        return self._result(target, elapsed)
+
+    async def _cursor(self, session: aiohttp.ClientSession) -> str:
+        info = await get_json(session, f"{self.target.base}/api/streams/{self.target.id}")
+        cursor = info.get("cursor") if isinstance(info, dict) else None
+        if not isinstance(cursor, str):
+            raise ClientError(f"{self.target}: the stream has no cursor")
+        return cursor
+
+    async def _ramp(
+        self, tasks: list[asyncio.Task[None]], began: float, session: aiohttp.ClientSession
+    ) -> None:
+        """Start the clients at the ramp's rate, each from the stream's cursor of the moment
+        (refreshed every ``CURSOR_EVERY`` s), so a late joiner does not start in an epoch a
+        loop has ended meanwhile (it would get a ``resume`` reset instead of its backlog)."""
+        loop = asyncio.get_running_loop()
+        refreshed = loop.time()
+        for i, client in enumerate(self.clients):
+            if self.ramp > 0:
+                await asyncio.sleep(max(0.0, began + i / self.ramp - loop.time()))
+            if not self.target.private and loop.time() - refreshed > CURSOR_EVERY:
+                refreshed = loop.time()
+                with contextlib.suppress(ClientError):
+                    self.start = (await self._cursor(session)).encode()
+            if self.start and client.sequence.cursor != self.start.decode():
+                client.sequence = Sequence(self.start)
+            tasks.append(asyncio.create_task(client.run()))
+
+    async def _churn(self) -> None:
+        if self.churn <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        beat = 0
+        while True:
+            beat += 1
+            await asyncio.sleep(max(0.0, began + beat / self.churn - loop.time()))
+            for _ in range(20):  # a client that is open right now
+                client = random.choice(self.clients)
+                if client.conn is not None and client.conn.is_open:
+                    client.churned += 1
+                    client.conn.close()
+                    break
+
+    async def _progress(self, on_progress: Callable[[Snapshot], None]) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY)
+            on_progress(self.snapshot())
+
+    async def _drain(self, target: tuple[bytes, int]) -> None:
+        """Wait until every started client reached the stream's end-of-run cursor."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.options.drain
+        while loop.time() < until:
+            if all(c.sequence.reached(target) for c in self.clients if c.opened or c.failed):
+                return
+            await asyncio.sleep(0.05)
+
+    def _result(self, target: tuple[bytes, int] | None, elapsed: float) -> dict[str, Any]:
+        counts = Counts()
+        started = [c for c in self.clients if c.opened or c.failed]
+        for client in started:
+            counts.add(client.sequence.finish(target))
+            counts.bytes += client.bytes
+            client.sequence.counts.bytes = client.bytes
+        return {
+            "clients": len(started),
+            "connections": {
+                "opened": sum(c.opened for c in started),
+                "failed": sum(c.failed for c in started),
+                "refused": sum(c.refused for c in started),
+                "reconnects": sum(c.reconnects for c in started),
+                "churned": sum(c.churned for c in started),
+                "closed_by_server": sum(c.server_closed for c in started),
+            },
+            "counts": counts.as_dict(),
+            "hist": self.hist.as_dict(),
+            "rows": [c.row() for c in started],
+            "errors": dict(self.errors),
+            "problems": self.problems,
+            "elapsed": elapsed,
+        }
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        return None
+    return uvloop.new_event_loop
+
+
+def _run(coro: Any) -> Any:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+def ensure_descriptors(options: LoadOptions) -> None:
+    """Raise this process's open-file limit to what each process's share of the clients needs
+    (the soft limit up to the hard one), or say how to split the run."""
+    per_process = -(-options.clients // max(1, options.procs)) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < per_process:
+        wanted = per_process if hard == resource.RLIM_INFINITY else min(per_process, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft < per_process:
+            procs = -(-options.clients // max(1, soft - FD_RESERVE))
+            raise ClientError(
+                f"--clients {options.clients} needs {per_process} open files per process, "
+                f"and a process may open {soft} here: use --procs {procs} or more"
+            )
+
+
+async def prepare(options: LoadOptions) -> Target:
+    """The target, checked against the server before any client starts: its stream or feed
+    exists and the query (with ``--faults``) is accepted, or one ``ClientError`` line."""
+    ensure_descriptors(options)
+    async with reads.session() as session:
+        target = (await find_target(options.url, session)).with_faults(options.faults)
+        api = "streams" if not target.private else "feeds"
+        await get_json(session, f"{target.base}/api/{api}/{target.id}")
+        url = target.base + target.path("sse")
+        deadlines = aiohttp.ClientTimeout(total=15)
+        try:
+            async with reads.get(session, url, deadlines=deadlines) as response:
+                if response.status != 200:
+                    try:
+                        answer = await reads.read_json(response, reads.ERROR_BODY_BYTES)
+                    except reads.ReadError:
+                        answer = None
+                    error = answer.get("error") if isinstance(answer, dict) else None
+                    why = str(error)[:300] if error else f"HTTP {response.status}"
+                    raise ClientError(f"{url}: {why}")
+        except reads.ReadError as exc:
+            raise ClientError(str(exc)) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ClientError(f"{url}: {type(exc).__name__}: {exc}") from None
+    return target
+
+
+async def run_share(
+    options: LoadOptions, target: Target, on_progress: Callable[[Snapshot], None] | None = None
+) -> LoadReport:
+    """The whole run in this event loop (one process): what tests and benchmarks call."""
+    share = Share(options, target, list(range(options.clients)))
+    report = LoadReport(options, target)
+    report.merge(await share.run(on_progress))
+    return report
+
+
+def run_load(options: LoadOptions, console: Console | None = None) -> LoadReport:
+    """Check the target, run the clients (in ``procs`` processes), merge, show progress."""
+    console = console or Console()
+    target = _run(prepare(options))
+    live = console.is_terminal
+    with ProgressView(options, console, live) as view:
+        if options.procs <= 1:
+            return _run(run_share(options, target, view.update))  # type: ignore[no-any-return]
+        return _run_processes(options, target, view)
+
+
+def _run_processes(options: LoadOptions, target: Target, view: ProgressView) -> LoadReport:
+    context = multiprocessing.get_context("spawn")
+    messages: Any = context.Queue()
+    workers = []
+    for index in range(options.procs):
+        numbers = list(range(index, options.clients, options.procs))
+        process = context.Process(
+            target=_worker, args=(options, target, numbers, index, messages), daemon=True
+        )
+        process.start()
+        workers.append(process)
+    report = LoadReport(options, target)
+    progress: dict[int, Snapshot] = {}
+    done: set[int] = set()
+    try:
+        while len(done) < len(workers):
+            try:
+                kind, index, payload = messages.get(timeout=PROGRESS_EVERY)
+            except queue_module.Empty:
+                for index, process in enumerate(workers):
+                    if index not in done and process.exitcode is not None:
+                        raise ClientError(
+                            f"load worker {index} exited ({process.exitcode})"
+                        ) from None
+                continue
+            if kind == "progress":
+                progress[index] = Snapshot(**payload)
+                view.update(merge_snapshots(progress))
+            elif kind == "done":
+                report.merge(payload)
+                done.add(index)
+            else:
+                raise ClientError(payload)
+    finally:
+        for process in workers:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+    return report
+
+
+def _worker(
+    options: LoadOptions, target: Target, numbers: list[int], index: int, messages: Any
+) -> None:
+    def progress(snapshot: Snapshot) -> None:
+        messages.put(("progress", index, snapshot_dict(snapshot)))
+
+    try:
+        share = Share(options, target, numbers)
+        result = _run(share.run(progress))
+    except ClientError as exc:
+        messages.put(("error", index, str(exc)))
+        return
+    except KeyboardInterrupt:
+        return
+    messages.put(("done", index, result))
