@@ -78,7 +78,12 @@ def message_key(name: str) -> str:
 
 
 def components() -> dict[str, Any]:
-    models = [*m.EVENTS.values(), m.Envelope, *WS_REPLIES.values(), *WS_OPS.values()]
+    models: list[type[BaseModel]] = [
+        *m.EVENTS.values(),
+        m.Envelope,
+        *WS_REPLIES.values(),
+        *WS_OPS.values(),
+    ]
     _, top = models_json_schema(
         [(model, "serialization") for model in models],
         ref_template=REF,

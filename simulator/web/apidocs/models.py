@@ -9,10 +9,19 @@ Requests are described by the models the server validates with (``StreamConfig``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import GenerateJsonSchema, SkipJsonSchema
+from pydantic.json_schema import (
+    DefsRef,
+    GenerateJsonSchema,
+    JsonSchemaKeyT,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    SkipJsonSchema,
+)
 from pydantic_core import CoreSchema
 
 from ...core.live import MEDIA_KINDS, PostFields
@@ -30,6 +39,34 @@ class Generator(GenerateJsonSchema):
 
     def field_title_should_be_set(self, schema: CoreSchema) -> bool:
         return False
+
+    def generate(self, schema: CoreSchema, mode: JsonSchemaMode = "validation") -> JsonSchemaValue:
+        value = super().generate(schema, mode)
+        _drop_null_defaults(value)
+        return value
+
+    def generate_definitions(
+        self, inputs: Sequence[tuple[JsonSchemaKeyT, JsonSchemaMode, CoreSchema]]
+    ) -> tuple[
+        dict[tuple[JsonSchemaKeyT, JsonSchemaMode], JsonSchemaValue],
+        dict[DefsRef, JsonSchemaValue],
+    ]:
+        keys, definitions = super().generate_definitions(inputs)
+        _drop_null_defaults(definitions)
+        return keys, definitions
+
+
+def _drop_null_defaults(value: object) -> None:
+    """No ``"default": null`` where null is not allowed: on a key that is left out rather than
+    sent as null (``Absent``); validators of the documents check defaults against types."""
+    if isinstance(value, list):
+        for item in value:
+            _drop_null_defaults(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _drop_null_defaults(item)
+        if "default" in value and value["default"] is None and b'"null"' not in orjson.dumps(value):
+            del value["default"]
 
 
 Absent = SkipJsonSchema[None]

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ...core.commands import CONTROL_OPS
 from ...core.live import PostFields
@@ -106,6 +106,7 @@ def _default(name: str) -> str:
 
 
 def _stream_routes() -> list[Route]:
+    bodies: dict[str, Schema] = {"seek": m.SeekBody, "speed": m.SpeedBody}
     routes = [
         Route(
             "post",
@@ -113,7 +114,7 @@ def _stream_routes() -> list[Route]:
             f"{op.capitalize()} the stream",
             "control",
             {"200": _ok(m.StreamInfo, "The stream after the command"), "400": BAD},
-            body={"seek": m.SeekBody, "speed": m.SpeedBody}.get(op),
+            body=bodies.get(op),
         )
         for op in CONTROL_OPS
     ]
@@ -436,9 +437,11 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (StreamConfig, PostFields, m.SeekB
 def components() -> dict[str, Any]:
     """Every model's JSON Schema, as ``components.schemas``; ``StreamCreate`` is
     ``StreamConfig`` without a required ``id`` (the API picks one)."""
-    pairs = [(model, "validation") for model in REQUEST_MODELS]
-    pairs += [(model, "serialization") for model in RESPONSE_MODELS]
-    _, top = models_json_schema(pairs, ref_template=REF, schema_generator=m.Generator)  # type: ignore[arg-type]
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "validation") for model in REQUEST_MODELS),
+        *((model, "serialization") for model in RESPONSE_MODELS),
+    ]
+    _, top = models_json_schema(pairs, ref_template=REF, schema_generator=m.Generator)
     schemas: dict[str, Any] = top["$defs"]
     create = copy.deepcopy(schemas["StreamConfig"])
     create["required"] = [name for name in create["required"] if name != "id"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ...core.script import EventType
 from . import models as m
@@ -53,11 +53,13 @@ def _union(title: str, description: str, models: list[type[BaseModel]]) -> dict[
 def combined() -> dict[str, Any]:
     """Every message of both transports in one schema: ``LivesimEvent`` (the envelopes),
     ``ServerReply`` (WebSocket replies) and ``ClientOp`` (WebSocket ops)."""
-    events = list(m.EVENTS.values())
-    replies = list(WS_REPLIES.values())
-    ops = list(WS_OPS.values())
-    pairs = [(model, "serialization") for model in (*events, *replies, *ops)]
-    _, top = models_json_schema(pairs, ref_template="#/$defs/{model}", schema_generator=m.Generator)  # type: ignore[arg-type]
+    events: list[type[BaseModel]] = list(m.EVENTS.values())
+    replies: list[type[BaseModel]] = list(WS_REPLIES.values())
+    ops: list[type[BaseModel]] = list(WS_OPS.values())
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (model, "serialization") for model in (*events, *replies, *ops)
+    ]
+    _, top = models_json_schema(pairs, ref_template="#/$defs/{model}", schema_generator=m.Generator)
     defs = top["$defs"]
     defs["LivesimEvent"] = _union(
         "LivesimEvent", "Any event: an SSE data line, a WebSocket text frame.", events
