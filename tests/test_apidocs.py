@@ -10,14 +10,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jsonschema  # type: ignore[import-untyped]
 import orjson
 import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
-from conftest import BUNDLED_ID
+from compat_helpers import newsroom
+from conftest import BUNDLED_ID, StartServer
 from openapi_spec_validator import validate as validate_openapi
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from sse import Event, SSEReader, connect, envelope
 
 from simulator import settings as settings_module
 from simulator.core.script import EventType
@@ -135,3 +140,111 @@ def test_typescript_declarations_are_current(tmp_path: Path) -> None:
     source = tmp_path / schemas.COMBINED
     source.write_bytes(schemas.files()[schemas.COMBINED])
     assert schemas.typescript(source) == (ROOT / "schemas" / schemas.TYPESCRIPT).read_bytes()
+
+
+# What a real server sends ----------------------------------------------------------------------
+
+URN = "urn:livesim:asyncapi"
+
+
+def _message_validators(document: dict[str, Any]) -> dict[str, Any]:
+    """A validator per message name (``post.created``, ``pong`` …), each checking the payload
+    against the AsyncAPI document's own schema for it."""
+    registry: Registry[Any] = Registry().with_resource(
+        URN, Resource.from_contents(document, DRAFT202012)
+    )
+    out = {}
+    for message in document["components"]["messages"].values():
+        ref = URN + message["payload"]["$ref"]
+        out[message["name"]] = jsonschema.Draft202012Validator({"$ref": ref}, registry=registry)
+    return out
+
+
+def _file_validator(name: str) -> Any:
+    return jsonschema.Draft202012Validator(orjson.loads((ROOT / "schemas" / name).read_bytes()))
+
+
+async def _ws_until(ws: aiohttp.ClientWebSocketResponse, done: Any, into: list[Any]) -> None:
+    while True:
+        message = await asyncio.wait_for(ws.receive(), 10)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        value = orjson.loads(message.data)
+        into.append(value)
+        if done(value):
+            return
+
+
+async def test_every_event_sent_validates_against_its_asyncapi_schema(
+    start_server: StartServer, asyncapi_document: dict[str, Any]
+) -> None:
+    """A stream of the bundled blog under the shipped ``newsroom`` scenario, faults off, at
+    speed max, followed over SSE and WebSocket; then a seek back, a restart, replies and a
+    foreign cursor. Every event and reply validates against the AsyncAPI document (and
+    ``schemas/``), and every event type is seen."""
+    server = await start_server(streams=[])
+    body = {"id": "docs", "feed": BUNDLED_ID, "speed": "max", "loop": False, "paused": True}
+    status, stream = await server.post("/api/streams", {**body, "scenario": newsroom()})
+    assert status == 201, stream
+    origin = stream["cursor"].rsplit("-", 1)[0] + "-0"
+    sse_events: list[dict[str, Any]] = []
+    ws_messages: list[Any] = []
+    ended = lambda value: value.get("data", {}).get("reason") == "ended"  # noqa: E731
+
+    async def read_sse() -> None:
+        async with connect(
+            server.session, f"{server.base}/streams/docs/events?since={origin}"
+        ) as reader:
+            async for item in reader:
+                if isinstance(item, Event):
+                    sse_events.append(envelope(item))
+                    if ended(sse_events[-1]):
+                        return
+
+    url = f"{server.ws_base}/streams/docs/ws?since={origin}"
+    async with server.session.ws_connect(url) as ws:
+        sse = asyncio.create_task(read_sse())
+        await asyncio.sleep(0.2)
+        await ws.send_str('{"op":"resume"}')
+        await _ws_until(ws, ended, ws_messages)
+        await asyncio.wait_for(sse, 30)
+        await ws.send_str('{"op":"seek","to":"start"}')
+        await _ws_until(ws, lambda v: v.get("data", {}).get("reason") == "seek", ws_messages)
+        await ws.send_str('{"op":"restart"}')
+        await _ws_until(ws, lambda v: v.get("data", {}).get("reason") == "restart", ws_messages)
+        await ws.send_str('{"op":"pause"}')
+        await ws.send_str('{"op":"ping"}')
+        await _ws_until(ws, lambda v: v.get("type") == "pong", ws_messages)
+        await ws.send_str('{"op":"fly"}')
+        await _ws_until(ws, lambda v: v.get("type") == "error", ws_messages)
+        await ws.send_str('{"op":"resume","since":"nope-1"}')
+        await _ws_until(ws, lambda v: v.get("type") == "stream.reset", ws_messages)
+    private = f"{server.base}/feeds/{BUNDLED_ID}/events?paused=true"
+    async with server.session.get(private, headers={"Last-Event-ID": "nope-1"}) as response:
+        reader = SSEReader(response)
+        async for item in reader:
+            if isinstance(item, Event):
+                sse_events.append(envelope(item))
+                if sse_events[-1]["type"] == "stream.state":
+                    break
+
+    validators = _message_validators(asyncapi_document)
+    any_event = _file_validator("envelope.schema.json")
+    by_type = {str(t): _file_validator(f"events/{t}.schema.json") for t in EventType}
+    seen = set()
+    for value in [*sse_events, *ws_messages]:
+        name = value["type"]
+        errors = [e.message for e in validators[name].iter_errors(value)]
+        assert errors == [], (value, errors)
+        if name in by_type:
+            any_event.validate(value)
+            by_type[name].validate(value)
+        seen.add(name)
+    assert seen == {str(t) for t in EventType} | {"pong", "error", "resumed"}
+    assert {
+        e["data"]["reason"] for e in sse_events + ws_messages if e["type"] == "stream.reset"
+    } >= {
+        "seek",
+        "restart",
+        "resume",
+        "private",
+    }
