@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import hypothesis
 import jsonschema  # type: ignore[import-untyped]
 import orjson
 import pytest
+import schemathesis
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -22,12 +26,19 @@ from conftest import BUNDLED_ID, StartServer
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sse import Event, SSEReader, connect, envelope
 
 from simulator import settings as settings_module
 from simulator.core.script import EventType
+from simulator.sources import bundled_feed
 from simulator.web.apidocs import asyncapi, models, openapi, schemas
-from simulator.web.app import create_app
+from simulator.web.app import create_app, runner_options
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNCAPI_SCHEMA = Path(__file__).with_name("fixtures") / "asyncapi" / "asyncapi-3.0.0.schema.json"
@@ -188,7 +199,9 @@ async def test_every_event_sent_validates_against_its_asyncapi_schema(
     origin = stream["cursor"].rsplit("-", 1)[0] + "-0"
     sse_events: list[dict[str, Any]] = []
     ws_messages: list[Any] = []
-    ended = lambda value: value.get("data", {}).get("reason") == "ended"  # noqa: E731
+
+    def ended(value: dict[str, Any]) -> bool:
+        return bool(value.get("data", {}).get("reason") == "ended")
 
     async def read_sse() -> None:
         async with connect(
@@ -248,3 +261,97 @@ async def test_every_event_sent_validates_against_its_asyncapi_schema(
         "resume",
         "private",
     }
+
+
+# schemathesis against a real server ------------------------------------------------------------
+
+SCHEMATHESIS_EXAMPLES = 4
+"""Examples per operation: about 150 requests in all, a few seconds."""
+NEVER_END = r"/(events|ws)$"
+"""Subscriptions: an event stream never ends (and a WebSocket is no HTTP answer to check)."""
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[str]:
+    """A real server on its own loop in a thread: schemathesis' client blocks (requests)."""
+    loop = asyncio.new_event_loop()
+    settings = settings_module.validate({"server": {"port": 0}, "streams": [STREAM]})
+    app = create_app(settings, {BUNDLED_ID: bundled_feed()})
+    runner = web.AppRunner(app, shutdown_timeout=1.0, **runner_options(settings))
+
+    async def start() -> str:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+STREAM = {"id": BUNDLED_ID, "feed": BUNDLED_ID}
+
+
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
+    threaded_server: str,
+) -> None:
+    """Requests generated from the served /openapi.json: no 5xx, every status, content type
+    and body as documented."""
+    loaded = schemathesis.openapi.from_url(f"{threaded_server}/openapi.json")
+    schema = loaded.exclude(path_regex=NEVER_END)
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 30
+    failures = []
+    for operation in operations:
+
+        @hypothesis.given(case=operation.as_strategy())
+        @hypothesis.settings(
+            max_examples=SCHEMATHESIS_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            case.call_and_validate(base_url=threaded_server, checks=checks, timeout=10)
+
+        try:
+            check()
+        except Exception as exc:  # every operation's failure, not only the first
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/asyncapi.json", "/asyncapi.yaml"])
+async def test_documents_answer_any_accept_header_and_head(
+    start_server: StartServer, path: str
+) -> None:
+    server = await start_server()
+    odd = ["", "*/*", "text/html", "application/xml;q=0.9, */*;q=0.1", "x" * 5000, "\u00e9/\u00e9"]
+    bodies = set()
+    for accept in odd:
+        async with server.session.get(server.base + path, headers={"Accept": accept}) as response:
+            assert response.status == 200
+            bodies.add(await response.read())
+    assert len(bodies) == 1  # the same bytes whatever is asked
+    async with server.session.head(server.base + path) as response:
+        assert response.status == 200 and response.content_length == len(bodies.pop())
+    async with server.session.get(server.base + path + "?x=%ff&x=1") as response:
+        assert response.status == 200
+    async with server.session.post(server.base + path) as response:
+        assert response.status == 405 and (await response.json())["where"] == "path"
+    document = (await server.get("/asyncapi.json"))[1]
+    assert document["asyncapi"] == "3.0.0"

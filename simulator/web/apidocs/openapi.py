@@ -26,6 +26,8 @@ SSE = "text/event-stream"
 ANY: dict[str, Any] = {}
 """The schema of a platform's own JSON (``/compat``): described by that platform's docs."""
 
+DOCUMENT: dict[str, Any] = {"type": "object"}
+
 Schema = type[BaseModel] | dict[str, Any] | None
 
 
@@ -219,7 +221,8 @@ def _subscriptions() -> list[Route]:
 def _compat() -> list[Route]:
     platform = "The platform's own JSON, as docs/compat.md describes it."
     platform_error = Answer("A bad parameter, answered as the platform would (or our JSON).", ANY)
-    answers = {"200": _ok(ANY, platform), "400": platform_error, "404": NOT_FOUND}
+    platform_missing = Answer("No such stream, answered as the platform would (or our JSON).", ANY)
+    answers = {"200": _ok(ANY, platform), "400": platform_error, "404": platform_missing}
     scribble = (
         Param("Order", "asc or desc (default)."),
         Param("format", "json (the only one)."),
@@ -290,14 +293,14 @@ def _compat() -> list[Route]:
 
 def _documents() -> list[Route]:
     return [
-        Route("get", "/openapi.json", "This document", "docs", {"200": _ok(ANY)}),
-        Route("get", "/asyncapi.json", "The AsyncAPI 3.0 document", "docs", {"200": _ok(ANY)}),
+        Route("get", "/openapi.json", "This document", "docs", {"200": _ok(DOCUMENT)}),
+        Route("get", "/asyncapi.json", "The AsyncAPI 3.0 document", "docs", {"200": _ok(DOCUMENT)}),
         Route(
             "get",
             "/asyncapi.yaml",
             "The same, as YAML",
             "docs",
-            {"200": _ok({"type": "string"}, media="application/yaml")},
+            {"200": _ok({"type": "object"}, media="application/yaml")},
         ),
     ]
 
