@@ -298,6 +298,22 @@ def threaded_server() -> Iterator[str]:
 STREAM = {"id": BUNDLED_ID, "feed": BUNDLED_ID}
 
 
+def _run_cases(strategy: Any, base: str, checks: list[Any]) -> None:
+    @hypothesis.given(case=strategy)
+    @hypothesis.settings(
+        max_examples=SCHEMATHESIS_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+        case.call_and_validate(base_url=base, checks=checks, timeout=10)
+
+    check()
+
+
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     threaded_server: str,
 ) -> None:
@@ -314,24 +330,12 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 30
     failures = []
-    for operation in operations:
-
-        @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(
-            max_examples=SCHEMATHESIS_EXAMPLES,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-        def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
-            case.call_and_validate(base_url=threaded_server, checks=checks, timeout=10)
-
-        try:
-            check()
-        except Exception as exc:  # every operation's failure, not only the first
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
+    for operation in operations:  # its documented examples first, then generated cases
+        for strategy in [*operation.get_strategies_from_examples(), operation.as_strategy()]:
+            try:
+                _run_cases(strategy, threaded_server, checks)
+            except Exception as exc:  # every operation's failure, not only the first
+                failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:3000])
     assert not failures, "\n\n".join(failures)
 
 

@@ -44,6 +44,7 @@ class Param:
     description: str
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     where: str = "query"
+    example: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,14 @@ class Route:
     body: Schema = None
     query: tuple[Param, ...] = ()
     description: str = ""
+    examples: dict[str, Any] = field(default_factory=dict)
+    """Examples of path parameters (``stream``…) and of the ``body``, for readers and for
+    schemathesis, which sends them first; the rest come from ``EXAMPLES``."""
+
+
+FEED = "aljazeera-iraq-2014-06"
+"""The bundled archive, which ``livesim serve`` serves as a feed and a stream of that id."""
+EXAMPLES = {"stream": FEED, "feed": FEED, "post": "p-66e33032b5", "name": FEED}
 
 
 def _ok(schema: Schema, description: str = "OK", media: str = JSON) -> Answer:
@@ -65,12 +74,15 @@ def _ok(schema: Schema, description: str = "OK", media: str = JSON) -> Answer:
 NOT_FOUND = Answer("No such feed, stream, post or file (`where`: `path`).")
 BAD = Answer("A bad body, field or query parameter, named in `where`.")
 FAILED = Answer("The stream failed (`where`: `path`).")
-REFUSED = Answer(
-    "Control refused: no token off loopback (401), a foreign `Origin` (403), "
-    "a `Host` not served (421), a body too slow (408) or too large (413)."
+BUSY = Answer(
+    "A limit: `server.max_connections*` or snapshot bytes in flight, with `Retry-After` "
+    "(a 500 would be a bug)."
 )
-BUSY = Answer("A connection limit (`server.max_connections*`), with `Retry-After`.")
-OTHER = Answer("Any other refusal (a `Host` not served: 421; `?token=` in the URL: 400).")
+OTHER = Answer(
+    "Any other refusal: control (POST, PATCH, DELETE) without the token off loopback (401) or "
+    "from a foreign `Origin` (403); a `Host` not served (421); a body too slow (408) or too "
+    "large (413); `?token=` in the URL (400); a method the path does not have (405)."
+)
 
 CURSOR = (
     Param("since", "Resume after this event id."),
@@ -117,6 +129,7 @@ def _stream_routes() -> list[Route]:
             "control",
             {"200": _ok(m.StreamInfo, "The stream after the command"), "400": BAD},
             body=bodies.get(op),
+            examples={"body": {"seek": {"to": "+10m"}, "speed": {"speed": 120}}.get(op)},
         )
         for op in CONTROL_OPS
     ]
@@ -134,6 +147,7 @@ def _post_routes() -> list[Route]:
             "posts",
             {"201": _ok(m.PostAnswer, "Created; `Location` names it"), **answered},
             body={"allOf": [post, {"required": ["body"]}]},
+            examples={"body": {"headline": "Breaking", "body": "Engineers reopened the dam."}},
         ),
         Route(
             "get",
@@ -149,6 +163,7 @@ def _post_routes() -> list[Route]:
             "posts",
             {"200": _ok(m.PostAnswer), **answered},
             body={"allOf": [post, {"minProperties": 1}]},
+            examples={"post": "live-1", "body": {"body": "Engineers reopened the dam at 10:30."}},
         ),
         Route(
             "delete",
@@ -156,6 +171,7 @@ def _post_routes() -> list[Route]:
             "Delete a post",
             "posts",
             {"200": _ok(m.DeletedPost), "404": NOT_FOUND},
+            examples={"post": "live-1"},
         ),
         *(
             Route(
@@ -240,7 +256,7 @@ def _compat() -> list[Route]:
             "ScribbleLive: the newest posts",
             "compat",
             jsonp,
-            query=(Param("Max", "Posts, at most."), *scribble),
+            query=(Param("Max", "Posts, at most.", example="20"), *scribble),
         ),
         Route(
             "get",
@@ -256,6 +272,7 @@ def _compat() -> list[Route]:
             "WordPress Liveblog: entries between two times (seconds)",
             "compat",
             answers,
+            examples={"start": "0", "end": "2000000000"},
         ),
         Route(
             "get",
@@ -264,7 +281,11 @@ def _compat() -> list[Route]:
             "compat",
             answers,
             query=(
-                Param("show-blocks", "body:latest:N or body:published-since:MS."),
+                Param(
+                    "show-blocks",
+                    "body:latest:N or body:published-since:MS.",
+                    example="body:latest:10",
+                ),
                 Param("lastUpdate", "The page poll's last block id."),
                 Param("isLivePage", "Accepted (true)."),
             ),
@@ -315,6 +336,7 @@ def _plain() -> list[Route]:
             "The ticker's script, stylesheet and icon",
             "site",
             {"200": _ok(text, media="*/*"), "404": NOT_FOUND},
+            examples={"name": "ticker.js"},
         ),
         Route("get", "/healthz", "Liveness", "operations", {"200": _ok(m.Health)}),
         Route("get", "/readyz", "Readiness", "operations", {"200": _ok(m.Ready)}),
@@ -371,6 +393,7 @@ def _api() -> list[Route]:
                 "429": Answer("`server.max_streams` streams made through the API."),
             },
             body=create,
+            examples={"body": {"id": "example", "feed": FEED, "speed": "max", "paused": True}},
         ),
         Route(
             "get",
@@ -385,6 +408,7 @@ def _api() -> list[Route]:
             "Delete a stream; its subscribers are disconnected",
             "streams",
             {"200": _ok(m.Deleted), "404": NOT_FOUND},
+            examples={"stream": "example"},
         ),
         Route(
             "get",
@@ -457,16 +481,21 @@ def components() -> dict[str, Any]:
 def _parameters(route: Route) -> list[dict[str, Any]]:
     out = []
     for name in _path_names(route.path):
-        out.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-    for param in route.query:
-        out.append(
-            {
-                "name": param.name,
-                "in": param.where,
-                "description": param.description,
-                "schema": param.schema,
-            }
-        )
+        param = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        example = route.examples.get(name, EXAMPLES.get(name))
+        if example is not None:
+            param["example"] = example
+        out.append(param)
+    for query in route.query:
+        param = {
+            "name": query.name,
+            "in": query.where,
+            "description": query.description,
+            "schema": query.schema,
+        }
+        if query.example is not None:
+            param["example"] = query.example
+        out.append(param)
     return out
 
 
@@ -486,10 +515,13 @@ def _operation(route: Route) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
+        content: dict[str, Any] = {"schema": _schema(route.body)}
+        if route.examples.get("body") is not None:
+            content["example"] = route.examples["body"]
         operation["requestBody"] = {
             "required": False,
             "description": "A JSON object; an empty body counts as {}.",
-            "content": {JSON: {"schema": _schema(route.body)}},
+            "content": {JSON: content},
         }
     responses: dict[str, Any] = {}
     for status, answer in {**route.answers, "4XX": OTHER, "5XX": BUSY}.items():
