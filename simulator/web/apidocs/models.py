@@ -223,7 +223,9 @@ class Envelope(_Closed):
     archive_time: str | None = Field(pattern=TIME)
     due_at: str = Field(pattern=TIME)
     post: Post | Absent = Field(default=None, description="Post events only.")
-    data: dict[str, Any] | Absent = Field(default=None, description="stream.* events only.")
+    data: StateData | ResetData | Absent = Field(
+        default=None, description="stream.state and stream.reset only."
+    )
 
 
 # WebSocket messages ------------------------------------------------------------------------

@@ -36,6 +36,14 @@ class Answer:
     description: str
     schema: Schema = m.Error
     media: str = JSON
+    headers: tuple[str, ...] = ()
+    """Response headers it carries, from ``HEADERS``."""
+
+
+HEADERS = {
+    "Location": "The path of what was created.",
+    "Retry-After": "Seconds to wait before trying again.",
+}
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,17 @@ def _ok(schema: Schema, description: str = "OK", media: str = JSON) -> Answer:
     return Answer(description, schema, media)
 
 
+def _created(schema: Schema) -> Answer:
+    return Answer("Created; `Location` names it.", schema, headers=("Location",))
+
+
 NOT_FOUND = Answer("No such feed, stream, post or file (`where`: `path`).")
 BAD = Answer("A bad body, field or query parameter, named in `where`.")
 FAILED = Answer("The stream failed (`where`: `path`).")
 BUSY = Answer(
     "A limit: `server.max_connections*` or snapshot bytes in flight, with `Retry-After` "
-    "(a 500 would be a bug)."
+    "(a 500 would be a bug).",
+    headers=("Retry-After",),
 )
 OTHER = Answer(
     "Any other refusal: control (POST, PATCH, DELETE) without the token off loopback (401) or "
@@ -89,6 +102,7 @@ CURSOR = (
     Param("last_event_id", "The same, as EventSource polyfills send it."),
     Param("Last-Event-ID", "The same, as EventSource sends it on a reconnect.", where="header"),
 )
+TOKEN = Param("token", "The control token, on a WebSocket upgrade only.")
 FAULTS = Param("faults", "Faults this connection suffers (docs/protocol.md#faults).")
 PRIVATE = {
     "speed": "speed",
@@ -127,7 +141,7 @@ def _stream_routes() -> list[Route]:
             f"/api/streams/{{stream}}/{op}",
             f"{op.capitalize()} the stream",
             "control",
-            {"200": _ok(m.StreamInfo, "The stream after the command"), "400": BAD},
+            {"200": _ok(m.StreamInfo, "The stream after the command"), "400": BAD, "409": FAILED},
             body=bodies.get(op),
             examples={"body": {"seek": {"to": "+10m"}, "speed": {"speed": 120}}.get(op)},
         )
@@ -145,7 +159,7 @@ def _post_routes() -> list[Route]:
             "/api/streams/{stream}/posts",
             "Add a live post",
             "posts",
-            {"201": _ok(m.PostAnswer, "Created; `Location` names it"), **answered},
+            {"201": _created(m.PostAnswer), **answered},
             body={"allOf": [post, {"required": ["body"]}]},
             examples={"body": {"headline": "Breaking", "body": "Engineers reopened the dam."}},
         ),
@@ -211,7 +225,7 @@ def _subscriptions() -> list[Route]:
             "Follow and control a stream (WebSocket)",
             "subscribe",
             {**upgrade, **stream},
-            query=(*CURSOR, FAULTS, Param("token", "The control token, on an upgrade only.")),
+            query=(*CURSOR, FAULTS, TOKEN),
             description=ws,
         ),
         Route(
@@ -228,7 +242,7 @@ def _subscriptions() -> list[Route]:
             "A private replay of a feed (WebSocket)",
             "subscribe",
             {**upgrade, **feed},
-            query=private,
+            query=(*private, TOKEN),
             description=ws,
         ),
     ]
@@ -387,7 +401,7 @@ def _api() -> list[Route]:
             "Create a stream",
             "streams",
             {
-                "201": _ok(m.StreamInfo, "Created; `Location` names it"),
+                "201": _created(m.StreamInfo),
                 "400": BAD,
                 "409": Answer("The id is taken."),
                 "429": Answer("`server.max_streams` streams made through the API."),
@@ -529,6 +543,11 @@ def _operation(route: Route) -> dict[str, Any]:
         schema = _schema(answer.schema)
         if schema is not None:
             response["content"] = {answer.media: {"schema": schema}}
+        if answer.headers:
+            response["headers"] = {
+                name: {"description": HEADERS[name], "schema": {"type": "string"}}
+                for name in answer.headers
+            }
         responses[status] = response
     operation["responses"] = responses
     return operation
