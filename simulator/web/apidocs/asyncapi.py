@@ -109,14 +109,16 @@ def _channel(
     address: str, server: str, keys: list[str], description: str, bindings: dict[str, Any]
 ) -> dict[str, Any]:
     name = address.split("/")[2].strip("{}")
-    return {
+    channel = {
         "address": address,
         "description": description,
         "servers": [{"$ref": f"#/servers/{server}"}],
         "parameters": {name: {"description": f"The {name} id."}},
         "messages": _refs(keys),
-        "bindings": bindings,
     }
+    if bindings:
+        channel["bindings"] = bindings
+    return channel
 
 
 def channels() -> dict[str, Any]:
@@ -136,7 +138,7 @@ def channels() -> dict[str, Any]:
             "http",
             events,
             "A shared stream over Server-Sent Events: GET, then events as they are due.",
-            {"http": {"bindingVersion": "0.3.0"}},
+            {},
         ),
         "streamSocket": _channel(
             "/streams/{stream}/ws",
@@ -151,7 +153,7 @@ def channels() -> dict[str, Any]:
             events,
             "A private replay of a feed for this connection (Server-Sent Events), configured "
             f"by the query ({', '.join(PRIVATE)}, faults).",
-            {"http": {"bindingVersion": "0.3.0"}},
+            {},
         ),
         "feedSocket": _channel(
             "/feeds/{feed}/ws",
@@ -163,23 +165,35 @@ def channels() -> dict[str, Any]:
     }
 
 
-def _operation(channel: str, action: str, keys: list[str], summary: str) -> dict[str, Any]:
-    return {
+def _operation(
+    channel: str, action: str, keys: list[str], summary: str, query: tuple[Param, ...] = ()
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
         "action": action,
         "channel": {"$ref": f"#/channels/{channel}"},
         "summary": summary,
         "messages": [{"$ref": f"#/channels/{channel}/messages/{key}"} for key in keys],
     }
+    if query:  # SSE: the GET that opens the event stream
+        http = {"method": "GET", "query": _query(query), "bindingVersion": "0.3.0"}
+        operation["bindings"] = {"http": http}
+    return operation
 
 
 def operations() -> dict[str, Any]:
     events = [message_key(str(e)) for e in EventType]
     replies = [f"ws_{name}" for name in WS_REPLIES]
     ops = [f"op_{name}" for name in WS_OPS]
+    cursor = tuple(p for p in CURSOR if p.where == "query")
+    queries = {"stream": (*cursor, FAULTS), "feed": (*private_params(), *cursor)}
     out = {}
     for channel, what in (("stream", "a shared stream"), ("feed", "a private replay")):
         out[f"{channel}Events"] = _operation(
-            f"{channel}Events", "receive", events, f"Receive the events of {what} over SSE."
+            f"{channel}Events",
+            "receive",
+            events,
+            f"Receive the events of {what} over SSE.",
+            queries[channel],
         )
         out[f"{channel}SocketReceive"] = _operation(
             f"{channel}Socket",
