@@ -38,7 +38,7 @@ from simulator import settings as settings_module
 from simulator.core.script import EventType
 from simulator.sources import bundled_feed
 from simulator.web.apidocs import asyncapi, models, openapi, schemas
-from simulator.web.app import create_app, runner_options
+from simulator.web.app import PRIVATE_PARAMS, create_app, runner_options
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNCAPI_SCHEMA = Path(__file__).with_name("fixtures") / "asyncapi" / "asyncapi-3.0.0.schema.json"
@@ -66,6 +66,12 @@ def test_openapi_bodies_are_the_models_the_server_validates_with() -> None:
     assert schemas_["PostFields"]["additionalProperties"] is False
     speed = schemas_["StreamConfig"]["properties"]["speed"]
     assert {"type": "string"} in speed["anyOf"]  # "max", "2.5": what parse_speed reads
+
+
+def test_private_replay_parameters_are_those_the_server_reads() -> None:
+    assert {**openapi.PRIVATE, "faults": "faults"} == PRIVATE_PARAMS
+    names = {param.name for param in openapi.private_params()}
+    assert names == set(PRIVATE_PARAMS)
 
 
 def _documented(app: web.Application) -> dict[tuple[str, str], str]:
