@@ -125,6 +125,14 @@ def test_every_event_type_has_a_message_with_its_schema(asyncapi_document: dict[
     assert "http" in asyncapi_document["info"]["description"]  # how SSE is described
 
 
+def test_the_examples_are_valid_events(asyncapi_document: dict[str, Any]) -> None:
+    validators = _message_validators(asyncapi_document)
+    for event, example in models.EXAMPLES.items():
+        assert example["type"] == event
+        validators[str(event)].validate(example)
+        _file_validator(f"events/{event}.schema.json").validate(example)
+
+
 def test_asyncapi_yaml_reads_back_as_the_json_document(asyncapi_document: dict[str, Any]) -> None:
     from simulator.web.apidocs import asyncapi_yaml
 

@@ -59,6 +59,7 @@ def _event_message(event: EventType) -> dict[str, Any]:
         "summary": (model.__doc__ or "").strip(),
         "contentType": "application/json",
         "payload": {"$ref": REF.format(model=model.__name__)},
+        "examples": [{"name": str(event), "payload": m.EXAMPLES[event]}],
     }
 
 

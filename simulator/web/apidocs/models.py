@@ -202,6 +202,85 @@ class StreamReset(_Envelope):
     data: ResetData
 
 
+_POST: dict[str, Any] = {
+    "id": "p-1713eadc02",
+    "headline": None,
+    "body": "The AP news agency has suggested …",
+    "author": "Shafik.Mandhai",
+    "editor": None,
+    "published_at": "2014-06-25T06:52:29Z",
+    "time_source": "explicit",
+    "source": None,
+    "media": [],
+}
+_HEAD = {"stream": "demo", "due_at": "2026-11-25T09:46:10.232Z"}
+EXAMPLES: dict[EventType, dict[str, Any]] = {
+    EventType.POST_CREATED: {
+        "id": "mwvxupaj1-21",
+        "type": "post.created",
+        **_HEAD,
+        "archive_time": "2014-06-25T06:52:29Z",
+        "post": _POST,
+    },
+    EventType.POST_UPDATED: {
+        "id": "mwvxupaj1-22",
+        "type": "post.updated",
+        **_HEAD,
+        "archive_time": "2014-06-25T06:55:29Z",
+        "post": {**_POST, "editor": "Graeme Baker"},
+    },
+    EventType.POST_DELETED: {
+        "id": "mwvxupaj1-23",
+        "type": "post.deleted",
+        **_HEAD,
+        "archive_time": "2014-06-25T07:22:29Z",
+        "post": _POST,
+    },
+    EventType.POST_PINNED: {
+        "id": "mwvxupaj1-24",
+        "type": "post.pinned",
+        **_HEAD,
+        "archive_time": "2014-06-25T06:52:59Z",
+        "post": _POST,
+    },
+    EventType.POST_UNPINNED: {
+        "id": "mwvxupaj1-25",
+        "type": "post.unpinned",
+        **_HEAD,
+        "archive_time": "2014-06-25T07:52:29Z",
+        "post": _POST,
+    },
+    EventType.STREAM_STATE: {
+        "id": "mwvxupaj1-7",
+        "type": "stream.state",
+        **_HEAD,
+        "archive_time": "2014-06-24T20:53:00.646330Z",
+        "data": {
+            "reason": "pause",
+            "state": "paused",
+            "speed": 2,
+            "loop": False,
+            "max_gap": 120.0,
+            "position": {
+                "archive_time": "2014-06-24T20:53:00.646330Z",
+                "index": 2,
+                "total": 46,
+                "lap": 0,
+            },
+            "cursor": "mwvxupaj1-7",
+        },
+    },
+    EventType.STREAM_RESET: {
+        "id": "mwvxupaj1-8",
+        "type": "stream.reset",
+        **_HEAD,
+        "archive_time": None,
+        "data": {"reason": "seek"},
+    },
+}
+"""An event of each type, as a server sent it (docs/protocol.md; bodies cut): in the schemas
+and the AsyncAPI messages for readers and mock servers; a test validates each."""
+
 EVENTS: dict[EventType, type[_Envelope]] = {
     EventType.POST_CREATED: PostCreated,
     EventType.POST_UPDATED: PostUpdated,

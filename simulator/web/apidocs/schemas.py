@@ -86,7 +86,9 @@ def files() -> dict[str, bytes]:
         COMBINED: _dump(combined()),
     }
     for event in EventType:
-        out[f"events/{event}.schema.json"] = _dump(model_schema(m.EVENTS[event]))
+        schema = model_schema(m.EVENTS[event])
+        schema["examples"] = [m.EXAMPLES[event]]
+        out[f"events/{event}.schema.json"] = _dump(schema)
     return out
 
 
