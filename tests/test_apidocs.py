@@ -82,7 +82,9 @@ def _documented(app: web.Application) -> dict[tuple[str, str], str]:
         request = make_mocked_request(route.method.upper(), url, app=app)
         info = asyncio.run(app.router.resolve(request))
         assert info.http_exception is None, f"{route.method} {route.path} is not served"
-        found[(route.method.upper(), info.route.resource.canonical)] = route.path  # type: ignore[union-attr]
+        resource = info.route.resource
+        assert resource is not None
+        found[(route.method.upper(), resource.canonical)] = route.path
     return found
 
 
@@ -96,7 +98,7 @@ def test_every_route_served_is_documented_and_every_documented_route_served() ->
         if route.method != "HEAD" and route.resource is not None
     }
     assert served == set(documented)
-    ids = [openapi._operation_id(route) for route in openapi.routes()]
+    ids = [openapi.operation_id(route) for route in openapi.routes()]
     assert len(ids) == len(set(ids))
 
 

@@ -1,7 +1,7 @@
 """``GET /openapi.json``: an OpenAPI 3.1 document of the HTTP API, built from a route table.
 
 Request bodies and query parameters come from the models the server validates them with
-(``StreamConfig``, ``ReplayConfig``, ``PostFields``); answers from ``models``. ``ROUTES`` is held
+(``StreamConfig``, ``ReplayConfig``, ``PostFields``); answers from ``models``. ``routes()`` is held
 to the app's router by a test, both ways: every route served is here, every route here is served.
 """
 
@@ -519,7 +519,7 @@ def _path_names(path: str) -> list[str]:
 
 def _operation(route: Route) -> dict[str, Any]:
     operation: dict[str, Any] = {
-        "operationId": _operation_id(route),
+        "operationId": operation_id(route),
         "summary": route.summary,
         "tags": [route.tag],
     }
@@ -553,7 +553,7 @@ def _operation(route: Route) -> dict[str, Any]:
     return operation
 
 
-def _operation_id(route: Route) -> str:
+def operation_id(route: Route) -> str:
     words = [w.strip("{}") for w in route.path.replace(".", "/").split("/") if w]
     return "_".join([route.method, *words]).replace("-", "_") or route.method
 
