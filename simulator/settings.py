@@ -47,9 +47,12 @@ def _optional_duration(value: object) -> object:
     return parse_duration(value)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-OptionalDuration = Annotated[float | None, BeforeValidator(_optional_duration)]
-Speed = Annotated[float, BeforeValidator(parse_speed)]
+# ``json_schema_input_type``: what a client may send, for the API documents (web/apidocs).
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=float | str)]
+OptionalDuration = Annotated[
+    float | None, BeforeValidator(_optional_duration, json_schema_input_type=float | str | None)
+]
+Speed = Annotated[float, BeforeValidator(parse_speed, json_schema_input_type=float | str)]
 
 
 def _faults(value: object) -> object:

@@ -187,7 +187,10 @@ def _scenario_value(value: object) -> str | tuple[ScenarioStep, ...] | ScenarioR
 
 
 ScenarioValue = Annotated[
-    str | tuple[ScenarioStep, ...] | ScenarioRules, PlainValidator(_scenario_value)
+    str | tuple[ScenarioStep, ...] | ScenarioRules,
+    PlainValidator(
+        _scenario_value, json_schema_input_type=str | tuple[ScenarioStep, ...] | ScenarioRules
+    ),
 ]
 """The type of a stream's ``scenario`` setting."""
 

@@ -21,7 +21,7 @@ from ..core.faults import FaultSpecError
 from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..settings import ReplayConfig, Settings
-from . import access, api, compat, persist, posts
+from . import access, api, apidocs, compat, persist, posts
 from .errors import error_body, http_error, input_error, json, not_found
 from .metrics import CONTENT_TYPE, Metrics
 from .private import PrivateReplays
@@ -109,6 +109,7 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(posts.routes)
     compat.setup(app)
+    app.add_routes(apidocs.routes)
     app.add_routes(
         [
             web.get("/", _index),
