@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -21,6 +22,7 @@ import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 
 from simulator.core.model import Feed, Media, Post, TimeSource
+from simulator.core.synth import synthesize
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -41,6 +43,35 @@ ARABIC = "أعلنت الحكومة العراقية حالة التأهب ال�
 PHOTO_CAPTION = "Smoke rises over the Baiji refinery"
 NEWSROOM = {"key_events": {"headline": True}, "pin_latest_key_event": True}
 """Key events on the posts with a headline, the newest pinned: what a newsroom scenario does."""
+
+WINDOW = 200
+"""Posts the ticker keeps besides the pinned ones (``WINDOW`` in ticker.js)."""
+BIG_POSTS = 100_000
+BIG_RUN = 30.0
+"""Seconds the page may take to follow the 100 000-post stream to its end at speed max. At max
+the server paces to its subscribers, so the run lasts as long as the page takes to swallow the
+whole archive and its edits (about 110 000 events): a few seconds here. The window is full after
+the first 200 posts and each frame's work is the same from then on, so the whole archive, or 30 s
+of it on a slow machine, shows what a minute would."""
+EVALUATE_LIMIT = 5.0
+"""Seconds an evaluate may take while the stream floods the page. Between floods it answers in
+a few milliseconds (the figures are printed); during one, the test's loop also runs the server
+at full tilt on a shared machine, so the bound is generous, and still far from the 30-80 s a
+page holding every post took."""
+STALL_LIMIT = 2000.0
+"""Milliseconds the page's own main thread may go without running a timer during the flood."""
+
+STALLS = """
+window.stalls = {longest: 0, last: performance.now()};
+setInterval(() => {
+  const now = performance.now();
+  window.stalls.longest = Math.max(window.stalls.longest, now - window.stalls.last);
+  window.stalls.last = now;
+}, 20);
+"""
+"""The longest the page's main thread went without running a 20 ms timer: how long a click or a
+scroll would have waited, measured in the page, apart from the test's own loop (which also runs
+the server, busy at speed max)."""
 
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -455,3 +486,70 @@ async def test_private_replay_with_a_bad_address_says_so(
     await notice.wait_for(state="visible", timeout=15_000)
     assert "could not start" in (await notice.text_content() or "")
     assert await page.text_content("#connection") == "refused"
+
+
+async def test_ticker_holds_a_big_stream_at_speed_max(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    """100 000 posts at speed max: the server sends as fast as the page takes them. The page keeps
+    its window, answers while the flood lasts, is never dropped as slow, and ends showing the
+    stream's newest posts."""
+    feed = synthesize(bundled, BIG_POSTS)
+    stream = {"id": "big", "feed": feed.id, "speed": "max", "loop": False, "paused": True}
+    server = await start_server(streams=[stream], feeds={feed.id: feed})
+    page = await chromium.page()
+    await page.add_init_script(STALLS)
+    await page.goto(server.base + "/?stream=big")
+    await page.wait_for_function("window.livesim.cursor !== null")
+    status, _ = await server.post("/api/streams/big/resume")
+    assert status == 200
+
+    answers: list[float] = []
+    largest = 0
+    began = time.monotonic()
+    ended = False
+    while not ended and time.monotonic() - began < BIG_RUN:
+        await page.wait_for_timeout(250)
+        asked = time.perf_counter()
+        shown, pill = await page.evaluate(
+            "[document.querySelectorAll('#posts > li').length,"
+            " document.getElementById('state').textContent]"
+        )
+        answers.append(time.perf_counter() - asked)
+        largest = max(largest, shown)
+        ended = pill == "ended"
+    took = time.monotonic() - began
+    if not ended:  # a slow machine: stop the flood where it is and judge that
+        status, _ = await server.post("/api/streams/big/pause")
+        assert status == 200
+    status, snapshot = await server.get("/api/streams/big/posts")
+    assert status == 200
+    await page.wait_for_function(
+        f"window.livesim.cursor === {snapshot['cursor']!r}", timeout=30_000
+    )
+    await page.wait_for_function("!window.livesim.pendingRender")
+    events, stall, renders = await page.evaluate(
+        "[window.livesim.events, window.stalls.longest, window.livesim.renders]"
+    )
+    answers.sort()
+    print(
+        f"big stream: {events} events in {took:.1f} s ({'ended' if ended else 'paused'}),"
+        f" {renders} renders; evaluate median {answers[len(answers) // 2] * 1000:.0f} ms,"
+        f" max {answers[-1] * 1000:.0f} ms; longest stall in the page {stall:.0f} ms;"
+        f" largest list {largest}"
+    )
+    assert events > 50 * WINDOW  # far past the window: the flood was real
+    assert answers[-1] < EVALUATE_LIMIT
+    assert stall < STALL_LIMIT
+    assert largest <= WINDOW
+    status, state = await server.get("/api/streams/big")
+    assert state["dropped_slow"] == 0
+    async with server.session.get(server.base + "/metrics") as response:
+        assert "livesim_slow_drops_total 0.0" in await response.text()
+    assert await page.evaluate("window.livesim.resets") == 0
+    newest = [p["id"] for p in snapshot["posts"][:WINDOW]]
+    assert await _page_ids(page) == newest
+    total = len(snapshot["posts"]) + snapshot["omitted"]
+    assert await page.text_content("#count") == f"{WINDOW} of {total} posts"
+    await _screenshot(page, "ticker-big-stream")
+    chromium.assert_clean()

@@ -14,7 +14,8 @@ const flag = (name) => ["1", "true", "yes", "on"].includes((params.get(name) || 
 
 const WINDOW = 200; // posts kept and shown, besides the pinned ones
 const PAGE = 200; // posts asked for at once: the snapshot, and each "load older"
-const BURST = 10; // more new posts than this in one frame: a flood, shown without highlights
+const BURST = 10;
+const RENDER_GAP = 100; // ms between two DOM updates at least // more new posts than this in one frame: a flood, shown without highlights
 const PRIVATE_PASS = ["max_gap", "loop", "scenario", "faults", "timestamps"];
 
 const state = {
@@ -30,6 +31,11 @@ const state = {
   pins: 0, // pin events seen: a newer pin gets a higher pinOrder
   renders: 0, // DOM updates done (at most one per animation frame)
   pendingRender: false,
+  lastRender: 0, // performance.now() of the last DOM update
+  renderMs: 0, // time spent updating the DOM, in all
+  lag: null, // ms between the last event's due_at and its arrival
+  archiveTime: null, // the last event's archive_time, shown at the next render
+  unseenNew: 0, // posts arrived since the last render
   keyEventsKnown: false, // the server flags key events itself (snapshot has key_events)
   cursor: null,
   events: 0,
@@ -303,8 +309,7 @@ function onEvent(event) {
   state.events += 1;
   state.cursor = event.id;
   if (event.due_at) {
-    const lag = Date.now() - Date.parse(event.due_at);
-    $("lag").textContent = `lag ${Math.max(0, lag)} ms`;
+    state.lag = Math.max(0, Date.now() - Date.parse(event.due_at));
   }
   const post = event.post;
   switch (event.type) {
@@ -320,7 +325,7 @@ function onEvent(event) {
                                 pinOrder: old ? old.pinOrder : 0, fresh: !old});
       if (!old) {
         state.total += 1;
-        countUnseen();
+        state.unseenNew += 1;
         trim();
       }
       break;
@@ -346,7 +351,7 @@ function onEvent(event) {
       loadSnapshot().catch(fail);
       return;
   }
-  if (event.archive_time) showPosition(event.archive_time);
+  if (event.archive_time) state.archiveTime = event.archive_time;
   scheduleRender();
 }
 
@@ -376,10 +381,13 @@ function trim() {
 }
 
 function scheduleRender() {
-  // One DOM update per animation frame, however many events came in since; a hidden tab gets no
+  // One DOM update per animation frame, however many events came in since, and at most one
+  // every RENDER_GAP ms: a flood is drawn ten times a second, not sixty. A hidden tab gets no
   // frames, so a timer does it there (browsers slow it to once a second).
   if (state.pendingRender) return;
   state.pendingRender = true;
+  let frame = 0;
+  let timer = 0;
   const run = () => {
     if (!state.pendingRender) return;
     state.pendingRender = false;
@@ -387,8 +395,11 @@ function scheduleRender() {
     clearTimeout(timer);
     render();
   };
-  const frame = requestAnimationFrame(run);
-  const timer = setTimeout(run, 250);
+  const wait = Math.max(0, state.lastRender + RENDER_GAP - performance.now());
+  setTimeout(() => {
+    frame = requestAnimationFrame(run);
+    timer = setTimeout(run, 250);
+  }, wait);
 }
 
 function showState(data) {
@@ -441,9 +452,9 @@ function scrolledDown() {
   return window.scrollY > 240;
 }
 
-function countUnseen() {
+function countUnseen(count) {
   if (!scrolledDown() || state.kiosk) return;
-  state.unseen += 1;
+  state.unseen += count;
   $("new-count").textContent = String(state.unseen);
   $("new-posts").hidden = false;
 }
@@ -469,11 +480,17 @@ function isKeyEvent(post) {
 }
 
 const rendered = new Map(); // post id -> {post, pinned, node}: unchanged posts keep their node
-let keySignature = "";
+let keyPosts = []; // the posts the key events panel shows
 let pinSignature = "";
 
 function render() {
+  const began = performance.now();
   state.renders += 1;
+  if (state.archiveTime) showPosition(state.archiveTime);
+  state.archiveTime = null;
+  if (state.lag !== null) $("lag").textContent = `lag ${state.lag} ms`;
+  if (state.unseenNew) countUnseen(state.unseenNew);
+  state.unseenNew = 0;
   // Newest first. The most recently pinned post heads the list; other pinned posts stay in
   // their place in time and are named in the "Also pinned" strip above it.
   const entries = [...state.posts.values()].reverse();
@@ -508,6 +525,8 @@ function render() {
   const shown = ordered.length < total ? `${ordered.length} of ` : "";
   $("count").textContent = `${shown}${total} post${total === 1 ? "" : "s"}`;
   renderKeyEvents();
+  state.lastRender = performance.now();
+  state.renderMs += state.lastRender - began;
 }
 
 function clamp(node) {
@@ -537,9 +556,8 @@ function renderAlsoPinned(others) {
 
 function renderKeyEvents() {
   const keys = [...state.posts.values()].reverse().filter(({post}) => isKeyEvent(post));
-  const signature = keys.map(({post}) => `${post.id}\u0000${post.headline || ""}\u0000${post.body || ""}`).join("\u0001");
-  if (signature === keySignature) return;
-  keySignature = signature;
+  if (keys.length === keyPosts.length && keys.every(({post}, i) => post === keyPosts[i])) return;
+  keyPosts = keys.map(({post}) => post);
   const list = $("key-events");
   list.replaceChildren(...keys.map(({post}) => {
     const item = el("li");
