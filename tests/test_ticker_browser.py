@@ -155,6 +155,13 @@ def _demo_feed(bundled: Feed) -> Feed:
             published_at=first + timedelta(minutes=2),
             time_source=TimeSource.EXPLICIT,
         ),
+        Post(
+            id="gallery-1",
+            body="",
+            published_at=first + timedelta(minutes=3),
+            time_source=TimeSource.EXPLICIT,
+            media=(Media(kind="gallery", count=12, title="Scenes from Mosul"),),
+        ),
     )
     return replace(bundled, posts=bundled.posts[:1] + extra + bundled.posts[1:])
 
@@ -281,6 +288,10 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     ]
     assert await page.locator(f"#post-{gallery['id']} p").count() == 0
     assert "Gallery · 3 photos" in (await page.text_content(f"#post-{gallery['id']}") or "")
+    # A gallery with no picture in the archive is its line alone, no grey frames.
+    assert await page.locator("#post-gallery-1 .placeholder").count() == 0
+    text = await page.text_content("#post-gallery-1") or ""
+    assert "Gallery · 12 photos · Scenes from Mosul" in text
     # YouTube and Instagram embeds are links.
     youtube = page.locator("a.embed.youtube")
     assert await youtube.count() == 5  # the archive's four and the hostile one
@@ -360,6 +371,66 @@ async def test_kiosk_mode_has_no_controls_and_large_type(
     size = await page.eval_on_selector(".post p", "p => parseFloat(getComputedStyle(p).fontSize)")
     assert size >= 28
     await _screenshot(page, "ticker-kiosk-1920x1080")
+    chromium.assert_clean()
+
+
+LONG_BODY = "\n\n".join(
+    f"Paragraph {n}: the minister's full statement, read out at the press conference in"
+    " Baghdad, runs on and on about the security situation in the north of the country."
+    for n in range(1, 13)
+)
+
+
+async def test_kiosk_clamps_a_long_pin_and_keeps_new_posts_in_view(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    server = await _whole_archive(start_server, bundled)
+    page = await chromium.page(DESKTOP)
+    await page.goto(server.base + "/?kiosk=1")
+    await _wait_for_posts(page, 46)
+    status, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
+    earlier_pin = next(p["id"] for p in snapshot["posts"] if p["pinned"])
+    long_pin = {"headline": "Minister's statement in full", "body": LONG_BODY, "pinned": True}
+    status, answer = await server.post(f"/api/streams/{BUNDLED_ID}/posts", long_pin)
+    assert status == 201, answer
+    pinned = answer["post"]["id"]
+    await page.wait_for_function(
+        f"document.querySelector('#posts > li')?.dataset.postId === {pinned!r}"
+    )
+    # Two pins: the newest heads the list, clamped; the other is named in the strip above.
+    top = page.locator(f"#post-{pinned}")
+    assert "clamped" in (await top.get_attribute("class") or "")
+    box = await top.bounding_box()
+    assert box is not None and box["height"] < DESKTOP["height"] / 3
+    strip = page.locator("#also-pinned a")
+    assert await strip.evaluate_all("as => as.map(a => a.dataset.postId)") == [earlier_pin]
+
+    for n in range(1, 4):
+        status, _ = await server.post(
+            f"/api/streams/{BUNDLED_ID}/posts", {"headline": f"Update {n}", "body": "More."}
+        )
+        assert status == 201
+    await _wait_for_posts(page, 50)
+    await page.wait_for_timeout(1_300)  # the arrival highlight fades
+    await _screenshot(page, "ticker-kiosk-1280x800-pinned")
+    ids = await _page_ids(page)
+    assert ids[0] == pinned and ids[1].startswith("live-")
+    for post_id in ids[1:4]:  # the three new posts, newest first under the pin, on screen
+        top_edge, bottom = await page.eval_on_selector(
+            f"#post-{post_id}", "n => { const r = n.getBoundingClientRect(); return [r.top, r.bottom]; }"
+        )
+        assert 0 <= top_edge < DESKTOP["height"], (post_id, top_edge)
+        if post_id != ids[3]:  # the two newest whole, the third begun
+            assert bottom <= DESKTOP["height"], (post_id, bottom)
+
+    # No simulator internals; a clock that ticks.
+    for hidden in ("#state", ".approx", "#toolbar"):
+        assert not await page.locator(hidden).first.is_visible(), hidden
+    clock = await page.text_content("#clock") or ""
+    assert len(clock) == 8 and clock.count(":") == 2, clock
+    await page.wait_for_function(
+        f"document.getElementById('clock').textContent !== {clock!r}", timeout=3_000
+    )
     chromium.assert_clean()
 
 
@@ -474,6 +545,37 @@ async def test_new_posts_marker_when_scrolled_down(
     await marker.click()
     await page.wait_for_function("window.scrollY === 0", timeout=5_000)
     await marker.wait_for(state="hidden", timeout=5_000)
+    chromium.assert_clean()
+
+
+async def test_private_replay_honours_paused_and_faults_in_its_address(
+    start_server: StartServer, chromium: Browser
+) -> None:
+    server = await start_server()
+    page = await chromium.page()
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    await page.goto(server.base + "/?private=1&paused=1&speed=max&faults=duplicate:1,seed:3")
+    await page.wait_for_function(
+        "document.getElementById('connection').textContent === 'private'", timeout=10_000
+    )
+    assert await page.text_content("#state") == "paused · max speed"
+    await page.wait_for_timeout(1_000)  # at speed max, a playing replay would be done by now
+    assert await _page_ids(page) == []
+    query = sockets[0].split("?", 1)[1]
+    assert "paused=true" in query and "faults=duplicate%3A1%2Cseed%3A3" in query
+
+    await page.click("#toggle")  # resume: the whole archive, every event twice, shown once
+    await _wait_for_posts(page, 42)
+    await page.wait_for_function(
+        "document.getElementById('state').textContent === 'ended'", timeout=10_000
+    )
+    ids = await _page_ids(page)
+    assert len(ids) == len(set(ids))
+    async with server.session.get(server.base + "/metrics") as response:
+        metrics = await response.text()
+    assert 'livesim_faults_injected_total{kind="duplicate"}' in metrics
+    assert await page.locator("#key-count").is_hidden()  # no key events, no "0" badge
     chromium.assert_clean()
 
 
