@@ -555,7 +555,7 @@ async def test_private_replay_honours_paused_and_faults_in_its_address(
     page = await chromium.page()
     sockets: list[str] = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
-    await page.goto(server.base + "/?private=1&paused=1&speed=max&faults=duplicate:1,seed:3")
+    await page.goto(server.base + "/?private=1&paused=1&speed=max&loop=false&faults=duplicate:1,seed:3")
     await page.wait_for_function(
         "document.getElementById('connection').textContent === 'private'", timeout=10_000
     )
