@@ -417,7 +417,8 @@ async def test_kiosk_clamps_a_long_pin_and_keeps_new_posts_in_view(
     assert ids[0] == pinned and ids[1].startswith("live-")
     for post_id in ids[1:4]:  # the three new posts, newest first under the pin, on screen
         top_edge, bottom = await page.eval_on_selector(
-            f"#post-{post_id}", "n => { const r = n.getBoundingClientRect(); return [r.top, r.bottom]; }"
+            f"#post-{post_id}",
+            "n => { const r = n.getBoundingClientRect(); return [r.top, r.bottom]; }",
         )
         assert 0 <= top_edge < DESKTOP["height"], (post_id, top_edge)
         if post_id != ids[3]:  # the two newest whole, the third begun
@@ -555,7 +556,9 @@ async def test_private_replay_honours_paused_and_faults_in_its_address(
     page = await chromium.page()
     sockets: list[str] = []
     page.on("websocket", lambda socket: sockets.append(socket.url))
-    await page.goto(server.base + "/?private=1&paused=1&speed=max&loop=false&faults=duplicate:1,seed:3")
+    await page.goto(
+        server.base + "/?private=1&paused=1&speed=max&loop=false&faults=duplicate:1,seed:3"
+    )
     await page.wait_for_function(
         "document.getElementById('connection').textContent === 'private'", timeout=10_000
     )
