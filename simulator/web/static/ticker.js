@@ -529,10 +529,17 @@ function render() {
   state.renderMs += state.lastRender - began;
 }
 
+const CLAMP_REM = 11; // body.kiosk .post.top.clamped's max-height
+const measured = new WeakSet(); // nodes whose clamp is decided: a changed post is a new node
+
 function clamp(node) {
-  // Kiosk: a long pinned post shows its first lines and fades, so new posts stay on screen.
-  node.classList.add("clamp");
-  node.classList.toggle("clamped", node.scrollHeight > node.clientHeight + 2);
+  // Kiosk: a long pinned post shows its first lines and fades, so new posts stay on screen. One
+  // only a little longer than the cut is shown whole: fading its last line would hide more than
+  // it saves.
+  if (measured.has(node)) return;
+  measured.add(node);
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  node.classList.toggle("clamped", node.offsetHeight > CLAMP_REM * rem * 1.3);
 }
 
 function renderAlsoPinned(others) {
