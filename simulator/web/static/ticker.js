@@ -14,8 +14,8 @@ const flag = (name) => ["1", "true", "yes", "on"].includes((params.get(name) || 
 
 const WINDOW = 200; // posts kept and shown, besides the pinned ones
 const PAGE = 200; // posts asked for at once: the snapshot, and each "load older"
-const BURST = 10;
-const RENDER_GAP = 100; // ms between two DOM updates at least // more new posts than this in one frame: a flood, shown without highlights
+const BURST = 10; // more new posts than this in one update: a flood, shown without highlights
+const RENDER_GAP = 100; // ms between two DOM updates at least
 const PRIVATE_PASS = ["max_gap", "loop", "scenario", "faults", "timestamps"];
 
 const state = {
