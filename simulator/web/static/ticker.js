@@ -110,11 +110,13 @@ async function start() {
 }
 
 function startClock() {
-  // A newsroom screen shows the time of day, ticking, so it never looks frozen between posts.
+  // A newsroom screen shows the time of day, ticking, so it never looks frozen between posts;
+  // in UTC, the zone the post times are shown in.
   const clock = $("clock");
-  clock.title = "Local time";
+  clock.title = "Time now (UTC)";
   const tick = () => {
-    clock.textContent = new Date().toLocaleTimeString("en-GB", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    const now = new Date().toLocaleTimeString("en-GB", {...UTC, hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    clock.textContent = `${now} UTC`;
   };
   tick();
   setInterval(tick, 1000);
