@@ -344,18 +344,37 @@ def _error_text(frame: str | bytes) -> str:
     return shown(frame, 200)
 
 
+ID_WIDTH = 15
+"""Event ids are padded to this (an epoch of 9 characters, a dash, a serial of up to 5 digits),
+so the columns stay put as the serial grows."""
+
+
 def describe(envelope: Envelope) -> str:
     """One line for a terminal: id, type, archive time, and what happened."""
     post = envelope.get("post")
     if isinstance(post, dict):
-        text = post.get("headline") or post.get("body") or ""
+        text = post.get("headline") or post.get("body") or _media_text(post.get("media"))
         what = str(text).split("\n", 1)[0][:90]
     else:
         data = envelope.get("data")
         data = data if isinstance(data, dict) else {}
         what = " ".join(f"{k}={data[k]}" for k in ("reason", "state", "speed") if k in data)
     when = str(envelope.get("archive_time") or "-")
-    return f"{envelope.get('id')}  {str(envelope.get('type')):<14} {when:<20}  {what}"
+    event_id = str(envelope.get("id"))
+    return f"{event_id:<{ID_WIDTH}}  {str(envelope.get('type')):<14} {when:<20}  {what}"
+
+
+def _media_text(media: object) -> str:
+    """What an embed-only post shows: its media, e.g. ``[youtube] Clip title · [image]``."""
+    if not isinstance(media, list):
+        return ""
+    parts = []
+    for item in media:
+        if isinstance(item, dict):
+            title = item.get("title") or item.get("caption")
+            kind = f"[{item.get('kind') or 'media'}]"
+            parts.append(f"{kind} {title}" if title else kind)
+    return " · ".join(parts)
 
 
 async def run_tail(

@@ -123,8 +123,25 @@ def test_describe_is_one_line() -> None:
             "post": {"headline": None, "body": "First line\n\nSecond"},
         }
     )
-    assert line.startswith("x-1  post.created")
+    assert line.startswith("x-1              post.created")
     assert "\n" not in line and line.endswith("First line")
+
+
+def test_describe_keeps_its_columns_and_names_an_embed_only_posts_media() -> None:
+    def line(event_id: str, post: dict[str, object]) -> str:
+        envelope = {"id": event_id, "type": "post.created", "archive_time": "-", "post": post}
+        return describe(envelope)
+
+    short = line("mwvzdmih0-9", {"body": "Nine"})
+    longer = line("mwvzdmih0-10", {"body": "Ten"})
+    assert short.index("post.created") == longer.index("post.created")
+    media = [
+        {"kind": "youtube", "title": "Clip from Mosul", "url": None},
+        {"kind": "image", "title": None, "caption": None},
+    ]
+    assert line("x-2", {"headline": None, "body": "", "media": media}).endswith(
+        "[youtube] Clip from Mosul · [image]"
+    )
 
 
 # `livesim tail` (simulator/cli/tail.py) ---------------------------------------------------

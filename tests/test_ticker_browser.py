@@ -9,8 +9,10 @@ Screenshots go to ``$TMPDIR/livesim-ticker/`` (their paths are printed; ``pytest
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -21,6 +23,7 @@ import pytest
 from conftest import BUNDLED_ID, Server, StartServer
 
 from simulator.core.model import Feed, Media, Post, TimeSource
+from simulator.core.synth import synthesize
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -41,6 +44,35 @@ ARABIC = "أعلنت الحكومة العراقية حالة التأهب ال�
 PHOTO_CAPTION = "Smoke rises over the Baiji refinery"
 NEWSROOM = {"key_events": {"headline": True}, "pin_latest_key_event": True}
 """Key events on the posts with a headline, the newest pinned: what a newsroom scenario does."""
+
+WINDOW = 200
+"""Posts the ticker keeps besides the pinned ones (``WINDOW`` in ticker.js)."""
+BIG_POSTS = 100_000
+BIG_RUN = 30.0
+"""Seconds the page may take to follow the 100 000-post stream to its end at speed max. At max
+the server paces to its subscribers, so the run lasts as long as the page takes to swallow the
+whole archive and its edits (about 110 000 events): a few seconds here. The window is full after
+the first 200 posts and each frame's work is the same from then on, so the whole archive, or 30 s
+of it on a slow machine, shows what a minute would."""
+EVALUATE_LIMIT = 5.0
+"""Seconds an evaluate may take while the stream floods the page. Between floods it answers in
+a few milliseconds (the figures are printed); during one, the test's loop also runs the server
+at full tilt on a shared machine, so the bound is generous, and still far from the 30-80 s a
+page holding every post took."""
+STALL_LIMIT = 2000.0
+"""Milliseconds the page's own main thread may go without running a timer during the flood."""
+
+STALLS = """
+window.stalls = {longest: 0, last: performance.now()};
+setInterval(() => {
+  const now = performance.now();
+  window.stalls.longest = Math.max(window.stalls.longest, now - window.stalls.last);
+  window.stalls.last = now;
+}, 20);
+"""
+"""The longest the page's main thread went without running a 20 ms timer: how long a click or a
+scroll would have waited, measured in the page, apart from the test's own loop (which also runs
+the server, busy at speed max)."""
 
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -123,6 +155,13 @@ def _demo_feed(bundled: Feed) -> Feed:
             body=ARABIC,
             published_at=first + timedelta(minutes=2),
             time_source=TimeSource.EXPLICIT,
+        ),
+        Post(
+            id="gallery-1",
+            body="",
+            published_at=first + timedelta(minutes=3),
+            time_source=TimeSource.EXPLICIT,
+            media=(Media(kind="gallery", count=12, title="Scenes from Mosul"),),
         ),
     )
     return replace(bundled, posts=bundled.posts[:1] + extra + bundled.posts[1:])
@@ -250,6 +289,10 @@ async def test_media_key_events_time_labels_rtl_and_favicon(
     ]
     assert await page.locator(f"#post-{gallery['id']} p").count() == 0
     assert "Gallery · 3 photos" in (await page.text_content(f"#post-{gallery['id']}") or "")
+    # A gallery with no picture in the archive is its line alone, no grey frames.
+    assert await page.locator("#post-gallery-1 .placeholder").count() == 0
+    text = await page.text_content("#post-gallery-1") or ""
+    assert "Gallery · 12 photos · Scenes from Mosul" in text
     # YouTube and Instagram embeds are links.
     youtube = page.locator("a.embed.youtube")
     assert await youtube.count() == 5  # the archive's four and the hostile one
@@ -329,6 +372,67 @@ async def test_kiosk_mode_has_no_controls_and_large_type(
     size = await page.eval_on_selector(".post p", "p => parseFloat(getComputedStyle(p).fontSize)")
     assert size >= 28
     await _screenshot(page, "ticker-kiosk-1920x1080")
+    chromium.assert_clean()
+
+
+LONG_BODY = "\n\n".join(
+    f"Paragraph {n}: the minister's full statement, read out at the press conference in"
+    " Baghdad, runs on and on about the security situation in the north of the country."
+    for n in range(1, 13)
+)
+
+
+async def test_kiosk_clamps_a_long_pin_and_keeps_new_posts_in_view(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    server = await _whole_archive(start_server, bundled)
+    page = await chromium.page(DESKTOP)
+    await page.goto(server.base + "/?kiosk=1")
+    await _wait_for_posts(page, 46)
+    status, snapshot = await server.get(f"/api/streams/{BUNDLED_ID}/posts")
+    earlier_pin = next(p["id"] for p in snapshot["posts"] if p["pinned"])
+    long_pin = {"headline": "Minister's statement in full", "body": LONG_BODY, "pinned": True}
+    status, answer = await server.post(f"/api/streams/{BUNDLED_ID}/posts", long_pin)
+    assert status == 201, answer
+    pinned = answer["post"]["id"]
+    await page.wait_for_function(
+        f"document.querySelector('#posts > li')?.dataset.postId === {pinned!r}"
+    )
+    # Two pins: the newest heads the list, clamped; the other is named in the strip above.
+    top = page.locator(f"#post-{pinned}")
+    assert "clamped" in (await top.get_attribute("class") or "")
+    box = await top.bounding_box()
+    assert box is not None and box["height"] < DESKTOP["height"] / 3
+    strip = page.locator("#also-pinned a")
+    assert await strip.evaluate_all("as => as.map(a => a.dataset.postId)") == [earlier_pin]
+
+    for n in range(1, 4):
+        status, _ = await server.post(
+            f"/api/streams/{BUNDLED_ID}/posts", {"headline": f"Update {n}", "body": "More."}
+        )
+        assert status == 201
+    await _wait_for_posts(page, 50)
+    await page.wait_for_timeout(1_300)  # the arrival highlight fades
+    await _screenshot(page, "ticker-kiosk-1280x800-pinned")
+    ids = await _page_ids(page)
+    assert ids[0] == pinned and ids[1].startswith("live-")
+    for post_id in ids[1:4]:  # the three new posts, newest first under the pin, on screen
+        top_edge, bottom = await page.eval_on_selector(
+            f"#post-{post_id}",
+            "n => { const r = n.getBoundingClientRect(); return [r.top, r.bottom]; }",
+        )
+        assert 0 <= top_edge < DESKTOP["height"], (post_id, top_edge)
+        if post_id != ids[3]:  # the two newest whole, the third begun
+            assert bottom <= DESKTOP["height"], (post_id, bottom)
+
+    # No simulator internals; a clock that ticks.
+    for hidden in ("#state", ".approx", "#toolbar"):
+        assert not await page.locator(hidden).first.is_visible(), hidden
+    clock = await page.text_content("#clock") or ""
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", clock), clock
+    await page.wait_for_function(
+        f"document.getElementById('clock').textContent !== {clock!r}", timeout=3_000
+    )
     chromium.assert_clean()
 
 
@@ -446,6 +550,39 @@ async def test_new_posts_marker_when_scrolled_down(
     chromium.assert_clean()
 
 
+async def test_private_replay_honours_paused_and_faults_in_its_address(
+    start_server: StartServer, chromium: Browser
+) -> None:
+    server = await start_server()
+    page = await chromium.page()
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    await page.goto(
+        server.base + "/?private=1&paused=1&speed=max&loop=false&faults=duplicate:1,seed:3"
+    )
+    await page.wait_for_function(
+        "document.getElementById('connection').textContent === 'private'", timeout=10_000
+    )
+    assert await page.text_content("#state") == "paused · max speed"
+    await page.wait_for_timeout(1_000)  # at speed max, a playing replay would be done by now
+    assert await _page_ids(page) == []
+    query = sockets[0].split("?", 1)[1]
+    assert "paused=true" in query and "faults=duplicate%3A1%2Cseed%3A3" in query
+
+    await page.click("#toggle")  # resume: the whole archive, every event twice, shown once
+    await _wait_for_posts(page, 42)
+    await page.wait_for_function(
+        "document.getElementById('state').textContent === 'ended'", timeout=10_000
+    )
+    ids = await _page_ids(page)
+    assert len(ids) == len(set(ids))
+    async with server.session.get(server.base + "/metrics") as response:
+        metrics = await response.text()
+    assert 'livesim_faults_injected_total{kind="duplicate"}' in metrics
+    assert await page.locator("#key-count").is_hidden()  # no key events, no "0" badge
+    chromium.assert_clean()
+
+
 async def test_private_replay_with_a_bad_address_says_so(
     start_server: StartServer, page: Any
 ) -> None:
@@ -455,3 +592,80 @@ async def test_private_replay_with_a_bad_address_says_so(
     await notice.wait_for(state="visible", timeout=15_000)
     assert "could not start" in (await notice.text_content() or "")
     assert await page.text_content("#connection") == "refused"
+
+
+async def test_ticker_holds_a_big_stream_at_speed_max(
+    start_server: StartServer, bundled: Feed, chromium: Browser
+) -> None:
+    """100 000 posts at speed max: the server sends as fast as the page takes them. The page keeps
+    its window, answers while the flood lasts, is never dropped as slow, and ends showing the
+    stream's newest posts."""
+    feed = synthesize(bundled, BIG_POSTS)
+    stream = {"id": "big", "feed": feed.id, "speed": "max", "loop": False, "paused": True}
+    server = await start_server(streams=[stream], feeds={feed.id: feed})
+    page = await chromium.page()
+    await page.add_init_script(STALLS)
+    await page.goto(server.base + "/?stream=big")
+    await page.wait_for_function("window.livesim.cursor !== null")
+    status, _ = await server.post("/api/streams/big/resume")
+    assert status == 200
+
+    answers: list[float] = []
+    largest = 0
+    began = time.monotonic()
+    ended = False
+    while not ended and time.monotonic() - began < BIG_RUN:
+        await page.wait_for_timeout(250)
+        asked = time.perf_counter()
+        shown, pill = await page.evaluate(
+            "[document.querySelectorAll('#posts > li').length,"
+            " document.getElementById('state').textContent]"
+        )
+        answers.append(time.perf_counter() - asked)
+        largest = max(largest, shown)
+        ended = pill == "ended"
+    took = time.monotonic() - began
+    if not ended:  # a slow machine: stop the flood where it is and judge that
+        status, _ = await server.post("/api/streams/big/pause")
+        assert status == 200
+    status, snapshot = await server.get("/api/streams/big/posts")
+    assert status == 200
+    await page.wait_for_function(
+        f"window.livesim.cursor === {snapshot['cursor']!r}", timeout=30_000
+    )
+    await page.wait_for_function("!window.livesim.pendingRender")
+    events, stall, renders = await page.evaluate(
+        "[window.livesim.events, window.stalls.longest, window.livesim.renders]"
+    )
+    answers.sort()
+    print(
+        f"big stream: {events} events in {took:.1f} s ({'ended' if ended else 'paused'}),"
+        f" {renders} renders; evaluate median {answers[len(answers) // 2] * 1000:.0f} ms,"
+        f" max {answers[-1] * 1000:.0f} ms; longest stall in the page {stall:.0f} ms;"
+        f" largest list {largest}"
+    )
+    assert events > 50 * WINDOW  # far past the window: the flood was real
+    assert answers[-1] < EVALUATE_LIMIT
+    assert stall < STALL_LIMIT
+    assert largest <= WINDOW
+    status, state = await server.get("/api/streams/big")
+    assert state["dropped_slow"] == 0
+    async with server.session.get(server.base + "/metrics") as response:
+        assert "livesim_slow_drops_total 0.0" in await response.text()
+    assert await page.evaluate("window.livesim.resets") == 0
+    newest = [p["id"] for p in snapshot["posts"][:WINDOW]]
+    assert await _page_ids(page) == newest
+    total = len(snapshot["posts"]) + snapshot["omitted"]
+    assert await page.text_content("#count") == f"{WINDOW} of {total} posts"
+    await _screenshot(page, "ticker-big-stream")
+    chromium.assert_clean()
+
+    # Reloaded: today's server ignores ?limit= and sends the snapshot whole (its newest 16 MiB);
+    # the page keeps the newest posts and offers no "load older" it could not serve.
+    await page.reload()
+    await page.wait_for_function(f"window.livesim.cursor === {snapshot['cursor']!r}")
+    await page.wait_for_function("!window.livesim.pendingRender")
+    assert await _page_ids(page) == newest
+    assert await page.locator("#older").is_hidden()
+    # The old page's event stream, cut by the reload, is reported as a failed request.
+    assert [p for p in chromium.problems if "/streams/big/events?" not in p] == []

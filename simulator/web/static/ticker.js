@@ -2,12 +2,21 @@
 // snapshot's cursor; reloading does the same, so nothing is lost or shown twice, and a
 // stream.reset (seek back, loop, restart) means "load the snapshot again".
 // ?private=1: a replay of the feed for this page alone, over /feeds/{feed}/ws, steered with the
-// WebSocket ops, so its pause pauses nobody else. ?kiosk=1: no controls, large type.
+// WebSocket ops, so its pause pauses nobody else. ?kiosk=1: no controls, large type, a clock.
+// A big stream at speed max must not outrun the page: events only change `state` (cheap), the DOM
+// is brought up to date at most once per animation frame, and only the newest WINDOW posts (plus
+// the pinned ones) are kept, so a frame's work does not grow with the stream.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const flag = (name) => ["1", "true", "yes", "on"].includes((params.get(name) || "").toLowerCase());
+
+const WINDOW = 200; // posts kept and shown, besides the pinned ones
+const PAGE = 200; // posts asked for at once: the snapshot, and each "load older"
+const BURST = 10; // more new posts than this in one update: a flood, shown without highlights
+const RENDER_GAP = 100; // ms between two DOM updates at least
+const PRIVATE_PASS = ["max_gap", "loop", "scenario", "faults", "timestamps"];
 
 const state = {
   mode: flag("private") ? "private" : "shared",
@@ -15,12 +24,23 @@ const state = {
   stream: null,
   feed: null,
   source: null, // EventSource (shared) or WebSocket (private)
-  posts: new Map(), // post id -> {post, pinned}
+  posts: new Map(), // post id -> {post, pinned, pinOrder, fresh}, oldest first; bounded by `limit`
+  limit: WINDOW, // unpinned posts kept; "load older" raises it
+  older: false, // the server pages the snapshot (?limit=&before=) and has older posts
+  total: 0, // visible posts in the stream as far as the page knows (shown or not)
+  pins: 0, // pin events seen: a newer pin gets a higher pinOrder
+  renders: 0, // DOM updates done (at most one per animation frame)
+  pendingRender: false,
+  lastRender: 0, // performance.now() of the last DOM update
+  renderMs: 0, // time spent updating the DOM, in all
+  lag: null, // ms between the last event's due_at and its arrival
+  archiveTime: null, // the last event's archive_time, shown at the next render
+  unseenNew: 0, // posts arrived since the last render
   keyEventsKnown: false, // the server flags key events itself (snapshot has key_events)
   cursor: null,
   events: 0,
   resets: 0,
-  playing: true,
+  playing: !(flag("private") && flag("paused")),
   speed: params.get("speed") || 60, // a private replay's, kept across its reconnects
   position: null, // archive time (ms) of the replay
   span: null, // {first, last} archive times (ms)
@@ -28,9 +48,8 @@ const state = {
   generation: 0,
   pendingPost: false, // a private replay's post op awaits its post.created or error
   privateFailures: 0, // private connections closed in a row
-  animate: true, // highlight posts as they arrive
 };
-window.livesim = state; // read by the browser tests
+window.livesim = state; // the documented test hook (docs/ticker.md)
 
 const EVENT_TYPES = ["post.created", "post.updated", "post.deleted", "post.pinned",
                      "post.unpinned", "stream.state", "stream.reset"];
@@ -61,6 +80,7 @@ async function api(path, body, method = "POST") {
 async function start() {
   document.documentElement.classList.toggle("kiosk", state.kiosk);
   document.body.classList.toggle("kiosk", state.kiosk);
+  if (state.kiosk) startClock();
   // On a phone the panels start folded, so the posts come first.
   if (window.matchMedia("(max-width: 760px)").matches && !state.kiosk) $("key-panel").open = false;
   const streams = await api("/api/streams");
@@ -87,6 +107,19 @@ async function start() {
   setUpMode();
   if (state.mode === "private") openPrivate(params.get("from"));
   else await loadSnapshot();
+}
+
+function startClock() {
+  // A newsroom screen shows the time of day, ticking, so it never looks frozen between posts;
+  // in UTC, the zone the post times are shown in.
+  const clock = $("clock");
+  clock.title = "Time now (UTC)";
+  const tick = () => {
+    const now = new Date().toLocaleTimeString("en-GB", {...UTC, hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    clock.textContent = `${now} UTC`;
+  };
+  tick();
+  setInterval(tick, 1000);
 }
 
 function go(changes) {
@@ -118,22 +151,75 @@ function setUpMode() {
 
 // Shared stream: snapshot + SSE --------------------------------------------------------------
 
+function postsUrl(query) {
+  return `/api/streams/${encodeURIComponent(state.stream)}/posts?${new URLSearchParams(query)}`;
+}
+
 async function loadSnapshot() {
   const mine = ++state.generation;
   if (state.source) state.source.close();
-  const snapshot = await api(`/api/streams/${encodeURIComponent(state.stream)}/posts`);
+  // A server that pages the snapshot answers the newest PAGE posts; one that ignores ?limit=
+  // sends them all (up to server.max_snapshot_bytes) and the page keeps the newest.
+  const snapshot = await api(postsUrl({limit: PAGE}));
   if (mine !== state.generation) return;
   state.posts.clear();
+  state.limit = WINDOW;
   state.keyEventsKnown = Array.isArray(snapshot.key_events);
-  for (const post of [...snapshot.posts].reverse()) {
-    state.posts.set(post.id, {post, pinned: Boolean(post.pinned)});
+  const posts = snapshot.posts;
+  state.total = posts.length + (snapshot.omitted || 0);
+  state.older = hasOlder(snapshot, posts.length);
+  // Newest first, so the newest WINDOW unpinned posts are the first ones met.
+  const kept = [];
+  let unpinned = 0;
+  for (const post of posts) {
+    if (post.pinned) kept.push(post);
+    else if (unpinned < state.limit) {
+      kept.push(post);
+      unpinned += 1;
+    }
   }
+  if (posts.length > kept.length) state.older = false; // ?limit= ignored: no paging to ask for
+  kept.reverse().forEach((post, i) => {
+    state.posts.set(post.id, {post, pinned: Boolean(post.pinned), pinOrder: post.pinned ? i - kept.length : 0, fresh: false});
+  });
   state.cursor = snapshot.cursor;
   showState(snapshot);
-  state.animate = false; // the snapshot is history: only posts that arrive later light up
   render();
-  state.animate = true;
   subscribe(snapshot.cursor);
+}
+
+function hasOlder(answer, count) {
+  // A paged answer says more exist by a cursor for the next page or by the posts it left out;
+  // an answer of all the posts (?limit= ignored) has more posts than asked for.
+  if (count > PAGE) return false;
+  return Boolean(answer.next || answer.before || answer.has_more || (answer.omitted || 0) > 0);
+}
+
+async function loadOlder() {
+  const button = $("older");
+  const oldest = [...state.posts.values()].find((entry) => !entry.pinned);
+  if (!oldest) return;
+  button.disabled = true;
+  try {
+    const mine = state.generation;
+    const page = await api(postsUrl({limit: PAGE, before: oldest.post.id}));
+    if (mine !== state.generation) return;
+    const older = page.posts.filter((post) => !state.posts.has(post.id));
+    // A server that ignores ?before= sends the newest posts again: nothing older, no more asking.
+    state.older = older.length > 0 && hasOlder(page, page.posts.length);
+    state.limit += older.length;
+    const merged = new Map();
+    for (const post of older.reverse()) {
+      merged.set(post.id, {post, pinned: Boolean(post.pinned), pinOrder: 0, fresh: false});
+    }
+    for (const [id, entry] of state.posts) merged.set(id, entry);
+    state.posts = merged;
+  } catch (error) {
+    notice(error.message, true);
+  } finally {
+    button.disabled = false;
+  }
+  scheduleRender();
 }
 
 function subscribe(cursor) {
@@ -158,7 +244,8 @@ function subscribe(cursor) {
 
 function openPrivate(from) {
   const query = new URLSearchParams({speed: String(state.speed)});
-  for (const name of ["max_gap", "loop", "scenario"]) {
+  // Whatever the private endpoint takes is passed on as given; the server judges it.
+  for (const name of PRIVATE_PASS) {
     if (params.get(name)) query.set(name, params.get(name));
   }
   if (from) query.set("from", from);
@@ -185,7 +272,8 @@ function openPrivate(from) {
       state.resets += 1;
       if (data.data && data.data.reason !== "private") {
         state.posts.clear();
-        render();
+        state.total = 0;
+        scheduleRender();
       }
       return;
     }
@@ -198,7 +286,7 @@ function openPrivate(from) {
     state.privateFailures += 1;
     if (state.privateFailures >= 3) {
       setConnection("refused", false);
-      notice("The private replay could not start: check speed, max_gap, from, loop and scenario in the address.", true);
+      notice(`The private replay could not start: check speed, from, paused, ${PRIVATE_PASS.join(", ")} in the address.`, true);
       return;
     }
     setConnection("reconnecting", false);
@@ -223,8 +311,7 @@ function onEvent(event) {
   state.events += 1;
   state.cursor = event.id;
   if (event.due_at) {
-    const lag = Date.now() - Date.parse(event.due_at);
-    $("lag").textContent = `lag ${Math.max(0, lag)} ms`;
+    state.lag = Math.max(0, Date.now() - Date.parse(event.due_at));
   }
   const post = event.post;
   switch (event.type) {
@@ -236,8 +323,13 @@ function onEvent(event) {
         formMessage(null, `Posted to your private replay (${post.id}).`);
       }
       state.posts.delete(post.id);
-      state.posts.set(post.id, {post, pinned: old ? old.pinned : Boolean(post.pinned)});
-      if (!old) countUnseen();
+      state.posts.set(post.id, {post, pinned: old ? old.pinned : Boolean(post.pinned),
+                                pinOrder: old ? old.pinOrder : 0, fresh: !old});
+      if (!old) {
+        state.total += 1;
+        state.unseenNew += 1;
+        trim();
+      }
       break;
     }
     case "post.updated": {
@@ -247,10 +339,11 @@ function onEvent(event) {
     }
     case "post.deleted":
       state.posts.delete(post.id);
+      state.total = Math.max(0, state.total - 1);
       break;
     case "post.pinned":
     case "post.unpinned":
-      if (state.posts.has(post.id)) state.posts.get(post.id).pinned = event.type === "post.pinned";
+      pin(post, event.type === "post.pinned");
       break;
     case "stream.state":
       showState(event.data);
@@ -260,14 +353,61 @@ function onEvent(event) {
       loadSnapshot().catch(fail);
       return;
   }
-  if (event.archive_time) showPosition(event.archive_time);
-  render();
+  if (event.archive_time) state.archiveTime = event.archive_time;
+  scheduleRender();
+}
+
+function pin(post, pinned) {
+  const entry = state.posts.get(post.id);
+  if (entry) {
+    entry.pinned = pinned;
+    entry.pinOrder = pinned ? ++state.pins : 0;
+  } else if (pinned) {
+    // Pinned after it left the window: the event carries the post, so it comes back, in its
+    // place in time (the window is oldest first, and it is older than all of it).
+    const entries = [...state.posts];
+    state.posts = new Map([[post.id, {post, pinned, pinOrder: ++state.pins, fresh: false}], ...entries]);
+  }
+}
+
+function trim() {
+  // Drop the oldest unpinned posts past the window; Map order is arrival order, oldest first.
+  let unpinned = 0;
+  for (const entry of state.posts.values()) if (!entry.pinned) unpinned += 1;
+  for (const [id, entry] of state.posts) {
+    if (unpinned <= state.limit) break;
+    if (entry.pinned) continue;
+    state.posts.delete(id);
+    unpinned -= 1;
+  }
+}
+
+function scheduleRender() {
+  // One DOM update per animation frame, however many events came in since, and at most one
+  // every RENDER_GAP ms: a flood is drawn ten times a second, not sixty. A hidden tab gets no
+  // frames, so a timer does it there (browsers slow it to once a second).
+  if (state.pendingRender) return;
+  state.pendingRender = true;
+  let frame = 0;
+  let timer = 0;
+  const run = () => {
+    if (!state.pendingRender) return;
+    state.pendingRender = false;
+    cancelAnimationFrame(frame);
+    clearTimeout(timer);
+    render();
+  };
+  const wait = Math.max(0, state.lastRender + RENDER_GAP - performance.now());
+  setTimeout(() => {
+    frame = requestAnimationFrame(run);
+    timer = setTimeout(run, 250);
+  }, wait);
 }
 
 function showState(data) {
   state.playing = data.state === "playing";
   state.speed = data.speed;
-  $("state").textContent = `${data.state} · ${data.speed}×`;
+  $("state").textContent = statusText(data.state, data.speed);
   $("state").className = `pill ${data.state}`;
   $("live-badge").classList.toggle("idle", data.state !== "playing");
   $("toggle").textContent = data.state === "paused" ? "Resume" : "Pause";
@@ -279,9 +419,15 @@ function showState(data) {
   if (data.position) showPosition(data.position.archive_time);
 }
 
+function statusText(name, speed) {
+  // "paused · 60×", "playing · max speed"; an ended stream's speed says nothing.
+  if (name === "ended") return "ended";
+  return `${name} · ${speed === "max" ? "max speed" : `${speed}×`}`;
+}
+
 function showPosition(iso) {
   state.position = Date.parse(iso);
-  $("clock").textContent = formatStamp(iso);
+  if (!state.kiosk) $("clock").textContent = formatStamp(iso);
   const seek = $("seek");
   if (!seek.closest(".seek").classList.contains("dragging") && state.span) {
     seek.value = String(Math.round((state.position - state.span.first) / 1000));
@@ -308,9 +454,9 @@ function scrolledDown() {
   return window.scrollY > 240;
 }
 
-function countUnseen() {
+function countUnseen(count) {
   if (!scrolledDown() || state.kiosk) return;
-  state.unseen += 1;
+  state.unseen += count;
   $("new-count").textContent = String(state.unseen);
   $("new-posts").hidden = false;
 }
@@ -336,15 +482,34 @@ function isKeyEvent(post) {
 }
 
 const rendered = new Map(); // post id -> {post, pinned, node}: unchanged posts keep their node
+let keyPosts = []; // the posts the key events panel shows
+let pinSignature = "";
 
 function render() {
+  const began = performance.now();
+  state.renders += 1;
+  if (state.archiveTime) showPosition(state.archiveTime);
+  state.archiveTime = null;
+  if (state.lag !== null) $("lag").textContent = `lag ${state.lag} ms`;
+  if (state.unseenNew) countUnseen(state.unseenNew);
+  state.unseenNew = 0;
+  // Newest first. The most recently pinned post heads the list; other pinned posts stay in
+  // their place in time and are named in the "Also pinned" strip above it.
   const entries = [...state.posts.values()].reverse();
-  entries.sort((a, b) => Number(b.pinned) - Number(a.pinned));
-  const nodes = entries.map((entry) => {
+  const pinned = entries.filter((entry) => entry.pinned).sort((a, b) => b.pinOrder - a.pinOrder);
+  const top = pinned[0];
+  if (top) entries.splice(entries.indexOf(top), 1);
+  const ordered = top ? [top, ...entries] : entries;
+  const fresh = ordered.filter((entry) => entry.fresh).length;
+  const animate = fresh <= BURST; // a flood is shown as it is, without highlights
+  const nodes = ordered.map((entry) => {
+    const isTop = entry === top;
     const known = rendered.get(entry.post.id);
-    if (known && known.post === entry.post && known.pinned === entry.pinned) return known.node;
-    const node = renderPost(entry);
-    rendered.set(entry.post.id, {post: entry.post, pinned: entry.pinned, node});
+    const wasFresh = entry.fresh;
+    entry.fresh = false;
+    if (known && known.post === entry.post && known.pinned === entry.pinned && known.top === isTop) return known.node;
+    const node = renderPost(entry, isTop, animate && wasFresh);
+    rendered.set(entry.post.id, {post: entry.post, pinned: entry.pinned, top: isTop, node});
     return node;
   });
   for (const id of rendered.keys()) if (!state.posts.has(id)) rendered.delete(id);
@@ -354,13 +519,54 @@ function render() {
   nodes.forEach((node, i) => {
     if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
   });
-  $("empty").hidden = entries.length > 0;
-  $("count").textContent = `${entries.length} post${entries.length === 1 ? "" : "s"}`;
+  if (state.kiosk && top) clamp(rendered.get(top.post.id).node);
+  renderAlsoPinned(pinned.slice(1));
+  $("empty").hidden = ordered.length > 0;
+  $("older").hidden = !state.older || state.mode === "private";
+  const total = Math.max(state.total, ordered.length);
+  const shown = ordered.length < total ? `${ordered.length} of ` : "";
+  $("count").textContent = `${shown}${total} post${total === 1 ? "" : "s"}`;
   renderKeyEvents();
+  state.lastRender = performance.now();
+  state.renderMs += state.lastRender - began;
+}
+
+const CLAMP_REM = 11; // body.kiosk .post.top.clamped's max-height
+const measured = new WeakSet(); // nodes whose clamp is decided: a changed post is a new node
+
+function clamp(node) {
+  // Kiosk: a long pinned post shows its first lines and fades, so new posts stay on screen. One
+  // only a little longer than the cut is shown whole: fading its last line would hide more than
+  // it saves.
+  if (measured.has(node)) return;
+  measured.add(node);
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  node.classList.toggle("clamped", node.offsetHeight > CLAMP_REM * rem * 1.3);
+}
+
+function renderAlsoPinned(others) {
+  const signature = others.map(({post}) => post.id).join(" ");
+  if (signature === pinSignature) return;
+  pinSignature = signature;
+  const strip = $("also-pinned");
+  strip.hidden = others.length === 0;
+  strip.replaceChildren(el("span", "also-label", "Also pinned"), ...others.map(({post}) => {
+    const link = el("a", null, summary(post) || formatStamp(post.published_at));
+    link.href = `#post-${post.id}`;
+    link.dataset.postId = post.id;
+    link.dir = "auto";
+    link.onclick = (e) => {
+      e.preventDefault();
+      jumpTo(post.id);
+    };
+    return link;
+  }));
 }
 
 function renderKeyEvents() {
   const keys = [...state.posts.values()].reverse().filter(({post}) => isKeyEvent(post));
+  if (keys.length === keyPosts.length && keys.every(({post}, i) => post === keyPosts[i])) return;
+  keyPosts = keys.map(({post}) => post);
   const list = $("key-events");
   list.replaceChildren(...keys.map(({post}) => {
     const item = el("li");
@@ -378,6 +584,7 @@ function renderKeyEvents() {
     return item;
   }));
   $("key-count").textContent = String(keys.length);
+  $("key-count").hidden = keys.length === 0; // no badge for nothing
   $("key-empty").hidden = keys.length > 0;
 }
 
@@ -409,9 +616,9 @@ const TIME_NOTES = {
   extrapolated: "Approximate time: the archive gives none for this post, so it was estimated from the blog's pace.",
 };
 
-function renderPost({post, pinned}) {
+function renderPost({post, pinned}, top, fresh) {
   const key = isKeyEvent(post);
-  const classes = ["post", key && "key", pinned && "pinned", state.animate && "fresh"];
+  const classes = ["post", key && "key", pinned && "pinned", top && "top", fresh && "fresh"];
   const item = el("li", classes.filter(Boolean).join(" "));
   item.id = `post-${post.id}`;
   item.dataset.postId = post.id;
@@ -462,8 +669,8 @@ function safeUrl(url) {
 }
 
 function renderMedia(media) {
-  // A gallery's photos (the images of a post that has a gallery counter) form one strip; a
-  // gallery counter without photos is a strip of that many frames.
+  // A gallery's photos (the images of a post that has a gallery counter) form one strip.
+  // A gallery counter without photos is only its line: no empty frames.
   const blocks = [];
   const images = media.filter((m) => m.kind === "image");
   const galleries = media.filter((m) => m.kind === "gallery");
@@ -510,11 +717,9 @@ function strip(images, count, gallery) {
   const box = el("div", "media gallery");
   const title = gallery && (gallery.title || gallery.caption);
   box.append(el("div", "strip-head", `Gallery · ${count} photo${count === 1 ? "" : "s"}${title ? ` · ${title}` : ""}`));
-  const row = el("div", images.length ? "strip" : "strip frames");
+  if (!images.length) return box;
+  const row = el("div", "strip");
   for (const image of images) row.append(photo(image, true));
-  for (let i = images.length; i < Math.min(count, 6); i++) {
-    row.append(photo({caption: null, credit: gallery && gallery.credit}, true));
-  }
   box.append(row);
   return box;
 }
@@ -617,6 +822,7 @@ async function control(op, body) {
   }
 }
 
+$("older").onclick = () => loadOlder();
 $("toggle").onclick = () => control(state.playing ? "pause" : "resume");
 $("restart").onclick = () => control("restart");
 $("speed").onchange = (e) => control("speed", {speed: e.target.value === "max" ? "max" : Number(e.target.value)});
