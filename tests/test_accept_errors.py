@@ -47,7 +47,7 @@ def test_a_server_out_of_file_descriptors_logs_accept_errors_sparingly(tmp_path:
     import time
     import urllib.request
 
-    from test_cli import serving
+    from cli_helpers import serving
 
     with serving("--port", "0", cwd=tmp_path, shell="ulimit -n 64") as served:
         port = int(served.url.rsplit(":", 1)[1])
