@@ -27,8 +27,6 @@ from server_helpers import (
 
 from simulator.web.state import OPEN
 
-LOOPING = {"id": "s", "feed": BUNDLED_ID, "speed": 600, "max_gap": "1s", "loop": True}
-
 
 async def test_missing_static_file_is_json_404(server: Server) -> None:
     status, body = await server.get("/static/nope.js")
