@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import sse
 from conftest import BUNDLED_ID, Server, StartServer
+from server_helpers import assert_error as assert_bounded_error
+from server_helpers import assert_healthy
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -384,3 +386,39 @@ async def test_cors_preflight(server: Server, path: str) -> None:
         allowed = response.headers["Access-Control-Allow-Headers"].lower()
         assert "content-type" in allowed and "last-event-id" in allowed
         assert await response.read() == b""
+
+
+# Out-of-range input changes nothing (issue #6) ------------------------------------------------
+
+
+@pytest.mark.parametrize("speed", [1e7, 1e8, 2e19, 2**64, 1e308, "1e400", "NaN", -1, "9" * 10_000])
+async def test_out_of_range_speed_is_refused_and_changes_nothing(
+    server: Server, speed: Any
+) -> None:
+    path = f"/api/streams/{BUNDLED_ID}"
+    before = (await server.get(path))[1]["speed"]
+    status, body = await server.post(path + "/speed", {"speed": speed})
+    assert_bounded_error(status, body, 400, "body.speed")
+    assert (await server.get(path))[1]["speed"] == before
+    status, body = await server.post("/api/streams", {"feed": BUNDLED_ID, "speed": speed})
+    assert_bounded_error(status, body, 400, "body.speed")
+    await assert_healthy(server)
+
+
+@pytest.mark.parametrize("speed", ["1e9", "2e19", "1e400", "nan"])
+async def test_out_of_range_private_speed_is_refused(server: Server, speed: str) -> None:
+    status, body = await server.get(f"/feeds/{BUNDLED_ID}/events?speed={speed}")
+    assert_bounded_error(status, body, 400, "query.speed")
+
+
+async def test_far_scenario_time_is_refused(server: Server) -> None:
+    body = {
+        "id": "far",
+        "feed": BUNDLED_ID,
+        "speed": "max",
+        "loop": False,
+        "scenario": [{"action": "pin", "post": "p-66e33032b5", "after": "1e12"}],
+    }
+    status, answer = await server.post("/api/streams", body)
+    assert_bounded_error(status, answer, 400, "body.scenario[0].after")
+    await assert_healthy(server)

@@ -3,7 +3,8 @@
 Commands that end before serving run in-process through ``simulator.cli.main``, with their own
 working directory, environment, stdout and stderr: the same parser, handlers and error lines as
 the installed command, without a second's interpreter start each. What only a process shows (the
-entry point itself, serving, signals, the open-file limit, a port in use) runs as a subprocess.
+entry point itself, a port in use) runs as a subprocess; serving, signals and the open-file limit
+are in test_cli_serve.py.
 """
 
 from __future__ import annotations
@@ -12,39 +13,20 @@ import contextlib
 import gc
 import io
 import json
-import logging
 import os
-import queue
-import re
-import resource
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
+from cli_helpers import ROOT, environment
 
-import simulator
-from simulator import logs
 from simulator.cli import main
 from simulator.sources import BUNDLED
 
-ROOT = Path(simulator.__file__).resolve().parent.parent
 SEED = ROOT / "simulator" / "data" / BUNDLED
-
-
-def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test's environment without any ``LIVESIM_*`` of the caller's, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")}
-    return {**env, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8", **(extra or {})}
 
 
 def livesim(
@@ -577,213 +559,3 @@ def test_usage_error(usage: dict[str, subprocess.CompletedProcess[str]], key: st
     last = result.stderr.splitlines()[-1]
     assert last.startswith(f"livesim {args[0]}: error: {says}"), last
     assert len(last) < 300, "a long value is cut short in the message"
-
-
-# Serving: the port actually bound, the settings actually used, a clean exit on SIGTERM
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    url: str
-    banner: list[str]
-    stderr: list[str | None]
-    pumps: list[threading.Thread]
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, then the exit status and stderr."""
-        self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(timeout=15)
-        for thread in self.pumps:
-            thread.join(timeout=5)
-        return status, "".join(line for line in self.stderr if line is not None)
-
-
-@contextlib.contextmanager
-def serving(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, shell: str = ""
-) -> Iterator[Served]:
-    """``livesim serve ARGS`` until its banner names a URL (``shell``: a ``sh`` line run first).
-
-    Threads drain both pipes, so a chatty server never blocks and reading never hangs the test.
-    """
-    command = [sys.executable, "-m", "simulator", "serve", *args]
-    if shell:
-        command = ["sh", "-c", shell + ' && exec "$@"', "sh", *command]
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=environment(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
-    stdout: queue.Queue[str | None] = queue.Queue()
-    stderr: list[str | None] = []
-    assert process.stdout is not None and process.stderr is not None
-    pumps = [
-        threading.Thread(target=pump, args=(process.stdout, stdout.put), daemon=True),
-        threading.Thread(target=pump, args=(process.stderr, stderr.append), daemon=True),
-    ]
-    for thread in pumps:
-        thread.start()
-    try:
-        banner = read_banner(stdout)
-        match = re.search(r"serving on (http://\S+)", "\n".join(banner))
-        assert match, (banner, stderr)
-        yield Served(process, match.group(1), banner, stderr, pumps)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=15)
-        for thread in pumps:
-            thread.join(timeout=5)
-        process.stdout.close()
-        process.stderr.close()
-
-
-def pump(stream: IO[str], put: Callable[[Any], None]) -> None:
-    for line in stream:
-        put(line)
-    put(None)
-
-
-def read_banner(lines: queue.Queue[str | None], timeout: float = 20.0) -> list[str]:
-    """Lines up to the last stream line (no more for a moment), or all before exit or timeout."""
-    banner: list[str] = []
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        streams_listed = any(line.startswith("  stream ") for line in banner)
-        try:
-            line = lines.get(timeout=min(left, 0.3) if streams_listed else left)
-        except queue.Empty:
-            if streams_listed:
-                return banner
-            break
-        if line is None:
-            break
-        banner.append(line.rstrip("\n"))
-    return banner
-
-
-def test_serve_speed_max_on_a_free_port_then_sigterm(tmp_path: Path) -> None:
-    """The README's `--speed max --no-loop` serves; `--port 0` prints the port really bound."""
-    with serving("--port", "0", "--speed", "max", "--no-loop", cwd=tmp_path) as served:
-        port = int(served.url.rsplit(":", 1)[1])
-        assert port != 0
-        assert f"curl -N {served.url}/streams/aljazeera-iraq-2014-06/events" in served.banner[1]
-        assert "speed max, loop False" in served.banner[1]
-        assert served.get("/healthz")["ok"] is True
-        (stream,) = served.get("/api/streams")
-        assert (stream["speed"], stream["loop"]) == ("max", False)
-        status, stderr = served.stop()
-    assert status == 0, stderr
-    assert "Traceback" not in stderr
-
-
-def test_flags_win_over_the_config_file_for_every_stream(tmp_path: Path) -> None:
-    """`make run ARGS="--speed 600"`: flags apply to each configured stream, with
-    --event-loop uvloop and JSON logs."""
-    (tmp_path / "c.toml").write_text(
-        '[server]\nport = 1\nlog_format = "text"\n'
-        + "".join(
-            f'[[streams]]\nid = "s{n}"\nfeed = "aljazeera-iraq-2014-06"\nspeed = 2\nmax_gap = 5\n'
-            for n in (1, 2)
-        ),
-        encoding="utf-8",
-    )
-    args = ["--config", "c.toml", "--speed", "600", "--max-gap", "10m", "--no-loop"]
-    with serving(
-        *args, "--port", "0", "--event-loop", "uvloop", "--log-format", "json", cwd=tmp_path
-    ) as served:
-        streams = {s["id"]: s for s in served.get("/api/streams")}
-        assert set(streams) == {"s1", "s2"}
-        for stream in streams.values():
-            assert (stream["speed"], stream["max_gap"], stream["loop"]) == (600, 600.0, False)
-        status, stderr = served.stop()
-    assert status == 0, stderr
-    for line in stderr.splitlines():  # the JSON log format: nothing but JSON objects
-        assert isinstance(json.loads(line), dict), line
-
-
-def test_open_file_limit_raised_to_the_hard_limit(tmp_path: Path) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard <= 256:
-        pytest.skip(f"needs a finite hard limit above 256 (have {hard})")
-    with serving("--port", "0", cwd=tmp_path, shell="ulimit -Sn 256") as served:
-        assert served.banner[0] == (
-            f"livesim: open-file limit raised from 256 to {hard} (the hard limit)"
-        )
-        status, _ = served.stop()
-    assert status == 0
-    with serving("--port", "0", cwd=tmp_path, shell=f"ulimit -Sn {hard}") as served:
-        assert served.banner[0].startswith("livesim: serving on "), "no line when unchanged"
-        served.stop()
-
-
-def test_serve_beyond_loopback_with_a_token_from_the_environment(tmp_path: Path) -> None:
-    env = {"LIVESIM_TOKEN": "a-token-of-32-characters-or-so-1"}
-    with serving("--host", "0.0.0.0", "--port", "0", cwd=tmp_path, env=env) as served:
-        assert served.url.startswith("http://0.0.0.0:")
-        status, stderr = served.stop()
-    assert status == 0, stderr
-
-
-# Log records: one line each, text or JSON, an exception as its type and message only
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def log_with_exception() -> None:
-    logger = logging.getLogger("livesim.test")
-    logger.info("started %s", "ok")
-    logging.getLogger("apscheduler.scheduler").info("Scheduler started")  # library chatter
-    try:
-        raise ValueError("bad\nthing")
-    except ValueError:
-        logger.exception("it failed\nbadly")
-
-
-def test_text_log_records_are_one_line_each(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logs.configure("text")
-    log_with_exception()
-    assert capsys.readouterr().err.splitlines() == [
-        "livesim: INFO livesim.test: started ok",
-        "livesim: ERROR livesim.test: it failed | badly: ValueError: bad | thing",
-    ]
-
-
-def test_json_log_records_are_one_object_per_line(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logs.configure("json")
-    log_with_exception()
-    lines = capsys.readouterr().err.splitlines()
-    records = [json.loads(line) for line in lines]
-    assert [{k: v for k, v in r.items() if k != "ts"} for r in records] == [
-        {"level": "INFO", "logger": "livesim.test", "msg": "started ok"},
-        {
-            "level": "ERROR",
-            "logger": "livesim.test",
-            "msg": "it failed\nbadly",
-            "exc": "ValueError: bad | thing",
-        },
-    ]
-    for record in records:
-        stamp = datetime.fromisoformat(record["ts"])
-        assert stamp.utcoffset() == timedelta(0)
-        assert abs(datetime.now(UTC) - stamp) < timedelta(minutes=1)

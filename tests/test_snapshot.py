@@ -432,3 +432,61 @@ def test_the_in_flight_bound_holds_at_least_one_snapshot() -> None:
         )
     assert str(caught.value).startswith("f: server.max_snapshot_bytes_in_flight: "), caught.value
     assert "max_snapshot_bytes" in str(caught.value)
+
+
+# core/snapshot.py on its own: pieces, the fit, the tail's bytes -----------------------------
+
+
+def test_a_pieces_cost_counts_its_comma_and_its_key_event_id() -> None:
+    from simulator.core.snapshot import piece
+
+    plain = piece("p1", {"id": "p1", "body": "x"})
+    assert plain.json == b'{"id":"p1","body":"x"}' and not plain.key_event
+    assert plain.cost == len(plain.json) + 1
+    key = piece("p1", {"id": "p1", "body": "x", "key_event": True})
+    assert key.key_event and key.cost == len(key.json) + 1 + len(b'"p1"') + 1
+    assert not piece("p1", {"key_event": 1}).key_event  # only a JSON true
+
+
+def test_fit_stops_at_the_first_piece_that_does_not_fit() -> None:
+    from simulator.core.snapshot import Piece, fit
+
+    pieces = [Piece(f"p{n}", b"x" * size, False) for n, size in enumerate([9, 19, 4])]
+    chosen, left = fit(pieces, 29)
+    assert [p.post_id for p in chosen] == ["p0"] and left == 19  # p2 would fit; not after p1
+    assert fit(pieces, 35) == (pieces, 0)
+    assert fit([], 0) == ([], 0)
+
+
+def test_the_tail_is_valid_json_with_its_counts() -> None:
+    from simulator.core.snapshot import piece, posts_tail
+
+    ordered = [piece("a", {"id": "a"}), piece("b", {"id": "b", "key_event": True})]
+    tail = posts_tail(ordered, 5, prefix=b'{"stream":"s",')
+    assert (tail.shown, tail.omitted) == (2, 3)
+    assert orjson.loads(tail.body) == {
+        "stream": "s",
+        "posts": [{"id": "a"}, {"id": "b", "key_event": True}],
+        "key_events": ["b"],
+        "truncated": True,
+        "omitted": 3,
+    }
+    empty = posts_tail([], 0, prefix=b"{", key_events=False)
+    assert orjson.loads(empty.body) == {"posts": [], "truncated": False, "omitted": 0}
+
+
+def test_budget_and_feed_posts_keep_the_newest_within_max_bytes() -> None:
+    from core_helpers import make_feed
+
+    from simulator.core.snapshot import FRAME, HEAD_RESERVE, budget_for, feed_posts
+
+    assert budget_for(HEAD_RESERVE + FRAME + 10) == 10 and budget_for(0) == 0
+    feed = make_feed([0, 10, 20, 30])
+    whole = orjson.loads(feed_posts(feed, 1 << 20))
+    assert [p["id"] for p in whole["posts"]] == ["p0", "p1", "p2", "p3"]
+    assert (whole["feed"], whole["truncated"], whole["omitted"]) == ("feed", False, 0)
+    one_post = len(orjson.dumps(whole["posts"][-1]))
+    bound = len(b'{"feed":"feed",') + FRAME + 2 * (one_post + 1)
+    cut = feed_posts(feed, bound)
+    assert [p["id"] for p in orjson.loads(cut)["posts"]] == ["p2", "p3"]
+    assert orjson.loads(cut)["omitted"] == 2 and len(cut) <= bound

@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+import sse
 from conftest import BUNDLED_ID, Server, StartServer
+from server_helpers import metrics_text
+from websockets.asyncio.client import connect as ws_connect
 
 TIMEOUT = 20
 PAUSED = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "paused": True}
@@ -164,3 +167,33 @@ async def test_ws_heartbeat_keeps_a_client_that_answers(start_server: StartServe
             await ws.send_str('{"op": "ping"}')
             reply = await ws.receive(timeout=5)
             assert reply.json()["type"] == "pong"
+
+
+# Absurd cursors and HEAD (issue #6) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", ["9" * 5000, "1" * 19, "0" * 30])
+async def test_absurd_cursor_gets_a_reset(server: Server, digits: str) -> None:
+    cursor = (await server.get(f"/api/streams/{BUNDLED_ID}"))[1]["cursor"]
+    incarnation = cursor.rsplit("-", 1)[0]
+    url = f"{server.base}/streams/{BUNDLED_ID}/events"
+    async with asyncio.timeout(TIMEOUT):
+        async with sse.connect(
+            server.session, url, last_event_id=f"{incarnation}-{digits}"
+        ) as reader:
+            first = await reader.next_event()
+        assert sse.envelope(first)["type"] == "stream.reset"
+        async with ws_connect(f"{server.ws_base}/streams/{BUNDLED_ID}/ws") as ws:
+            await ws.send(f'{{"op": "resume", "since": "{incarnation}-{digits}"}}')
+            replies = [await ws.recv() for _ in range(2)]
+        assert '"type":"resumed"' in replies[0] and '"type":"stream.reset"' in replies[1]
+
+
+async def test_head_on_event_streams_sends_no_body_and_starts_nothing(server: Server) -> None:
+    for path in (f"/streams/{BUNDLED_ID}/events", f"/feeds/{BUNDLED_ID}/events"):
+        async with asyncio.timeout(TIMEOUT), server.session.head(server.base + path) as response:
+            assert response.status == 200
+            assert response.content_type == "text/event-stream"
+            assert await response.read() == b""
+    status, metrics = await metrics_text(server)
+    assert 'livesim_subscribers{stream="private"' not in metrics

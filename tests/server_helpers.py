@@ -1,0 +1,59 @@
+"""Helpers for the tests that meet a real server at its edge: errors that name the input,
+probes, /metrics text and raw HTTP exchanges on a fresh connection."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from conftest import Server
+from websockets.typing import Origin
+
+TIMEOUT = 10
+
+
+EVIL = Origin("http://evil.example")
+
+
+def assert_error(status: int, body: Any, expected: int, where: str | None) -> None:
+    assert status == expected, body
+    assert body["status"] == expected and body["where"] == where, body
+    assert isinstance(body["error"], str) and len(body["error"]) < 400
+
+
+async def assert_healthy(server: Server) -> None:
+    async with asyncio.timeout(2):
+        status, body = await server.get("/healthz")
+    assert status == 200 and body["ok"] is True
+
+
+async def metrics_text(server: Server) -> tuple[int, str]:
+    async with server.session.get(server.base + "/metrics") as response:
+        return response.status, await response.text()
+
+
+def port_of(server: Server) -> int:
+    return int(server.base.rsplit(":", 1)[1])
+
+
+async def raw_exchange(server: Server, request: bytes) -> bytes:
+    """Send ``request`` on a fresh connection and read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    try:
+        writer.write(request)
+        async with asyncio.timeout(5):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def json_of(answer: bytes) -> Any:
+    return orjson.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+TOKEN = "s3cret-token-0123456789"
