@@ -78,6 +78,7 @@ def test_construction_emits_a_start_state() -> None:
     assert body["data"] == {
         "reason": "start",
         "state": "playing",
+        "timestamps": "archive",
         "speed": 1,
         "loop": False,
         "max_gap": None,
@@ -703,6 +704,7 @@ def test_describe() -> None:
     replay.advance(START + 1)
     assert replay.describe(START + 1.5) == {
         "state": "playing",
+        "timestamps": "archive",
         "speed": 60,
         "loop": True,
         "max_gap": 120.0,

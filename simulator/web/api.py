@@ -193,7 +193,7 @@ async def stream_posts(request: web.Request) -> web.StreamResponse:
     return await snapshots.send(request, parts, server, request.app[METRICS])
 
 
-@routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed}")
+@routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed|step}")
 async def control_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
     body = await read_json(request)
@@ -203,6 +203,6 @@ async def control_stream(request: web.Request) -> web.Response:
         raise input_error(exc) from None
     try:
         stream.command(command)
-    except InputError as exc:  # a seek to no post or time of this stream: ``to``
+    except InputError as exc:  # a seek to no post or time (``to``), a step while playing (409)
         raise input_error(exc, "body") from None
     return json(stream_json(request, stream))
