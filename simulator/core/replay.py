@@ -57,7 +57,7 @@ from .model import Media, Post, TimeSource, format_time
 from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
-from .snapshot import DEFAULT_MAX_BYTES
+from .snapshot import DEFAULT_MAX_BYTES, Page
 from .timeline import Timeline, format_speed
 from .wire import Event
 
@@ -271,6 +271,12 @@ class Replay:
         the posts are exactly those of the events up to the cursor."""
         head = orjson.dumps({"stream": self.stream, "cursor": self.cursor, **self.describe(now)})
         return head[:-1] + b",", self.view.encoded(max_bytes).body
+
+    def page_parts(self, now: float, max_bytes: int, page: Page) -> tuple[bytes, bytes]:
+        """``snapshot_parts`` for one page of the posts (``Projection.page``); ``InputError`` at
+        ``before`` for a post not visible now."""
+        head = orjson.dumps({"stream": self.stream, "cursor": self.cursor, **self.describe(now)})
+        return head[:-1] + b",", self.view.page(page, max_bytes).body
 
     def snapshot(self, now: float, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         """``snapshot_parts`` decoded (for tests and tools; the server sends the bytes)."""
@@ -591,7 +597,7 @@ class Replay:
         """A cue's effect on the projection, and its post record as shown: the script's, or with
         ``moment`` (``now`` times) as its time. A cue that is not a post event raises."""
         cue = self.script.cues[index]
-        record = self._records[index]
+        record: Mapping[str, Any] = self._records[index]
         if moment is not None:
             record = self._stamped(cue.type, cue.post.id, record, moment)
         self.view.apply(cue.type, cue.post.id, record)
