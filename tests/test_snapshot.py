@@ -140,6 +140,7 @@ async def test_snapshot_matches_its_cursor_and_the_stream(start_server: StartSer
         "stream",
         "cursor",
         "state",
+        "timestamps",
         "speed",
         "loop",
         "max_gap",
