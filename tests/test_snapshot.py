@@ -27,7 +27,9 @@ from core_helpers import START, T0, make_replay
 from simulator import settings
 from simulator.core import live
 from simulator.core.model import ArchiveError, Feed, Post
-from simulator.core.replay import CreatePost, PinPost, UpdatePost
+from simulator.core.projection import SHARED_PAGES
+from simulator.core.replay import CreatePost, Options, PinPost, UpdatePost
+from simulator.core.snapshot import DEFAULT_PAGE, Page
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10
@@ -433,3 +435,94 @@ def test_the_in_flight_bound_holds_at_least_one_snapshot() -> None:
         )
     assert str(caught.value).startswith("f: server.max_snapshot_bytes_in_flight: "), caught.value
     assert "max_snapshot_bytes" in str(caught.value)
+
+
+# Paging (#15) -------------------------------------------------------------------------------
+
+
+async def test_pages_walk_the_whole_snapshot_newest_first(start_server: StartServer) -> None:
+    server = await start_server(streams=[AT_END])
+    _, whole = await server.get("/api/streams/s/posts")
+    ids: list[str] = []
+    before = ""
+    for _ in range(100):
+        status, page = await server.get(f"/api/streams/s/posts?limit=7{before}")
+        assert status == 200 and page["cursor"] == whole["cursor"]
+        assert page["page"]["limit"] == 7 and len(page["posts"]) <= 7
+        assert page["omitted"] == whole["omitted"] + len(whole["posts"]) - len(page["posts"])
+        ids += [p["id"] for p in page["posts"]]
+        if page["page"]["next"] is None:
+            break
+        assert page["page"]["next"] == page["posts"][-1]["id"]
+        before = f"&before={page['page']['next']}"
+    assert ids == [p["id"] for p in whole["posts"]]
+    _, default = await server.get(f"/api/streams/s/posts?before={ids[0]}")
+    assert default["page"]["limit"] == DEFAULT_PAGE
+    assert [p["id"] for p in default["posts"]] == ids[1 : 1 + DEFAULT_PAGE]
+
+
+async def test_feed_pages_walk_the_feed_oldest_first_within_each(
+    server: Server, bundled: Feed
+) -> None:
+    pages: list[list[str]] = []
+    before = ""
+    for _ in range(100):
+        status, page = await server.get(f"/api/feeds/{BUNDLED_ID}/posts?limit=9{before}")
+        assert status == 200 and page["feed"] == BUNDLED_ID
+        pages.append([p["id"] for p in page["posts"]])
+        if page["page"]["next"] is None:
+            break
+        assert page["page"]["next"] == pages[-1][0]
+        before = f"&before={page['page']['next']}"
+    assert [i for ids in reversed(pages) for i in ids] == [p.id for p in bundled.posts]
+    assert len(pages[0]) == 9
+
+
+def test_first_pages_are_shared_until_the_stream_changes() -> None:
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    first = replay.view.page(Page(2), 1 << 20)
+    assert replay.view.page(Page(2), 1 << 20) is first
+    assert replay.view.page(Page(2, "p2"), 1 << 20) is not replay.view.page(Page(2, "p2"), 1 << 20)
+    replay.apply(CreatePost({"body": "new"}), START)
+    assert replay.view.page(Page(2), 1 << 20) is not first
+    for limit in range(1, 20):
+        replay.view.page(Page(limit), 1 << 20)
+    assert len(replay.view._pages) <= SHARED_PAGES
+
+
+def test_a_page_is_bounded_by_max_bytes_and_skips_a_post_no_page_holds() -> None:
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    replay.apply(CreatePost({"body": "x" * 5000}), START)
+    page = orjson.loads(b"{" + replay.view.page(Page(10), 4096).body)
+    assert page["posts"] == [] and page["page"]["next"] == "live-1"
+    page = orjson.loads(b"{" + replay.view.page(Page(10, "live-1"), 4096).body)
+    assert [p["id"] for p in page["posts"]] == ["p2", "p1", "p0"]
+    assert page["page"]["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        ("limit=0", "query.limit"),
+        ("limit=-1", "query.limit"),
+        ("limit=1001", "query.limit"),
+        (f"limit={2**64}", "query.limit"),
+        ("limit=1e308", "query.limit"),
+        ("limit=NaN", "query.limit"),
+        ("limit=", "query.limit"),
+        ("limit=ten", "query.limit"),
+        ("limit=%EF%BC%93", "query.limit"),  # a full-width digit: isdigit() says yes
+        ("limit=1&limit=2", "query.limit"),
+        ("before=", "query.before"),
+        ("before=nope", "query.before"),
+        ("before=" + "x" * 5000, "query.before"),
+        ("before=%00", "query.before"),
+    ],
+)
+async def test_bad_page_parameters_are_400_naming_them(
+    server: Server, query: str, where: str
+) -> None:
+    for path in (f"/api/streams/{BUNDLED_ID}/posts", f"/api/feeds/{BUNDLED_ID}/posts"):
+        status, body = await server.get(f"{path}?{query}")
+        assert (status, body["where"]) == (400, where), body
+        assert len(body["error"]) <= 300
