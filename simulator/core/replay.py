@@ -250,7 +250,6 @@ class Replay:
     def describe(self, now: float) -> dict[str, Any]:
         return {
             "state": self.state,
-            "timestamps": self.options.timestamps,
             "speed": format_speed(self.timeline.speed),
             "loop": self.options.loop,
             "max_gap": self.options.max_gap,
@@ -261,6 +260,7 @@ class Replay:
                 "lap": self.lap,
             },
             "cursor": self.cursor,
+            "timestamps": self.options.timestamps,
         }
 
     def snapshot_parts(self, now: float, max_bytes: int) -> tuple[bytes, bytes]:
