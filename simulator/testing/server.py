@@ -130,7 +130,9 @@ class LivesimServer:
 
         archives = [str(self.archive)] if self.archive is not None else []
         args = Namespace(config=self.config, archives=archives, host="127.0.0.1", port=0)
-        settings, feeds, _ = configure(args, env={})
+        settings, feeds, prebuilt = configure(args, env={})
+        if not self.stream_options and not self.server_options:
+            return settings, feeds, prebuilt  # the replays as configured, made once
         streams = tuple(_updated(stream, self.stream_options) for stream in settings.streams)
         server = _updated(settings.server, {**self.server_options, "port": 0})
         settings = settings.model_copy(update={"streams": streams, "server": server})
