@@ -1279,3 +1279,51 @@ def test_archive_times_are_unchanged_by_default() -> None:
     events = flatten(drive(replay))
     times = [envelope(e)["post"]["published_at"] for e in events if e.type == "post.created"]
     assert times[0] == "2014-06-12T08:00:00Z"
+
+
+now_commands = st.one_of(
+    st.just(Pause()),
+    st.just(Resume()),
+    st.just(Restart()),
+    st.floats(0.5, 1000).map(SetSpeed),
+    st.just(SetSpeed(MAX_SPEED)),
+    st.sampled_from(["start", "end", "+2m", "-3m", "p2"]).map(Seek.parse),
+    st.integers(1, 7).map(lambda n: StepCommand(events=n)),
+    st.just(StepCommand(until=90.0)),
+    st.just(CreatePost({"body": "live"})),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 400), now_commands), max_size=25),
+    st.booleans(),
+)
+def test_now_times_are_never_later_than_the_clock(
+    script: list[tuple[float, Any]], loop: bool
+) -> None:
+    replay = make_replay(
+        P5,
+        edited=[1, 3],
+        options=Options(timestamps="now", loop=loop, loop_pause=20.0),
+        wall_offset=0.0,
+    )
+    now = START
+    events: list[Event] = []
+    for gap, command in script:
+        now += gap
+        events += replay.advance(now)
+        try:
+            events += replay.apply(command, now)
+        except InputError:  # a step while playing: refused, nothing happens
+            assert isinstance(command, StepCommand)
+        clock = wall_time(now)
+        for post in replay.snapshot(now)["posts"]:
+            assert post["published_at"] <= clock and post.get("updated_at", "") <= clock, post
+    for event in events:
+        body = envelope(event)
+        if "post" in body:
+            assert body["post"]["published_at"] <= body["due_at"], body
+            assert body["post"].get("updated_at", body["due_at"]) == body["due_at"] or (
+                body["type"] != "post.updated"
+            ), body
