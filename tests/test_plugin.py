@@ -3,7 +3,9 @@ plugin itself is run by pytest in a subprocess, as a user's test suite would loa
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,12 +36,28 @@ def run_pytest(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_documented_pytest_example_passes(tmp_path: Path) -> None:
+def examples() -> list[str]:
     text = (ROOT / "docs/testing.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```python\n(.*?)```", text, re.S)
-    result = run_pytest(tmp_path, example)
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_the_documented_pytest_example_passes(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, examples()[0])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_documented_browser_example_passes(tmp_path: Path) -> None:
+    """The example that steps a stream and asserts the ticker, in Chromium (skipped without it,
+    as the ticker's own browser tests are, except in CI)."""
+    pytest.importorskip("playwright.sync_api")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")) and not os.environ.get(
+        "CI"
+    ):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    result = run_pytest(tmp_path, examples()[1])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
 
 
 def test_marker_factory_and_errors_in_a_user_suite(tmp_path: Path) -> None:
