@@ -29,7 +29,8 @@ from simulator.core import live
 from simulator.core.model import ArchiveError, Feed, Post
 from simulator.core.projection import SHARED_PAGES
 from simulator.core.replay import CreatePost, Options, PinPost, UpdatePost
-from simulator.core.snapshot import DEFAULT_PAGE, Page
+from simulator.core.script import EventType
+from simulator.core.snapshot import DEFAULT_PAGE, MAX_PAGE, Page, feed_page
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10
@@ -526,3 +527,34 @@ async def test_bad_page_parameters_are_400_naming_them(
         status, body = await server.get(f"{path}?{query}")
         assert (status, body["where"]) == (400, where), body
         assert len(body["error"]) <= 300
+
+
+def test_a_page_with_the_longest_ids_stays_within_max_bytes() -> None:
+    long_id = "é" * 999  # two bytes a character: the longest post ids there can be
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    for number in range(40):
+        record = {"id": f"{long_id}{number}", "body": "x" * 1500}
+        replay.view.apply(EventType.POST_CREATED, f"{long_id}{number}", record)
+    limit = 16 * 1024
+    before = f"{long_id}39"
+    for page in (Page(MAX_PAGE), Page(MAX_PAGE, before)):
+        head, body = replay.page_parts(START, limit, page)
+        assert len(head) + len(body) <= limit
+        value = orjson.loads(head + body)
+        assert value["posts"] and value["page"]["next"] == value["posts"][-1]["id"]
+
+
+def test_a_feed_page_with_the_longest_ids_stays_within_max_bytes() -> None:
+    long_id = "é" * 999
+    posts = tuple(
+        Post(id=f"{long_id}{n}", body="x" * 1500, published_at=T0 + timedelta(minutes=n))
+        for n in range(40)
+    )
+    feed = Feed(id="f", title="long ids", posts=posts)
+    index = {p.id: i for i, p in enumerate(posts)}
+    limit = 16 * 1024
+    for page in (Page(MAX_PAGE), Page(MAX_PAGE, f"{long_id}39")):
+        body = feed_page(feed, page, index, limit)
+        assert len(body) <= limit
+        value = orjson.loads(body)
+        assert value["posts"] and value["page"]["next"] == value["posts"][0]["id"]

@@ -17,13 +17,13 @@ from typing import Any
 
 from .script import EventType
 from .snapshot import (
-    FRAME,
     Page,
     Piece,
     Posts,
     budget_for,
     fit,
     page_head,
+    page_room,
     piece,
     posts_tail,
     unknown_before,
@@ -123,7 +123,8 @@ class Projection:
                     break
         taken = list(islice(items, page.limit))
         candidates = (piece(post_id, {**v.post, "pinned": v.pinned}) for post_id, v in taken)
-        chosen, _ = fit(candidates, budget_for(max_bytes) - FRAME)
+        room = budget_for(max_bytes) - page_room(page, (post_id for post_id, _ in taken))
+        chosen, _ = fit(candidates, room)
         more = len(chosen) < len(taken) or next(items, None) is not None
         # One post that fits in no page is skipped (named as next), not asked for again.
         last = chosen[-1].post_id if chosen else (taken[0][0] if taken else None)

@@ -76,6 +76,13 @@ def page_head(page: Page, next_before: str | None) -> bytes:
     return b'"page":' + orjson.dumps(head) + b","
 
 
+def page_room(page: Page, candidates: Iterable[str]) -> int:
+    """Bytes a page's ``"page"`` member may take: its ``next`` is one of the ``candidates``'
+    ids (the page's oldest, or one skipped), so the longest of them is kept room for."""
+    longest = max((len(orjson.dumps(post_id)) for post_id in candidates), default=4)
+    return len(page_head(page, None)) + longest + FRAME
+
+
 def unknown_before(before: str) -> InputError:
     return InputError("before", f"no post {shown(before)} here: start again without before")
 
@@ -166,8 +173,9 @@ def feed_page(feed: Feed, page: Page, index: Mapping[str, int], max_bytes: int) 
         end = index[page.before]
     start = max(0, end - page.limit)
     head = orjson.dumps({"feed": feed.id})[:-1] + b","
+    room = len(head) + FRAME + page_room(page, (p.id for p in feed.posts[start:end]))
     newest = (piece(p.id, post_record(p)) for p in reversed(feed.posts[start:end]))
-    chosen, _ = fit(newest, max(0, max_bytes - len(head) - 2 * FRAME))
+    chosen, _ = fit(newest, max(0, max_bytes - room))
     oldest = end - max(1, len(chosen))  # one that fits in no page is skipped, not looped on
     next_before = feed.posts[oldest].id if oldest > 0 else None
     prefix = head + page_head(page, next_before)
