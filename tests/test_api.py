@@ -460,3 +460,17 @@ async def test_timestamps_now_from_api_and_private_query(server: Server) -> None
 def orjson_loads(data: str | bytes) -> dict[str, Any]:
     value: dict[str, Any] = json_module.loads(data)
     return value
+
+
+async def test_step_a_private_replay_over_its_websocket(server: Server, bundled: Feed) -> None:
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=1&speed=max&timestamps=now"
+    async with ws_connect(url) as ws:
+        await ws.send('{"op":"step","events":2}')
+        got: list[dict[str, Any]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not any(e.get("data", {}).get("reason") == "step" for e in got):
+                got.append(orjson_loads(await ws.recv()))
+    posts = [e["post"] for e in got if e["type"] == "post.created"]
+    assert [p["id"] for p in posts] == [p.id for p in bundled.posts[:2]]
+    assert all(p["published_at"] <= got[-1]["due_at"] for p in posts)
+    assert got[-1]["data"]["state"] == "paused" and got[-1]["data"]["timestamps"] == "now"
