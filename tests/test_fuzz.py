@@ -563,20 +563,22 @@ segments = st.one_of(
 def page_queries(h: Harness) -> None:
     """``?limit=&before=`` on a stream's and a feed's posts: a page or a 400 naming the
     parameter, never a 500 (#15)."""
+    queries = st.one_of(
+        st.dictionaries(st.sampled_from(["limit", "before"]), query_text),
+        st.dictionaries(st.just("before"), st.sampled_from([*ARCHIVE_POSTS, "live-1", ""])).map(
+            lambda q: {**q, "limit": "2"}
+        ),
+    )
+    paths = st.sampled_from(["/api/streams/fuzz/posts", f"/api/feeds/{FEED}/posts"])
 
     @FUZZ
     @given(
-        st.sampled_from(["/api/streams/fuzz/posts", f"/api/feeds/{FEED}/posts"]),
-        st.one_of(
-            st.dictionaries(st.sampled_from(["limit", "before"]), query_text),
-            st.dictionaries(st.just("before"), st.sampled_from([*ARCHIVE_POSTS, "live-1", ""])).map(
-                lambda q: {**q, "limit": "2"}
-            ),
-        ),
+        st.builds(lambda path, query: URL(path).with_query(query), paths, queries).filter(
+            lambda url: len(url.raw_path_qs) < 8000  # longer never reaches the app (see above)
+        )
     )
-    def check(path: str, query: dict[str, str]) -> None:
-        url = URL(h.server.base + path).with_query(query)
-        h.run(send(h.server, "GET", str(url.relative()), {}))
+    def check(url: URL) -> None:
+        h.run(send(h.server, "GET", url.raw_path_qs, {}))
 
     check()
 
