@@ -22,7 +22,17 @@ export type ServerReply = Pong | Resumed | WsError;
  * A WebSocket message a client sends.
  */
 export type ClientOp =
-  PingOp | ResumeOp | PauseOp | RestartOp | SeekOp | SpeedOp | PostOp | UpdatePostOp | DeletePostOp | PinPostOp;
+  | PingOp
+  | ResumeOp
+  | PauseOp
+  | RestartOp
+  | SeekOp
+  | SpeedOp
+  | StepOp
+  | PostOp
+  | UpdatePostOp
+  | DeletePostOp
+  | PinPostOp;
 
 /**
  * A post's time is reached: add it on top, not pinned.
@@ -193,7 +203,11 @@ export interface StateData {
   max_gap: number | null;
   position: Position;
   cursor: string;
-  reason: "start" | "pause" | "resume" | "speed" | "seek" | "restart" | "ended";
+  /**
+   * archive: times are the archive's; now: the wall-clock instant each was due.
+   */
+  timestamps: "archive" | "now";
+  reason: "start" | "pause" | "resume" | "speed" | "seek" | "restart" | "step" | "ended";
 }
 export interface Position {
   archive_time: string;
@@ -293,6 +307,18 @@ export interface SpeedOp {
    * A positive number up to 1000000, or 'max'.
    */
   speed: number | string;
+  [k: string]: unknown;
+}
+/**
+ * On a paused stream: the next ``events`` now, or up to ``until``; it stays paused.
+ */
+export interface StepOp {
+  op: "step";
+  events?: number;
+  /**
+   * An offset ('+5m') or seconds ahead on the archive clock.
+   */
+  until?: number | string;
   [k: string]: unknown;
 }
 /**

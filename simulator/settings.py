@@ -79,6 +79,8 @@ class ReplayConfig(_Strict):
     """A name from ``[scenarios]``, a list of steps, or a table of rules (scenario_config.py)."""
     faults: Faults = None
     """Faults every connection to the stream suffers (``simulator/faults.py``)."""
+    timestamps: Literal["archive", "now"] = "archive"
+    """Post times as in the archive, or as the wall-clock instant each event is due."""
 
     def fault_spec(self) -> FaultSpec | None:
         return parse_faults(self.faults) if self.faults else None
@@ -91,6 +93,7 @@ class ReplayConfig(_Strict):
             start=self.start,
             paused=self.paused,
             loop_pause=self.loop_pause,
+            timestamps=self.timestamps,
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json as json_module
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -422,3 +424,91 @@ async def test_far_scenario_time_is_refused(server: Server) -> None:
     status, answer = await server.post("/api/streams", body)
     assert_bounded_error(status, answer, 400, "body.scenario[0].after")
     await assert_healthy(server)
+
+
+# Stepping and timestamps (#15) --------------------------------------------------------------
+
+STEPPED = {"id": "s", "feed": BUNDLED_ID, "paused": True, "loop": False, "max_gap": "1s"}
+
+
+async def test_step_over_rest_and_ws(start_server: StartServer, bundled: Feed) -> None:
+    server = await start_server(streams=[STEPPED])
+    async with ws_connect(f"{server.ws_base}/streams/s/ws") as ws:
+        status, state = await server.post("/api/streams/s/step", {"events": 2})
+        assert (status, state["state"], state["position"]["index"]) == (200, "paused", 2)
+        await ws.send('{"op":"step","events":1}')
+        got: list[dict[str, Any]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while len([e for e in got if e["type"] == "stream.state"]) < 2:
+                got.append(orjson_loads(await ws.recv()))
+    created = [e["post"]["id"] for e in got if e["type"] == "post.created"]
+    assert created == [p.id for p in bundled.posts[:3]]
+    assert [e["data"]["reason"] for e in got if e["type"] == "stream.state"] == ["step", "step"]
+    _, snapshot = await server.get("/api/streams/s/posts")
+    assert len(snapshot["posts"]) == 3 and snapshot["state"] == "paused"
+    status, state = await server.post("/api/streams/s/step", {"until": "+2h"})
+    assert status == 200 and state["position"]["index"] > 3
+
+
+async def test_step_refused_while_playing_and_for_bad_input(start_server: StartServer) -> None:
+    server = await start_server(streams=[{**STEPPED, "paused": False}])
+    status, error = await server.post("/api/streams/s/step", {"events": 1})
+    assert_error(status, error, 409, "body")
+    assert "pause" in error["error"]
+    for events in (0, -1, 2**64, 1e308, "3", None, True):
+        status, error = await server.post("/api/streams/s/step", {"events": events})
+        assert_error(status, error, 400, "body.events")
+    async with server.session.post(
+        f"{server.base}/api/streams/s/step", data=b'{"events": NaN}'
+    ) as response:
+        assert response.status == 400
+    for until in ("-5m", "soon", 0, 1e308):
+        status, error = await server.post("/api/streams/s/step", {"until": until})
+        assert_error(status, error, 400, "body.until")
+    async with ws_connect(f"{server.ws_base}/streams/s/ws") as ws:
+        await ws.send('{"op":"step","events":1}')
+        async with asyncio.timeout(TIMEOUT):
+            while (reply := orjson_loads(await ws.recv()))["type"] != "error":
+                pass
+        assert reply["where"] == "$" and "pause" in reply["error"]
+
+
+async def test_timestamps_now_from_api_and_private_query(server: Server) -> None:
+    body = {"id": "n", "feed": BUNDLED_ID, "timestamps": "now", "start": "+2h", "paused": True}
+    status, stream = await server.post("/api/streams", body)
+    assert (status, stream["timestamps"]) == (201, "now")
+    _, shown = await server.get("/api/streams/n/posts")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    times = [p["published_at"] for p in shown["posts"]]
+    assert times and all("2026" <= t[:4] and t <= now for t in times)
+    status, error = await server.post("/api/streams", {**body, "id": "m", "timestamps": "today"})
+    assert_error(status, error, 400, "body.timestamps")
+    url = f"{server.base}/feeds/{BUNDLED_ID}/events?timestamps=now&speed=max"
+    async with sse.connect(server.session, url) as reader:
+        async with asyncio.timeout(TIMEOUT):
+            events = [sse.envelope(e) for e in await reader.events(4)]
+    assert events[0]["data"]["timestamps"] == "now"
+    post = next(e["post"] for e in events if e["type"] == "post.created")
+    assert post["published_at"][:4] >= "2026" and post["published_at"] <= events[-1]["due_at"]
+    async with server.session.get(f"{server.base}/feeds/{BUNDLED_ID}/events?timestamps=x") as r:
+        assert r.status == 400
+        assert (await r.json())["where"] == "query.timestamps"
+
+
+def orjson_loads(data: str | bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json_module.loads(data)
+    return value
+
+
+async def test_step_a_private_replay_over_its_websocket(server: Server, bundled: Feed) -> None:
+    url = f"{server.ws_base}/feeds/{BUNDLED_ID}/ws?paused=1&speed=max&timestamps=now"
+    async with ws_connect(url) as ws:
+        await ws.send('{"op":"step","events":2}')
+        got: list[dict[str, Any]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not any(e.get("data", {}).get("reason") == "step" for e in got):
+                got.append(orjson_loads(await ws.recv()))
+    posts = [e["post"] for e in got if e["type"] == "post.created"]
+    assert [p["id"] for p in posts] == [p.id for p in bundled.posts[:2]]
+    assert all(p["published_at"] <= got[-1]["due_at"] for p in posts)
+    assert got[-1]["data"]["state"] == "paused" and got[-1]["data"]["timestamps"] == "now"

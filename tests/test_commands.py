@@ -12,6 +12,7 @@ from core_helpers import START, make_replay
 from pydantic import BaseModel, ValidationError
 
 from simulator.core.commands import (
+    MAX_STEP,
     MAX_TARGET,
     CreatePost,
     DeletePost,
@@ -24,6 +25,7 @@ from simulator.core.commands import (
     Resume,
     Seek,
     SetSpeed,
+    Step,
     UpdatePost,
     parse_command,
     parse_target,
@@ -228,3 +230,57 @@ def test_paused_after_the_end_a_seek_back_lands_paused() -> None:
     assert replay.state == "paused" and replay.next_deadline() is None
     replay.apply(Restart(), START + 103)
     assert replay.state == "playing"
+
+
+# Step ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "command"),
+    [
+        ({}, Step(events=1)),
+        ({"events": 3}, Step(events=3)),
+        ({"events": 3.0}, Step(events=3)),
+        ({"events": MAX_STEP}, Step(events=MAX_STEP)),
+        ({"until": "+5m"}, Step(until=300.0)),
+        ({"until": "90s"}, Step(until=90.0)),
+        ({"until": 2.5}, Step(until=2.5)),
+    ],
+)
+def test_step_parses(payload: dict[str, Any], command: Step) -> None:
+    assert parse_command("step", payload, "body") == command
+
+
+@pytest.mark.parametrize(
+    ("payload", "where"),
+    [
+        ({"events": 0}, "body.events"),
+        ({"events": -1}, "body.events"),
+        ({"events": 2**64}, "body.events"),
+        ({"events": MAX_STEP + 1}, "body.events"),
+        ({"events": 1e308}, "body.events"),
+        ({"events": 1.5}, "body.events"),
+        ({"events": math.nan}, "body.events"),
+        ({"events": math.inf}, "body.events"),
+        ({"events": "3"}, "body.events"),
+        ({"events": True}, "body.events"),
+        ({"events": None}, "body.events"),
+        ({"events": [1]}, "body.events"),
+        ({"until": "-5m"}, "body.until"),
+        ({"until": "+0s"}, "body.until"),
+        ({"until": 0}, "body.until"),
+        ({"until": -1}, "body.until"),
+        ({"until": math.nan}, "body.until"),
+        ({"until": 1e308}, "body.until"),
+        ({"until": 2**64}, "body.until"),
+        ({"until": "soon"}, "body.until"),
+        ({"until": "+" + "9" * 5000}, "body.until"),
+        ({"until": None}, "body.until"),
+        ({"until": "+5m", "events": 2}, "body.until"),
+    ],
+)
+def test_step_refuses_extremes(payload: dict[str, Any], where: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_command("step", payload, "body")
+    assert caught.value.where == where
+    assert len(str(caught.value)) < 200

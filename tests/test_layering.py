@@ -89,8 +89,8 @@ def _forbidden(module: str) -> bool:
 
 
 def test_the_layout_is_core_web_cli() -> None:
-    """A newcomer sees the design in the tree: the pure core, the server, the command line, and
-    the three shell modules both of those use."""
+    """A newcomer sees the design in the tree: the pure core, the server, the command line, the
+    pytest plugin around the server, and the three shell modules both of those use."""
     assert {
         "core/replay.py",
         "core/importers/__init__.py",
@@ -99,7 +99,7 @@ def test_the_layout_is_core_web_cli() -> None:
     top = {p.name for p in PACKAGE.glob("*.py")}
     assert top == SHELL, top - SHELL
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert packages == {"core", "web", "cli"}
+    assert packages == {"core", "web", "cli", "testing"}  # testing: the pytest plugin (#15)
 
 
 @pytest.mark.parametrize("relative", WEB)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
+from typing import Any
 
 import pytest
 from core_helpers import (
@@ -25,6 +26,9 @@ from hypothesis import strategies as st
 
 from simulator.core import live
 from simulator.core.archive import post_record
+from simulator.core.commands import MAX_STEP
+from simulator.core.commands import Step as StepCommand
+from simulator.core.errors import InputError
 from simulator.core.live import TooManyPosts, UnknownPost
 from simulator.core.replay import (
     MAX_BATCH,
@@ -78,6 +82,7 @@ def test_construction_emits_a_start_state() -> None:
     assert body["data"] == {
         "reason": "start",
         "state": "playing",
+        "timestamps": "archive",
         "speed": 1,
         "loop": False,
         "max_gap": None,
@@ -703,6 +708,7 @@ def test_describe() -> None:
     replay.advance(START + 1)
     assert replay.describe(START + 1.5) == {
         "state": "playing",
+        "timestamps": "archive",
         "speed": 60,
         "loop": True,
         "max_gap": 120.0,
@@ -1136,3 +1142,188 @@ def test_an_unknown_cue_type_is_an_error_not_an_unpin() -> None:
     replay = make_replay(P5)
     with pytest.raises(ValueError, match="not a post event"):
         replay.view.apply(EventType.STREAM_RESET, "p0", {})
+
+
+# Step ---------------------------------------------------------------------------------------
+
+
+def test_step_emits_the_next_events_now_and_stays_paused() -> None:
+    replay = make_replay(P5, options=Options(paused=True))
+    out = replay.apply(StepCommand(events=2), START + 500)
+    assert types(out) == ["post.created", "post.created", "stream.state"]
+    assert post_ids(out) == ["p0", "p1"]
+    assert {due_at(e) for e in out} == {wall(START + 500)}
+    assert reasons(out) == ["step"]
+    assert replay.state == "paused" and replay.next_deadline() is None
+    assert replay.describe(START + 900)["position"]["archive_time"] == "2014-06-12T08:01:00Z"
+    out = replay.apply(StepCommand(events=1), START + 901)
+    assert post_ids(out) == ["p2"]
+    assert [p["id"] for p in replay.snapshot(START + 901)["posts"]] == ["p2", "p1", "p0"]
+    # Resuming plays on from where the steps left it, nothing twice.
+    replay.apply(Resume(), START + 1000)
+    assert post_ids(flatten(drive(replay))) == ["p3", "p4"]
+
+
+def test_step_refused_while_playing() -> None:
+    replay = make_replay(P5)
+    with pytest.raises(InputError) as caught:
+        replay.apply(StepCommand(events=1), START)
+    assert caught.value.status == 409
+
+
+def test_step_past_the_end_without_loop_stops_short() -> None:
+    replay = make_replay(P5, options=Options(paused=True))
+    out = replay.apply(StepCommand(events=MAX_STEP), START)
+    assert post_ids(out) == ["p0", "p1", "p2", "p3", "p4"]
+    assert replay.apply(StepCommand(events=3), START) and replay.index == 5
+
+
+def test_step_across_a_loop_counts_its_reset() -> None:
+    replay = make_replay(P5, options=Options(paused=True, loop=True))
+    out = replay.apply(StepCommand(events=7), START)
+    assert types(out)[5] == "stream.reset" and post_ids(out) == ["p0", "p1", "p2", "p3", "p4", "p0"]
+    assert replay.lap == 1 and replay.state == "paused"
+
+
+def test_step_until_advances_the_clock() -> None:
+    replay = make_replay(P5, options=Options(paused=True))
+    out = replay.apply(StepCommand(until=120.0), START)
+    assert post_ids(out) == ["p0", "p1", "p2"]  # p2 at +2m exactly: included
+    assert replay.describe(START)["position"]["archive_time"] == "2014-06-12T08:02:00Z"
+    out = replay.apply(StepCommand(until=30.0), START)
+    assert post_ids(out) == [] and reasons(out) == ["step"]
+    assert replay.describe(START)["position"]["archive_time"] == "2014-06-12T08:02:30Z"
+    out = replay.apply(StepCommand(until=1e9), START)  # clamped at the end: no wrap
+    assert post_ids(out) == ["p3", "p4"] and replay.state == "paused"
+
+
+# Timestamps "now" ---------------------------------------------------------------------------
+
+NOW = Options(timestamps="now")
+LATER = 10_000_000.0
+"""A fake-clock offset far from the archive: wall time = archive time + LATER at speed 1."""
+
+
+def published(replay: Replay, now: float) -> dict[str, str]:
+    return {p["id"]: p["published_at"] for p in replay.snapshot(now)["posts"]}
+
+
+def test_now_times_are_the_instants_events_were_due() -> None:
+    replay = make_replay(
+        P5, options=dataclass_replace(NOW, speed=10), wall_offset=WALL_OFFSET + LATER
+    )
+    events = flatten(drive(replay, until=START + 12.5))
+    posts = [envelope(e)["post"] for e in events if e.type == "post.created"]
+    assert [p["published_at"] for p in posts] == [
+        due_at(e) for e in events if e.type == "post.created"
+    ]
+    assert [p["published_at"] for p in posts] == [wall(START + LATER + s) for s in (0, 6, 12)]
+    assert published(replay, START + 12.5) == {p["id"]: p["published_at"] for p in posts}
+    assert replay.describe(START)["timestamps"] == "now"
+
+
+def test_now_times_never_run_ahead_of_the_clock() -> None:
+    """Pauses, seeks, speed changes, loop laps: every time shown is at most the clock's."""
+    replay = make_replay(
+        P5, edited=[1], options=dataclass_replace(NOW, loop=True, loop_pause=30.0), wall_offset=0.0
+    )
+    now = START
+    steps: list[Any] = [Pause(), Resume(), SetSpeed(7), Seek.parse("p3"), Seek.parse("start")]
+    for index in range(60):
+        now += 17.0
+        replay.advance(now)
+        if index % 6 == 0:
+            replay.apply(steps[index // 6 % len(steps)], now)
+        shown = replay.snapshot(now)["posts"]
+        for post in shown:
+            for key in ("published_at", "updated_at"):
+                if key in post:
+                    assert post[key] <= wall_time(now), (index, post)
+    assert replay.lap >= 1
+
+
+def test_now_times_of_posts_already_there_are_as_long_ago_as_in_the_archive() -> None:
+    replay = make_replay(P5, options=dataclass_replace(NOW, start="+3m"), wall_offset=0.0)
+    times = published(replay, START)
+    assert times == {
+        "p2": wall_time(START - 60),
+        "p1": wall_time(START - 120),
+        "p0": wall_time(START - 180),
+    }
+
+
+def test_now_times_of_an_edit_keep_the_post_time_and_add_updated_at() -> None:
+    replay = make_replay(P5, edited=[0], options=NOW, wall_offset=0.0)
+    events = flatten(drive(replay))
+    updates = [envelope(e)["post"] for e in events if e.type == "post.updated"]
+    first = next(envelope(e) for e in events if e.type == "post.created")
+    assert updates and updates[0]["published_at"] == first["post"]["published_at"]
+    assert updates[0]["updated_at"] > updates[0]["published_at"]
+
+
+def test_live_posts_get_the_time_they_were_posted() -> None:
+    archive = make_replay(P5, options=Options(paused=True), wall_offset=0.0)
+    [created] = archive.apply(CreatePost({"body": "live"}), START + 42)
+    assert envelope(created)["post"]["published_at"] == "2014-06-12T08:00:00Z"  # the position
+    now = make_replay(P5, options=dataclass_replace(NOW, paused=True), wall_offset=0.0)
+    [created] = now.apply(CreatePost({"body": "live"}), START + 42)
+    post = envelope(created)["post"]
+    assert post["published_at"] == wall_time(START + 42)
+    [updated] = now.apply(UpdatePost(post["id"], {"body": "edited"}), START + 50)
+    assert envelope(updated)["post"]["updated_at"] == wall_time(START + 50)
+    assert envelope(updated)["post"]["published_at"] == wall_time(START + 42)
+
+
+def test_archive_times_are_unchanged_by_default() -> None:
+    replay = make_replay(P5, wall_offset=WALL_OFFSET + LATER)
+    events = flatten(drive(replay))
+    times = [envelope(e)["post"]["published_at"] for e in events if e.type == "post.created"]
+    assert times[0] == "2014-06-12T08:00:00Z"
+
+
+now_commands = st.one_of(
+    st.just(Pause()),
+    st.just(Resume()),
+    st.just(Restart()),
+    st.floats(0.5, 1000).map(SetSpeed),
+    st.just(SetSpeed(MAX_SPEED)),
+    st.sampled_from(["start", "end", "+2m", "-3m", "p2"]).map(Seek.parse),
+    st.integers(1, 7).map(lambda n: StepCommand(events=n)),
+    st.just(StepCommand(until=90.0)),
+    st.just(CreatePost({"body": "live"})),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 400), now_commands), max_size=25),
+    st.booleans(),
+)
+def test_now_times_are_never_later_than_the_clock(
+    script: list[tuple[float, Any]], loop: bool
+) -> None:
+    replay = make_replay(
+        P5,
+        edited=[1, 3],
+        options=Options(timestamps="now", loop=loop, loop_pause=20.0),
+        wall_offset=0.0,
+    )
+    now = START
+    events: list[Event] = []
+    for gap, command in script:
+        now += gap
+        events += replay.advance(now)
+        try:
+            events += replay.apply(command, now)
+        except InputError:  # a step while playing: refused, nothing happens
+            assert isinstance(command, StepCommand)
+        clock = wall_time(now)
+        for post in replay.snapshot(now)["posts"]:
+            assert post["published_at"] <= clock and post.get("updated_at", "") <= clock, post
+    for event in events:
+        body = envelope(event)
+        if "post" in body:
+            assert body["post"]["published_at"] <= body["due_at"], body
+            assert body["post"].get("updated_at", body["due_at"]) == body["due_at"] or (
+                body["type"] != "post.updated"
+            ), body

@@ -27,7 +27,10 @@ from core_helpers import START, T0, make_replay
 from simulator import settings
 from simulator.core import live
 from simulator.core.model import ArchiveError, Feed, Post
-from simulator.core.replay import CreatePost, PinPost, UpdatePost
+from simulator.core.projection import SHARED_PAGES
+from simulator.core.replay import CreatePost, Options, PinPost, UpdatePost
+from simulator.core.script import EventType
+from simulator.core.snapshot import DEFAULT_PAGE, MAX_PAGE, Page, feed_page
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10
@@ -144,6 +147,7 @@ async def test_snapshot_matches_its_cursor_and_the_stream(start_server: StartSer
         "loop",
         "max_gap",
         "position",
+        "timestamps",
         "posts",
         "key_events",
         "truncated",
@@ -490,3 +494,125 @@ def test_budget_and_feed_posts_keep_the_newest_within_max_bytes() -> None:
     cut = feed_posts(feed, bound)
     assert [p["id"] for p in orjson.loads(cut)["posts"]] == ["p2", "p3"]
     assert orjson.loads(cut)["omitted"] == 2 and len(cut) <= bound
+
+
+# Paging (#15) -------------------------------------------------------------------------------
+
+
+async def test_pages_walk_the_whole_snapshot_newest_first(start_server: StartServer) -> None:
+    server = await start_server(streams=[AT_END])
+    _, whole = await server.get("/api/streams/s/posts")
+    ids: list[str] = []
+    before = ""
+    for _ in range(100):
+        status, page = await server.get(f"/api/streams/s/posts?limit=7{before}")
+        assert status == 200 and page["cursor"] == whole["cursor"]
+        assert page["page"]["limit"] == 7 and len(page["posts"]) <= 7
+        assert page["omitted"] == whole["omitted"] + len(whole["posts"]) - len(page["posts"])
+        ids += [p["id"] for p in page["posts"]]
+        if page["page"]["next"] is None:
+            break
+        assert page["page"]["next"] == page["posts"][-1]["id"]
+        before = f"&before={page['page']['next']}"
+    assert ids == [p["id"] for p in whole["posts"]]
+    _, default = await server.get(f"/api/streams/s/posts?before={ids[0]}")
+    assert default["page"]["limit"] == DEFAULT_PAGE
+    assert [p["id"] for p in default["posts"]] == ids[1 : 1 + DEFAULT_PAGE]
+
+
+async def test_feed_pages_walk_the_feed_oldest_first_within_each(
+    server: Server, bundled: Feed
+) -> None:
+    pages: list[list[str]] = []
+    before = ""
+    for _ in range(100):
+        status, page = await server.get(f"/api/feeds/{BUNDLED_ID}/posts?limit=9{before}")
+        assert status == 200 and page["feed"] == BUNDLED_ID
+        pages.append([p["id"] for p in page["posts"]])
+        if page["page"]["next"] is None:
+            break
+        assert page["page"]["next"] == pages[-1][0]
+        before = f"&before={page['page']['next']}"
+    assert [i for ids in reversed(pages) for i in ids] == [p.id for p in bundled.posts]
+    assert len(pages[0]) == 9
+
+
+def test_first_pages_are_shared_until_the_stream_changes() -> None:
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    first = replay.view.page(Page(2), 1 << 20)
+    assert replay.view.page(Page(2), 1 << 20) is first
+    assert replay.view.page(Page(2, "p2"), 1 << 20) is not replay.view.page(Page(2, "p2"), 1 << 20)
+    replay.apply(CreatePost({"body": "new"}), START)
+    assert replay.view.page(Page(2), 1 << 20) is not first
+    for limit in range(1, 20):
+        replay.view.page(Page(limit), 1 << 20)
+    assert len(replay.view._pages) <= SHARED_PAGES
+
+
+def test_a_page_is_bounded_by_max_bytes_and_skips_a_post_no_page_holds() -> None:
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    replay.apply(CreatePost({"body": "x" * 5000}), START)
+    page = orjson.loads(b"{" + replay.view.page(Page(10), 4096).body)
+    assert page["posts"] == [] and page["page"]["next"] == "live-1"
+    page = orjson.loads(b"{" + replay.view.page(Page(10, "live-1"), 4096).body)
+    assert [p["id"] for p in page["posts"]] == ["p2", "p1", "p0"]
+    assert page["page"]["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        ("limit=0", "query.limit"),
+        ("limit=-1", "query.limit"),
+        ("limit=1001", "query.limit"),
+        (f"limit={2**64}", "query.limit"),
+        ("limit=1e308", "query.limit"),
+        ("limit=NaN", "query.limit"),
+        ("limit=", "query.limit"),
+        ("limit=ten", "query.limit"),
+        ("limit=%EF%BC%93", "query.limit"),  # a full-width digit: isdigit() says yes
+        ("limit=1&limit=2", "query.limit"),
+        ("before=", "query.before"),
+        ("before=nope", "query.before"),
+        ("before=" + "x" * 5000, "query.before"),
+        ("before=%00", "query.before"),
+    ],
+)
+async def test_bad_page_parameters_are_400_naming_them(
+    server: Server, query: str, where: str
+) -> None:
+    for path in (f"/api/streams/{BUNDLED_ID}/posts", f"/api/feeds/{BUNDLED_ID}/posts"):
+        status, body = await server.get(f"{path}?{query}")
+        assert (status, body["where"]) == (400, where), body
+        assert len(body["error"]) <= 300
+
+
+def test_a_page_with_the_longest_ids_stays_within_max_bytes() -> None:
+    long_id = "é" * 999  # two bytes a character: the longest post ids there can be
+    replay = make_replay([0, 60, 120], options=Options(start="end"))
+    for number in range(40):
+        record = {"id": f"{long_id}{number}", "body": "x" * 1500}
+        replay.view.apply(EventType.POST_CREATED, f"{long_id}{number}", record)
+    limit = 16 * 1024
+    before = f"{long_id}39"
+    for page in (Page(MAX_PAGE), Page(MAX_PAGE, before)):
+        head, body = replay.page_parts(START, limit, page)
+        assert len(head) + len(body) <= limit
+        value = orjson.loads(head + body)
+        assert value["posts"] and value["page"]["next"] == value["posts"][-1]["id"]
+
+
+def test_a_feed_page_with_the_longest_ids_stays_within_max_bytes() -> None:
+    long_id = "é" * 999
+    posts = tuple(
+        Post(id=f"{long_id}{n}", body="x" * 1500, published_at=T0 + timedelta(minutes=n))
+        for n in range(40)
+    )
+    feed = Feed(id="f", title="long ids", posts=posts)
+    index = {p.id: i for i, p in enumerate(posts)}
+    limit = 16 * 1024
+    for page in (Page(MAX_PAGE), Page(MAX_PAGE, f"{long_id}39")):
+        body = feed_page(feed, page, index, limit)
+        assert len(body) <= limit
+        value = orjson.loads(body)
+        assert value["posts"] and value["page"]["next"] == value["posts"][0]["id"]

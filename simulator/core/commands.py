@@ -129,10 +129,24 @@ class PinPost:
     pinned: bool = True
 
 
-PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
-Command = Pause | Resume | Restart | SetSpeed | Seek | PostCommand
+@dataclass(frozen=True, slots=True)
+class Step:
+    """On a paused stream: the next ``events`` events now, or every event up to ``until`` archive
+    seconds ahead; the stream stays paused. Exactly one of the two is set."""
 
-CONTROL_OPS = ("pause", "resume", "restart", "seek", "speed")
+    events: int | None = None
+    until: float | None = None
+
+
+MAX_STEP = 10_000
+"""Events one step emits at the most: a deterministic UI test steps a few at a time, and a
+larger step is a seek (``until``) or a resume."""
+STEP_HELP = f"expected a whole number of events from 1 to {MAX_STEP}"
+
+PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
+Command = Pause | Resume | Restart | SetSpeed | Seek | Step | PostCommand
+
+CONTROL_OPS = ("pause", "resume", "restart", "seek", "speed", "step")
 POST_OPS = ("post", "update_post", "delete_post", "pin_post", "unpin_post")
 """Ops for live posts (the WebSocket's; REST has a route for each, in ``web/posts.py``)."""
 
@@ -151,6 +165,8 @@ def parse_command(op: str, payload: Mapping[str, Any], where: str) -> Command:
         return _seek(payload.get("to"), join(where, "to"))
     if op == "speed":
         return SetSpeed(parse_speed(payload.get("speed"), join(where, "speed")))
+    if op == "step":
+        return _step(payload, where)
     if op in POST_OPS:
         return _post_command(op, payload, where)
     raise InputError(join(where, "op"), f"unknown op {shorten(repr(op), 60)}")
@@ -162,6 +178,37 @@ def _seek(target: object, where: str) -> Seek:
     if len(target) > MAX_TARGET:  # none of them is this long; the error must not quote it
         raise InputError(where, f"{TARGET_HELP}, got {len(target)} characters")
     return Seek.parse(target, where)
+
+
+def _step(payload: Mapping[str, Any], where: str) -> Step:
+    """``{"events": N}`` (default 1) or ``{"until": "+5m"}``, never both."""
+    if "until" in payload:
+        if "events" in payload:
+            raise InputError(join(where, "until"), "give either events or until, not both")
+        return Step(until=_step_until(payload["until"], join(where, "until")))
+    events = payload.get("events", 1)
+    if isinstance(events, float) and events.is_integer():
+        events = int(events)  # 3.0 is 3; 1e308 is refused below, as out of range
+    if isinstance(events, bool) or not isinstance(events, int):
+        raise InputError(join(where, "events"), f"{STEP_HELP}, got {shorten(repr(events), 60)}")
+    if not 1 <= events <= MAX_STEP:
+        raise InputError(join(where, "events"), f"{STEP_HELP}, got {shorten(str(events), 60)}")
+    return Step(events=events)
+
+
+def _step_until(value: object, where: str) -> float:
+    """Archive seconds ahead: ``"+5m"``, ``"5m"`` or a number of seconds (never backwards)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_TARGET:
+            raise InputError(where, f"expected an offset such as '+5m', got {len(text)} characters")
+        if text.startswith("-"):
+            raise InputError(where, "a step goes forward only; seek to go back")
+        value = text.removeprefix("+")
+    seconds = parse_duration(value, where)
+    if seconds <= 0:
+        raise InputError(where, "expected an offset above zero, such as '+5m'")
+    return seconds
 
 
 def _post_command(op: str, payload: Mapping[str, Any], where: str) -> PostCommand:

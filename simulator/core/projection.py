@@ -12,10 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from .script import EventType
-from .snapshot import Piece, Posts, budget_for, fit, piece, posts_tail
+from .snapshot import (
+    Page,
+    Piece,
+    Posts,
+    budget_for,
+    fit,
+    page_head,
+    page_room,
+    piece,
+    posts_tail,
+    unknown_before,
+)
+
+SHARED_PAGES = 4
+"""First pages (``before`` not given) kept per version, one per ``limit``: what every client
+loads first is encoded once per change and shared, as the whole snapshot is."""
 
 
 @dataclass(slots=True)
@@ -29,6 +45,8 @@ class Projection:
         self._visible: dict[str, Visible] = {}
         self._encoded: tuple[int, Posts] | None = None
         """The last ``encoded`` answer and the ``max_bytes`` it was for; None after a change."""
+        self._pages: dict[tuple[int, int], Posts] = {}
+        """First pages of this version, by (limit, max_bytes); emptied by every change."""
 
     def __contains__(self, post_id: object) -> bool:
         return post_id in self._visible
@@ -42,11 +60,14 @@ class Projection:
     def clear(self) -> None:
         self._visible.clear()
         self._encoded = None
+        self._pages.clear()
 
     def apply(self, type: EventType, post_id: str, record: Mapping[str, Any]) -> None:
         """The effect of one post event; ``ValueError`` for a type that is not a post event."""
         old = self._visible.get(post_id)
         self._encoded = None
+        if self._pages:
+            self._pages.clear()
         if type is EventType.POST_CREATED:
             self._visible.pop(post_id, None)
             self._visible[post_id] = Visible(record, old.pinned if old else False)
@@ -83,3 +104,34 @@ class Projection:
         for post_id, visible in self.newest_first():
             if visible.pinned is pinned:
                 yield piece(post_id, {**visible.post, "pinned": pinned})
+
+    def page(self, page: Page, max_bytes: int) -> Posts:
+        """``page.limit`` posts, newest first, older than post ``page.before`` (or the newest),
+        within ``max_bytes``, each with its ``pinned``; ``"page":{…,"next":ID}`` names the
+        ``before`` of the next page (null: none older). Only the posts asked for are encoded,
+        and a first page is shared until the next change. ``InputError`` at ``before`` for a
+        post not visible."""
+        key = (page.limit, max_bytes)
+        if page.before is None and key in self._pages:
+            return self._pages[key]
+        items = self.newest_first()
+        if page.before is not None:
+            if page.before not in self._visible:
+                raise unknown_before(page.before)
+            for post_id, _ in items:
+                if post_id == page.before:
+                    break
+        taken = list(islice(items, page.limit))
+        candidates = (piece(post_id, {**v.post, "pinned": v.pinned}) for post_id, v in taken)
+        room = budget_for(max_bytes) - page_room(page, (post_id for post_id, _ in taken))
+        chosen, _ = fit(candidates, room)
+        more = len(chosen) < len(taken) or next(items, None) is not None
+        # One post that fits in no page is skipped (named as next), not asked for again.
+        last = chosen[-1].post_id if chosen else (taken[0][0] if taken else None)
+        head = page_head(page, last if more else None)
+        posts = posts_tail(chosen, len(self._visible), prefix=head)
+        if page.before is None:
+            if len(self._pages) >= SHARED_PAGES:
+                self._pages.pop(next(iter(self._pages)))
+            self._pages[key] = posts
+        return posts

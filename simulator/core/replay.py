@@ -21,7 +21,7 @@ live posts, as they are now (edited, pinned, minus deleted ones), on top of it.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +46,7 @@ from .commands import (
     Seek,
     SeekTarget,
     SetSpeed,
+    Step,
     UpdatePost,
     parse_target,
 )
@@ -56,7 +57,7 @@ from .model import Media, Post, TimeSource, format_time
 from .prepared import PreparedScript
 from .projection import Projection
 from .script import EventType, Script
-from .snapshot import DEFAULT_MAX_BYTES
+from .snapshot import DEFAULT_MAX_BYTES, Page
 from .timeline import Timeline, format_speed
 from .wire import Event
 
@@ -151,6 +152,10 @@ class Options:
     log_limit: int = DEFAULT_LOG_LIMIT
     log_bytes: int = DEFAULT_LOG_BYTES
     """The event log's size bound (encoded bytes), besides ``log_limit`` events."""
+    timestamps: str = "archive"
+    """``"archive"``: posts keep their archive times. ``"now"``: every post time is the wall-clock
+    instant its event was due (``Replay.wall_offset`` + the injected ``now``), so a UI that shows
+    "3 min ago" or groups by day works against an old archive."""
 
 
 class Replay:
@@ -174,6 +179,7 @@ class Replay:
         self.incarnation = incarnation
         self.options = options
         self.wall_offset = wall_offset
+        self.now_times = options.timestamps == "now"
         timing = prepared.timing(options.max_gap)
         self.clamp = timing.clamp
         self.plays = timing.plays
@@ -254,6 +260,7 @@ class Replay:
                 "lap": self.lap,
             },
             "cursor": self.cursor,
+            "timestamps": self.options.timestamps,
         }
 
     def snapshot_parts(self, now: float, max_bytes: int) -> tuple[bytes, bytes]:
@@ -264,6 +271,12 @@ class Replay:
         the posts are exactly those of the events up to the cursor."""
         head = orjson.dumps({"stream": self.stream, "cursor": self.cursor, **self.describe(now)})
         return head[:-1] + b",", self.view.encoded(max_bytes).body
+
+    def page_parts(self, now: float, max_bytes: int, page: Page) -> tuple[bytes, bytes]:
+        """``snapshot_parts`` for one page of the posts (``Projection.page``); ``InputError`` at
+        ``before`` for a post not visible now."""
+        head = orjson.dumps({"stream": self.stream, "cursor": self.cursor, **self.describe(now)})
+        return head[:-1] + b",", self.view.page(page, max_bytes).body
 
     def snapshot(self, now: float, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         """``snapshot_parts`` decoded (for tests and tools; the server sends the bytes)."""
@@ -368,6 +381,8 @@ class Replay:
         """
         if isinstance(command, Seek):
             self._seek_target(command, now)  # raise before anything happens
+        elif isinstance(command, Step) and self.mode is Mode.PLAYING:
+            raise InputError("", "the stream is playing: pause it before stepping", 409)
         elif isinstance(command, PostCommand):
             self._check_post_command(command)
         out = [] if self.timeline.flat_out else self.advance(now)
@@ -385,6 +400,8 @@ class Replay:
         elif isinstance(command, Seek):
             # Measured after ``advance``: a loop's wrap moves the position a relative target uses.
             out.extend(self._seek(self._seek_target(command, now), now))
+        elif isinstance(command, Step):
+            out.extend(self._step(command, now))
         elif isinstance(command, Restart):
             self.lap = 0
             self._change(Change.RESTART, now)
@@ -410,6 +427,8 @@ class Replay:
         at = self.archive_position(now)
         if isinstance(command, CreatePost):
             record = _live_record(self.live.new_id(), command.fields, at)
+            if self.now_times:
+                record["published_at"] = self._wall(now)
             post_id = record["id"]
             self.live.put(post_id, record)
             out = [self._emit_post(EventType.POST_CREATED, post_id, record, now, at)]
@@ -423,6 +442,8 @@ class Replay:
             out = []
             if set(command.fields) - {"pinned"}:  # only ``pinned``: a pin, no edit
                 record = _merged(record, command.fields)
+                if self.now_times:
+                    record["updated_at"] = self._wall(now)
                 if post_id in self.live:
                     self.live.put(post_id, record)
                 else:
@@ -462,6 +483,32 @@ class Replay:
             if live.pinned:
                 self.view.apply(EventType.POST_PINNED, post_id, live.record)
 
+    def _step(self, command: Step, now: float) -> list[Event]:
+        """On a paused (or ended) replay: the next ``events`` cues at ``now`` (a loop's lap
+        boundary, its ``stream.reset``, counts as one), or every cue up to ``until`` archive
+        seconds ahead (not past the lap's end); the clock stays stopped at the last of them."""
+        out: list[Event] = []
+        if command.until is not None:
+            here = self.timeline.position(now)
+            archive = self.clamp.to_archive(min(here, self.plays[-1])) + command.until
+            target = max(here, min(self.clamp.to_play(archive), self._end))
+            end = bisect_right(self.plays, target)
+            while self.index < end:
+                out.append(self._emit_cue(now))
+            self.timeline.seek(target, now)
+        else:
+            for _ in range(command.events or 0):
+                if self.index < len(self.plays):
+                    self.timeline.seek(self.plays[self.index], now)
+                    out.append(self._emit_cue(now))
+                elif self.options.loop:
+                    out.extend(self._new_lap(now))
+                    self.timeline.seek(self.plays[0], now)
+                else:
+                    break
+        out.append(self._emit_state("step", now))
+        return out
+
     def _seek(self, target: float, now: float) -> list[Event]:
         """Forward: the skipped events go out at once. Backward: a new epoch, and a reset."""
         index = bisect_left(self.plays, target)
@@ -490,8 +537,11 @@ class Replay:
         self.live.forget_edits()
         self.index = 0
         end = bisect_left(self.plays, target)
+        here = self.clamp.to_archive(min(target, self.plays[-1]))
         for index in range(end):
-            self._apply_cue(index)
+            # Never shown as emitted: with ``now`` times, as long ago as in the archive.
+            ago = max(0.0, here - self.script.cues[index].at)
+            self._apply_cue(index, self._wall(now - ago) if self.now_times else None)
         self._restore_live()
         self.index = end
         if not keep_timeline:
@@ -539,16 +589,40 @@ class Replay:
         index = self.index
         cue = self.script.cues[index]
         self.index += 1
-        self._apply_cue(index)
+        record = self._apply_cue(index, self._wall(due) if self.now_times else None)
         archive_time = self.script.archive_time(cue.at)
-        return self._emit(cue.type, due, archive_time, post=self._records[index])
+        return self._emit(cue.type, due, archive_time, post=record)
 
-    def _apply_cue(self, index: int) -> None:
-        """A cue's effect on the projection; a cue that is not a post event raises."""
+    def _apply_cue(self, index: int, moment: str | None = None) -> Mapping[str, Any]:
+        """A cue's effect on the projection, and its post record as shown: the script's, or with
+        ``moment`` (``now`` times) as its time. A cue that is not a post event raises."""
         cue = self.script.cues[index]
-        self.view.apply(cue.type, cue.post.id, self._records[index])
+        record: Mapping[str, Any] = self._records[index]
+        if moment is not None:
+            record = self._stamped(cue.type, cue.post.id, record, moment)
+        self.view.apply(cue.type, cue.post.id, record)
         if cue.type is EventType.POST_UPDATED or cue.type is EventType.POST_DELETED:
             self.live.forget_edit(cue.post.id)  # the script's version replaced an API edit
+        return record
+
+    def _wall(self, now: float) -> str:
+        return wire.wall_time(now + self.wall_offset)
+
+    def _stamped(
+        self, type: EventType, post_id: str, record: Mapping[str, Any], moment: str
+    ) -> Mapping[str, Any]:
+        """``record`` with ``now`` times: created at ``moment``; an edit keeps the time its post
+        was shown with and is ``updated_at`` ``moment``; a pin or delete changes no time."""
+        if type is EventType.POST_CREATED:
+            return {**record, "published_at": moment}
+        visible = self.view.get(post_id)
+        shown = dict(visible.post) if visible else {}
+        times = {"published_at": shown.get("published_at", moment)}
+        if type is EventType.POST_UPDATED:
+            times["updated_at"] = moment
+        elif "updated_at" in shown:
+            times["updated_at"] = shown["updated_at"]
+        return {**record, **times}
 
     def _emit_state(self, reason: str, now: float) -> Event:
         """The state after this event, so its ``cursor`` is the event's own id."""

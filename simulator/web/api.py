@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ..core.commands import parse_command
 from ..core.errors import InputError, from_validation
 from ..core.model import Feed
+from ..core.snapshot import Page, parse_page
 from ..settings import StreamConfig
 from . import persist, snapshots, stream_view
 from .errors import http_error, input_error, json, not_found
@@ -105,8 +106,29 @@ async def show_feed(request: web.Request) -> web.Response:
 async def feed_posts(request: web.Request) -> web.StreamResponse:
     feed = get_feed(request)
     server = request.app[SETTINGS].server
-    body = request.app[SNAPSHOTS].feed_posts(feed, server.max_snapshot_bytes)
+    page = page_query(request)
+    try:
+        if page is None:
+            body = request.app[SNAPSHOTS].feed_posts(feed, server.max_snapshot_bytes)
+        else:
+            body = request.app[SNAPSHOTS].feed_page(feed, page, server.max_snapshot_bytes)
+    except InputError as exc:
+        raise input_error(exc, "query") from None
     return await snapshots.send(request, [body], server, request.app[METRICS])
+
+
+def page_query(request: web.Request) -> Page | None:
+    """``?limit=N&before=POST`` (``snapshot.parse_page``), each given once at the most."""
+    values: dict[str, str | None] = {}
+    for name in ("limit", "before"):
+        given = request.query.getall(name, [])
+        if len(given) > 1:
+            raise http_error(f"query.{name}: given {len(given)} times", f"query.{name}")
+        values[name] = given[0] if given else None
+    try:
+        return parse_page(values["limit"], values["before"])
+    except InputError as exc:
+        raise input_error(exc, "query") from None
 
 
 @routes.get("/api/streams")
@@ -189,11 +211,19 @@ async def delete_stream(request: web.Request) -> web.Response:
 @routes.get("/api/streams/{stream}/posts")
 async def stream_posts(request: web.Request) -> web.StreamResponse:
     server = request.app[SETTINGS].server
-    parts = get_stream(request).snapshot(server.max_snapshot_bytes)
+    stream = get_stream(request)
+    page = page_query(request)
+    if page is None:
+        parts = stream.snapshot(server.max_snapshot_bytes)
+    else:
+        try:
+            parts = stream.page(server.max_snapshot_bytes, page)
+        except InputError as exc:
+            raise input_error(exc, "query") from None
     return await snapshots.send(request, parts, server, request.app[METRICS])
 
 
-@routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed}")
+@routes.post(r"/api/streams/{stream}/{op:pause|resume|restart|seek|speed|step}")
 async def control_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
     body = await read_json(request)
@@ -203,6 +233,6 @@ async def control_stream(request: web.Request) -> web.Response:
         raise input_error(exc) from None
     try:
         stream.command(command)
-    except InputError as exc:  # a seek to no post or time of this stream: ``to``
+    except InputError as exc:  # a seek to no post or time (``to``), a step while playing (409)
         raise input_error(exc, "body") from None
     return json(stream_json(request, stream))

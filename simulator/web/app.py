@@ -61,6 +61,7 @@ PRIVATE_PARAMS = {
     "paused": "paused",
     "faults": "faults",
     "scenario": "scenario",
+    "timestamps": "timestamps",
 }
 RESUME_PARAMS = {"last_event_id", "since", "token"}
 CORS_HEADERS = {

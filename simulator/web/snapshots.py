@@ -39,6 +39,8 @@ class Snapshots:
 
     in_flight: int = 0
     feeds: dict[str, bytes] = field(default_factory=dict)
+    indexes: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Each feed's post ids and their places, made on its first page request."""
 
     def feed_posts(self, feed: Feed, max_bytes: int) -> bytes:
         """A feed never changes while the server runs (nor ``max_bytes``, a setting): encoded on
@@ -47,6 +49,14 @@ class Snapshots:
         if body is None:
             body = self.feeds[feed.id] = snapshot.feed_posts(feed, max_bytes)
         return body
+
+    def feed_page(self, feed: Feed, page: snapshot.Page, max_bytes: int) -> bytes:
+        """A page of the feed's posts, encoded per request: at most ``snapshot.MAX_PAGE``
+        posts and ``max_bytes``."""
+        index = self.indexes.get(feed.id)
+        if index is None:
+            index = self.indexes[feed.id] = {p.id: i for i, p in enumerate(feed.posts)}
+        return snapshot.feed_page(feed, page, index, max_bytes)
 
 
 SNAPSHOTS = web.AppKey("snapshots", Snapshots)

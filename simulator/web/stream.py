@@ -24,6 +24,7 @@ from ..core.model import Feed
 from ..core.prepared import PreparedScript
 from ..core.replay import Command, Options, Replay
 from ..core.script import Script
+from ..core.snapshot import Page
 from ..core.wire import Event
 from .hub import Hub, Subscriber
 from .metrics import StreamCounts
@@ -229,6 +230,11 @@ class Stream:
         after publishing what is due: ``Replay.snapshot_parts``."""
         self.catch_up()
         return self.replay.snapshot_parts(self.now(), max_bytes)
+
+    def page(self, max_bytes: int, page: Page) -> tuple[bytes, bytes]:
+        """One page of the snapshot (``Replay.page_parts``), after publishing what is due."""
+        self.catch_up()
+        return self.replay.page_parts(self.now(), max_bytes, page)
 
     def catch_up(self) -> None:
         """Publish what is due by now. At speed max nothing is "due": only the pacing task

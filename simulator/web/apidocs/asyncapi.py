@@ -27,6 +27,7 @@ WS_OPS: dict[str, type[BaseModel]] = {
     "restart": m.RestartOp,
     "seek": m.SeekOp,
     "speed": m.SpeedOp,
+    "step": m.StepOp,
     "post": m.PostOp,
     "update_post": m.UpdatePostOp,
     "delete_post": m.DeletePostOp,

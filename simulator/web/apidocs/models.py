@@ -135,10 +135,13 @@ class ReplayState(_Closed):
     max_gap: float | None = Field(description="Seconds; null: quiet stretches are not cut.")
     position: Position
     cursor: str = Field(pattern=ID_PATTERN)
+    timestamps: Literal["archive", "now"] = Field(
+        description="archive: times are the archive's; now: the wall-clock instant each was due."
+    )
 
 
 class StateData(ReplayState):
-    reason: Literal["start", "pause", "resume", "speed", "seek", "restart", "ended"]
+    reason: Literal["start", "pause", "resume", "speed", "seek", "restart", "step", "ended"]
 
 
 class ResetData(_Closed):
@@ -269,6 +272,7 @@ EXAMPLES: dict[EventType, dict[str, Any]] = {
                 "lap": 0,
             },
             "cursor": "mwvxupaj1-7",
+            "timestamps": "archive",
         },
     },
     EventType.STREAM_RESET: {
@@ -356,6 +360,16 @@ class SeekOp(BaseModel):
     to: str = Field(min_length=1, max_length=200, description="A post id, time or offset.")
 
 
+class StepOp(BaseModel):
+    """On a paused stream: the next ``events`` now, or up to ``until``; it stays paused."""
+
+    op: Literal["step"]
+    events: int | Absent = Field(default=None, ge=1, le=10_000)
+    until: float | str | Absent = Field(
+        default=None, description="An offset ('+5m') or seconds ahead on the archive clock."
+    )
+
+
 class SpeedOp(BaseModel):
     op: Literal["speed"]
     speed: float | str = Field(description="A positive number up to 1000000, or 'max'.")
@@ -425,8 +439,17 @@ class FeedDetail(FeedSummary):
     stats: dict[str, Any] = Field(description="The figures of `livesim inspect --json`.")
 
 
+class PageInfo(_Closed):
+    """What a paged request asked for and what to ask next."""
+
+    limit: int = Field(ge=1)
+    before: str | None
+    next: str | None = Field(description="The post id to pass as `before`; null: no more.")
+
+
 class PostList(_Closed):
     feed: str
+    page: PageInfo | Absent = Field(default=None, description="Only with `limit` or `before`.")
     posts: list[Post] = Field(description="Oldest first, each in its final form.")
     truncated: bool
     omitted: int
@@ -454,6 +477,7 @@ class StreamInfo(_Closed):
     max_gap: float | None = None
     position: Position | Absent = None
     cursor: str | Absent = None
+    timestamps: Literal["archive", "now"] | Absent = None
     start: str | None
     private: bool
     subscribers: int
@@ -467,6 +491,7 @@ class Snapshot(ReplayState):
     """The posts visible now, newest first, and the cursor to subscribe from."""
 
     stream: str
+    page: PageInfo | Absent = Field(default=None, description="Only with `limit` or `before`.")
     posts: list[SnapshotPost]
     key_events: list[str]
     truncated: bool
@@ -504,6 +529,13 @@ class SeekBody(BaseModel):
     """``to``: a post id, ``start``, ``end``, an ISO-8601 archive time or an offset (``+10m``)."""
 
     to: str = Field(min_length=1, max_length=200)
+
+
+class StepBody(BaseModel):
+    """``events`` (1 … 10 000) or ``until`` (an offset such as ``+5m``, or seconds)."""
+
+    events: int | None = Field(default=None, ge=1, le=10_000)
+    until: float | str | None = None
 
 
 class SpeedBody(BaseModel):

@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ...core.commands import CONTROL_OPS
 from ...core.live import PostFields
+from ...core.snapshot import DEFAULT_PAGE, MAX_PAGE
 from ...settings import ReplayConfig, StreamConfig
 from . import models as m
 
@@ -102,6 +103,14 @@ CURSOR = (
     Param("last_event_id", "The same, as EventSource polyfills send it."),
     Param("Last-Event-ID", "The same, as EventSource sends it on a reconnect.", where="header"),
 )
+PAGE = (
+    Param(
+        "limit",
+        f"Posts in this page (default {DEFAULT_PAGE}, at most {MAX_PAGE}).",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+    ),
+    Param("before", "A post id: the page holds the posts after it in the list's order."),
+)
 TOKEN = Param("token", "The control token, on a WebSocket upgrade only.")
 FAULTS = Param("faults", "Faults this connection suffers (docs/protocol.md#faults).")
 PRIVATE = {
@@ -111,6 +120,7 @@ PRIVATE = {
     "loop": "loop",
     "paused": "paused",
     "scenario": "scenario",
+    "timestamps": "timestamps",
 }
 """Query parameters of a private replay and the ``ReplayConfig`` field each sets (as
 ``app.PRIVATE_PARAMS``, less ``faults``, which is ``FAULTS``)."""
@@ -134,7 +144,7 @@ def _default(name: str) -> str:
 
 
 def _stream_routes() -> list[Route]:
-    bodies: dict[str, Schema] = {"seek": m.SeekBody, "speed": m.SpeedBody}
+    bodies: dict[str, Schema] = {"seek": m.SeekBody, "speed": m.SpeedBody, "step": m.StepBody}
     routes = [
         Route(
             "post",
@@ -143,7 +153,13 @@ def _stream_routes() -> list[Route]:
             "control",
             {"200": _ok(m.StreamInfo, "The stream after the command"), "400": BAD, "409": FAILED},
             body=bodies.get(op),
-            examples={"body": {"seek": {"to": "+10m"}, "speed": {"speed": 120}}.get(op)},
+            examples={
+                "body": {
+                    "seek": {"to": "+10m"},
+                    "speed": {"speed": 120},
+                    "step": {"events": 1},
+                }.get(op)
+            },
         )
         for op in CONTROL_OPS
     ]
@@ -386,7 +402,8 @@ def _api() -> list[Route]:
             "/api/feeds/{feed}/posts",
             "A feed's posts, oldest first",
             "feeds",
-            {"200": _ok(m.PostList), "404": NOT_FOUND, "503": BUSY},
+            {"200": _ok(m.PostList), "400": BAD, "404": NOT_FOUND, "503": BUSY},
+            query=PAGE,
         ),
         Route(
             "get",
@@ -429,7 +446,8 @@ def _api() -> list[Route]:
             "/api/streams/{stream}/posts",
             "Snapshot: the visible posts, newest first, and the cursor to subscribe from",
             "streams",
-            {"200": _ok(m.Snapshot), "404": NOT_FOUND, "409": FAILED, "503": BUSY},
+            {"200": _ok(m.Snapshot), "400": BAD, "404": NOT_FOUND, "409": FAILED, "503": BUSY},
+            query=PAGE,
         ),
     ]
 
@@ -472,7 +490,13 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     m.Health,
     m.Ready,
 )
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (StreamConfig, PostFields, m.SeekBody, m.SpeedBody)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    StreamConfig,
+    PostFields,
+    m.SeekBody,
+    m.SpeedBody,
+    m.StepBody,
+)
 
 
 def components() -> dict[str, Any]:
