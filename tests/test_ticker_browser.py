@@ -660,12 +660,15 @@ async def test_ticker_holds_a_big_stream_at_speed_max(
     await _screenshot(page, "ticker-big-stream")
     chromium.assert_clean()
 
-    # Reloaded: today's server ignores ?limit= and sends the snapshot whole (its newest 16 MiB);
-    # the page keeps the newest posts and offers no "load older" it could not serve.
+    # Reloaded: the page asks for the newest page (?limit=) and offers the older ones, a page
+    # (?before=) at a time.
     await page.reload()
     await page.wait_for_function(f"window.livesim.cursor === {snapshot['cursor']!r}")
     await page.wait_for_function("!window.livesim.pendingRender")
     assert await _page_ids(page) == newest
-    assert await page.locator("#older").is_hidden()
+    await page.locator("#older").click()
+    await page.wait_for_function(f"window.livesim.limit >= {2 * WINDOW}")
+    await page.wait_for_function("!window.livesim.pendingRender")
+    assert await _page_ids(page) == [p["id"] for p in snapshot["posts"][: 2 * WINDOW]]
     # The old page's event stream, cut by the reload, is reported as a failed request.
     assert [p for p in chromium.problems if "/streams/big/events?" not in p] == []

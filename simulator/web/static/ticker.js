@@ -192,7 +192,8 @@ function hasOlder(answer, count) {
   // A paged answer says more exist by a cursor for the next page or by the posts it left out;
   // an answer of all the posts (?limit= ignored) has more posts than asked for.
   if (count > PAGE) return false;
-  return Boolean(answer.next || answer.before || answer.has_more || (answer.omitted || 0) > 0);
+  const next = answer.page ? answer.page.next : answer.next;
+  return Boolean(next || answer.has_more || (answer.omitted || 0) > 0);
 }
 
 async function loadOlder() {
