@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +433,25 @@ async def test_kiosk_clamps_a_long_pin_and_keeps_new_posts_in_view(
     await page.wait_for_function(
         f"document.getElementById('clock').textContent !== {clock!r}", timeout=3_000
     )
+    chromium.assert_clean()
+
+
+async def test_a_stream_replayed_as_of_today_shows_todays_times_and_the_time_of_day(
+    start_server: StartServer, chromium: Browser
+) -> None:
+    server = await start_server(
+        streams=[{"id": "today", "feed": BUNDLED_ID, "speed": 60, "timestamps": "now"}]
+    )
+    page = await chromium.page()
+    await page.goto(server.base + "/?stream=today")
+    await _wait_for_posts(page, 2)
+    assert await page.evaluate("window.livesim.timestamps") == "now"
+    clock = await page.text_content("#clock")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", clock or ""), clock  # not the archive's 2014
+    await page.wait_for_function(f"document.getElementById('clock').textContent !== {clock!r}")
+    stamps = await page.eval_on_selector_all("time.post-time", "ts => ts.map(t => t.dateTime)")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    assert stamps and all(str(date.today().year) <= t[:4] and t <= now for t in stamps), stamps
     chromium.assert_clean()
 
 

@@ -34,6 +34,8 @@ const state = {
   lastRender: 0, // performance.now() of the last DOM update
   renderMs: 0, // time spent updating the DOM, in all
   lag: null, // ms between the last event's due_at and its arrival
+  timestamps: "archive", // "now": the stream replays as of today (post times are today's)
+  clockTicking: false, // the header shows the time of day, not the archive's clock
   archiveTime: null, // the last event's archive_time, shown at the next render
   unseenNew: 0, // posts arrived since the last render
   keyEventsKnown: false, // the server flags key events itself (snapshot has key_events)
@@ -111,7 +113,10 @@ async function start() {
 
 function startClock() {
   // A newsroom screen shows the time of day, ticking, so it never looks frozen between posts;
-  // in UTC, the zone the post times are shown in.
+  // in UTC, the zone the post times are shown in. So does a stream replayed as of today
+  // (timestamps "now"): its posts carry today's times, and the archive's clock means nothing.
+  if (state.clockTicking) return;
+  state.clockTicking = true;
   const clock = $("clock");
   clock.title = "Time now (UTC)";
   const tick = () => {
@@ -407,6 +412,8 @@ function scheduleRender() {
 
 function showState(data) {
   state.playing = data.state === "playing";
+  state.timestamps = data.timestamps || "archive";
+  if (state.timestamps === "now") startClock();
   state.speed = data.speed;
   $("state").textContent = statusText(data.state, data.speed);
   $("state").className = `pill ${data.state}`;
@@ -428,7 +435,7 @@ function statusText(name, speed) {
 
 function showPosition(iso) {
   state.position = Date.parse(iso);
-  if (!state.kiosk) $("clock").textContent = formatStamp(iso);
+  if (!state.clockTicking) $("clock").textContent = formatStamp(iso);
   const seek = $("seek");
   if (!seek.closest(".seek").classList.contains("dragging") && state.span) {
     seek.value = String(Math.round((state.position - state.span.first) / 1000));
