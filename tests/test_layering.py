@@ -157,3 +157,32 @@ def test_the_checker_sees_relative_and_nested_imports() -> None:
     assert "simulator.core.wire" in replay and "simulator.core.script" in replay
     assert _forbidden("simulator.web.app") and _forbidden("asyncio")
     assert not _forbidden("datetime") and not _forbidden("simulator.core.timeline")
+
+
+def _layout_section() -> str:
+    readme = (Path(simulator.__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Layout — ")
+    end = readme.find("\n## ", start)
+    return readme[start : end if end > 0 else None]
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """The README's layout is drawn from the tree: a module or package added without a line
+    there fails here."""
+    root = Path(simulator.__file__).parent.parent
+    layout = _layout_section()
+    missing = []
+    for top in ("simulator", "clients"):
+        for path in sorted((root / top).rglob("*.py")):
+            if "static" in path.parts or path.name in ("__init__.py", "__main__.py"):
+                continue
+            parent = path.parent
+            if parent.name in ("importers", "compat", "apidocs", "testing") or (
+                top == "clients" and parent != root / "clients"
+            ):
+                name = f"{parent.name}/"  # a package is named as a whole
+            else:
+                name = f"`{path.name}`"
+            if name.strip("`") not in layout:
+                missing.append(str(path.relative_to(root)))
+    assert missing == []
