@@ -23,7 +23,12 @@ connections), ``run`` (ramp, churn, stop, drain, worker processes), ``verdict`` 
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
+
+from ..target import ClientError
+from ..verdicts import COULD_NOT_RUN
 
 from .client import LoadClient, transport_of
 from .options import TRANSPORTS, LoadOptions
@@ -52,13 +57,16 @@ __all__ = [
 
 
 def main_load(options: LoadOptions, json_path: str | None) -> int:
-    """Run, print the table (and JSON), and the exit status: 1 when a check failed."""
+    """Run, print the table (and JSON), and the exit status (``clients.verdicts``)."""
     console = Console(stderr=json_path == "-")  # JSON on stdout: the rest goes to stderr
-    report = run_load(options, console)
+    try:
+        report = run_load(options, console)
+    except ClientError as exc:  # unreachable, no such stream, refused query: could not run
+        print(f"livesim: {exc}", file=sys.stderr)
+        return COULD_NOT_RUN
     console.print(f"livesim load {report.target}", soft_wrap=True, highlight=False)
     console.print(table(report))
     console.print(report.verdict(), soft_wrap=True, highlight=False)
     if json_path:
         write_json(report, json_path)
-    failures = report.failures()
-    return 1 if failures else 0
+    return report.status()
