@@ -29,7 +29,6 @@ from rich.console import Console
 
 from ..target import ClientError
 from ..verdicts import COULD_NOT_RUN
-
 from .client import LoadClient, transport_of
 from .options import TRANSPORTS, LoadOptions
 from .report import ProgressView, Snapshot, summary, table, write_json
