@@ -15,9 +15,35 @@ from collections.abc import Sequence
 from clients.target import ClientError
 
 from ..core.model import ArchiveError
-from . import alert, import_, inspect, load, push, record, script, serve, synth, tail, validate
+from . import (
+    alert,
+    import_,
+    inspect,
+    judge,
+    load,
+    push,
+    record,
+    script,
+    serve,
+    synth,
+    tail,
+    validate,
+)
 
-COMMANDS = (serve, import_, inspect, validate, script, synth, tail, load, alert, record, push)
+COMMANDS = (
+    serve,
+    import_,
+    inspect,
+    validate,
+    script,
+    synth,
+    tail,
+    load,
+    judge,
+    alert,
+    record,
+    push,
+)
 """In the order ``livesim --help`` lists them."""
 
 EXAMPLES = """\
