@@ -15,8 +15,8 @@ bytes, so one chain serves SSE and WebSocket alike. A new fault is one ``ITEMS``
 The order is fixed: delay/jitter, bandwidth and stall (when), then reorder, duplicate, garble
 (what is written: a duplicate or a garbled frame goes out right beside its event), then drop,
 disconnect_after, reset_after (whether the connection survives the write), and slow_close last
-(when the end those decide is carried out: the other stages end the connection through it). A marker that is not
-a stream event (``resumed``, serial < 0) is never struck and never counted.
+(when the end those decide is carried out: the other stages end the connection through it).
+A marker that is not a stream event (``resumed``, serial < 0) is never struck and never counted.
 """
 
 from __future__ import annotations
