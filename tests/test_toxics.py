@@ -3,11 +3,20 @@ by ``now``), and a stream's faults changed at runtime (``PATCH``)."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
+from collections import Counter
+
+import aiohttp
 import pytest
+from conftest import BUNDLED_ID, Server, StartServer
 from test_delivery import event, made, taken
 
-from simulator.core.delivery import Why
+from simulator.core.delivery import Delivery, Why
 from simulator.core.faults import FaultSpecError, parse
+
+LOOPING = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "max_gap": "3s", "loop": True}
 
 
 def test_the_new_items_parse_and_write_back() -> None:
@@ -62,3 +71,102 @@ def test_slow_close_keeps_a_reset_a_reset_and_acts_from_the_start() -> None:
     assert delivery.closing is None and delivery.next_deadline() == 1.5
     delivery.advance(1.5)
     assert delivery.closing is not None and delivery.closing.reset
+
+
+# Faults changed at runtime ---------------------------------------------------------------------
+
+
+def test_refault_hands_what_old_stages_hold_to_the_new_ones() -> None:
+    delivery, counts = made("delay:10s")
+    delivery.offer([event(1), event(2)], 0.0)
+    assert taken(delivery) == [] and delivery.next_deadline() == 10.0
+    delivery.refault(parse("duplicate:1"), counts, 1.0)
+    assert taken(delivery) == ["inc-1", "inc-1", "inc-2", "inc-2"]
+    delivery.refault(parse(""), counts, 2.0)
+    assert delivery.plain
+    delivery.offer([event(3)], 2.0)
+    assert taken(delivery) == ["inc-3"]
+    plain = Delivery(100)
+    plain.framing = delivery.framing
+    plain.refault(parse("disconnect_after:1"), Counter(), 0.0)
+    plain.offer([event(1), event(2)], 0.0)
+    assert taken(plain) == ["inc-1"] and plain.closing is not None
+
+
+async def test_patch_changes_the_faults_of_open_and_new_connections(
+    start_server: StartServer,
+) -> None:
+    """An open WebSocket without faults starts getting duplicates when its stream's faults
+    change, a connection's own ``faults`` stays over the stream's, and "" clears them."""
+    server = await start_server(streams=[LOOPING])
+    _, info = await server.get("/api/streams/s")
+    base = f"{server.ws_base}/streams/s/ws?since={info['cursor']}"
+    async with asyncio.timeout(30):
+        async with (
+            server.session.ws_connect(base) as plain,
+            server.session.ws_connect(base + "&faults=duplicate:0") as own,
+        ):
+            first = await ids_of(plain, 2)
+            assert first[0] != first[1]
+            async with server.session.patch(
+                f"{server.base}/api/streams/s", json={"faults": "duplicate:1,seed:3"}
+            ) as response:
+                assert response.status == 200
+                state = await response.json()
+            assert state["faults"]["spec"] == "duplicate:1,seed:3"
+            later = await ids_of(plain, 8)
+            assert any(a == b for a, b in itertools.pairwise(later)), later
+            mine = await ids_of(own, 10)
+            assert len(set(mine)) == len(mine)  # its own duplicate:0 is kept over the stream's
+            fresh = await ids_of_new(server, base, 4)
+            assert fresh[0] == fresh[1] and fresh[2] == fresh[3]
+            async with server.session.patch(
+                f"{server.base}/api/streams/s", json={"faults": ""}
+            ) as response:
+                cleared_at = serial((await response.json())["cursor"])
+            again: list[str] = []
+            while len(again) < 4:  # what was written before the change may still arrive
+                again += [i for i in await ids_of(plain, 1) if serial(i) > cleared_at]
+            assert len(set(again)) == len(again), again
+    _, state = await server.get("/api/streams/s")
+    assert state["faults"]["spec"] is None and state["faults"]["injected"]["duplicate"] > 0
+
+
+@pytest.mark.parametrize(
+    "body,where",
+    [
+        ({"faults": "drop:2"}, "body.faults: 'drop:2'"),
+        ({"faults": 5}, "body.faults: expected a string"),
+        ({"speed": 2}, "body.speed: unknown field"),
+        ({}, "body.faults: missing"),
+    ],
+)
+async def test_a_bad_patch_is_a_400_naming_the_field(
+    start_server: StartServer, body: dict[str, object], where: str
+) -> None:
+    server = await start_server(streams=[LOOPING])
+    async with server.session.patch(f"{server.base}/api/streams/s", json=body) as response:
+        assert response.status == 400
+        assert (await response.json())["error"].startswith(where)
+    async with server.session.patch(f"{server.base}/api/streams/nope", json={}) as response:
+        assert response.status == 404
+
+
+async def ids_of(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[str]:
+    out: list[str] = []
+    while len(out) < count:
+        message = await ws.receive()
+        assert message.type is aiohttp.WSMsgType.TEXT, message
+        data = json.loads(message.data)
+        if data.get("type") != "stream.state":
+            out.append(data["id"])
+    return out
+
+
+async def ids_of_new(server: Server, url: str, count: int) -> list[str]:
+    async with server.session.ws_connect(url) as ws:
+        return await ids_of(ws, count)
+
+
+def serial(event_id: str) -> int:
+    return int(event_id.rsplit("-", 1)[1])

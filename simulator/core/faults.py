@@ -271,6 +271,11 @@ class Stage:
     def advance(self, now: float) -> None:
         """Do what is due by ``now``."""
 
+    def release(self) -> list[Event]:
+        """Give up what this stage holds, in order: its chain is being replaced (the faults
+        were changed at runtime) and the new chain takes these events."""
+        return []
+
     @property
     def quiet(self) -> bool:
         """The connection must be silent: keepalives too (``stall``)."""
@@ -309,6 +314,12 @@ class Held(Stage):
 
     def deadline(self) -> float | None:
         return self.queue[0][0] if self.queue else None
+
+    def release(self) -> list[Event]:
+        out = [event for _, events in self.queue for event in events]
+        self.queue.clear()
+        self.held = 0
+        return out
 
     def advance(self, now: float) -> None:
         out: list[Event] = []
@@ -442,6 +453,10 @@ class Reorder(Chance):
     def __init__(self, spec: FaultSpec, context: Context) -> None:
         super().__init__(spec, context)
         self.held: Event | None = None
+
+    def release(self) -> list[Event]:
+        held, self.held = self.held, None
+        return [held] if held is not None else []
 
     def send(self, events: list[Event], now: float) -> None:
         out: list[Event] = []

@@ -79,6 +79,9 @@ class Subscriber:
         """The time the sink's timer keeps, for the fault stages (its hub's, once added)."""
         self.ended = False
         """The sink was told to close."""
+        self.own_faults: str | None = None
+        """The connection's own ``faults`` parameter, laid over its stream's when those
+        change at runtime."""
 
     @property
     def limit(self) -> int:
@@ -101,6 +104,12 @@ class Subscriber:
         self.delivery.framing = sink.framing
         if faults is not None and self.delivery.closing is None:
             self.delivery.fault(faults, Counter() if counts is None else counts, self.clock())
+        self.flush()
+
+    def refault(self, faults: FaultSpec, counts: Counter[str]) -> None:
+        """New fault stages for a connection already open (its stream's faults changed)."""
+        self.direct = False
+        self.delivery.refault(faults, counts, self.clock())
         self.flush()
 
     def flush(self) -> None:

@@ -269,6 +269,8 @@ def _subscribe(
     subscriber = stream.subscribe(cursor_of(request), transport, no_resume=no_resume)
     try:
         connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
+        if not stream.private:
+            subscriber.own_faults = request.query.get("faults")
         subscriber.attach(connection, spec, stream.counts.faults)
     except BaseException:
         stream.unsubscribe(subscriber)
