@@ -15,6 +15,7 @@ from test_delivery import event, made, taken
 
 from simulator.core.delivery import Delivery, Why
 from simulator.core.faults import FaultSpecError, parse
+from simulator.web.hub import RECENT_LIMIT, RECENT_WINDOW, RecentCloses
 
 LOOPING = {"id": "s", "feed": BUNDLED_ID, "speed": 60, "max_gap": "3s", "loop": True}
 
@@ -170,3 +171,50 @@ async def ids_of_new(server: Server, url: str, count: int) -> list[str]:
 
 def serial(event_id: str) -> int:
     return int(event_id.rsplit("-", 1)[1])
+
+
+# Clients that do not resume ---------------------------------------------------------------------
+
+
+async def test_a_reconnect_without_cursor_after_a_fault_is_counted(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(streams=[LOOPING])
+    _, info = await server.get("/api/streams/s")
+    faulted = f"{server.ws_base}/streams/s/ws?faults=disconnect_after:2"
+    async with asyncio.timeout(30):
+        seen = await until_closed(server, f"{faulted}&since={info['cursor']}")
+        await until_closed(server, faulted)  # came back without its cursor: counted
+        await until_closed(server, f"{faulted}&since={seen[-1]}")  # with it: not counted
+        await until_closed(server, f"{server.ws_base}/streams/s/ws?since={seen[-1]}")
+    _, state = await server.get("/api/streams/s")
+    assert state["faults"]["reconnects_without_cursor"] == 1
+    async with server.session.get(f"{server.base}/metrics") as response:
+        text = await response.text()
+    assert 'livesim_reconnects_without_cursor_total{stream="s"} 1.0' in text
+
+
+async def until_closed(server: Server, url: str) -> list[str]:
+    """The ids a WebSocket receives until the server closes it (or 2 if it does not)."""
+    out: list[str] = []
+    async with server.session.ws_connect(url) as ws:
+        while len(out) < 3:
+            message = await ws.receive()
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            out.append(json.loads(message.data)["id"])
+    return out
+
+
+def test_recent_closes_are_bounded_and_forgotten_after_the_window() -> None:
+    now = [0.0]
+    recent = RecentCloses(lambda: now[0])
+    recent.note("a")
+    recent.note("a")
+    assert recent.take("a") and recent.take("a") and not recent.take("a")
+    recent.note("b")
+    now[0] = RECENT_WINDOW + 1
+    assert not recent.take("b")
+    for n in range(RECENT_LIMIT + 10):
+        recent.note(str(n))
+    assert len(recent._closed) == RECENT_LIMIT and not recent.take("0")
