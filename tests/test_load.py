@@ -182,10 +182,18 @@ async def test_injected_duplicates_are_found_and_fail_the_run(
         transport="mix",
         ramp=0,
         duration=2.0,
-        faults="duplicate:0.3",
+        faults="duplicate:0.3,garble:0.2,delay:1ms",
     )
     report = await run_share(options, await prepare(options))
     assert report.counts.duplicate > 0
+    seen = report.faults()
+    assert seen["duplicate"]["handled"] == report.counts.duplicate
+    assert seen["garble"]["handled"] == report.counts.malformed > 0
+    assert seen["delay"]["handled"] == "lateness"
+    if not report.target.private:
+        assert 0 < report.counts.duplicate <= seen["duplicate"]["injected"]  # type: ignore[operator]
+    else:
+        assert seen["duplicate"]["injected"] is None
     assert report.counts.missing == 0 and report.counts.out_of_order == 0
     assert any("duplicate" in failure for failure in report.failures())
     assert sum(row["duplicate"] for row in report.rows) == report.counts.duplicate

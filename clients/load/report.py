@@ -128,6 +128,7 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "lateness_ms": report.hist.summary(),
         "bytes": report.counts.bytes,
         "errors": dict(report.errors.most_common()),
+        "faults_seen": report.faults(),
         "thresholds": [outcome.as_dict() for outcome in report.outcomes()],
         "passed": not report.failures(),
         "failures": report.failures(),
@@ -166,6 +167,9 @@ def table(report: LoadReport) -> Table:
         value = late[name]
         out.add_row(f"lateness {name}", "-" if value is None else f"{value:g} ms")
     out.add_row("bytes", f"{data['bytes']:,}")
+    for kind, seen in report.faults().items():
+        injected = "?" if seen["injected"] is None else seen["injected"]
+        out.add_row(f"fault {kind}", f"injected {injected} / handled {seen['handled']}")
     for outcome in report.outcomes():
         value = "no data" if outcome.value is None else outcome.threshold.shown(outcome.value)
         out.add_row(

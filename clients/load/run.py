@@ -50,6 +50,10 @@ class Share:
         self.open = 0
         self.received = 0
         self.errors: Counter[str] = Counter()
+        self.injected: Counter[str] | None = None
+        """Faults the server counts as injected on the stream during the run (shared streams,
+        the first process only); None when unknown."""
+        self._injected_at_start: Counter[str] | None = None
         self.problems: list[str] = []
         """What keeps the run from being judged (the end-of-run cursor could not be read)."""
 
@@ -113,6 +117,15 @@ class Share:
     async def _cursor(self, session: aiohttp.ClientSession) -> str:
         info = await get_json(session, f"{self.target.base}/api/streams/{self.target.id}")
         cursor = info.get("cursor") if isinstance(info, dict) else None
+        if self.options.faults and self.numbers[:1] == [0]:
+            faults = info.get("faults") if isinstance(info, dict) else None
+            injected = faults.get("injected") if isinstance(faults, dict) else None
+            if isinstance(injected, dict):
+                now = Counter({str(k): int(v) for k, v in injected.items() if isinstance(v, int)})
+                if self._injected_at_start is None:
+                    self._injected_at_start = now
+                else:
+                    self.injected = now - self._injected_at_start
         if not isinstance(cursor, str):
             raise ClientError(f"{self.target}: the stream has no cursor")
         return cursor
@@ -209,6 +222,7 @@ class Share:
             "rows": [c.row() for c in clients],
             "errors": dict(self.errors),
             "problems": self.problems,
+            "injected": None if self.injected is None else dict(self.injected),
             "elapsed": elapsed,
         }
 

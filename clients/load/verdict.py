@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.core.faults import ITEMS, parse
+
 from ..judge import Counts, Histogram
 from ..target import Target
 from ..verdicts import (
@@ -27,6 +29,8 @@ from ..verdicts import (
 from .options import LoadOptions
 
 WRONG = ("missing", "duplicate", "out_of_order", "foreign")
+UNJUDGED = {"delay": "lateness", "bandwidth": "lateness", "stall": "lateness", "slow_close": "n/a"}
+"""Faults of timing: nothing to handle but the wait, which shows in lateness."""
 DEFAULT_CONNECT = parse_threshold("connect_failures==0")
 """Unless the run bounds connect failures itself, none is tolerated."""
 
@@ -42,6 +46,7 @@ class LoadReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    injected: Counter[str] | None = None
     elapsed: float = 0.0
 
     def merge(self, result: dict[str, Any]) -> None:
@@ -53,6 +58,37 @@ class LoadReport:
         self.errors.update(result["errors"])
         self.problems.extend(p for p in result["problems"] if p not in self.problems)
         self.elapsed = max(self.elapsed, result["elapsed"])
+        if result.get("injected") is not None:
+            self.injected = (self.injected or Counter()) + Counter(result["injected"])
+
+    def faults(self) -> dict[str, dict[str, int | str | None]]:
+        """Per fault kind asked for: injected (the server's count, shared streams) and handled
+        (what the clients saw and dealt with; docs/testing-clients.md says what each means)."""
+        if not self.options.faults:
+            return {}
+        try:
+            spec = parse(self.options.faults)
+        except ValueError:
+            return {}
+        conn, counts = self.connections, self.counts
+        handled: dict[str, int | str | None] = {
+            "duplicate": counts.duplicate,
+            "reorder": counts.out_of_order,
+            "garble": counts.malformed,
+            "no_resume": counts.connection_resets,
+            "disconnect_after": conn["closed_by_server"],
+            "reset_after": conn["closed_by_server"],
+            "drop": conn["closed_by_server"],
+        }
+        out: dict[str, dict[str, int | str | None]] = {}
+        for name, value in spec.items():
+            if not value or ITEMS[name] == "seed" or name in ("stall_after", "jitter"):
+                continue
+            injected = None if self.injected is None else self.injected.get(name, 0)
+            if name == "delay" and self.injected is not None:
+                injected = self.injected.get("delay", 0) + self.injected.get("jitter", 0)
+            out[name] = {"injected": injected, "handled": handled.get(name, UNJUDGED.get(name))}
+        return out
 
     def thresholds(self) -> list[Threshold]:
         given = list(self.options.thresholds)
