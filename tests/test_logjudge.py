@@ -100,10 +100,10 @@ async def test_a_client_log_judged_against_a_script(
     lines.insert(3, json.dumps({"id": "x-1", "type": "stream.state", "post": None}))
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(lines) + "\n")
-    assert commands.main(["judge", "--script", str(script), str(log), "--until", "end"]) == 0
+    assert commands.main(["judge", "--script", str(script), str(log), "--whole"]) == 0
     del lines[10]
     log.write_text("\n".join(lines) + "\n")
-    assert commands.main(["judge", "--script", str(script), str(log), "--until", "end"]) == 1
+    assert commands.main(["judge", "--script", str(script), str(log), "--whole"]) == 1
     assert "FAIL: 1 missing" in capsys.readouterr().out
     text = tmp_path / "script.txt"
     assert commands.main(["script", ARCHIVE]) == 0

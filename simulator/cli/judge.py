@@ -36,8 +36,14 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--until",
         metavar="ID",
-        help="the client should have received everything up to this id (default: up to the "
-        "furthest it received; with --script, any value: through the script's end)",
+        help="with --stream: the client should have received everything up to this id "
+        "(default: up to the furthest it received)",
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="the client should have received everything: up to the stream's cursor now, or "
+        "to the script's end",
     )
     parser.add_argument("--json", metavar="FILE", help="write the verdict as JSON ('-': stdout)")
     parser.set_defaults(handler=run)
@@ -54,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from clients.target import ClientError
 
+    if args.until is not None and args.script:
+        print(
+            "livesim: --until ID: only with --stream (--whole: to the script's end)",
+            file=sys.stderr,
+        )
+        return COULD_NOT_RUN
     try:
         path = "/dev/stdin" if args.log == "-" else args.log
         entries = read_log(path)
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             received = keys_by_id(entries)
             reference = asyncio.run(fetch_reference(args.stream, received, args.until))
             against = args.stream
-        verdict = judge(reference, received, to_end=args.until is not None)
+        verdict = judge(reference, received, to_end=args.until is not None or args.whole)
     except ClientError as exc:
         print(f"livesim: {exc}", file=sys.stderr)
         return COULD_NOT_RUN
