@@ -183,7 +183,7 @@ def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float |
     if kind == "rate":
         if not _DECIMAL.match(value) or len(value) > 20 or not MIN_KBPS <= float(value) <= MAX_KBPS:
             raise FaultSpecError(
-                f"{at}expected kilobytes a second from {MIN_KBPS:g} to {MAX_KBPS:g} (like 16)"
+                f"{at}expected kilobytes a second from {MIN_KBPS:g} to {MAX_KBPS:.0f} (like 16)"
             )
         return float(value)
     if kind == "probability":
