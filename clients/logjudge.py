@@ -21,7 +21,7 @@ counts are ``clients.judge.Counts``, the same a load run reports.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ def read_script(path: str) -> list[tuple[str, str]]:
 
 
 def judge(
-    reference: list[Hashable], received: Iterable[Hashable], *, to_end: bool = False
+    reference: Sequence[Hashable], received: Iterable[Hashable], *, to_end: bool = False
 ) -> Verdict:
     """Place each received key in ``reference`` (keys may repeat there: a post updated twice);
     ``to_end``: the client should have received the reference through its last event, not

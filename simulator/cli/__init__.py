@@ -58,6 +58,7 @@ examples:
   livesim synth --posts 100000 -o load.jsonl      a large archive for load tests
   livesim tail http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06
   livesim load http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06 --clients 200
+  livesim judge --stream http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06 client.log
 
 'livesim COMMAND --help' describes a command.
 """
@@ -81,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="livesim",
         description="Replay archived live-blog posts over WebSocket and Server-Sent Events, and "
         "the tools around it: archives in (import, inspect, validate, script, synth), a "
-        "server (serve, the default command), clients to follow, load-test and alert on a "
-        "stream (tail, load, alert).",
+        "server (serve, the default command), clients to follow, load-test, judge and alert on "
+        "a stream (tail, load, judge, alert).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
