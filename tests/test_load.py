@@ -442,3 +442,18 @@ def test_bad_threshold_files_are_one_line_usage_errors(
     assert err.startswith("livesim: --thresholds ") and named in err and err.count("\n") == 1
     assert commands.main([*argv[:-1], str(tmp_path / "absent.toml")]) == 2
     assert "absent.toml" in capsys.readouterr().err
+
+
+async def test_a_ramp_too_slow_for_the_duration_fails_the_run(start_server: StartServer) -> None:
+    server = await start_server(streams=[FAST])
+    options = LoadOptions(
+        url=f"{server.base}/streams/fast", clients=20, ramp=4, duration=1.0, drain=0.5
+    )
+    report = await run_share(options, await prepare(options))
+    assert report.clients == 20 and len(report.rows) == 20
+    assert report.status() == 99
+    opened = report.connections["clients_opened"]
+    assert 0 < opened < 20
+    assert f"opened {opened} of 20 clients (--ramp 4/s starts 4 in --duration 1s)" in (
+        report.failures()
+    )

@@ -127,7 +127,14 @@ class LoadReport:
         if not self.connections["opened"]:
             out.append((COULD_NOT_RUN, f"no connection was opened ({self.options.clients} asked)"))
         elif opened < self.options.clients:
-            out.append((THRESHOLD_FAILED, f"opened {opened} of {self.options.clients} clients"))
+            why = f"opened {opened} of {self.options.clients} clients"
+            options = self.options
+            if options.ramp > 0 and options.clients / options.ramp > options.duration:
+                can = int(options.ramp * options.duration)
+                why += (
+                    f" (--ramp {options.ramp:g}/s starts {can} in --duration {options.duration:g}s)"
+                )
+            out.append((THRESHOLD_FAILED, why))
         for name in WRONG:
             value = getattr(self.counts, name)
             if value:
