@@ -204,6 +204,7 @@ async def change_stream(request: web.Request) -> web.Response:
     except FaultSpecError as exc:
         raise http_error(f"body.faults: {exc}", "body.faults") from None
     stream.set_faults(spec if spec is not None and spec.active else None)
+    persist.faults_changed(request.app, stream.id, str(stream.faults) if stream.faults else None)
     return json(stream_json(request, stream))
 
 
