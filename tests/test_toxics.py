@@ -218,3 +218,28 @@ def test_recent_closes_are_bounded_and_forgotten_after_the_window() -> None:
     for n in range(RECENT_LIMIT + 10):
         recent.note(str(n))
     assert len(recent._closed) == RECENT_LIMIT and not recent.take("0")
+
+
+async def test_the_new_toxics_over_a_real_server(start_server: StartServer) -> None:
+    """Through the transports: ``slow_close`` ends the SSE response no sooner than asked after
+    the fault's end (a lower bound: the upper one is the machine's), ``bandwidth`` delivers
+    every event in order over WebSocket."""
+    server = await start_server(streams=[LOOPING])
+    _, info = await server.get("/api/streams/s")
+    url = f"{server.base}/streams/s/events?since={info['cursor']}"
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(30):
+        async with server.session.get(url + "&faults=disconnect_after:1,slow_close:300ms") as r:
+            body = b""
+            began: float | None = None
+            async for chunk in r.content.iter_any():
+                body += chunk
+                if began is None and b"\nid: " in body:
+                    began = loop.time()  # the one event: the fault ends the connection here
+            ended = loop.time()
+        assert body.count(b"\nid: ") == 1 and began is not None
+        assert ended - began >= 0.3
+        ws_url = f"{server.ws_base}/streams/s/ws?since={info['cursor']}&faults=bandwidth:50"
+        async with server.session.ws_connect(ws_url) as ws:
+            got = await ids_of(ws, 5)
+    assert [serial(i) for i in got] == [serial(info["cursor"]) + n for n in range(1, 6)]
