@@ -13,6 +13,11 @@ waits (up to ``drain`` seconds) until each client reached the cursor the stream 
 duration was over: whatever did not arrive by then is missing. A private replay (``/feeds/…``)
 has no shared cursor to reach, so its tail cannot be judged beyond the last event received.
 
+Every client asked for is accounted for: one that never opened a connection (refused with a
+503 or 429, the port closed, or not started before the duration was over) is a row of its own
+and "opened N of M clients" fails the run, but it is not charged with the events it would have
+received. The exit status is k6's (``clients.verdicts``).
+
 The work of one process is a ``Share``; ``run_load`` runs one in-process, or ``procs`` of them in
 worker processes and merges their results (sums, and histogram buckets).
 
