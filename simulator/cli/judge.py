@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from clients.verdicts import COULD_NOT_RUN, EXIT_CODES_HELP, PASS, SERVICE_WRONG
+from clients.verdicts import COULD_NOT_RUN, PASS, SERVICE_WRONG
 
 KINDS = ("missing", "duplicate", "out_of_order", "foreign")
 
@@ -25,7 +25,10 @@ def add_parser(commands: Any) -> None:
         "just before the log's first id, up to the stream's cursor now or --until) or against "
         "`livesim script` output (--script: events matched by type and post, so the log needs "
         '"type" and "post"), and report missing, duplicate, out-of-order and foreign events.',
-        epilog=EXIT_CODES_HELP.replace("99 a threshold failed; ", ""),
+        epilog="Exit status (as k6's and livesim load's): 0 pass; 1 what the client received was "
+        "wrong (missing, duplicate, out-of-order or foreign events: its fault or the service's); "
+        "2 could not run (bad flags or log, unreachable, no such stream, the stream's log no "
+        "longer holds the events).",
     )
     parser.add_argument("log", metavar="LOG", help="the client's log ('-': stdin)")
     against = parser.add_mutually_exclusive_group(required=True)
