@@ -45,6 +45,11 @@ CONNECT_TIMEOUT = 10.0
 class HandshakeError(ConnectionError):
     """The server answered, but not with a subscription (the status line says why)."""
 
+    def __init__(self, problem: str, status: int | None = None) -> None:
+        super().__init__(problem)
+        self.status = status
+        """The HTTP status it answered, when it answered one: 503 and 429 are refusals."""
+
 
 class Connection(asyncio.Protocol):
     """One subscription; subclasses drive their protocol library and feed the decoders."""
@@ -88,10 +93,10 @@ class Connection(asyncio.Protocol):
         self.is_open = True
         self.opened.set_result(None)
 
-    def refused(self, problem: str) -> None:
+    def refused(self, problem: str, status: int | None = None) -> None:
         """The handshake failed: ``open_connection`` raises ``HandshakeError(problem)``."""
         if not self.opened.done():
-            self.opened.set_exception(HandshakeError(problem))
+            self.opened.set_exception(HandshakeError(problem, status))
         self.close()
 
     def broken(self, error: str) -> None:
@@ -179,7 +184,7 @@ class SseConnection(Connection):
                 self.refused("closed before answering")
                 return
         if event.status_code != 200:
-            self.refused(_status(event.status_code, event.reason))
+            self.refused(_status(event.status_code, event.reason), event.status_code)
             return
         chunked = any(
             name == b"transfer-encoding" and b"chunked" in value.lower()
@@ -263,7 +268,7 @@ class WsConnection(Connection):
             self.accepted()
         elif isinstance(problem, InvalidStatus):
             status = problem.response
-            self.refused(_status(status.status_code, status.reason_phrase))
+            self.refused(_status(status.status_code, status.reason_phrase), status.status_code)
         elif problem is not None:
             self.refused(str(problem)[:200])
 

@@ -238,6 +238,6 @@ def test_seeded_generators_are_reproducible_across_processes() -> None:
 def test_every_stage_is_wanted_by_some_item() -> None:
     every = parse(
         "disconnect_after:5,reset_after:9,drop:0.5,delay:1s,jitter:1s,stall_after:1,stall:1s,"
-        "duplicate:0.5,reorder:0.5,garble:0.5"
+        "duplicate:0.5,reorder:0.5,garble:0.5,bandwidth:1,slow_close:1s"
     )
     assert all(stage.wanted(every) for stage in STAGES)

@@ -54,7 +54,13 @@ from websockets.sync.client import connect as ws_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-DOCUMENTS = ["README.md", "docs/protocol.md", "docs/operations.md", "docs/compat.md"]
+DOCUMENTS = [
+    "README.md",
+    "docs/protocol.md",
+    "docs/operations.md",
+    "docs/compat.md",
+    "docs/testing-clients.md",
+]
 FEED = "aljazeera-iraq-2014-06"
 STREAM_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0

@@ -286,7 +286,11 @@ async def test_disconnect_after_5_closes_and_an_eventsource_client_resumes_losin
     first = serial(seen[0])
     assert [serial(i) for i in seen] == list(range(first, first + 20))
     _, state = await server.get("/api/streams/s")
-    assert state["faults"] == {"spec": None, "injected": {"disconnect_after": 4}}
+    assert state["faults"] == {
+        "spec": None,
+        "injected": {"disconnect_after": 4},
+        "reconnects_without_cursor": 0,  # an EventSource resumes with Last-Event-ID
+    }
 
 
 async def test_disconnect_after_over_websocket_closes_with_4000(start_server: StartServer) -> None:
@@ -531,7 +535,11 @@ async def test_stream_level_faults_from_the_api_and_metrics(start_server: StartS
     body = {**FAST, "id": "d", "faults": "duplicate:0.5, seed:1"}
     status, made = await server.post("/api/streams", body)
     assert status == 201, made
-    assert made["faults"] == {"spec": "duplicate:0.5,seed:1", "injected": {}}
+    assert made["faults"] == {
+        "spec": "duplicate:0.5,seed:1",
+        "injected": {},
+        "reconnects_without_cursor": 0,
+    }
     since = await cursor_of(server, "d")
     async with asyncio.timeout(TIMEOUT):
         faulted = await sse_events(server, "/streams/d/events?faults=disconnect_after:20", since)

@@ -636,3 +636,19 @@ def test_a_good_state_file_loads(tmp_path: Path, bundled: Feed) -> None:
     saved = read(file, validate(raw), {BUNDLED_ID: bundled})
     assert [config.id for config, _ in saved.streams] == ["s"]
     assert [stream for stream, _, _ in saved.live] == ["s", BUNDLED_ID]
+
+
+async def test_faults_changed_at_runtime_are_saved(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.json"
+    first = await start_server(server={"state_file": str(path)})
+    first.app[STATE].delay = 0.05
+    status, answer = await first.post("/api/streams", {"id": "flaky", "feed": BUNDLED_ID})
+    assert status == 201, answer
+    status, answer = await send(first, "PATCH", "/api/streams/flaky", {"faults": "bandwidth:8"})
+    assert status == 200, answer
+    await until(lambda: on_disk(path, b"bandwidth:8"))
+    second = await start_server(server={"state_file": str(path)})
+    status, answer = await second.get("/api/streams/flaky")
+    assert status == 200 and answer["faults"]["spec"] == "bandwidth:8"

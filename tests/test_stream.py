@@ -142,7 +142,11 @@ async def test_the_api_view_and_the_counts(start_server: StartServer) -> None:
         "events": "/streams/s/events",
         "ws": "/streams/s/ws",
     }
-    assert shown["subscribers"] == 1 and shown["faults"] == {"spec": None, "injected": {}}
+    assert shown["subscribers"] == 1 and shown["faults"] == {
+        "spec": None,
+        "injected": {},
+        "reconnects_without_cursor": 0,
+    }
     assert stream.counts.resumes == {"reset": 1}
     assert stream.counts.events["stream.state"] == 1  # the seek's: the start's went to no one
     assert sum(stream.counts.events.values()) == stream.replay.serial - 1

@@ -13,6 +13,11 @@ waits (up to ``drain`` seconds) until each client reached the cursor the stream 
 duration was over: whatever did not arrive by then is missing. A private replay (``/feeds/…``)
 has no shared cursor to reach, so its tail cannot be judged beyond the last event received.
 
+Every client asked for is accounted for: one that never opened a connection (refused with a
+503 or 429, the port closed, or not started before the duration was over) is a row of its own
+and "opened N of M clients" fails the run, but it is not charged with the events it would have
+received. The exit status is k6's (``clients.verdicts``).
+
 The work of one process is a ``Share``; ``run_load`` runs one in-process, or ``procs`` of them in
 worker processes and merges their results (sums, and histogram buckets).
 
@@ -23,8 +28,12 @@ connections), ``run`` (ramp, churn, stop, drain, worker processes), ``verdict`` 
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
+from ..target import ClientError
+from ..verdicts import COULD_NOT_RUN
 from .client import LoadClient, transport_of
 from .options import TRANSPORTS, LoadOptions
 from .report import ProgressView, Snapshot, summary, table, write_json
@@ -52,13 +61,16 @@ __all__ = [
 
 
 def main_load(options: LoadOptions, json_path: str | None) -> int:
-    """Run, print the table (and JSON), and the exit status: 1 when a check failed."""
+    """Run, print the table (and JSON), and the exit status (``clients.verdicts``)."""
     console = Console(stderr=json_path == "-")  # JSON on stdout: the rest goes to stderr
-    report = run_load(options, console)
+    try:
+        report = run_load(options, console)
+    except ClientError as exc:  # unreachable, no such stream, refused query: could not run
+        print(f"livesim: {exc}", file=sys.stderr)
+        return COULD_NOT_RUN
     console.print(f"livesim load {report.target}", soft_wrap=True, highlight=False)
     console.print(table(report))
     console.print(report.verdict(), soft_wrap=True, highlight=False)
     if json_path:
         write_json(report, json_path)
-    failures = report.failures()
-    return 1 if failures else 0
+    return report.status()

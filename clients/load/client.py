@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .run import Share
 
 MAX_BACKOFF = 5.0
+REFUSING = frozenset({429, 503})
+"""Statuses that mean "not now" (limits, overload): counted as refusals, not as failures."""
 
 
 def transport_of(number: int, transport: str) -> str:
@@ -34,7 +36,7 @@ class LoadClient:
         self.hist = share.hist
         self.joined = float("inf")
         self.conn: Connection | None = None
-        self.opened = self.failed = self.refused = 0
+        self.opened = self.failed = self.refused = self.connect_failed = 0
         self.reconnects = self.churned = self.server_closed = 0
         self.bytes = 0
 
@@ -68,10 +70,13 @@ class LoadClient:
                     max_event_bytes=share.options.max_event_bytes,
                 )
             except (OSError, TimeoutError, HandshakeError) as exc:
-                if isinstance(exc, ConnectionRefusedError):
+                if isinstance(exc, ConnectionRefusedError) or (
+                    isinstance(exc, HandshakeError) and exc.status in REFUSING
+                ):
                     self.refused += 1
                 else:
                     self.failed += 1
+                    self.connect_failed += 1
                 share.error(exc)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -109,6 +114,7 @@ class LoadClient:
             "opened": self.opened,
             "failed": self.failed,
             "refused": self.refused,
+            "connect_failed": self.connect_failed,
             "reconnects": self.reconnects,
             **counts.as_dict(),
         }

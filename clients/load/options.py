@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..sse import MAX_EVENT_BYTES
+from ..verdicts import Threshold
 
 TRANSPORTS = ("sse", "ws", "mix")
 
@@ -26,3 +27,5 @@ class LoadOptions:
     drain: float = 5.0
     max_event_bytes: int = MAX_EVENT_BYTES
     """A frame over this breaks its connection (counted as failed)."""
+    thresholds: tuple[Threshold, ...] = ()
+    """Besides ``max_p99``; without a ``connect_failures`` one, any connect failure fails."""

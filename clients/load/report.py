@@ -105,6 +105,7 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "url": str(report.target),
         "transport": options.transport,
         "clients": options.clients,
+        "clients_opened": report.connections["clients_opened"],
         "duration_s": options.duration,
         "ramp_per_s": options.ramp,
         "churn_per_s": options.churn,
@@ -117,6 +118,7 @@ def summary(report: LoadReport) -> dict[str, Any]:
                 "opened",
                 "failed",
                 "refused",
+                "connect_failed",
                 "reconnects",
                 "churned",
                 "closed_by_server",
@@ -126,8 +128,11 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "lateness_ms": report.hist.summary(),
         "bytes": report.counts.bytes,
         "errors": dict(report.errors.most_common()),
+        "faults_seen": report.faults(),
+        "thresholds": [outcome.as_dict() for outcome in report.outcomes()],
         "passed": not report.failures(),
         "failures": report.failures(),
+        "exit": report.status(),
         "per_connection": rows,
     }
 
@@ -139,7 +144,10 @@ def table(report: LoadReport) -> Table:
     out.add_column("")
     out.add_column("", justify="right")
     conn, events, late = data["connections"], data["events"], data["lateness_ms"]
-    out.add_row("clients", f"{report.clients} ({report.options.transport})")
+    out.add_row(
+        "clients opened / asked",
+        f"{data['clients_opened']} / {report.options.clients} ({report.options.transport})",
+    )
     out.add_row(
         "connections opened / failed / refused",
         f"{conn['opened']} / {conn['failed']} / {conn['refused']}",
@@ -159,6 +167,14 @@ def table(report: LoadReport) -> Table:
         value = late[name]
         out.add_row(f"lateness {name}", "-" if value is None else f"{value:g} ms")
     out.add_row("bytes", f"{data['bytes']:,}")
+    for kind, seen in report.faults().items():
+        injected = "?" if seen["injected"] is None else seen["injected"]
+        out.add_row(f"fault {kind}", f"injected {injected} / handled {seen['handled']}")
+    for outcome in report.outcomes():
+        value = "no data" if outcome.value is None else outcome.threshold.shown(outcome.value)
+        out.add_row(
+            f"threshold {outcome.threshold.text}", f"{value} {'ok' if outcome.passed else 'FAILED'}"
+        )
     for text, n in list(report.errors.most_common())[:5]:
         out.add_row("error", f"{n} x {text}")
     return out

@@ -50,6 +50,10 @@ class Share:
         self.open = 0
         self.received = 0
         self.errors: Counter[str] = Counter()
+        self.injected: Counter[str] | None = None
+        """Faults the server counts as injected on the stream during the run (shared streams,
+        the first process only); None when unknown."""
+        self._injected_at_start: Counter[str] | None = None
         self.problems: list[str] = []
         """What keeps the run from being judged (the end-of-run cursor could not be read)."""
 
@@ -89,12 +93,10 @@ class Share:
                 target = None
                 if not self.target.private:
                     try:
-                        async with asyncio.timeout(END_CURSOR_TIMEOUT):
-                            target = split_id((await self._cursor(session)).encode())
-                    except (ClientError, TimeoutError) as exc:  # judge what arrived, and fail
-                        why = str(exc) or f"no answer within {END_CURSOR_TIMEOUT:g}s"
-                        self.errors[f"end of run: {why}"] += 1
-                        self.problems.append(f"the stream's cursor at the end: {why}")
+                        target = split_id((await self._end_cursor(session)).encode())
+                    except ClientError as exc:  # judge what arrived, and fail
+                        self.errors[f"end of run: {exc}"] += 1
+                        self.problems.append(f"the stream's cursor at the end: {exc}")
                     if target is not None:
                         await self._drain(target)
             finally:
@@ -115,9 +117,33 @@ class Share:
     async def _cursor(self, session: aiohttp.ClientSession) -> str:
         info = await get_json(session, f"{self.target.base}/api/streams/{self.target.id}")
         cursor = info.get("cursor") if isinstance(info, dict) else None
+        if self.options.faults and self.numbers[:1] == [0]:
+            faults = info.get("faults") if isinstance(info, dict) else None
+            injected = faults.get("injected") if isinstance(faults, dict) else None
+            if isinstance(injected, dict):
+                now = Counter({str(k): int(v) for k, v in injected.items() if isinstance(v, int)})
+                if self._injected_at_start is None:
+                    self._injected_at_start = now
+                else:
+                    self.injected = now - self._injected_at_start
         if not isinstance(cursor, str):
             raise ClientError(f"{self.target}: the stream has no cursor")
         return cursor
+
+    async def _end_cursor(self, session: aiohttp.ClientSession) -> str:
+        """The cursor, asked again while the server refuses (a saturated server sheds API
+        requests too, with a 503), until ``END_CURSOR_TIMEOUT``."""
+        why = f"no answer within {END_CURSOR_TIMEOUT:g}s"
+        try:
+            async with asyncio.timeout(END_CURSOR_TIMEOUT):
+                while True:
+                    try:
+                        return await self._cursor(session)
+                    except ClientError as exc:
+                        why = str(exc)
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise ClientError(why) from None
 
     async def _ramp(
         self, tasks: list[asyncio.Task[None]], began: float, session: aiohttp.ClientSession
@@ -164,32 +190,39 @@ class Share:
         loop = asyncio.get_running_loop()
         until = loop.time() + self.options.drain
         while loop.time() < until:
-            if all(c.sequence.reached(target) for c in self.clients if c.opened or c.failed):
+            if all(c.sequence.reached(target) for c in self.clients if c.opened):
                 return
             await asyncio.sleep(0.05)
 
     def _result(self, target: tuple[bytes, int] | None, elapsed: float) -> dict[str, Any]:
+        """Every client asked for is in the result. One that never opened a connection is
+        counted as not opened (refused or failed), never as events lost: what it would have
+        been sent was not the service's to deliver."""
         counts = Counts()
-        started = [c for c in self.clients if c.opened or c.failed]
-        for client in started:
-            counts.add(client.sequence.finish(target))
+        for client in self.clients:
+            if client.opened:
+                counts.add(client.sequence.finish(target))
             counts.bytes += client.bytes
             client.sequence.counts.bytes = client.bytes
+        clients = self.clients
         return {
-            "clients": len(started),
+            "clients": len(clients),
             "connections": {
-                "opened": sum(c.opened for c in started),
-                "failed": sum(c.failed for c in started),
-                "refused": sum(c.refused for c in started),
-                "reconnects": sum(c.reconnects for c in started),
-                "churned": sum(c.churned for c in started),
-                "closed_by_server": sum(c.server_closed for c in started),
+                "clients_opened": sum(1 for c in clients if c.opened),
+                "opened": sum(c.opened for c in clients),
+                "failed": sum(c.failed for c in clients),
+                "refused": sum(c.refused for c in clients),
+                "connect_failed": sum(c.connect_failed for c in clients),
+                "reconnects": sum(c.reconnects for c in clients),
+                "churned": sum(c.churned for c in clients),
+                "closed_by_server": sum(c.server_closed for c in clients),
             },
             "counts": counts.as_dict(),
             "hist": self.hist.as_dict(),
-            "rows": [c.row() for c in started],
+            "rows": [c.row() for c in clients],
             "errors": dict(self.errors),
             "problems": self.problems,
+            "injected": None if self.injected is None else dict(self.injected),
             "elapsed": elapsed,
         }
 

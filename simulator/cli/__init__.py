@@ -15,9 +15,35 @@ from collections.abc import Sequence
 from clients.target import ClientError
 
 from ..core.model import ArchiveError
-from . import alert, import_, inspect, load, push, record, script, serve, synth, tail, validate
+from . import (
+    alert,
+    import_,
+    inspect,
+    judge,
+    load,
+    push,
+    record,
+    script,
+    serve,
+    synth,
+    tail,
+    validate,
+)
 
-COMMANDS = (serve, import_, inspect, validate, script, synth, tail, load, alert, record, push)
+COMMANDS = (
+    serve,
+    import_,
+    inspect,
+    validate,
+    script,
+    synth,
+    tail,
+    load,
+    judge,
+    alert,
+    record,
+    push,
+)
 """In the order ``livesim --help`` lists them."""
 
 EXAMPLES = """\
@@ -32,6 +58,7 @@ examples:
   livesim synth --posts 100000 -o load.jsonl      a large archive for load tests
   livesim tail http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06
   livesim load http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06 --clients 200
+  livesim judge --stream http://127.0.0.1:8080/streams/aljazeera-iraq-2014-06 client.log
 
 'livesim COMMAND --help' describes a command.
 """
@@ -55,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="livesim",
         description="Replay archived live-blog posts over WebSocket and Server-Sent Events, and "
         "the tools around it: archives in (import, inspect, validate, script, synth), a "
-        "server (serve, the default command), clients to follow, load-test and alert on a "
-        "stream (tail, load, alert).",
+        "server (serve, the default command), clients to follow, load-test, judge and alert on "
+        "a stream (tail, load, judge, alert).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,7 +4,17 @@ status is the verdict (``clients.load`` runs it)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from clients.verdicts import (
+    COULD_NOT_RUN,
+    EXIT_CODES_HELP,
+    Threshold,
+    ThresholdError,
+    parse_threshold,
+    read_thresholds,
+)
 
 from .options import add_bounds, add_url, count, duration, positive_duration, rate, url
 
@@ -15,15 +25,22 @@ MAX_PROCS = 64
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "load",
-        help="many clients on a stream or feed; judge every event id; exit 1 on any loss",
+        help="many clients on a stream or feed; judge every event id; k6 exit statuses",
         description="Open --clients connections to a stream (/streams/ID: one shared replay) or "
         "a feed (/feeds/ID?speed=…: a private replay per connection), keep them for --duration, "
         "drop and resume some (--churn), and judge what each received from the event ids: "
         "missing, duplicate, out of order (exactly, across reconnects), and lateness "
         "(receive - due_at). Exit status 1 when any event was missing, duplicated or out of "
-        "order, lateness p99 went over --max-p99, any connection was refused or failed (a "
-        "frame over --max-event-bytes breaks its connection), or the stream's cursor could "
-        "not be read at the end.",
+        "order (the service was wrong: exit 1); fewer clients opened than --clients, a "
+        "connection refused or failed (a frame over --max-event-bytes breaks its connection), "
+        "lateness over --max-p99 or any --threshold (exit 99); the run could not happen: bad "
+        "flags, unreachable, no such stream, nothing opened, the stream's cursor unreadable "
+        "at the end (exit 2). Exit 0: pass.",
+        epilog=f"{EXIT_CODES_HELP} Thresholds: METRIC OP VALUE with OP one of < <= > >= ==; "
+        "METRIC: p50, p95, p99, p99.9, max (lateness; VALUE in ms or s), connect_failures, "
+        "refused, reconnects, resets, connection_resets, missing, duplicate, out_of_order, "
+        "foreign, malformed (a count, or N%% of connection attempts / expected events). "
+        "Without a connect_failures threshold, any connect failure fails the run.",
     )
     add_url(parser, "a stream or feed, e.g. http://127.0.0.1:8080/streams/ID")
     parser.add_argument(
@@ -75,12 +92,42 @@ def add_parser(commands: Any) -> None:
         metavar="D",
         help="wait at most this long at the end for clients to catch up (default 5s)",
     )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        action="append",
+        default=[],
+        metavar="T",
+        help="fail (exit 99) unless T holds, e.g. 'p95<200ms', 'connect_failures<1%%', "
+        "'resets<10' (repeatable)",
+    )
+    parser.add_argument(
+        "--thresholds",
+        metavar="FILE.toml",
+        help="thresholds from a TOML file: thresholds = ['p95<200ms', …] or a [thresholds] "
+        "table of metric = '<200ms'",
+    )
     add_bounds(parser, snapshot=False)
     parser.set_defaults(handler=run)
 
 
+def _threshold(text: str) -> Threshold:
+    try:
+        return parse_threshold(text)
+    except ThresholdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from clients.load import LoadOptions, main_load
+
+    thresholds = list(args.threshold)
+    if args.thresholds:
+        try:
+            thresholds += read_thresholds(args.thresholds)
+        except ThresholdError as exc:
+            print(f"livesim: --thresholds {exc}", file=sys.stderr)
+            return COULD_NOT_RUN
 
     options = LoadOptions(
         url=url(args),
@@ -94,5 +141,6 @@ def run(args: argparse.Namespace) -> int:
         max_p99=args.max_p99,
         drain=args.drain,
         max_event_bytes=args.max_event_bytes,
+        thresholds=tuple(thresholds),
     )
     return main_load(options, args.json)

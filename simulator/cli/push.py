@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from clients.verdicts import COULD_NOT_RUN, SERVICE_WRONG, THRESHOLD_FAILED
 from simulator.core import scenario as core_scenario
 from simulator.core.model import ArchiveError, shown
 from simulator.sources import load_feed
@@ -25,9 +26,6 @@ from .options import bounded_duration, duration, speed
 from .script import _scenario
 
 ENV_SECRET = "LIVESIM_PUSH_SECRET"
-THRESHOLD_FAILED = 99
-SERVICE_WRONG = 1
-COULD_NOT_RUN = 2
 MAX_CONCURRENCY = 10_000
 MAX_RETRIES = 100
 MAX_SECRET_FILE = 4096

@@ -124,6 +124,24 @@ class Delivery:
         self._enter(backlog, now)
         self.catch_up = len(self.pending)
 
+    def refault(
+        self, spec: FaultSpec, counts: Counter[str], now: float, rng: Rng | None = None
+    ) -> None:
+        """Replace the stages with those ``spec`` asks for (the stream's faults changed at
+        runtime). What the old stages held goes through the new ones, oldest first (the later
+        a stage, the older what it holds); what was already pending stays ready."""
+        if self.closing is not None:
+            return
+        held = [event for stage in reversed(self.stages) for event in stage.release()]
+        self.stages = ()
+        self.head = None
+        ready, catch_up = self.pending, self.catch_up
+        self.pending = []
+        self.fault(spec, counts, now, rng)
+        self.pending = ready + self.pending
+        self._enter(held, now)
+        self.catch_up = min(catch_up, len(ready))
+
     @property
     def plain(self) -> bool:
         """No stage: the hub may write its shared bytes straight through."""

@@ -12,10 +12,11 @@ and goes out as a deadline (``deadline``); nothing here owns a timer. A stage se
 bytes, so one chain serves SSE and WebSocket alike. A new fault is one ``ITEMS`` entry and one
 ``Stage`` subclass in ``STAGES``.
 
-The order is fixed: delay/jitter and stall (when), then reorder, duplicate, garble (what is
-written: a duplicate or a garbled frame goes out right beside its event), then drop,
-disconnect_after, reset_after (whether the connection survives the write). A marker that is not
-a stream event (``resumed``, serial < 0) is never struck and never counted.
+The order is fixed: delay/jitter, bandwidth and stall (when), then reorder, duplicate, garble
+(what is written: a duplicate or a garbled frame goes out right beside its event), then drop,
+disconnect_after, reset_after (whether the connection survives the write), and slow_close last
+(when the end those decide is carried out: the other stages end the connection through it).
+A marker that is not a stream event (``resumed``, serial < 0) is never struck and never counted.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ MIN_FAULT_DURATION = 0.001
 """A duration other than 0 is at least a millisecond: a timer cannot be finer, and a smaller value
 would be written back (``str(spec)``) in a form no spec accepts."""
 
-Kind = Literal["count", "probability", "duration", "flag", "seed"]
+Kind = Literal["count", "probability", "duration", "flag", "seed", "rate"]
 ITEMS: dict[str, Kind] = {
     "disconnect_after": "count",
     "reset_after": "count",
@@ -53,6 +54,8 @@ ITEMS: dict[str, Kind] = {
     "duplicate": "probability",
     "reorder": "probability",
     "garble": "probability",
+    "bandwidth": "rate",
+    "slow_close": "duration",
     "no_resume": "flag",
     "seed": "seed",
 }
@@ -63,6 +66,9 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)\Z|(?:\d+(?:\.\d+)?(?:ms|s|m|h))
 """A duration as a spec writes it: unsigned decimals with units (``250ms``, ``1m30s``) or plain
 seconds; no sign, no exponent, no ``inf``."""
 MAX_DURATION_TEXT = 40
+MAX_KBPS = 1_000_000.0
+"""``bandwidth`` in KB/s (1 KB = 1000 bytes, toxiproxy's), from 0.001 to a gigabyte a second."""
+MIN_KBPS = 0.001
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -83,6 +89,8 @@ class FaultSpec:
     duplicate: float | None = None
     reorder: float | None = None
     garble: float | None = None
+    bandwidth: float | None = None
+    slow_close: float | None = None
     no_resume: bool | None = None
     seed: int | None = None
 
@@ -110,7 +118,8 @@ class FaultSpec:
             elif kind == "duration":
                 out.append(f"{name}:{_seconds(float(value))}")
             else:
-                out.append(f"{name}:{value:g}" if kind == "probability" else f"{name}:{value}")
+                decimal = kind in ("probability", "rate")
+                out.append(f"{name}:{value:g}" if decimal else f"{name}:{value}")
         return ",".join(out)
 
 
@@ -154,6 +163,7 @@ _HINT: dict[Kind, str] = {
     "duration": "D (like 500ms, 2s, 1m)",
     "flag": "true|false",
     "seed": "N (a whole number)",
+    "rate": "KBps (kilobytes a second, like 16 or 0.5)",
 }
 
 
@@ -170,6 +180,12 @@ def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float |
         if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > MAX_COUNT:
             raise FaultSpecError(f"{at}expected a whole number from 0 to {MAX_COUNT}")
         return int(value)
+    if kind == "rate":
+        if not _DECIMAL.match(value) or len(value) > 20 or not MIN_KBPS <= float(value) <= MAX_KBPS:
+            raise FaultSpecError(
+                f"{at}expected kilobytes a second from {MIN_KBPS:g} to {MAX_KBPS:.0f} (like 16)"
+            )
+        return float(value)
     if kind == "probability":
         if not _DECIMAL.match(value) or len(value) > 20 or not 0 <= float(value) <= 1:
             raise FaultSpecError(f"{at}expected a probability from 0 to 1 (like 0.1)")
@@ -255,6 +271,11 @@ class Stage:
     def advance(self, now: float) -> None:
         """Do what is due by ``now``."""
 
+    def release(self) -> list[Event]:
+        """Give up what this stage holds, in order: its chain is being replaced (the faults
+        were changed at runtime) and the new chain takes these events."""
+        return []
+
     @property
     def quiet(self) -> bool:
         """The connection must be silent: keepalives too (``stall``)."""
@@ -293,6 +314,12 @@ class Held(Stage):
 
     def deadline(self) -> float | None:
         return self.queue[0][0] if self.queue else None
+
+    def release(self) -> list[Event]:
+        out = [event for _, events in self.queue for event in events]
+        self.queue.clear()
+        self.held = 0
+        return out
 
     def advance(self, now: float) -> None:
         out: list[Event] = []
@@ -394,6 +421,30 @@ class Stall(Held):
         self.next.send(events, now)
 
 
+class Bandwidth(Held):
+    """Let at most ``bandwidth`` KB a second through: each event is released when the bytes
+    before it and its own would have crossed a link of that rate (its SSE frame's size; a
+    WebSocket frame is within a few bytes of it). Order kept; time only from ``now``."""
+
+    kind = "bandwidth"
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.rate = (spec.bandwidth or MIN_KBPS) * 1000.0
+        self.free = context.now
+        """When the link has carried everything released so far."""
+
+    def send(self, events: list[Event], now: float) -> None:
+        for event in events:
+            if not is_event(event):
+                self.hold(max(now, self.free), [event])
+                continue
+            start = max(now, self.free)
+            self.free = start + len(event.sse) / self.rate
+            self.outlet.counts[self.kind] += self.free > now
+            self.hold(self.free, [event])
+
+
 class Reorder(Chance):
     """Swap a struck event with the one after it: the struck one waits for its successor."""
 
@@ -402,6 +453,10 @@ class Reorder(Chance):
     def __init__(self, spec: FaultSpec, context: Context) -> None:
         super().__init__(spec, context)
         self.held: Event | None = None
+
+    def release(self) -> list[Event]:
+        held, self.held = self.held, None
+        return [held] if held is not None else []
 
     def send(self, events: list[Event], now: float) -> None:
         out: list[Event] = []
@@ -523,8 +578,48 @@ class ResetAfter(Cut):
     reset = True
 
 
+class SlowClose(Stage):
+    """Hold a fault's end (``disconnect_after``, ``reset_after``, ``drop``) back ``slow_close``:
+    what was written before it is sent, then nothing, then the close (or the RST). The chain's
+    last stage, and the outlet the others end through."""
+
+    kind = "slow_close"
+
+    def __init__(self, spec: FaultSpec, context: Context) -> None:
+        super().__init__(spec, context)
+        self.duration = spec.slow_close or 0.0
+        self.now = context.now
+        self.ending: tuple[float, str, bool] | None = None
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self.outlet.counts
+
+    def send(self, events: list[Event], now: float) -> None:
+        self.now = now
+        if self.ending is None:
+            self.next.send(events, now)
+
+    def end(self, kind: str, *, reset: bool) -> None:
+        if self.ending is None:
+            self.ending = (self.now + self.duration, kind, reset)
+            self.outlet.counts[self.kind] += 1
+
+    def overflow(self) -> None:
+        self.outlet.overflow()
+
+    def deadline(self) -> float | None:
+        return self.ending[0] if self.ending is not None else None
+
+    def advance(self, now: float) -> None:
+        self.now = now
+        if self.ending is not None and now >= self.ending[0]:
+            self.outlet.end(self.ending[1], reset=self.ending[2])
+
+
 STAGES: tuple[type[Stage], ...] = (
     Latency,
+    Bandwidth,
     Stall,
     Reorder,
     Duplicate,
@@ -532,6 +627,7 @@ STAGES: tuple[type[Stage], ...] = (
     Drop,
     DisconnectAfter,
     ResetAfter,
+    SlowClose,
 )
 """Every stage, head of the chain first."""
 
@@ -548,7 +644,12 @@ def build(spec: FaultSpec, context: Context) -> list[Stage]:
     """The stages ``spec`` asks for, head first, each linked to the next and the last to the
     outlet. Empty when the spec needs none (only ``no_resume``, or only zeros): the connection
     stays plain and keeps write-through."""
-    stages = [cls(spec, context) for cls in STAGES if cls.wanted(spec)]
+    closer = SlowClose(spec, context) if SlowClose.wanted(spec) else None
+    if closer is not None:
+        context = replace(context, outlet=closer)
+    stages = [cls(spec, context) for cls in STAGES if cls is not SlowClose and cls.wanted(spec)]
+    if closer is not None:
+        stages.append(closer)
     for stage, after in zip(stages, stages[1:], strict=False):
         stage.next = after
     return stages

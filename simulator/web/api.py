@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 from ..core.commands import parse_command
 from ..core.errors import InputError, from_validation
+from ..core.faults import FaultSpecError
+from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..core.snapshot import Page, parse_page
 from ..settings import StreamConfig
@@ -206,6 +208,26 @@ async def delete_stream(request: web.Request) -> web.Response:
     persist.stream_deleted(request.app, stream.id)
     await stop_stream(request.app, stream, "stream deleted")
     return json({"deleted": stream.id})
+
+
+@routes.patch("/api/streams/{stream}")
+async def change_stream(request: web.Request) -> web.Response:
+    """``{"faults": "…"}``: the stream's faults, for new and open connections ("" or null: none)."""
+    stream = get_stream(request)
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"faults"})
+    if unknown or "faults" not in body:
+        where = f"body.{unknown[0]}" if unknown else "body.faults"
+        why = "unknown field; only faults can be changed" if unknown else "missing"
+        raise http_error(f"{where}: {why}", where)
+    text = body["faults"]
+    try:
+        spec = None if text is None else parse_faults(text)
+    except FaultSpecError as exc:
+        raise http_error(f"body.faults: {exc}", "body.faults") from None
+    stream.set_faults(spec if spec is not None and spec.active else None)
+    persist.faults_changed(request.app, stream.id, str(stream.faults) if stream.faults else None)
+    return json(stream_json(request, stream))
 
 
 @routes.get("/api/streams/{stream}/posts")

@@ -19,7 +19,8 @@ last event id and resumes.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -79,6 +80,11 @@ class Subscriber:
         """The time the sink's timer keeps, for the fault stages (its hub's, once added)."""
         self.ended = False
         """The sink was told to close."""
+        self.remote: str | None = None
+        """The client's address, remembered for a while if a fault closes the connection."""
+        self.own_faults: str | None = None
+        """The connection's own ``faults`` parameter, laid over its stream's when those
+        change at runtime."""
 
     @property
     def limit(self) -> int:
@@ -101,6 +107,12 @@ class Subscriber:
         self.delivery.framing = sink.framing
         if faults is not None and self.delivery.closing is None:
             self.delivery.fault(faults, Counter() if counts is None else counts, self.clock())
+        self.flush()
+
+    def refault(self, faults: FaultSpec, counts: Counter[str]) -> None:
+        """New fault stages for a connection already open (its stream's faults changed)."""
+        self.direct = False
+        self.delivery.refault(faults, counts, self.clock())
         self.flush()
 
     def flush(self) -> None:
@@ -168,6 +180,8 @@ class Subscriber:
         slow = close.why is Why.SLOW
         if slow and self.hub is not None:
             self.hub.dropped_as_slow(self)
+        if close.why is Why.FAULT and self.hub is not None and self.remote is not None:
+            self.hub.fault_closed.note(self.remote)
         sink = self.sink
         if sink is None:
             return
@@ -178,6 +192,42 @@ class Subscriber:
         sink.close(close)
         if slow:
             asyncio.get_running_loop().call_later(SLOW_CLOSE_GRACE, sink.abort)
+
+
+RECENT_WINDOW = 30.0
+"""How long a fault-closed connection's address waits for its client to come back, seconds."""
+RECENT_LIMIT = 4096
+"""Addresses remembered at most; the oldest is forgotten first."""
+
+
+class RecentCloses:
+    """Addresses whose connection a fault just closed, and how many: a heuristic for "did the
+    client come back with its cursor?". A new subscription from such an address within
+    ``RECENT_WINDOW`` takes one of them, whether it has a cursor or not; bounded in memory."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._closed: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def note(self, address: str) -> None:
+        _, count = self._closed.pop(address, (0.0, 0))
+        self._closed[address] = (self.clock() + RECENT_WINDOW, count + 1)
+        if len(self._closed) > RECENT_LIMIT:
+            self._closed.popitem(last=False)
+
+    def take(self, address: str) -> bool:
+        """Whether a connection from ``address`` was fault-closed within the window."""
+        until, count = self._closed.get(address, (0.0, 0))
+        if not count:
+            return False
+        if until < self.clock():
+            del self._closed[address]
+            return False
+        if count == 1:
+            del self._closed[address]
+        else:
+            self._closed[address] = (until, count - 1)
+        return True
 
 
 class Hub:
@@ -193,6 +243,7 @@ class Hub:
         self.has_subscribers = asyncio.Event()
         self.clock: Callable[[], float] = loop_time
         """What ``now`` is for its subscribers' deliveries (a test's fake clock)."""
+        self.fault_closed = RecentCloses()
 
     def add(self, subscriber: Subscriber) -> None:
         subscriber.hub = self

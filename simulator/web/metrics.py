@@ -45,6 +45,8 @@ class StreamCounts:
     """Cursors served: ``exact`` or ``reset``."""
     faults: Counter[str] = field(default_factory=Counter)
     """Faults injected on its connections, by kind."""
+    reconnects_without_cursor: int = 0
+    """Subscriptions without a cursor from an address a fault had just disconnected."""
 
     def published(self, events: Iterable[Event]) -> None:
         events_by_type = self.events
@@ -62,6 +64,7 @@ class Totals:
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    reconnects_without_cursor: Counter[str] = field(default_factory=Counter)
     retired: dict[str, None] = field(default_factory=dict)
     """Ids of the deleted streams whose events are kept under their own label, oldest first."""
 
@@ -72,6 +75,8 @@ class Totals:
         self.resumes.update(stream.counts.resumes)
         self.faults.update(stream.counts.faults)
         name = PRIVATE if stream.private else stream.id
+        if stream.counts.reconnects_without_cursor:
+            self.reconnects_without_cursor[name] += stream.counts.reconnects_without_cursor
         for kind, count in stream.counts.events.items():
             self.events[name, kind] += count
         if not stream.private:
@@ -84,6 +89,9 @@ class Totals:
         del self.retired[name]
         for stream, kind in [key for key in self.events if key[0] == name]:
             self.events[DELETED, kind] += self.events.pop((stream, kind))
+        if name in self.reconnects_without_cursor:
+            count = self.reconnects_without_cursor.pop(name)
+            self.reconnects_without_cursor[DELETED] += count
 
 
 class Metrics:
@@ -120,6 +128,7 @@ class _Collector(Collector):
         deliveries = Counter(totals.deliveries)
         resumes = Counter(totals.resumes)
         faults = Counter(totals.faults)
+        uncursored = Counter(totals.reconnects_without_cursor)
         slow = totals.slow_drops
         for stream in list(self.live()):
             name = PRIVATE if stream.private else stream.id
@@ -130,6 +139,8 @@ class _Collector(Collector):
             deliveries.update(stream.hub.deliveries)
             resumes.update(stream.counts.resumes)
             faults.update(stream.counts.faults)
+            if stream.counts.reconnects_without_cursor:
+                uncursored[name] += stream.counts.reconnects_without_cursor
             slow += stream.hub.dropped_slow
 
         gauge = GaugeMetricFamily(
@@ -160,6 +171,13 @@ class _Collector(Collector):
             "Faults injected on purpose (the faults parameter or setting), by kind.",
             ["kind"],
             faults,
+        )
+        yield _counter(
+            "livesim_reconnects_without_cursor",
+            "Subscriptions without a cursor from an address a fault had just disconnected "
+            "from the same stream: clients that do not resume.",
+            ["stream"],
+            uncursored,
         )
         yield _counter(
             "livesim_connections_refused",

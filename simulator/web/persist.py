@@ -263,6 +263,19 @@ def stream_created(app: web.Application, stream: Stream, config: dict[str, Any])
         state_file.changed()
 
 
+def faults_changed(app: web.Application, stream_id: str, faults: str | None) -> None:
+    """``PATCH`` changed the faults of a stream made through the API: its saved config follows
+    (a stream of the config file gets its file's faults back on a restart)."""
+    state_file = app.get(STATE)
+    if state_file is not None and stream_id in state_file.configs:
+        config = state_file.configs[stream_id]
+        if faults:
+            config["faults"] = faults
+        else:
+            config.pop("faults", None)
+        state_file.changed()
+
+
 def stream_deleted(app: web.Application, stream_id: str) -> None:
     state_file = app.get(STATE)
     if state_file is not None:

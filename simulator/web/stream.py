@@ -12,6 +12,7 @@ to subscribers joining.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
@@ -19,7 +20,8 @@ import time
 from collections.abc import Callable
 
 from ..core import wire
-from ..core.faults import FaultSpec
+from ..core.faults import FaultSpec, FaultSpecError
+from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..core.prepared import PreparedScript
 from ..core.replay import Command, Options, Replay
@@ -221,6 +223,17 @@ class Stream:
             reset = self.replay.reset_for("no_resume", self.now(), at_origin=True)
             return [reset, *self._from_first()]
         return [self.replay.reset_for("no_resume", self.now())]
+
+    def set_faults(self, spec: FaultSpec | None) -> None:
+        """Change the faults every connection suffers, for new connections and the open ones
+        (each keeps its own ``faults`` parameter item by item over the stream's)."""
+        self.faults = spec
+        for subscriber in list(self.hub.subscribers):
+            merged = spec or FaultSpec()
+            if subscriber.own_faults is not None:
+                with contextlib.suppress(FaultSpecError):  # valid alone, not over this spec
+                    merged = parse_faults(subscriber.own_faults, spec)
+            subscriber.refault(merged, self.counts.faults)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.hub.remove(subscriber)

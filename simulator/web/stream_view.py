@@ -31,6 +31,7 @@ def describe(stream: Stream) -> dict[str, Any]:
         "faults": {
             "spec": str(stream.faults) if stream.faults else None,
             "injected": dict(stream.counts.faults),
+            "reconnects_without_cursor": stream.counts.reconnects_without_cursor,
         },
         "links": links(stream.id),
     }

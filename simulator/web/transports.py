@@ -269,6 +269,11 @@ def _subscribe(
     subscriber = stream.subscribe(cursor_of(request), transport, no_resume=no_resume)
     try:
         connection = make(request, subscriber, lambda: stream.unsubscribe(subscriber))
+        if not stream.private:
+            subscriber.own_faults = request.query.get("faults")
+            subscriber.remote = request.remote
+            if request.remote is not None and stream.hub.fault_closed.take(request.remote):
+                stream.counts.reconnects_without_cursor += cursor_of(request) is None
         subscriber.attach(connection, spec, stream.counts.faults)
     except BaseException:
         stream.unsubscribe(subscriber)

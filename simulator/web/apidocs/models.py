@@ -458,6 +458,10 @@ class PostList(_Closed):
 class FaultCounts(_Closed):
     spec: str | None
     injected: dict[str, int]
+    reconnects_without_cursor: int = Field(
+        description="New subscriptions without a cursor from an address whose connection a "
+        "fault had just closed (within a short window): clients that do not resume."
+    )
 
 
 class NextAction(_Closed):

@@ -434,6 +434,26 @@ def _api() -> list[Route]:
             {"200": _ok(m.StreamInfo), "404": NOT_FOUND},
         ),
         Route(
+            "patch",
+            "/api/streams/{stream}",
+            "Change a stream's faults, for new and open connections",
+            "streams",
+            {"200": _ok(m.StreamInfo), "400": BAD, "404": NOT_FOUND},
+            body={
+                "type": "object",
+                "properties": {
+                    "faults": {
+                        "type": ["string", "null"],
+                        "maxLength": 1000,
+                        "description": 'A fault spec (docs/protocol.md, Faults); "" or null: none',
+                    }
+                },
+                "required": ["faults"],
+                "additionalProperties": False,
+            },
+            examples={"body": {"faults": "duplicate:0.1,seed:7"}},
+        ),
+        Route(
             "delete",
             "/api/streams/{stream}",
             "Delete a stream; its subscribers are disconnected",
