@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay archived live-blog posts over WebSocket and Server-Sent Events, and "
         "the tools around it: archives in (import, inspect, validate, script, synth), a "
         "server (serve, the default command), clients to follow, load-test, judge and alert on "
-        "a stream (tail, load, judge, alert).",
+        "a stream (tail, load, judge, alert), and a live blog recorded or pushed into your "
+        "pipeline (record, push).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
