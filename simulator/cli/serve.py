@@ -37,6 +37,7 @@ SERVER_FLAGS = {
     "log_format": "--log-format",
     "event_loop": "--event-loop",
     "state_file": "--state-file",
+    "redis": "--redis",
 }
 """``[server]`` keys with a flag; each key is also the flag's ``argparse`` destination."""
 
@@ -85,6 +86,18 @@ def add_parser(commands: Any) -> None:
         "--state-file",
         metavar="FILE",
         help="save live posts and API-made streams here, and restore them at start (default: off)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: be one node of a service sharing its streams through this "
+        "Redis (docs/scaling.md; default: alone)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start N worker processes on one port (SO_REUSEPORT), each a node (needs --redis)",
     )
     parser.set_defaults(handler=run)
 

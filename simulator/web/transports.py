@@ -503,7 +503,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
                 continue
             over = 0
             if message.type is WSMsgType.TEXT:
-                reply = _handle(stream, subscriber, message.data, refusal, refused)
+                reply = await _handle(stream, subscriber, message.data, refusal, refused)
             else:
                 reply = _error("$", "binary messages are not supported; send JSON text")
             if reply:
@@ -518,7 +518,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     return ws
 
 
-def _handle(
+async def _handle(
     stream: Stream,
     subscriber: Subscriber,
     data: str,
@@ -548,7 +548,7 @@ def _handle(
     except InputError as exc:
         return _error(exc.where, exc.message)
     try:
-        stream.command(command)
+        await stream.send(command)
     except TooManyPosts as exc:  # names the bound: the stream's own ($) or a setting
         return _error(exc.where, exc.message)
     except InputError as exc:  # the message's place that does not fit the stream: ``$.to``

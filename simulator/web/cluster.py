@@ -1,0 +1,553 @@
+"""Nodes sharing their streams through Redis (``--redis``); the design and its failure cases are
+in docs/scaling.md.
+
+Each shared stream has an *input log* in Redis, a Redis Stream (``livesim:in:{id}``): every input
+its replay takes, "advance to t" or a command at t, on a clock the nodes share, in one order.
+Every node holds a replay of the stream made from the same definition and applies every input in
+that order, so every node's replay emits the same events with the same ids (a replay is a
+deterministic function of its inputs), and resume, snapshots and post lookups are answered
+locally, exactly as one node would. The node holding the stream's lease runs its clock: it
+appends "advance" when the replay's next deadline comes. Any node appends commands; the node that
+sent one answers once its own replay has applied it. Only this module imports ``redis``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from ..core.commands import (
+    Command,
+    CreatePost,
+    DeletePost,
+    Pause,
+    PinPost,
+    Restart,
+    Resume,
+    Seek,
+    SetSpeed,
+    UpdatePost,
+    parse_command,
+)
+from ..core.errors import InputError
+from ..core.model import Feed
+from ..core.replay import Replay
+from ..core.timeline import format_speed
+from ..settings import StreamConfig
+from .schedule import plan
+from .state import INCARNATIONS, METRICS, SCHEDULER, SETTINGS, build_script, stream_options
+from .stream import Stream, StreamFailed, Unavailable
+
+log = logging.getLogger("livesim.cluster")
+
+DEFINITIONS = "livesim:streams"
+"""Hash: stream id → its definition (JSON): incarnation, shared-clock birth, wall offset, and
+the API body for a stream made through the API (null for a configured one)."""
+COMMAND_TIMEOUT = 5.0
+READ_BLOCK_MS = 1000
+READ_COUNT = 512
+RETRY = 0.25
+"""Seconds between attempts to reach Redis while it is down."""
+PROBE_EVERY = 1.0
+"""Seconds between round-trip and clock probes while Redis is up."""
+SYNC_EVERY = 0.25
+"""Seconds between looks at the shared definitions (API-made streams appear within this)."""
+
+RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def command_message(command: Command) -> dict[str, Any]:
+    """A command as the JSON ``parse_command`` reads back: what goes into the input log."""
+    if isinstance(command, Pause):
+        return {"op": "pause"}
+    if isinstance(command, Resume):
+        return {"op": "resume"}
+    if isinstance(command, Restart):
+        return {"op": "restart"}
+    if isinstance(command, SetSpeed):
+        return {"op": "speed", "speed": format_speed(command.speed)}
+    if isinstance(command, Seek):
+        return {"op": "seek", "to": command.text}
+    if isinstance(command, CreatePost):
+        return {**command.fields, "op": "post"}
+    if isinstance(command, UpdatePost):
+        return {**command.fields, "op": "update_post", "post": command.post}
+    if isinstance(command, DeletePost):
+        return {"op": "delete_post", "post": command.post}
+    assert isinstance(command, PinPost)
+    return {"op": "pin_post" if command.pinned else "unpin_post", "post": command.post}
+
+
+def _entry_key(entry_id: bytes) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition(b"-")
+    return int(millis), int(seq or 0)
+
+
+class Node:
+    """This process as one node: its Redis client, the shared clock, and its streams' links."""
+
+    def __init__(self, url: str, lease: float) -> None:
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.lease = lease
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=(READ_BLOCK_MS / 1000) + 2.0
+        )
+        self._renew = self.redis.register_script(RENEW)
+        self._release = self.redis.register_script(RELEASE)
+        self.base = 0.0
+        """Redis ``TIME`` minus the loop's clock when this node met Redis: the shared clock is
+        ``loop.time() + base``, monotonic, and the same on every node to within the probe's
+        round trip."""
+        self.up = False
+        self.reason = "redis: not reached yet"
+        self.back = asyncio.Event()
+        self.rtt = math.nan
+        self.offset = math.nan
+        """Redis ``TIME`` minus this host's wall clock, at the last probe."""
+        self.received = 0
+        self.published = 0
+        self.takeovers = 0
+        self.links: dict[str, Link] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time() + self.base
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def start(self) -> None:
+        """Meet Redis (waiting for it if it is down: the node serves meanwhile, unready), and
+        set the shared clock from its ``TIME``."""
+        while True:
+            try:
+                self.base = await self._clock()
+                break
+            except (RedisError, OSError) as exc:
+                self.lost(exc)
+                await asyncio.sleep(RETRY)
+        self._found()
+        self.spawn(self._probe(), "redis:probe")
+
+    async def _clock(self) -> float:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        seconds, micros = await self.redis.time()
+        after = loop.time()
+        self.rtt = after - before
+        server = seconds + micros / 1e6
+        self.offset = server - time.time() + self.rtt / 2
+        return server - (before + after) / 2
+
+    def lost(self, exc: BaseException) -> None:
+        """Redis failed us: say so once, and go unready until it answers again."""
+        reason = f"redis: {type(exc).__name__}: {exc}"[:300]
+        if self.up:
+            log.error("%s; serving what this node holds, unready until it returns", reason)
+        self.up = False
+        self.reason = reason
+        self.back.clear()
+
+    def _found(self) -> None:
+        if not self.up:
+            log.info("redis reached (node %s)", self.id)
+        self.up = True
+        self.reason = ""
+        self.back.set()
+
+    def check(self) -> None:
+        if not self.up:
+            raise Unavailable(f"{self.reason} (this node cannot reach Redis)")
+
+    async def _probe(self) -> None:
+        """Keep ``up``, the round trip and the clock offset current; recover by itself."""
+        while True:
+            await asyncio.sleep(PROBE_EVERY if self.up else RETRY)
+            try:
+                await self._clock()
+            except (RedisError, OSError) as exc:
+                self.lost(exc)
+                continue
+            if not self.up:
+                self._found()
+                await self._reestablish()
+
+    async def _reestablish(self) -> None:
+        """Put back the definitions a Redis restarted empty has lost: the nodes still hold
+        the streams (and their replays' state), so they go on where they were."""
+        for link in list(self.links.values()):
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.hsetnx(DEFINITIONS, link.stream.id, link.definition)
+
+    async def close(self) -> None:
+        for link in list(self.links.values()):
+            await link.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.aclose()
+
+    def render(self) -> bytes:
+        """This node's lines for /metrics."""
+        node = self.id.replace("\\", "\\\\").replace('"', '\\"')
+        owned = sum(1 for link in self.links.values() if link.owner)
+        lines = [
+            "# HELP livesim_node_info This node of a Redis-shared service.",
+            "# TYPE livesim_node_info gauge",
+            f'livesim_node_info{{node="{node}"}} 1',
+            "# TYPE livesim_redis_up gauge",
+            f"livesim_redis_up {int(self.up)}",
+            "# TYPE livesim_redis_round_trip_seconds gauge",
+            f"livesim_redis_round_trip_seconds {self.rtt:.6f}",
+            "# TYPE livesim_redis_clock_offset_seconds gauge",
+            f"livesim_redis_clock_offset_seconds {self.offset:.6f}",
+            "# TYPE livesim_redis_inputs_received_total counter",
+            f"livesim_redis_inputs_received_total {self.received}",
+            "# TYPE livesim_redis_inputs_published_total counter",
+            f"livesim_redis_inputs_published_total {self.published}",
+            "# TYPE livesim_redis_takeovers_total counter",
+            f"livesim_redis_takeovers_total {self.takeovers}",
+            "# TYPE livesim_redis_streams_owned gauge",
+            f"livesim_redis_streams_owned {owned}",
+        ]
+        return ("\n".join(lines) + "\n").encode()
+
+    # Streams ------------------------------------------------------------------------------
+
+    async def share(
+        self,
+        app: web.Application,
+        config: StreamConfig,
+        feed: Feed,
+        body: Mapping[str, Any] | None = None,
+        new: bool = False,
+    ) -> Stream:
+        """The shared stream ``config`` names: its definition is the first node's (this one's
+        if none exists), its replay made from it and brought up to the end of its input log.
+        ``body``: the API request that made it (other nodes make it from that). ``InputError``
+        as ``make_stream``, and at ``body.id`` if ``new`` and another node made it first;
+        ``Unavailable`` without Redis."""
+        self.check()
+        settings = app[SETTINGS]
+        jobs = plan(config.schedule, config.start_at, datetime.now(UTC))
+        options = stream_options(settings, config, jobs)
+        script = build_script(feed, config, settings.scenarios)
+        now = self.now()
+        mine = orjson.dumps(
+            {
+                "incarnation": app[INCARNATIONS].next(),
+                "created": now,
+                "wall_offset": time.time() - now,
+                "paused": options.paused,
+                "body": body,
+            }
+        )
+        try:
+            made = await self.redis.hsetnx(DEFINITIONS, config.id, mine)
+            raw: bytes | None = await self.redis.hget(DEFINITIONS, config.id)  # type: ignore[assignment]
+        except (RedisError, OSError) as exc:
+            self.lost(exc)
+            self.check()
+            raise
+        if new and not made:
+            raise InputError("body.id", f"stream {config.id!r} already exists on another node")
+        definition: bytes = raw or mine
+        found = orjson.loads(definition)
+        replay = Replay(
+            script,
+            stream=config.id,
+            incarnation=found["incarnation"],
+            now=found["created"],
+            options=replace(options, paused=found["paused"]),
+            wall_offset=found["wall_offset"],
+        )
+        stream = Stream(config.id, feed, replay, max_pending=settings.server.max_pending)
+        stream.base = self.base
+        stream.on_lateness = app[METRICS].lateness.observe
+        stream.faults = config.fault_spec()
+        link = Link(self, stream, definition, api=body is not None)
+        stream.link = link
+        self.links[config.id] = link
+        if jobs:
+            app[SCHEDULER].add(config.id, jobs)
+        await link.start()
+        return stream
+
+    async def forget(self, stream_id: str) -> None:
+        """A stream deleted here: delete it for every node."""
+        self.check()
+        link = self.links.get(stream_id)
+        try:
+            await self.redis.hdel(DEFINITIONS, stream_id)
+            if link is not None:
+                await self.redis.delete(link.key, link.lease_key, link.owner_key)
+        except (RedisError, OSError) as exc:
+            self.lost(exc)
+            self.check()
+
+    async def definitions(self) -> dict[str, bytes]:
+        raw: dict[bytes, bytes] = await self.redis.hgetall(DEFINITIONS)  # type: ignore[assignment]
+        return {key.decode(): value for key, value in raw.items()}
+
+
+class Link:
+    """One shared stream's tie to Redis: the reader that applies its input log, and, while this
+    node holds its lease, the clock that appends "advance"."""
+
+    def __init__(self, node: Node, stream: Stream, definition: bytes, api: bool) -> None:
+        self.node = node
+        self.stream = stream
+        self.definition = definition
+        self.api = api
+        """Made through the API: deleted here when its definition goes."""
+        self.key = f"livesim:in:{stream.id}"
+        self.lease_key = f"livesim:lease:{stream.id}"
+        self.owner_key = f"livesim:owner:{stream.id}"
+        self.last_id = b"0-0"
+        self.last_t = -math.inf
+        """The latest input's time: later inputs are applied at no earlier time, so the
+        replay's clock never goes back when the owner changes (every node takes the same max)."""
+        self.owner = False
+        self._waiting: dict[str, asyncio.Future[int]] = {}
+        self._tokens = itertools.count()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        """Set after each read: what ``_catch_up`` waits on."""
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._clock: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        """Read the input log from its start, return once caught up with its end, then keep
+        reading and go for the lease."""
+        self._tasks.append(self.node.spawn(self._read(), f"redis:read:{self.stream.id}"))
+        await self._catch_up()
+        self._tasks.append(self.node.spawn(self._lease(), f"redis:lease:{self.stream.id}"))
+
+    async def close(self) -> None:
+        self.node.links.pop(self.stream.id, None)
+        for task in [*self._tasks, *([self._clock] if self._clock else [])]:
+            task.cancel()
+        if self.owner and self.node.up:
+            with contextlib.suppress(RedisError, OSError):
+                await self.node._release(keys=[self.lease_key], args=[self.node.id])
+        self.owner = False
+
+    async def send(self, command: Command) -> None:
+        """Append ``command``; return once this node's replay applied it, raising what it
+        raised. ``Unavailable`` if Redis does not take it or no answer comes in time."""
+        message = orjson.dumps(command_message(command))
+        await self._append({b"o": b"c", b"c": message})
+
+    async def _append(self, fields: dict[bytes, bytes]) -> int:
+        self.node.check()
+        token = f"{self.node.id}:{next(self._tokens)}"
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        fields = {**fields, b"t": repr(self.node.now()).encode(), b"r": token.encode()}
+        try:
+            await self.node.redis.xadd(self.key, fields)  # type: ignore[arg-type]
+            self.node.published += 1
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                return await future
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            raise Unavailable(f"{self.node.reason} (this node cannot reach Redis)") from None
+        except TimeoutError:
+            raise Unavailable("redis: the input was not read back in time") from None
+        finally:
+            self._waiting.pop(token, None)
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """Wait until this node applied every input appended before now."""
+        while True:
+            try:
+                newest: Any = await self.node.redis.xrevrange(self.key, count=1)
+                break
+            except (RedisError, OSError) as exc:
+                self.node.lost(exc)
+                await self.node.back.wait()
+        if not newest:
+            return
+        target = _entry_key(newest[0][0])
+        while _entry_key(self.last_id) < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def _read(self) -> None:
+        redis = self.node.redis
+        while True:
+            try:
+                reply: Any = await redis.xread(
+                    {self.key: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                self.node.lost(exc)
+                await asyncio.sleep(RETRY)
+                continue
+            for _key, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._apply(entry_id, fields)
+            self._progress.set()
+
+    def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        self.last_id = entry_id
+        self.node.received += 1
+        at = max(float(fields[b"t"]), self.last_t)
+        self.last_t = at
+        command: Command | None = None
+        if fields.get(b"o") == b"c":
+            message = orjson.loads(fields[b"c"])
+            command = parse_command(message["op"], message, "redis")
+        token = fields.get(b"r", b"").decode()
+        future = self._waiting.pop(token, None)
+        try:
+            count = self.stream.apply_input(command, at)
+        except (ValueError, StreamFailed) as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(count)
+        if command is not None:
+            self._wake.set()
+
+    # The clock ----------------------------------------------------------------------------
+
+    async def _lease(self) -> None:
+        node = self.node
+        millis = int(node.lease * 1000)
+        while True:
+            try:
+                if self.owner:
+                    if not await node._renew(keys=[self.lease_key], args=[node.id, millis]):
+                        self._demote("lease lost")
+                elif await node.redis.set(self.lease_key, node.id, nx=True, px=millis):
+                    await self._catch_up()
+                    previous: Any = await node.redis.set(self.owner_key, node.id, get=True)
+                    if previous is not None and previous != node.id.encode():
+                        node.takeovers += 1
+                        log.warning(
+                            "stream %s: took over its clock from node %s",
+                            self.stream.id,
+                            previous.decode(errors="replace"),
+                        )
+                    self._promote()
+            except (RedisError, OSError) as exc:
+                node.lost(exc)
+            await asyncio.sleep(node.lease / 3)
+
+    def _promote(self) -> None:
+        self.owner = True
+        self._clock = self.node.spawn(self._tick(), f"redis:clock:{self.stream.id}")
+
+    def _demote(self, why: str) -> None:
+        log.warning("stream %s: no longer runs its clock (%s)", self.stream.id, why)
+        self.owner = False
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    async def _tick(self) -> None:
+        """Append "advance" when the replay's next deadline comes (woken early by a command).
+        Events that fell due while no node ran the clock go out at once, in order, late."""
+        stream = self.stream
+        replay = stream.replay
+        while self.owner and not stream.failed:
+            self._wake.clear()
+            deadline = replay.next_deadline()
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            if deadline == -math.inf:
+                await self._drain()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline - self.node.base):
+                        await self._wake.wait()
+                    continue
+                except TimeoutError:
+                    pass
+            try:
+                count = await self._append({b"o": b"a"})
+            except Unavailable:
+                await self.node.back.wait()
+                continue
+            if count and deadline != -math.inf and stream.on_lateness:
+                stream.on_lateness(max(0.0, self.last_t - deadline))
+
+    async def _drain(self) -> None:
+        """At speed max, as fast as this node's subscribers take it."""
+        hub = self.stream.hub
+        await asyncio.sleep(0.001)
+        for _ in range(50):
+            if hub.backlog() <= self.stream.max_pending // 2:
+                return
+            await asyncio.sleep(0.002)
+
+
+async def sync_definitions(app: web.Application, node: Node) -> None:
+    """Make here the API streams made on other nodes, drop those deleted there: the shared
+    definitions, looked at every ``SYNC_EVERY`` seconds."""
+    from .state import API_STREAMS, FEEDS, STREAMS, stop_stream
+
+    while True:
+        await asyncio.sleep(SYNC_EVERY)
+        if not node.up:
+            continue
+        try:
+            found = await node.definitions()
+        except (RedisError, OSError) as exc:
+            node.lost(exc)
+            continue
+        streams = app[STREAMS]
+        for stream_id, raw in found.items():
+            if stream_id in streams or stream_id in node.links:
+                continue
+            body = orjson.loads(raw).get("body")
+            if body is None:
+                continue
+            try:
+                config = StreamConfig.model_validate(body)
+                feed = app[FEEDS][config.feed]
+                stream = await node.share(app, config, feed, body)
+            except Exception as exc:  # its definition does not fit this node (another config)
+                log.error("stream %s from another node: %s", stream_id, exc)
+                continue
+            streams[stream_id] = stream
+            app[API_STREAMS].add(stream_id)
+        for stream_id in [s for s, link in node.links.items() if link.api and s not in found]:
+            gone = streams.pop(stream_id, None)
+            app[API_STREAMS].discard(stream_id)
+            if gone is not None:
+                await stop_stream(app, gone, "stream deleted")
