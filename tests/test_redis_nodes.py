@@ -1,0 +1,235 @@
+"""Nodes sharing their streams through a real Redis (#14): two livesim processes, one service.
+
+The steady-state tests share one Redis and two nodes (module scope); the tests that kill a node or
+Redis get their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from redis_nodes import STREAM, Node, Redis, nodes, redis_server
+from sse import Event, connect
+
+EVENTS = f"/streams/{STREAM}/events"
+CONTROL = f"/api/streams/{STREAM}"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    workdir = tmp_path_factory.mktemp("redis-nodes")
+    with redis_server(workdir) as redis, nodes(redis.url, workdir, 2) as started:
+        yield started
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, body: Any = None
+) -> tuple[int, Any]:
+    async with session.request(method, url, json=body) as response:
+        return response.status, await response.json()
+
+
+def serial(event: Event) -> int:
+    return int(event.id.rsplit("-", 1)[1].removesuffix(".reset"))
+
+
+async def test_every_node_sends_the_same_events_with_the_same_ids(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    status, described = await call(session, "GET", a.url + CONTROL)
+    assert status == 200
+    cursor = described["cursor"]
+    async with (
+        connect(session, a.url + EVENTS, last_event_id=cursor) as on_a,
+        connect(session, b.url + EVENTS, last_event_id=cursor) as on_b,
+    ):
+        seen_a = await asyncio.wait_for(on_a.events(12), 10)
+        seen_b = await asyncio.wait_for(on_b.events(12), 10)
+    assert [e.id for e in seen_a] == [e.id for e in seen_b]
+    assert [e.data for e in seen_a] == [e.data for e in seen_b]  # the same bytes, due_at too
+    assert [serial(e) for e in seen_a] == list(range(serial(seen_a[0]), serial(seen_a[0]) + 12))
+    assert serial(seen_a[0]) == int(cursor.rsplit("-", 1)[1]) + 1
+
+
+async def test_a_pause_on_one_node_stops_the_others_subscribers_within_250ms(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    async with connect(session, a.url + EVENTS) as on_a:
+        await asyncio.wait_for(on_a.next_event(), 5)
+        sent = time.monotonic()
+        status, answer = await call(session, "POST", b.url + CONTROL + "/pause", {})
+        assert status == 200 and answer["state"] == "paused"
+        await asyncio.wait_for(on_a.until("stream.state", reason="pause"), 0.25)
+        assert time.monotonic() - sent < 0.25
+        await asyncio.sleep(0.6)
+        status, answer = await call(session, "POST", a.url + CONTROL + "/resume", {})
+        assert status == 200 and answer["state"] == "playing"
+        meanwhile = await asyncio.wait_for(on_a.until("stream.state", reason="resume"), 0.25)
+        assert len(meanwhile) == 1  # nothing while paused, on any node
+
+
+async def test_a_live_post_on_one_node_reaches_the_others_subscribers(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    async with connect(session, a.url + EVENTS) as on_a:
+        status, made = await call(session, "POST", b.url + CONTROL + "/posts", {"body": "from B"})
+        assert status == 201
+        post_id = made["post"]["id"]
+        created = await asyncio.wait_for(on_a.until("post.created"), 2)
+        while json.loads(created[-1].data)["post"]["id"] != post_id:
+            created = await asyncio.wait_for(on_a.until("post.created"), 2)
+        assert json.loads(created[-1].data)["post"]["body"] == "from B"
+    status, found = await call(session, "GET", a.url + CONTROL + f"/posts/{post_id}")
+    assert status == 200 and found["post"]["body"] == "from B"
+    status, _ = await call(session, "DELETE", a.url + CONTROL + f"/posts/{post_id}")
+    assert status == 200
+
+
+async def test_a_client_switching_nodes_loses_nothing(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    async with connect(session, a.url + EVENTS) as on_a:
+        first = await asyncio.wait_for(on_a.events(3), 5)
+    await asyncio.sleep(0.5)  # events go on meanwhile
+    async with connect(session, b.url + EVENTS, last_event_id=first[-1].id) as on_b:
+        then = await asyncio.wait_for(on_b.events(5), 5)
+    assert then[0].event != "stream.reset"
+    assert [serial(e) for e in first + then] == list(range(serial(first[0]), serial(first[0]) + 8))
+
+
+async def test_a_command_that_does_not_fit_is_refused_on_any_node(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    _, b = shared
+    status, answer = await call(session, "POST", b.url + CONTROL + "/seek", {"to": "no-such"})
+    assert status == 400 and answer["where"] == "body.to"
+    status, _ = await call(session, "DELETE", b.url + CONTROL + "/posts/no-such-post")
+    assert status == 404
+
+
+async def test_api_streams_appear_and_go_on_every_node_within_a_second(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    body = {"id": "made-on-a", "feed": STREAM, "speed": 600}
+    status, _ = await call(session, "POST", a.url + "/api/streams", body)
+    assert status == 201
+    status, _ = await call(session, "POST", b.url + "/api/streams", body)
+    assert status in (400, 409)  # one stream of that id for the whole service
+    for _ in range(20):
+        status, found = await call(session, "GET", b.url + "/api/streams/made-on-a")
+        if status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 200 and found["id"] == "made-on-a"
+    status, _ = await call(session, "DELETE", b.url + "/api/streams/made-on-a")
+    assert status == 200
+    for _ in range(20):
+        status, _ = await call(session, "GET", a.url + "/api/streams/made-on-a")
+        if status == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 404
+
+
+async def test_metrics_name_the_node_and_its_redis(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    for node in shared:
+        async with session.get(node.url + "/metrics") as response:
+            text = await response.text()
+        assert "livesim_redis_up 1" in text
+        assert "livesim_node_info{node=" in text
+        assert "livesim_redis_round_trip_seconds" in text
+        assert "livesim_redis_clock_offset_seconds" in text
+    owned = []
+    for node in shared:
+        async with session.get(node.url + "/metrics") as response:
+            owned.append("livesim_redis_streams_owned 1" in await response.text())
+    assert sorted(owned) == [False, True]  # one clock per stream
+
+
+async def owner_of(session: aiohttp.ClientSession, started: list[Node]) -> Node:
+    for node in started:
+        async with session.get(node.url + "/metrics") as response:
+            if "livesim_redis_streams_owned 1" in await response.text():
+                return node
+    raise AssertionError("no node runs the stream's clock")
+
+
+async def test_the_owner_killed_another_takes_over_with_contiguous_ids(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 2) as started:
+        owner = await owner_of(session, started)
+        other = next(node for node in started if node is not owner)
+        async with connect(session, other.url + EVENTS) as watcher:
+            before = await asyncio.wait_for(watcher.events(3), 5)
+            owner.stop(signal.SIGKILL)
+            killed = time.monotonic()
+            after = await asyncio.wait_for(watcher.events(15), 10)
+        serials = [serial(e) for e in before + after]
+        assert serials == list(range(serials[0], serials[0] + len(serials)))
+        assert time.monotonic() - killed < 8
+        async with session.get(other.url + "/metrics") as response:
+            text = await response.text()
+        assert "livesim_redis_takeovers_total 1" in text
+        assert "livesim_redis_streams_owned 1" in text
+
+
+async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 2) as started:
+        a, b = started
+        async with connect(session, a.url + EVENTS) as watcher:
+            await asyncio.wait_for(watcher.next_event(), 5)
+            redis.kill()
+            status, ready = await _until(session, a.url + "/readyz", 503)
+            assert "redis" in ready["reason"]
+            status, answer = await call(session, "POST", b.url + CONTROL + "/pause", {})
+            assert status == 503 and "Redis" in answer["error"]
+            status, _ = await call(session, "GET", a.url + "/healthz")
+            assert status == 200  # up, and the open connection stays open
+            redis.start()  # empty: no persistence
+            await _until(session, a.url + "/readyz", 200)
+            await _until(session, b.url + "/readyz", 200)
+            status, answer = await _until(session, b.url + CONTROL + "/pause", 200, "POST")
+            assert answer["state"] == "paused"
+            await asyncio.wait_for(watcher.until("stream.state", reason="pause"), 5)
+        logs = a.log.read_text()
+        assert logs.count("serving what this node holds") == 1, logs
+        assert "redis reached" in logs
+
+
+async def _until(
+    session: aiohttp.ClientSession, url: str, wanted: int, method: str = "GET"
+) -> tuple[int, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = await call(session, method, url, {} if method == "POST" else None)
+        if status == wanted or time.monotonic() > deadline:
+            assert status == wanted, body
+            return status, body
+        await asyncio.sleep(0.1)
+
+
+def test_redis_helper_restarts_on_its_port(tmp_path: Path) -> None:
+    redis = Redis(0, tmp_path)
+    assert redis.url.startswith("redis://127.0.0.1:")
