@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -233,3 +236,28 @@ async def _until(
 def test_redis_helper_restarts_on_its_port(tmp_path: Path) -> None:
     redis = Redis(0, tmp_path)
     assert redis.url.startswith("redis://127.0.0.1:")
+
+
+async def test_workers_share_one_port_each_a_node(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1, "--workers", "2") as pool:
+        seen: set[str] = set()
+        connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
+        async with aiohttp.ClientSession(connector=connector) as fresh:
+            for _ in range(200):  # the banner is the first worker's: the other may still start
+                async with fresh.get(pool[0].url + "/metrics") as response:
+                    text = await response.text()
+                seen.add(text.split("livesim_node_info{node=", 1)[1].split("}", 1)[0])
+                if len(seen) == 2:
+                    break
+                await asyncio.sleep(0.05)
+        assert len(seen) == 2
+        pool[0].stop()
+        assert pool[0].process.returncode == 0
+
+
+def test_workers_without_redis_are_refused_with_one_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--workers", "2"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--workers needs --redis" in done.stderr
