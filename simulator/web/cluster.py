@@ -193,19 +193,17 @@ class Node:
             await asyncio.sleep(PROBE_EVERY if self.up else RETRY)
             try:
                 await self._clock()
+                if not self.up:
+                    await self._reestablish()  # before anyone here reads the definitions
+                    self._found()
             except (RedisError, OSError) as exc:
                 self.lost(exc)
-                continue
-            if not self.up:
-                self._found()
-                await self._reestablish()
 
     async def _reestablish(self) -> None:
         """Put back the definitions a Redis restarted empty has lost: the nodes still hold
         the streams (and their replays' state), so they go on where they were."""
         for link in list(self.links.values()):
-            with contextlib.suppress(RedisError, OSError):
-                await self.redis.hsetnx(DEFINITIONS, link.stream.id, link.definition)
+            await self.redis.hsetnx(DEFINITIONS, link.stream.id, link.definition)
 
     async def close(self) -> None:
         for link in list(self.links.values()):
@@ -423,17 +421,18 @@ class Link:
     def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.last_id = entry_id
         self.node.received += 1
-        at = max(float(fields[b"t"]), self.last_t)
-        self.last_t = at
-        command: Command | None = None
-        if fields.get(b"o") == b"c":
-            message = orjson.loads(fields[b"c"])
-            command = parse_command(message["op"], message, "redis")
-        token = fields.get(b"r", b"").decode()
+        token = fields.get(b"r", b"").decode(errors="replace")
         future = self._waiting.pop(token, None)
+        command: Command | None = None
         try:
+            at = self.last_t = max(float(fields[b"t"]), self.last_t)
+            if fields.get(b"o") == b"c":
+                message = orjson.loads(fields[b"c"])
+                command = parse_command(message["op"], message, "redis")
             count = self.stream.apply_input(command, at)
-        except (ValueError, StreamFailed) as exc:
+        except (ValueError, StreamFailed, KeyError, TypeError) as exc:  # a bad entry: skipped
+            if future is None and not isinstance(exc, InputError | StreamFailed):
+                log.error("stream %s: input %s skipped: %r", self.stream.id, entry_id, exc)
             if future is not None and not future.done():
                 future.set_exception(exc)
             return
@@ -517,8 +516,10 @@ class Link:
 
 
 async def sync_definitions(app: web.Application, node: Node) -> None:
-    """Make here the API streams made on other nodes, drop those deleted there: the shared
-    definitions, looked at every ``SYNC_EVERY`` seconds."""
+    """Make here the API streams made on other nodes, drop those deleted on any: the shared
+    definitions, looked at every ``SYNC_EVERY`` seconds while Redis is up (a node puts back
+    what a Redis restarted empty lost before it counts as up again, so a lost definition is
+    never taken for a deleted stream)."""
     from .state import API_STREAMS, FEEDS, STREAMS, stop_stream
 
     while True:
@@ -546,7 +547,7 @@ async def sync_definitions(app: web.Application, node: Node) -> None:
                 continue
             streams[stream_id] = stream
             app[API_STREAMS].add(stream_id)
-        for stream_id in [s for s, link in node.links.items() if link.api and s not in found]:
+        for stream_id in [s for s in node.links if s not in found]:
             gone = streams.pop(stream_id, None)
             app[API_STREAMS].discard(stream_id)
             if gone is not None:
