@@ -133,11 +133,13 @@ def start_node(redis_url: str, workdir: Path, name: str, *args: str) -> Node:
 
 
 @contextlib.contextmanager
-def nodes(redis_url: str, workdir: Path, count: int, *args: str) -> Iterator[list[Node]]:
+def nodes(
+    redis_url: str, workdir: Path, count: int, *args: str, name: str = "node"
+) -> Iterator[list[Node]]:
     started: list[Node] = []
     try:
         for number in range(count):
-            started.append(start_node(redis_url, workdir, f"node{number}", *args))
+            started.append(start_node(redis_url, workdir, f"{name}{number}", *args))
         yield started
     finally:
         for node in started:

@@ -202,7 +202,7 @@ async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSessi
     with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 2) as started:
         a, b = started
         async with connect(session, a.url + EVENTS) as watcher:
-            await asyncio.wait_for(watcher.next_event(), 5)
+            first = await asyncio.wait_for(watcher.next_event(), 5)
             redis.kill()
             status, ready = await _until(session, a.url + "/readyz", 503)
             assert "redis" in ready["reason"]
@@ -215,10 +215,19 @@ async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSessi
             await _until(session, b.url + "/readyz", 200)
             status, answer = await _until(session, b.url + CONTROL + "/pause", 200, "POST")
             assert answer["state"] == "paused"
-            await asyncio.wait_for(watcher.until("stream.state", reason="pause"), 5)
+            seen = await asyncio.wait_for(watcher.until("stream.state", reason="pause"), 5)
+        serials = [serial(e) for e in [first, *seen]]
+        assert serials == list(range(serials[0], serials[0] + len(serials)))  # nothing lost
         logs = a.log.read_text()
         assert logs.count("serving what this node holds") == 1, logs
         assert "redis reached" in logs
+        with nodes(redis.url, tmp_path, 1, name="late") as (
+            late,
+        ):  # the log's start is gone: it says so
+            status, answer = await call(session, "GET", late.url + CONTROL + "/posts")
+            assert status == 409 and "lost its start" in answer["error"]
+            status, _ = await call(session, "GET", a.url + CONTROL + "/posts")
+            assert status == 200
 
 
 async def _until(

@@ -201,9 +201,12 @@ class Node:
 
     async def _reestablish(self) -> None:
         """Put back the definitions a Redis restarted empty has lost: the nodes still hold
-        the streams (and their replays' state), so they go on where they were."""
+        the streams (and their replays' state), so they go on where they were. Marked
+        ``lost``: the input log no longer starts at the beginning, so a node that joins later
+        cannot rebuild the replay from it, and says so instead of serving other ids."""
         for link in list(self.links.values()):
-            await self.redis.hsetnx(DEFINITIONS, link.stream.id, link.definition)
+            lost = {**orjson.loads(link.definition), "lost": True}
+            await self.redis.hsetnx(DEFINITIONS, link.stream.id, orjson.dumps(lost))
 
     async def close(self) -> None:
         for link in list(self.links.values()):
@@ -289,6 +292,12 @@ class Node:
             wall_offset=found["wall_offset"],
         )
         stream = Stream(config.id, feed, replay, max_pending=settings.server.max_pending)
+        if found.get("lost"):
+            stream.failed = (
+                "its input log in Redis lost its start (Redis restarted empty) before this "
+                "node joined: it cannot rebuild the stream; delete it and make it again"
+            )
+            log.error("stream %s: %s", config.id, stream.failed)
         stream.base = self.base
         stream.on_lateness = app[METRICS].lateness.observe
         stream.faults = config.fault_spec()
@@ -451,6 +460,8 @@ class Link:
                 if self.owner:
                     if not await node._renew(keys=[self.lease_key], args=[node.id, millis]):
                         self._demote("lease lost")
+                elif self.stream.failed:
+                    pass  # a node that cannot run the replay must not hold its clock
                 elif await node.redis.set(self.lease_key, node.id, nx=True, px=millis):
                     await self._catch_up()
                     previous: Any = await node.redis.set(self.owner_key, node.id, get=True)
