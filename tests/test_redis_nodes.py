@@ -105,6 +105,36 @@ async def test_a_live_post_on_one_node_reaches_the_others_subscribers(
     assert status == 200
 
 
+async def test_websocket_ops_and_resume_work_across_nodes(
+    shared: list[Node], session: aiohttp.ClientSession
+) -> None:
+    a, b = shared
+    ws_path = f"/streams/{STREAM}/ws"
+    async with (
+        connect(session, b.url + EVENTS) as on_b,
+        session.ws_connect(a.url.replace("http", "ws", 1) + ws_path) as ws,
+    ):
+        await ws.send_str(json.dumps({"op": "speed", "speed": 300}))
+        changed = await asyncio.wait_for(on_b.until("stream.state", reason="speed"), 0.25)
+        assert json.loads(changed[-1].data)["data"]["speed"] == 300
+        await ws.send_str(json.dumps({"op": "seek", "to": "no-such"}))
+        while True:
+            message = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            if message.get("type") == "error":
+                break
+        assert message["where"] == "$.to"
+        await ws.send_str(json.dumps({"op": "speed", "speed": 600}))
+        seen = await asyncio.wait_for(on_b.events(3), 5)
+    async with session.ws_connect(b.url.replace("http", "ws", 1) + ws_path) as ws:
+        await ws.send_str(json.dumps({"op": "resume", "since": seen[0].id}))
+        ids = []
+        while len(ids) < 2:
+            message = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            if "id" in message:
+                ids.append(message["id"])
+        assert ids == [e.id for e in seen[1:3]]
+
+
 async def test_a_client_switching_nodes_loses_nothing(
     shared: list[Node], session: aiohttp.ClientSession
 ) -> None:
@@ -196,6 +226,14 @@ async def test_the_owner_killed_another_takes_over_with_contiguous_ids(
             text = await response.text()
         assert "livesim_redis_takeovers_total 1" in text
         assert "livesim_redis_streams_owned 1" in text
+        with nodes(redis.url, tmp_path, 1, name="again") as (again,):  # rejoins in step
+            cursor = after[-1].id
+            async with (
+                connect(session, other.url + EVENTS, last_event_id=cursor) as on_other,
+                connect(session, again.url + EVENTS, last_event_id=cursor) as on_again,
+            ):
+                expected = await asyncio.wait_for(on_other.events(5), 5)
+                assert await asyncio.wait_for(on_again.events(5), 5) == expected
 
 
 async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSession) -> None:
