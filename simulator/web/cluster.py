@@ -147,12 +147,16 @@ class Node:
     async def start(self) -> None:
         """Meet Redis (waiting for it if it is down: the node serves meanwhile, unready), and
         set the shared clock from its ``TIME``."""
+        waiting = False
         while True:
             try:
                 self.base = await self._clock()
                 break
             except (RedisError, OSError) as exc:
                 self.lost(exc)
+                if not waiting:
+                    log.error("%s; waiting for it before serving", self.reason)
+                    waiting = True
                 await asyncio.sleep(RETRY)
         self._found()
         self.spawn(self._probe(), "redis:probe")
