@@ -127,7 +127,7 @@ async def test_websocket_ops_and_resume_work_across_nodes(
         seen = await asyncio.wait_for(on_b.events(3), 5)
     async with session.ws_connect(b.url.replace("http", "ws", 1) + ws_path) as ws:
         await ws.send_str(json.dumps({"op": "resume", "since": seen[0].id}))
-        ids = []
+        ids: list[str] = []
         while len(ids) < 2:
             message = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
             if "id" in message:
