@@ -259,13 +259,16 @@ async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSessi
         logs = a.log.read_text()
         assert logs.count("serving what this node holds") == 1, logs
         assert "redis reached" in logs
-        with nodes(redis.url, tmp_path, 1, name="late") as (
-            late,
-        ):  # the log's start is gone: it says so
-            status, answer = await call(session, "GET", late.url + CONTROL + "/posts")
-            assert status == 409 and "lost its start" in answer["error"]
-            status, _ = await call(session, "GET", a.url + CONTROL + "/posts")
-            assert status == 200
+        status, _ = await call(session, "POST", a.url + CONTROL + "/resume", {})
+        assert status == 200
+        with nodes(redis.url, tmp_path, 1, name="late") as (late,):
+            cursor = seen[-1].id  # the log's start is gone: it starts from the checkpoint
+            async with (
+                connect(session, a.url + EVENTS, last_event_id=cursor) as on_a,
+                connect(session, late.url + EVENTS, last_event_id=cursor) as on_late,
+            ):
+                expected = await asyncio.wait_for(on_a.events(5), 5)
+                assert await asyncio.wait_for(on_late.events(5), 5) == expected
 
 
 async def _until(
@@ -308,3 +311,49 @@ def test_workers_without_redis_are_refused_with_one_line(tmp_path: Path) -> None
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--workers needs --redis" in done.stderr
+
+
+async def test_a_node_joining_late_starts_from_a_checkpoint_and_the_log_is_trimmed(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    import redis.asyncio as aioredis
+
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1) as (a,):
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
+            key = f"livesim:in:{STREAM}"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                received = await _metric(session, a, "livesim_redis_inputs_received_total")
+                if received > 2 * 1000 + 50 and await client.exists(f"livesim:checkpoint:{STREAM}"):
+                    break
+                await asyncio.sleep(0.2)
+            await call(session, "POST", a.url + CONTROL + "/speed", {"speed": 600})
+            assert await client.xlen(key) < received - 900  # trimmed to the last checkpoint but one
+            with nodes(redis.url, tmp_path, 1, name="late") as (late,):
+                status, described = await call(session, "GET", a.url + CONTROL)
+                cursor = described["cursor"]
+                async with (
+                    connect(session, a.url + EVENTS, last_event_id=cursor) as on_a,
+                    connect(session, late.url + EVENTS, last_event_id=cursor) as on_late,
+                ):
+                    expected = await asyncio.wait_for(on_a.events(5), 5)
+                    assert await asyncio.wait_for(on_late.events(5), 5) == expected
+                for _ in range(20):  # an event may fall between the two reads: read again
+                    _, on_a_now = await call(session, "GET", a.url + CONTROL + "/posts")
+                    _, on_late_now = await call(session, "GET", late.url + CONTROL + "/posts")
+                    if on_a_now["cursor"] == on_late_now["cursor"]:
+                        break
+                assert on_a_now["cursor"] == on_late_now["cursor"]
+                assert on_a_now["posts"] == on_late_now["posts"]
+        finally:
+            await client.aclose()
+
+
+async def _metric(session: aiohttp.ClientSession, node: Node, name: str) -> float:
+    async with session.get(node.url + "/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"no {name}")

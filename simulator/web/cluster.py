@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from ..core import checkpoint
 from ..core.commands import (
     Command,
     CreatePost,
@@ -62,6 +63,8 @@ the API body for a stream made through the API (null for a configured one)."""
 COMMAND_TIMEOUT = 5.0
 READ_BLOCK_MS = 1000
 READ_COUNT = 512
+CURSOR_WAIT = 1.0
+"""Seconds a subscription with a cursor ahead of this node's replay waits for it."""
 RETRY = 0.25
 """Seconds between attempts to reach Redis while it is down."""
 PROBE_EVERY = 1.0
@@ -75,6 +78,19 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+PUT_BACK = """
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('del', KEYS[2])
+  redis.call('hset', KEYS[2], 'id', ARGV[3], 't', ARGV[4], 'state', ARGV[5])
+  return 1
+end
+return 0
+"""
+"""A lost definition back, with this node's checkpoint beside it, as one step: whoever reads
+the one finds the other."""
+CHECKPOINT_EVERY = 1000
+"""Inputs between two checkpoints; the input log is trimmed to the one before the last, so
+that a node joining while one is written still finds every input after the one it read."""
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -118,6 +134,7 @@ class Node:
             url, socket_connect_timeout=1.0, socket_timeout=(READ_BLOCK_MS / 1000) + 2.0
         )
         self._renew = self.redis.register_script(RENEW)
+        self._put_back = self.redis.register_script(PUT_BACK)
         self._release = self.redis.register_script(RELEASE)
         self.base = 0.0
         """Redis ``TIME`` minus the loop's clock when this node met Redis: the shared clock is
@@ -204,13 +221,29 @@ class Node:
                 self.lost(exc)
 
     async def _reestablish(self) -> None:
-        """Put back the definitions a Redis restarted empty has lost: the nodes still hold
-        the streams (and their replays' state), so they go on where they were. Marked
-        ``lost``: the input log no longer starts at the beginning, so a node that joins later
-        cannot rebuild the replay from it, and says so instead of serving other ids."""
+        """Put back the definitions a Redis restarted empty has lost, each with a checkpoint
+        of this node's replay: the first node back decides, from where its replay is. A new
+        ``lost`` mark makes the definition differ from the old one, so every other node sees
+        that it must take up the stream from that checkpoint (``Link.resync``)."""
         for link in list(self.links.values()):
-            lost = {**orjson.loads(link.definition), "lost": True}
-            await self.redis.hsetnx(DEFINITIONS, link.stream.id, orjson.dumps(lost))
+            if link.stream.failed:
+                continue
+            lost = {**orjson.loads(link.definition), "lost": secrets.token_hex(4)}
+            definition = orjson.dumps(lost)
+            state = checkpoint.export(link.stream.replay)
+            keys = [DEFINITIONS, link.checkpoint_key]
+            args: list[bytes | str] = [
+                link.stream.id,
+                definition,
+                link.last_id,
+                repr(link.last_t),
+                state,
+            ]
+            if await self._put_back(keys=keys, args=args):
+                link.definition = definition
+                log.warning(
+                    "stream %s: put back into Redis, from this node's replay", link.stream.id
+                )
 
     async def close(self) -> None:
         for link in list(self.links.values()):
@@ -296,16 +329,21 @@ class Node:
             wall_offset=found["wall_offset"],
         )
         stream = Stream(config.id, feed, replay, max_pending=settings.server.max_pending)
-        if found.get("lost"):
+        saved = await self._checkpoint(config.id)
+        if saved is not None:
+            checkpoint.restore(replay, saved[2])
+        elif found.get("lost"):
             stream.failed = (
-                "its input log in Redis lost its start (Redis restarted empty) before this "
-                "node joined: it cannot rebuild the stream; delete it and make it again"
+                "its input log in Redis lost its start (Redis restarted empty) and no "
+                "checkpoint was left: this node cannot rebuild it; delete it and make it again"
             )
             log.error("stream %s: %s", config.id, stream.failed)
         stream.base = self.base
         stream.on_lateness = app[METRICS].lateness.observe
         stream.faults = config.fault_spec()
         link = Link(self, stream, definition, api=body is not None)
+        if saved is not None:
+            link.last_id, link.last_t = saved[0], saved[1]
         stream.link = link
         self.links[config.id] = link
         if jobs:
@@ -320,10 +358,26 @@ class Node:
         try:
             await self.redis.hdel(DEFINITIONS, stream_id)
             if link is not None:
-                await self.redis.delete(link.key, link.lease_key, link.owner_key)
+                await self.redis.delete(
+                    link.key, link.lease_key, link.owner_key, link.checkpoint_key
+                )
         except (RedisError, OSError) as exc:
             self.lost(exc)
             self.check()
+
+    async def _checkpoint(self, stream_id: str) -> tuple[bytes, float, bytes] | None:
+        """The stream's latest checkpoint: the input it was taken after, that input's time,
+        the replay's state."""
+        key = f"livesim:checkpoint:{stream_id}"
+        try:
+            raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
+        except (RedisError, OSError) as exc:
+            self.lost(exc)
+            self.check()
+            raise
+        if not raw:
+            return None
+        return raw[b"id"], float(raw[b"t"]), raw[b"state"]
 
     async def definitions(self) -> dict[str, bytes]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(DEFINITIONS)  # type: ignore[assignment]
@@ -343,6 +397,9 @@ class Link:
         self.key = f"livesim:in:{stream.id}"
         self.lease_key = f"livesim:lease:{stream.id}"
         self.owner_key = f"livesim:owner:{stream.id}"
+        self.checkpoint_key = f"livesim:checkpoint:{stream.id}"
+        self._since_checkpoint = 0
+        self._previous_checkpoint: bytes | None = None
         self.last_id = b"0-0"
         self.last_t = -math.inf
         """The latest input's time: later inputs are applied at no earlier time, so the
@@ -397,6 +454,39 @@ class Link:
         finally:
             self._waiting.pop(token, None)
 
+    async def resync(self, definition: bytes) -> None:
+        """Redis lost its data and another node put this stream back from its own replay:
+        take the stream up from that checkpoint. This node may have applied an input more or
+        less than that node (the last ones before Redis went): unless it stands exactly there,
+        its subscribers get a ``stream.reset`` (they reload the snapshot) rather than events
+        that were never the service's."""
+        saved = await self.node._checkpoint(self.stream.id)
+        self.definition = definition
+        if saved is None or self.stream.failed:
+            return
+        entry_id, at, state = saved
+        if entry_id == self.last_id:
+            return  # the same inputs applied: the same replay
+        reader = self._tasks[0]
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        replay = self.stream.replay
+        checkpoint.restore(replay, state)
+        self.last_id, self.last_t = entry_id, at
+        self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
+        self._tasks[0] = self.node.spawn(self._read(), f"redis:read:{self.stream.id}")
+        self._wake.set()
+        log.warning("stream %s: taken up from the replay another node put back", self.stream.id)
+
+    async def reach(self, serial: int) -> None:
+        try:
+            async with asyncio.timeout(CURSOR_WAIT):
+                while self.stream.replay.serial < serial:
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            pass  # a cursor never issued: the replay answers it (``stream.reset``)
+
     # Reading ------------------------------------------------------------------------------
 
     async def _catch_up(self) -> None:
@@ -434,6 +524,26 @@ class Link:
     def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.last_id = entry_id
         self.node.received += 1
+        self._since_checkpoint += 1
+        self._apply_one(entry_id, fields)
+        if self.owner and self._since_checkpoint >= CHECKPOINT_EVERY and not self.stream.failed:
+            self._since_checkpoint = 0
+            state = checkpoint.export(self.stream.replay)  # as it is right after this entry
+            mapping = {b"id": entry_id, b"t": repr(self.last_t).encode(), b"state": state}
+            self.node.spawn(self._save(entry_id, mapping), f"checkpoint:{self.key}")
+
+    async def _save(self, entry_id: bytes, mapping: dict[bytes, bytes]) -> None:
+        """Save a checkpoint, then trim the log to the one before (see CHECKPOINT_EVERY)."""
+        try:
+            await self.node.redis.hset(self.checkpoint_key, mapping=mapping)  # type: ignore[arg-type]
+            if self._previous_checkpoint is not None:
+                await self.node.redis.xtrim(self.key, minid=self._previous_checkpoint)
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            return
+        self._previous_checkpoint = entry_id
+
+    def _apply_one(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         token = fields.get(b"r", b"").decode(errors="replace")
         future = self._waiting.pop(token, None)
         command: Command | None = None
@@ -548,7 +658,10 @@ async def sync_definitions(app: web.Application, node: Node) -> None:
             continue
         streams = app[STREAMS]
         for stream_id, raw in found.items():
-            if stream_id in streams or stream_id in node.links:
+            link = node.links.get(stream_id)
+            if link is not None and raw != link.definition:
+                await link.resync(raw)
+            if stream_id in streams or link is not None:
                 continue
             body = orjson.loads(raw).get("body")
             if body is None:

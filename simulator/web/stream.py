@@ -23,7 +23,7 @@ from ..core import wire
 from ..core.faults import FaultSpec
 from ..core.model import Feed
 from ..core.prepared import PreparedScript
-from ..core.replay import Command, Options, Replay
+from ..core.replay import MAX_CURSOR_DIGITS, RESET_SUFFIX, Command, Options, Replay
 from ..core.script import Script
 from ..core.wire import Event
 from .hub import Hub, Subscriber
@@ -53,6 +53,9 @@ class Link(Protocol):
 
     def close(self) -> Awaitable[None]:
         """Stop reading and let go of the stream's clock."""
+
+    def reach(self, serial: int) -> Awaitable[None]:
+        """Return once this node's replay has emitted ``serial`` (or after a short wait)."""
 
 
 class Incarnations:
@@ -187,6 +190,19 @@ class Stream:
         else:
             self.check()
             await self.link.send(command)
+
+    async def reach(self, cursor: str | None) -> None:
+        """Before subscribing with ``cursor``: a shared stream's replay here may be a few
+        milliseconds behind the node that gave the cursor out; wait for it, so that the cursor
+        resumes exactly instead of looking like one never issued (a ``stream.reset``)."""
+        if self.link is None or cursor is None:
+            return
+        incarnation, _, number = cursor.rpartition("-")
+        number = number.removesuffix(RESET_SUFFIX)
+        if incarnation != self.replay.incarnation or not (number.isascii() and number.isdigit()):
+            return
+        if len(number) <= MAX_CURSOR_DIGITS and int(number) > self.replay.serial:
+            await self.link.reach(int(number))
 
     def apply_input(self, command: Command | None, now: float) -> int:
         """One input of a shared stream, at the shared clock's ``now``: the replay advances

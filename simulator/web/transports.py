@@ -349,6 +349,7 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
     response = web.StreamResponse(headers=SSE_HEADERS)
     response.force_close()  # an event stream's connection is never reused for another request
+    await stream.reach(cursor_of(request))
     try:
         await response.prepare(request)
         await response.write(wire.sse_retry(int(server.sse_retry * 1000)))  # sends the headers
@@ -466,6 +467,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     ws = WebSocket(autoping=False, max_msg_size=server.ws_max_message, compress=False)
     try:
         await ws.prepare(request)
+        await stream.reach(cursor_of(request))
         make = functools.partial(WsConnection, ws=ws, heartbeat=server.ws_heartbeat or None)
         connection = _subscribe(request, stream, "ws", make)
     except GONE:
@@ -537,6 +539,7 @@ async def _handle(
         since = message["since"]
         if not isinstance(since, str):
             return _error("$.since", "expected an event id string")
+        await stream.reach(since)
         stream.resubscribe(subscriber, since)
         return None
     if refusal is not None:
