@@ -357,3 +357,17 @@ async def _metric(session: aiohttp.ClientSession, node: Node, name: str) -> floa
             if line.startswith(name + " "):
                 return float(line.split()[1])
     raise AssertionError(f"no {name}")
+
+
+async def test_a_node_with_another_config_refuses_the_stream(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    with (
+        redis_server(tmp_path) as redis,
+        nodes(redis.url, tmp_path, 1) as (a,),
+        nodes(redis.url, tmp_path, 1, "--speed", "300", name="other") as (b,),
+    ):
+        status, answer = await call(session, "GET", b.url + CONTROL + "/posts")
+        assert status == 409 and "differs" in answer["error"]
+        status, _ = await call(session, "GET", a.url + CONTROL + "/posts")
+        assert status == 200

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import math
@@ -72,6 +73,15 @@ PROBE_EVERY = 1.0
 SYNC_EVERY = 0.25
 """Seconds between looks at the shared definitions (API-made streams appear within this)."""
 
+CREATE = """
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('del', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  return 1
+end
+return 0
+"""
+"""A new definition, and nothing left of an earlier stream of that id (a node that had not yet
+seen its deletion may have appended to its log)."""
 RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
@@ -119,6 +129,22 @@ def command_message(command: Command) -> dict[str, Any]:
     return {"op": "pin_post" if command.pinned else "unpin_post", "post": command.post}
 
 
+def fingerprint(config: StreamConfig) -> str:
+    """What the nodes must agree on to make the same replay: the stream's settings."""
+    dumped = orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(dumped).hexdigest()[:20]
+
+
+def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
+    """A stream's input log, lease, last owner and checkpoint."""
+    return (
+        f"livesim:in:{stream_id}",
+        f"livesim:lease:{stream_id}",
+        f"livesim:owner:{stream_id}",
+        f"livesim:checkpoint:{stream_id}",
+    )
+
+
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
     millis, _, seq = entry_id.partition(b"-")
     return int(millis), int(seq or 0)
@@ -134,6 +160,7 @@ class Node:
             url, socket_connect_timeout=1.0, socket_timeout=(READ_BLOCK_MS / 1000) + 2.0
         )
         self._renew = self.redis.register_script(RENEW)
+        self._create = self.redis.register_script(CREATE)
         self._put_back = self.redis.register_script(PUT_BACK)
         self._release = self.redis.register_script(RELEASE)
         self.base = 0.0
@@ -307,10 +334,12 @@ class Node:
                 "wall_offset": time.time() - now,
                 "paused": options.paused,
                 "body": body,
+                "config": fingerprint(config),
             }
         )
         try:
-            made = await self.redis.hsetnx(DEFINITIONS, config.id, mine)
+            keys = [DEFINITIONS, *stream_keys(config.id)]
+            made = await self._create(keys=keys, args=[config.id, mine])
             raw: bytes | None = await self.redis.hget(DEFINITIONS, config.id)  # type: ignore[assignment]
         except (RedisError, OSError) as exc:
             self.lost(exc)
@@ -330,7 +359,13 @@ class Node:
         )
         stream = Stream(config.id, feed, replay, max_pending=settings.server.max_pending)
         saved = await self._checkpoint(config.id)
-        if saved is not None:
+        if found.get("config") != fingerprint(config):
+            stream.failed = (
+                "this node's config for the stream differs from the node's that made it "
+                "(give every node the same config and flags): it would send other events"
+            )
+            log.error("stream %s: %s", config.id, stream.failed)
+        elif saved is not None:
             checkpoint.restore(replay, saved[2])
         elif found.get("lost"):
             stream.failed = (
@@ -354,13 +389,9 @@ class Node:
     async def forget(self, stream_id: str) -> None:
         """A stream deleted here: delete it for every node."""
         self.check()
-        link = self.links.get(stream_id)
         try:
             await self.redis.hdel(DEFINITIONS, stream_id)
-            if link is not None:
-                await self.redis.delete(
-                    link.key, link.lease_key, link.owner_key, link.checkpoint_key
-                )
+            await self.redis.delete(*stream_keys(stream_id))
         except (RedisError, OSError) as exc:
             self.lost(exc)
             self.check()
@@ -368,7 +399,7 @@ class Node:
     async def _checkpoint(self, stream_id: str) -> tuple[bytes, float, bytes] | None:
         """The stream's latest checkpoint: the input it was taken after, that input's time,
         the replay's state."""
-        key = f"livesim:checkpoint:{stream_id}"
+        key = stream_keys(stream_id)[3]
         try:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
         except (RedisError, OSError) as exc:
@@ -394,10 +425,7 @@ class Link:
         self.definition = definition
         self.api = api
         """Made through the API: deleted here when its definition goes."""
-        self.key = f"livesim:in:{stream.id}"
-        self.lease_key = f"livesim:lease:{stream.id}"
-        self.owner_key = f"livesim:owner:{stream.id}"
-        self.checkpoint_key = f"livesim:checkpoint:{stream.id}"
+        self.key, self.lease_key, self.owner_key, self.checkpoint_key = stream_keys(stream.id)
         self._since_checkpoint = 0
         self._previous_checkpoint: bytes | None = None
         self.last_id = b"0-0"
