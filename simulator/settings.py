@@ -209,7 +209,7 @@ class ServerConfig(_Strict):
     redis: str | None = Field(default=None, pattern=r"^rediss?://", max_length=1000)
     """``redis://HOST:PORT/DB``: share the streams with the other nodes using this Redis
     (``--redis``, ``LIVESIM_REDIS``; docs/scaling.md); none: one process, as alone."""
-    redis_lease: float = Field(default=3.0, ge=0.2, le=60.0)
+    redis_lease: Annotated[Duration, Field(ge=0.2, le=60.0)] = 3.0
     """Seconds a node's lease on a stream's clock lasts unrenewed: how soon another node takes
     over a stream whose owner died."""
     state_file: StatePath = None

@@ -189,8 +189,8 @@ class Node:
         return task
 
     async def start(self) -> None:
-        """Meet Redis (waiting for it if it is down: the node serves meanwhile, unready), and
-        set the shared clock from its ``TIME``."""
+        """Meet Redis (waiting for it if it is down: the streams' state is there), and set
+        the shared clock from its ``TIME``."""
         waiting = False
         while True:
             try:
