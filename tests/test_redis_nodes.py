@@ -290,6 +290,7 @@ def test_redis_helper_restarts_on_its_port(tmp_path: Path) -> None:
 
 async def test_workers_share_one_port_each_a_node(tmp_path: Path) -> None:
     with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1, "--workers", "2") as pool:
+        started = time.monotonic()
         seen: set[str] = set()
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
         async with aiohttp.ClientSession(connector=connector) as fresh:
@@ -301,8 +302,21 @@ async def test_workers_share_one_port_each_a_node(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
         assert len(seen) == 2
+        parent = pool[0].process.pid
+        workers = _children(parent)
+        await asyncio.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
+        os.kill(int(workers[0]), signal.SIGKILL)  # a crash: another worker takes its place
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if "starting another" in pool[0].log.read_text():
+                break
+        assert "starting another" in pool[0].log.read_text()
         pool[0].stop()
         assert pool[0].process.returncode == 0
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
 
 def test_workers_without_redis_are_refused_with_one_line(tmp_path: Path) -> None:

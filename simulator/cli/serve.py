@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -367,9 +368,34 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
     with _reserved_port(settings.server.host, settings.server.port) as bound:
         command = [sys.executable, "-m", "simulator", *_worker_argv(sys.argv[1:], bound)]
         children = [subprocess.Popen(command) for _ in range(count)]
+        started = [time.monotonic()] * count
         stop = _forward_signals(children)
+        while not stop.wait(WORKER_POLL):
+            for index, child in enumerate(children):
+                if child.poll() is None:
+                    continue
+                if time.monotonic() - started[index] < WORKER_MIN_LIFE:  # it cannot start
+                    stop.set()
+                    for other in children:
+                        if other.poll() is None:
+                            other.send_signal(signal.SIGTERM)
+                    break
+                print(
+                    f"livesim: worker {child.pid} exited with status {child.returncode}; "
+                    "starting another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                children[index] = subprocess.Popen(command)
+                started[index] = time.monotonic()
         statuses = [child.wait() for child in children]
-    return 0 if stop.is_set() or not any(statuses) else max(statuses)
+    return max(statuses) if any(status > 0 for status in statuses) else 0
+
+
+WORKER_POLL = 0.5
+WORKER_MIN_LIFE = 2.0
+"""Seconds a worker must have run for its exit to be a crash to recover from (a new worker
+starts and rejoins in step), not a failure to start (the pool stops with its status)."""
 
 
 def _worker_argv(argv: list[str], port: int) -> list[str]:
