@@ -131,7 +131,9 @@ def command_message(command: Command) -> dict[str, Any]:
 
 def fingerprint(config: StreamConfig) -> str:
     """What the nodes must agree on to make the same replay: the stream's settings."""
-    dumped = orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    dumped = orjson.dumps(
+        config.model_dump(mode="json", warnings=False), option=orjson.OPT_SORT_KEYS
+    )
     return hashlib.sha256(dumped).hexdigest()[:20]
 
 
