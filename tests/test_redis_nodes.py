@@ -246,6 +246,9 @@ async def test_redis_down_then_back(tmp_path: Path, session: aiohttp.ClientSessi
             assert "redis" in ready["reason"]
             status, answer = await call(session, "POST", b.url + CONTROL + "/pause", {})
             assert status == 503 and "Redis" in answer["error"]
+            body = {"id": "while-down", "feed": STREAM}
+            status, answer = await call(session, "POST", b.url + "/api/streams", body)
+            assert status == 503 and "Redis" in answer["error"]
             status, _ = await call(session, "GET", a.url + "/healthz")
             assert status == 200  # up, and the open connection stays open
             redis.start()  # empty: no persistence
