@@ -8,7 +8,8 @@ import pytest
 
 from simulator.core.commands import Command, parse_command
 from simulator.settings import StreamConfig
-from simulator.web.cluster import command_message, fingerprint
+from simulator.web.cluster import fingerprint
+from simulator.web.cluster_link import command_message
 
 MESSAGES = [
     {"op": "pause"},
