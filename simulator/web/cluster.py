@@ -50,6 +50,8 @@ DEFINITIONS = "livesim:streams"
 the API body for a stream made through the API (null for a configured one)."""
 PROBE_EVERY = 1.0
 """Seconds between round-trip and clock probes while Redis is up."""
+CLOSE_TIMEOUT = 1.0
+"""Seconds each step of a node's shutdown may take."""
 SYNC_EVERY = 0.25
 """Seconds between looks at the shared definitions (API-made streams appear within this)."""
 
@@ -215,13 +217,18 @@ class Node:
                 )
 
     async def close(self) -> None:
+        """Let go of the leases, stop every task, close the connections: each step bounded,
+        so that an overloaded loop or a Redis that stopped answering cannot hold up the exit."""
         for link in list(self.links.values()):
             await link.close()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.aclose()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.redis.aclose()
 
     def render(self) -> bytes:
         """This node's lines for /metrics."""

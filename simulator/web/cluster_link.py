@@ -46,6 +46,8 @@ CURSOR_WAIT = 1.0
 """Seconds a subscription with a cursor ahead of this node's replay waits for it."""
 RETRY = 0.25
 """Seconds between attempts to reach Redis while it is down."""
+RELEASE_TIMEOUT = 1.0
+"""Seconds a stopping node gives Redis to take back a lease."""
 CHECKPOINT_EVERY = 1000
 """Inputs between two checkpoints; the input log is trimmed to the one before the last, so
 that a node joining while one is written still finds every input after the one it read."""
@@ -125,9 +127,10 @@ class Link:
         self.node.links.pop(self.stream.id, None)
         for task in [*self._tasks, *([self._clock] if self._clock else [])]:
             task.cancel()
-        if self.owner and self.node.up:
-            with contextlib.suppress(RedisError, OSError):
-                await self.node.release(keys=[self.lease_key], args=[self.node.id])
+        if self.owner and self.node.up:  # the next owner need not wait for the lease to end
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(RELEASE_TIMEOUT):
+                    await self.node.release(keys=[self.lease_key], args=[self.node.id])
         self.owner = False
 
     async def send(self, command: Command) -> None:
