@@ -212,6 +212,12 @@ class ServerConfig(_Strict):
     """``text``: a line per log record; ``json``: a JSON object per line (LIVESIM_LOG_FORMAT)."""
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     """asyncio's own event loop, or uvloop's (``--event-loop``)."""
+    redis: str | None = Field(default=None, pattern=r"^rediss?://", max_length=1000)
+    """``redis://HOST:PORT/DB``: share the streams with the other nodes using this Redis
+    (``--redis``, ``LIVESIM_REDIS``; docs/scaling.md); none: one process, as alone."""
+    redis_lease: Annotated[Duration, Field(ge=0.2, le=60.0)] = 3.0
+    """Seconds a node's lease on a stream's clock lasts unrenewed: how soon another node takes
+    over a stream whose owner died."""
     state_file: StatePath = None
     """Where live posts and API-made streams are saved to survive a restart (``--state-file``,
     ``LIVESIM_STATE_FILE``; relative to the working directory); none: not saved."""
@@ -243,6 +249,7 @@ class Environment(BaseSettings):
     token: str | None = None
     log_format: str | None = None
     state_file: str | None = None
+    redis: str | None = None
 
     @classmethod
     def read(cls, variables: Mapping[str, str] | None = None) -> Environment:
@@ -275,7 +282,7 @@ class Environment(BaseSettings):
         return found
 
 
-SHORTCUTS = ("host", "port", "token", "log_format", "state_file")
+SHORTCUTS = ("host", "port", "token", "log_format", "state_file", "redis")
 """``[server]`` keys with a short variable (``LIVESIM_PORT``) besides the long one."""
 
 

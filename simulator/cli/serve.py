@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,7 @@ SERVER_FLAGS = {
     "log_format": "--log-format",
     "event_loop": "--event-loop",
     "state_file": "--state-file",
+    "redis": "--redis",
 }
 """``[server]`` keys with a flag; each key is also the flag's ``argparse`` destination."""
 
@@ -86,6 +90,19 @@ def add_parser(commands: Any) -> None:
         metavar="FILE",
         help="save live posts and API-made streams here, and restore them at start (default: off)",
     )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: be one node of a service sharing its streams through this "
+        "Redis (docs/scaling.md; default: alone)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start N worker processes on one port (SO_REUSEPORT), each a node (needs --redis)",
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 
@@ -315,6 +332,8 @@ def run(args: argparse.Namespace) -> int:
     settings, feeds, prebuilt = configure(args)
     server = settings.server
     check_exposure(server)
+    if getattr(args, "workers", None) is not None:
+        return workers(args, settings)
     factory = loop_factory(server.event_loop)
     logs.configure(server.log_format)
     app = create_app(settings, feeds, prebuilt)
@@ -326,10 +345,107 @@ def run(args: argparse.Namespace) -> int:
     if shortfall:
         print(shortfall, file=sys.stderr, flush=True)
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(_run(app, settings))
+        return runner.run(_run(app, settings, reuse_port=getattr(args, "reuse_port", False)))
 
 
-async def _run(app: web.Application, settings: Settings) -> int:
+def workers(args: argparse.Namespace, settings: Settings) -> int:
+    """``--workers N``: N copies of this command, each a node of the service Redis ties
+    together, all listening on one port (``SO_REUSEPORT``: the kernel spreads connections over
+    them). Without Redis each would run its own streams, with their own ids: refused."""
+    import subprocess
+
+    count = args.workers
+    if not settings.server.redis:
+        print(
+            "livesim: --workers needs --redis (or [server] redis, LIVESIM_REDIS): without it "
+            "each worker would run streams of its own, with other ids and other timing",
+            file=sys.stderr,
+        )
+        return 2
+    if not 1 <= count <= 256:
+        print(f"livesim: --workers: expected 1 to 256, got {count}", file=sys.stderr)
+        return 2
+    with _reserved_port(settings.server.host, settings.server.port) as bound:
+        command = [sys.executable, "-m", "simulator", *_worker_argv(sys.argv[1:], bound)]
+        children = [subprocess.Popen(command) for _ in range(count)]
+        started = [time.monotonic()] * count
+        stop = _forward_signals(children)
+        while not stop.wait(WORKER_POLL):
+            for index, child in enumerate(children):
+                if child.poll() is None:
+                    continue
+                if time.monotonic() - started[index] < WORKER_MIN_LIFE:  # it cannot start
+                    stop.set()
+                    for other in children:
+                        if other.poll() is None:
+                            other.send_signal(signal.SIGTERM)
+                    break
+                print(
+                    f"livesim: worker {child.pid} exited with status {child.returncode}; "
+                    "starting another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                children[index] = subprocess.Popen(command)
+                started[index] = time.monotonic()
+        statuses = [child.wait() for child in children]
+    return max(statuses) if any(status > 0 for status in statuses) else 0
+
+
+WORKER_POLL = 0.5
+WORKER_MIN_LIFE = 2.0
+"""Seconds a worker must have run for its exit to be a crash to recover from (a new worker
+starts and rejoins in step), not a failure to start (the pool stops with its status)."""
+
+
+def _worker_argv(argv: list[str], port: int) -> list[str]:
+    """This command line for one worker: without ``--workers``, on the reserved port."""
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item in ("--workers", "--port"):
+            skip = True
+            continue
+        if item.startswith(("--workers=", "--port=")):
+            continue
+        out.append(item)
+    if "serve" not in out:
+        out.insert(0, "serve")
+    return [*out, "--port", str(port), "--reuse-port"]
+
+
+@contextlib.contextmanager
+def _reserved_port(host: str, port: int) -> Iterator[int]:
+    """The port the workers share, held (bound, not listening) until they are gone, so that
+    ``--port 0`` names one port for all and nobody else takes it meanwhile."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((host, port))
+        yield holder.getsockname()[1]
+
+
+def _forward_signals(children: list[Any]) -> threading.Event:
+    """SIGINT and SIGTERM to the parent stop every worker (each shuts down cleanly)."""
+    stopped = threading.Event()
+
+    def forward(number: int, _frame: Any) -> None:
+        stopped.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(number)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return stopped
+
+
+async def _run(app: web.Application, settings: Settings, reuse_port: bool = False) -> int:
     """Serve until SIGINT or SIGTERM, then shut down cleanly: exit status 0."""
     from aiohttp import web
 
@@ -343,7 +459,9 @@ async def _run(app: web.Application, settings: Settings) -> int:
     await runner.setup()  # starts the configured streams
     tune_gc()
     try:
-        site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
+        site = web.TCPSite(
+            runner, host, port, backlog=LISTEN_BACKLOG, reuse_port=reuse_port or None
+        )
         try:
             await site.start()
         except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode

@@ -301,6 +301,10 @@ class LivePosts:
         if self._budget is not None:
             self._budget.used += delta
 
+    def edited_ids(self) -> list[str]:
+        """The archive posts whose edits are held (their records are the projection's)."""
+        return list(self._edits)
+
     def forget_edit(self, post_id: str) -> None:
         """An edited archive post is gone, or the script has put it back as it was."""
         self._charge(-self._edits.pop(post_id, 0))

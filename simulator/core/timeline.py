@@ -143,6 +143,12 @@ class Timeline:
             return None
         return self._base_now + (position - self._base_position) / self.rate
 
+    @property
+    def bases(self) -> tuple[float, float]:
+        """``(now, position)`` the clock counts from: with ``speed`` and ``paused``, all of its
+        state (``seek(position, now)`` puts it back exactly)."""
+        return self._base_now, self._base_position
+
     def _rebase(self, now: float) -> None:
         self._base_position = self.position(now)
         self._base_now = now

@@ -70,7 +70,11 @@ def encode(serial: int, event_id: str, type: EventType, envelope: dict[str, Any]
     """The event as stored and sent. The JSON is copied once out of orjson's bytes: those keep
     the whole buffer orjson grew while writing (a few KB over the text), and a stream holds
     every event it ever emitted."""
-    data = bytes(memoryview(orjson.dumps(envelope)))
+    return framed(serial, event_id, type, bytes(memoryview(orjson.dumps(envelope))))
+
+
+def framed(serial: int, event_id: str, type: str, data: bytes) -> Event:
+    """The event whose envelope is ``data`` (JSON, already encoded), with its SSE frame."""
     frame = b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), str(type).encode(), data)
     return Event(serial, event_id, type, data, frame)
 

@@ -27,6 +27,7 @@ from .state import (
     FEED_STATS,
     FEEDS,
     METRICS,
+    NODE,
     NUMBERS,
     SCHEDULER,
     SETTINGS,
@@ -160,8 +161,12 @@ async def create_stream(request: web.Request) -> web.Response:
     feed = request.app[FEEDS].get(config.feed)
     if feed is None:
         raise http_error(f"body.feed: no feed {config.feed!r}", where="body.feed")
+    node = request.app.get(NODE)
     try:
-        stream = make_stream(request.app, config.id, feed, config, jobs=jobs)
+        if node is None:
+            stream = make_stream(request.app, config.id, feed, config, jobs=jobs)
+        else:
+            stream = await node.share(request.app, config, feed, body, new=True)
     except InputError as exc:
         raise input_error(exc, "body") from None  # body.start, body.scenario[0]…
     streams[stream.id] = stream
@@ -203,6 +208,9 @@ async def show_stream(request: web.Request) -> web.Response:
 @routes.delete("/api/streams/{stream}")
 async def delete_stream(request: web.Request) -> web.Response:
     stream = get_stream(request)
+    node = request.app.get(NODE)
+    if node is not None:
+        await node.forget(stream.id)
     del request.app[STREAMS][stream.id]
     request.app[API_STREAMS].discard(stream.id)
     persist.stream_deleted(request.app, stream.id)
@@ -254,7 +262,7 @@ async def control_stream(request: web.Request) -> web.Response:
     except InputError as exc:
         raise input_error(exc) from None
     try:
-        stream.command(command)
+        await stream.send(command)
     except InputError as exc:  # a seek to no post or time (``to``), a step while playing (409)
         raise input_error(exc, "body") from None
     return json(stream_json(request, stream))

@@ -34,6 +34,7 @@ from .state import (
     FEEDS,
     INCARNATIONS,
     METRICS,
+    NODE,
     NUMBERS,
     OPEN,
     PREBUILT,
@@ -49,7 +50,7 @@ from .state import (
     open_private,
     stop_stream,
 )
-from .stream import Incarnations, Stream, StreamFailed
+from .stream import Incarnations, Stream, StreamFailed, Unavailable
 from .transports import FAULTS, SSE_HEADERS, serve_sse, serve_ws
 
 SHUTDOWN = "server shutting down"
@@ -149,6 +150,10 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
     with it, and save the state file a last time."""
     settings = app[SETTINGS]
     app[SCHEDULER].start()
+    if settings.server.redis:
+        async with _shared(app, settings.server.redis):
+            yield
+        return
     for config in settings.streams:
         feed = app[FEEDS].get(config.feed)
         if feed is None:
@@ -164,11 +169,46 @@ async def _streams_ctx(app: web.Application) -> AsyncIterator[None]:
         await stop_stream(app, stream, SHUTDOWN)
 
 
+@contextlib.asynccontextmanager
+async def _shared(app: web.Application, url: str) -> AsyncIterator[None]:
+    """The streams as a node of a Redis-shared service: configured ones shared with the nodes
+    that have the same config, API-made ones made here when another node makes them. Live
+    posts are kept by Redis's input logs, not by the state file."""
+    from .cluster import Node, sync_definitions
+
+    settings = app[SETTINGS]
+    node = app[NODE] = Node(url, settings.server.redis_lease)
+    if PREBUILT in app:
+        app[PREBUILT].replays.clear()  # a shared replay is made from the shared definition
+    try:
+        await node.start()
+        for config in settings.streams:
+            feed = app[FEEDS].get(config.feed)
+            if feed is None:
+                raise ValueError(f"streams: stream {config.id!r} names unknown feed")
+            app[STREAMS][config.id] = await node.share(app, config, feed)
+        node.spawn(sync_definitions(app, node), "redis:definitions")
+        yield
+    finally:
+        app[SCHEDULER].shutdown()
+        for stream in list(app[STREAMS].values()):
+            await stop_stream(app, stream, SHUTDOWN)
+        await node.close()
+
+
 def _scheduled(app: web.Application, stream_id: str, command: Command) -> None:
-    """A schedule entry fires: the same command path as ``POST /api/streams/{id}/{op}``."""
+    """A schedule entry fires: the same command path as ``POST /api/streams/{id}/{op}``. A
+    shared stream's schedule is carried out by the node running its clock, once for all."""
     stream = app[STREAMS].get(stream_id)
-    if stream is not None:
+    if stream is None:
+        return
+    node = app.get(NODE)
+    if node is None:
         stream.command(command)
+        return
+    link = node.links.get(stream_id)
+    if link is not None and link.owner:
+        node.spawn(stream.send(command), f"schedule:{stream_id}")
 
 
 async def _close_connections(app: web.Application) -> None:
@@ -194,6 +234,8 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return _error(f"{request.method} {request.path}: {exc.reason}", "path", exc.status)
     except StreamFailed as exc:
         return _error(str(exc), "path", 409)
+    except Unavailable as exc:
+        return _error(f"{request.method} {request.path}: {exc}", "redis", 503)
     except Exception as exc:  # a bug: the client gets JSON, the log the traceback
         log.exception("%s %s: %s", request.method, request.path, type(exc).__name__)
         return _error(f"{request.method} {request.path}: internal error", None, 500)
@@ -325,11 +367,18 @@ async def _ready(request: web.Request) -> web.Response:
     """Ready once the configured streams run; failed streams are named but do not unready it."""
     streams = request.app[STREAMS].values()
     failed = sorted(s.id for s in streams if s.failed)
+    node = request.app.get(NODE)
+    if node is not None and not node.up:
+        body = {"ready": False, "reason": node.reason, "streams": len(streams), "failed": failed}
+        return json(body, status=503)
     return json({"ready": True, "streams": len(streams), "failed": failed})
 
 
 async def _metrics(request: web.Request) -> web.Response:
     body = request.app[METRICS].render()
+    node = request.app.get(NODE)
+    if node is not None:
+        body += node.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -21,11 +21,11 @@ from .stream import Stream
 routes = web.RouteTableDef()
 
 
-def _run(stream: Stream, command: PostCommand) -> None:
+async def _run(stream: Stream, command: PostCommand) -> None:
     """The post named in the path is not visible: 404; the stream is full: 429 (the request
     was fine, the stream cannot take it)."""
     try:
-        stream.command(command)
+        await stream.send(command)
     except UnknownPost as exc:
         raise not_found("post", exc.post) from None
     except TooManyPosts as exc:
@@ -62,7 +62,7 @@ def _fields(body: dict[str, Any], create: bool) -> dict[str, Any]:
 async def create_post(request: web.Request) -> web.Response:
     stream = get_stream(request)
     fields = _fields(await read_json(request), create=True)
-    _run(stream, CreatePost(fields))
+    await _run(stream, CreatePost(fields))
     post_id = stream.replay.live.last_id
     assert post_id is not None
     response = _answer(stream, _post(stream, post_id), 201)
@@ -82,7 +82,7 @@ async def update_post(request: web.Request) -> web.Response:
     stream = get_stream(request)
     post_id = request.match_info["post"]
     fields = _fields(await read_json(request), create=False)
-    _run(stream, UpdatePost(post_id, fields))
+    await _run(stream, UpdatePost(post_id, fields))
     return _answer(stream, _current(stream, post_id))
 
 
@@ -90,7 +90,7 @@ async def update_post(request: web.Request) -> web.Response:
 async def delete_post(request: web.Request) -> web.Response:
     stream = get_stream(request)
     post_id = request.match_info["post"]
-    _run(stream, DeletePost(post_id))
+    await _run(stream, DeletePost(post_id))
     return json({"stream": stream.id, "cursor": stream.replay.cursor, "deleted": post_id})
 
 
@@ -98,5 +98,5 @@ async def delete_post(request: web.Request) -> web.Response:
 async def pin_post(request: web.Request) -> web.Response:
     stream = get_stream(request)
     post_id = request.match_info["post"]
-    _run(stream, PinPost(post_id, request.match_info["op"] == "pin"))
+    await _run(stream, PinPost(post_id, request.match_info["op"] == "pin"))
     return _answer(stream, _current(stream, post_id))

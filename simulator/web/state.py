@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -31,6 +31,9 @@ from .metrics import Metrics
 from .private import PrivateReplays
 from .schedule import START_AT, Job, Scheduler, plan
 from .stream import Incarnations, Stream, new_replay
+
+if TYPE_CHECKING:
+    from .cluster import Node
 
 SETTINGS = web.AppKey("settings", Settings)
 FEEDS = web.AppKey("feeds", dict[str, Feed])
@@ -50,6 +53,8 @@ PRIVATE = web.AppKey("private", PrivateReplays)
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 INCARNATIONS = web.AppKey("incarnations", Incarnations)
+NODE: web.AppKey[Node] = web.AppKey("node")
+"""This process as a node of a Redis-shared service (``--redis``); absent when alone."""
 
 
 @dataclass

@@ -17,14 +17,15 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ..core import wire
 from ..core.faults import FaultSpec, FaultSpecError
 from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..core.prepared import PreparedScript
-from ..core.replay import Command, Options, Replay
+from ..core.replay import MAX_CURSOR_DIGITS, RESET_SUFFIX, Command, Options, Replay
 from ..core.script import Script
 from ..core.snapshot import Page
 from ..core.wire import Event
@@ -41,6 +42,23 @@ log = logging.getLogger("livesim.stream")
 
 class StreamFailed(Exception):
     """The stream's replay raised: it is kept (to show why) but serves and obeys nothing more."""
+
+
+class Unavailable(Exception):
+    """What the nodes share (Redis) cannot be reached: control and stream creation answer 503."""
+
+
+class Link(Protocol):
+    """What carries a stream's commands to every node (``cluster.Link``), when it has one."""
+
+    def send(self, command: Command) -> Awaitable[None]:
+        """Carry ``command`` out on every node; raise as ``Stream.command`` would here."""
+
+    def close(self) -> Awaitable[None]:
+        """Stop reading and let go of the stream's clock."""
+
+    def reach(self, serial: int) -> Awaitable[None]:
+        """Return once this node's replay has emitted ``serial`` (or after a short wait)."""
 
 
 class Incarnations:
@@ -112,11 +130,18 @@ class Stream:
         """Told how late (seconds past its deadline) each timed publication went out."""
         self.on_command: Callable[[Command], None] | None = None
         """Told of each command carried out, whoever sent it (the state file saves live posts)."""
+        self.link: Link | None = None
+        """Set when the stream is shared between nodes (``cluster.py``): its replay then moves
+        only by the inputs every node applies in one order (``apply_input``), never by itself."""
+        self.base = 0.0
+        """Added to the loop's clock to give the replay's: the nodes' shared clock, or 0."""
         self._loop = loop
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        if self.link is not None:
+            return  # its clock is the owner node's (``cluster.Link``)
         self._task = asyncio.create_task(self._run(), name=f"stream:{self.id}")
 
     async def stop(self, reason: str = "stream deleted") -> None:
@@ -125,6 +150,8 @@ class Stream:
         reference cycle that only the collector would free). The replay then holds nothing and
         gives back what shared budgets counted for it."""
         self.hub.close_all(reason)
+        if self.link is not None:
+            await self.link.close()
         task, self._task = self._task, None
         if task:
             task.cancel()
@@ -157,7 +184,48 @@ class Stream:
         self.hub.publish(events)
 
     def now(self) -> float:
-        return self._loop.time()
+        return self._loop.time() + self.base
+
+    async def send(self, command: Command) -> None:
+        """Carry out ``command`` here or, for a shared stream, on every node (its link)."""
+        if self.link is None:
+            self.command(command)
+        else:
+            self.check()
+            await self.link.send(command)
+
+    async def reach(self, cursor: str | None) -> None:
+        """Before subscribing with ``cursor``: a shared stream's replay here may be a few
+        milliseconds behind the node that gave the cursor out; wait for it, so that the cursor
+        resumes exactly instead of looking like one never issued (a ``stream.reset``)."""
+        if self.link is None or cursor is None:
+            return
+        incarnation, _, number = cursor.rpartition("-")
+        number = number.removesuffix(RESET_SUFFIX)
+        if incarnation != self.replay.incarnation or not (number.isascii() and number.isdigit()):
+            return
+        if len(number) <= MAX_CURSOR_DIGITS and int(number) > self.replay.serial:
+            await self.link.reach(int(number))
+
+    def apply_input(self, command: Command | None, now: float) -> int:
+        """One input of a shared stream, at the shared clock's ``now``: the replay advances
+        (``command`` None) or carries the command out. Every node applies the same inputs in
+        the same order, so every node's replay emits the same events. Returns how many;
+        raises as ``command`` for a command that does not fit (nothing happened)."""
+        self.check()
+        try:
+            if command is None:
+                events = self.replay.advance(now)
+            else:
+                events = self.replay.apply(command, now)
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from None
+        self._publish(events)
+        if command is not None and self.on_command:
+            self.on_command(command)
+        return len(events)
 
     def command(self, command: Command) -> None:
         """Apply a control command; ``ValueError`` if it makes no sense."""
@@ -251,8 +319,11 @@ class Stream:
 
     def catch_up(self) -> None:
         """Publish what is due by now. At speed max nothing is "due": only the pacing task
-        advances, so a read (describe, snapshot, a subscriber joining) never emits a batch."""
+        advances, so a read (describe, snapshot, a subscriber joining) never emits a batch.
+        A shared stream's replay moves only by its inputs: a read takes it as it is."""
         self.check()
+        if self.link is not None:
+            return
         try:
             if self.replay.next_deadline() != -math.inf:
                 self._publish(self.replay.advance(self.now()))

@@ -354,6 +354,7 @@ async def serve_sse(request: web.Request, stream: Stream) -> web.StreamResponse:
     server = request.app[SETTINGS].server
     response = web.StreamResponse(headers=SSE_HEADERS)
     response.force_close()  # an event stream's connection is never reused for another request
+    await stream.reach(cursor_of(request))
     try:
         await response.prepare(request)
         await response.write(wire.sse_retry(int(server.sse_retry * 1000)))  # sends the headers
@@ -471,6 +472,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     ws = WebSocket(autoping=False, max_msg_size=server.ws_max_message, compress=False)
     try:
         await ws.prepare(request)
+        await stream.reach(cursor_of(request))
         make = functools.partial(WsConnection, ws=ws, heartbeat=server.ws_heartbeat or None)
         connection = _subscribe(request, stream, "ws", make)
     except GONE:
@@ -508,7 +510,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
                 continue
             over = 0
             if message.type is WSMsgType.TEXT:
-                reply = _handle(stream, subscriber, message.data, refusal, refused)
+                reply = await _handle(stream, subscriber, message.data, refusal, refused)
             else:
                 reply = _error("$", "binary messages are not supported; send JSON text")
             if reply:
@@ -523,7 +525,7 @@ async def serve_ws(request: web.Request, stream: Stream) -> web.StreamResponse:
     return ws
 
 
-def _handle(
+async def _handle(
     stream: Stream,
     subscriber: Subscriber,
     data: str,
@@ -542,6 +544,7 @@ def _handle(
         since = message["since"]
         if not isinstance(since, str):
             return _error("$.since", "expected an event id string")
+        await stream.reach(since)
         stream.resubscribe(subscriber, since)
         return None
     if refusal is not None:
@@ -553,7 +556,7 @@ def _handle(
     except InputError as exc:
         return _error(exc.where, exc.message)
     try:
-        stream.command(command)
+        await stream.send(command)
     except TooManyPosts as exc:  # names the bound: the stream's own ($) or a setting
         return _error(exc.where, exc.message)
     except InputError as exc:  # the message's place that does not fit the stream: ``$.to``

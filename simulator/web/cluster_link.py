@@ -1,0 +1,354 @@
+"""One shared stream's tie to Redis (``cluster.py`` has the node, and docs/scaling.md the
+design): the reader that applies the stream's input log to this node's replay, the commands this
+node appends, the lease, and, while this node holds it, the clock that appends "advance" and
+saves the checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from ..core import checkpoint
+from ..core.commands import (
+    Command,
+    CreatePost,
+    DeletePost,
+    Pause,
+    PinPost,
+    Restart,
+    Resume,
+    Seek,
+    SetSpeed,
+    Step,
+    UpdatePost,
+    parse_command,
+)
+from ..core.errors import InputError
+from ..core.timeline import format_speed
+from .stream import Stream, StreamFailed, Unavailable
+
+if TYPE_CHECKING:
+    from .cluster import Node
+
+log = logging.getLogger("livesim.cluster")
+
+COMMAND_TIMEOUT = 5.0
+READ_BLOCK_MS = 1000
+READ_COUNT = 512
+CURSOR_WAIT = 1.0
+"""Seconds a subscription with a cursor ahead of this node's replay waits for it."""
+RETRY = 0.25
+"""Seconds between attempts to reach Redis while it is down."""
+RELEASE_TIMEOUT = 1.0
+"""Seconds a stopping node gives Redis to take back a lease."""
+CHECKPOINT_EVERY = 1000
+"""Inputs between two checkpoints; the input log is trimmed to the one before the last, so
+that a node joining while one is written still finds every input after the one it read."""
+
+
+def command_message(command: Command) -> dict[str, Any]:
+    """A command as the JSON ``parse_command`` reads back: what goes into the input log."""
+    if isinstance(command, Pause):
+        return {"op": "pause"}
+    if isinstance(command, Resume):
+        return {"op": "resume"}
+    if isinstance(command, Restart):
+        return {"op": "restart"}
+    if isinstance(command, SetSpeed):
+        return {"op": "speed", "speed": format_speed(command.speed)}
+    if isinstance(command, Seek):
+        return {"op": "seek", "to": command.text}
+    if isinstance(command, CreatePost):
+        return {**command.fields, "op": "post"}
+    if isinstance(command, UpdatePost):
+        return {**command.fields, "op": "update_post", "post": command.post}
+    if isinstance(command, DeletePost):
+        return {"op": "delete_post", "post": command.post}
+    if isinstance(command, Step):
+        return (
+            {"op": "step", "events": command.events}
+            if command.until is None
+            else {
+                "op": "step",
+                "until": command.until,
+            }
+        )
+    assert isinstance(command, PinPost)
+    return {"op": "pin_post" if command.pinned else "unpin_post", "post": command.post}
+
+
+def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
+    """A stream's input log, lease, last owner and checkpoint."""
+    return (
+        f"livesim:in:{stream_id}",
+        f"livesim:lease:{stream_id}",
+        f"livesim:owner:{stream_id}",
+        f"livesim:checkpoint:{stream_id}",
+    )
+
+
+def _entry_key(entry_id: bytes) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition(b"-")
+    return int(millis), int(seq or 0)
+
+
+class Link:
+    """One shared stream's tie to Redis: the reader that applies its input log, and, while this
+    node holds its lease, the clock that appends "advance"."""
+
+    def __init__(self, node: Node, stream: Stream, definition: bytes, api: bool) -> None:
+        self.node = node
+        self.stream = stream
+        self.definition = definition
+        self.api = api
+        """Made through the API: deleted here when its definition goes."""
+        self.key, self.lease_key, self.owner_key, self.checkpoint_key = stream_keys(stream.id)
+        self._since_checkpoint = 0
+        self._previous_checkpoint: bytes | None = None
+        self.last_id = b"0-0"
+        self.last_t = -math.inf
+        """The latest input's time: later inputs are applied at no earlier time, so the
+        replay's clock never goes back when the owner changes (every node takes the same max)."""
+        self.owner = False
+        self._waiting: dict[str, asyncio.Future[int]] = {}
+        self._tokens = itertools.count()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        """Set after each read: what ``_catch_up`` waits on."""
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._clock: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        """Read the input log from its start, return once caught up with its end, then keep
+        reading and go for the lease."""
+        self._tasks.append(self.node.spawn(self._read(), f"redis:read:{self.stream.id}"))
+        await self._catch_up()
+        self._tasks.append(self.node.spawn(self._lease(), f"redis:lease:{self.stream.id}"))
+
+    async def close(self) -> None:
+        self.node.links.pop(self.stream.id, None)
+        for task in [*self._tasks, *([self._clock] if self._clock else [])]:
+            task.cancel()
+        if self.owner and self.node.up:  # the next owner need not wait for the lease to end
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(RELEASE_TIMEOUT):
+                    await self.node.release(keys=[self.lease_key], args=[self.node.id])
+        self.owner = False
+
+    async def send(self, command: Command) -> None:
+        """Append ``command``; return once this node's replay applied it, raising what it
+        raised. ``Unavailable`` if Redis does not take it or no answer comes in time."""
+        message = orjson.dumps(command_message(command))
+        await self._append({b"o": b"c", b"c": message})
+
+    async def _append(self, fields: dict[bytes, bytes]) -> int:
+        self.node.check()
+        token = f"{self.node.id}:{next(self._tokens)}"
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        fields = {**fields, b"t": repr(self.node.now()).encode(), b"r": token.encode()}
+        try:
+            await self.node.redis.xadd(self.key, fields)  # type: ignore[arg-type]
+            self.node.published += 1
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                return await future
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            raise Unavailable(f"{self.node.reason} (this node cannot reach Redis)") from None
+        except TimeoutError:
+            raise Unavailable("redis: the input was not read back in time") from None
+        finally:
+            self._waiting.pop(token, None)
+
+    async def resync(self, definition: bytes) -> None:
+        """Redis lost its data and another node put this stream back from its own replay:
+        take the stream up from that checkpoint. This node may have applied an input more or
+        less than that node (the last ones before Redis went): unless it stands exactly there,
+        its subscribers get a ``stream.reset`` (they reload the snapshot) rather than events
+        that were never the service's."""
+        saved = await self.node.checkpoint_of(self.stream.id)
+        self.definition = definition
+        if saved is None or self.stream.failed:
+            return
+        entry_id, at, state = saved
+        if entry_id == self.last_id:
+            return  # the same inputs applied: the same replay
+        reader = self._tasks[0]
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        replay = self.stream.replay
+        checkpoint.restore(replay, state)
+        self.last_id, self.last_t = entry_id, at
+        self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
+        self._tasks[0] = self.node.spawn(self._read(), f"redis:read:{self.stream.id}")
+        self._wake.set()
+        log.warning("stream %s: taken up from the replay another node put back", self.stream.id)
+
+    async def reach(self, serial: int) -> None:
+        try:
+            async with asyncio.timeout(CURSOR_WAIT):
+                while self.stream.replay.serial < serial:
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            pass  # a cursor never issued: the replay answers it (``stream.reset``)
+
+    # Reading ------------------------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """Wait until this node applied every input appended before now."""
+        while True:
+            try:
+                newest: Any = await self.node.redis.xrevrange(self.key, count=1)
+                break
+            except (RedisError, OSError) as exc:
+                self.node.lost(exc)
+                await self.node.back.wait()
+        if not newest:
+            return
+        target = _entry_key(newest[0][0])
+        while _entry_key(self.last_id) < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def _read(self) -> None:
+        redis = self.node.redis
+        while True:
+            try:
+                reply: Any = await redis.xread(
+                    {self.key: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS
+                )
+            except (RedisError, OSError) as exc:
+                self.node.lost(exc)
+                await asyncio.sleep(RETRY)
+                continue
+            for _key, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._apply(entry_id, fields)
+            self._progress.set()
+
+    def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        self.last_id = entry_id
+        self.node.received += 1
+        self._since_checkpoint += 1
+        self._apply_one(entry_id, fields)
+        if self.owner and self._since_checkpoint >= CHECKPOINT_EVERY and not self.stream.failed:
+            self._since_checkpoint = 0
+            state = checkpoint.export(self.stream.replay)  # as it is right after this entry
+            mapping = {b"id": entry_id, b"t": repr(self.last_t).encode(), b"state": state}
+            self.node.spawn(self._save(entry_id, mapping), f"checkpoint:{self.key}")
+
+    async def _save(self, entry_id: bytes, mapping: dict[bytes, bytes]) -> None:
+        """Save a checkpoint, then trim the log to the one before (see CHECKPOINT_EVERY)."""
+        try:
+            await self.node.redis.hset(self.checkpoint_key, mapping=mapping)  # type: ignore[arg-type]
+            if self._previous_checkpoint is not None:
+                await self.node.redis.xtrim(self.key, minid=self._previous_checkpoint)
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            return
+        self._previous_checkpoint = entry_id
+
+    def _apply_one(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        token = fields.get(b"r", b"").decode(errors="replace")
+        future = self._waiting.pop(token, None)
+        command: Command | None = None
+        try:
+            at = self.last_t = max(float(fields[b"t"]), self.last_t)
+            if fields.get(b"o") == b"c":
+                message = orjson.loads(fields[b"c"])
+                command = parse_command(message["op"], message, "redis")
+            count = self.stream.apply_input(command, at)
+        except (ValueError, StreamFailed, KeyError, TypeError) as exc:  # a bad entry: skipped
+            if future is None and not isinstance(exc, InputError | StreamFailed):
+                log.error("stream %s: input %s skipped: %r", self.stream.id, entry_id, exc)
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(count)
+        if command is not None:
+            self._wake.set()
+
+    # The clock ----------------------------------------------------------------------------
+
+    async def _lease(self) -> None:
+        node = self.node
+        millis = int(node.lease * 1000)
+        while True:
+            try:
+                if self.owner:
+                    if not await node.renew(keys=[self.lease_key], args=[node.id, millis]):
+                        self._demote("lease lost")
+                elif self.stream.failed:
+                    pass  # a node that cannot run the replay must not hold its clock
+                elif await node.redis.set(self.lease_key, node.id, nx=True, px=millis):
+                    await self._catch_up()
+                    previous: Any = await node.redis.set(self.owner_key, node.id, get=True)
+                    if previous is not None and previous != node.id.encode():
+                        node.takeovers += 1
+                        log.warning(
+                            "stream %s: took over its clock from node %s",
+                            self.stream.id,
+                            previous.decode(errors="replace"),
+                        )
+                    self._promote()
+            except (RedisError, OSError) as exc:
+                node.lost(exc)
+            await asyncio.sleep(node.lease / 3)
+
+    def _promote(self) -> None:
+        self.owner = True
+        self._clock = self.node.spawn(self._tick(), f"redis:clock:{self.stream.id}")
+
+    def _demote(self, why: str) -> None:
+        log.warning("stream %s: no longer runs its clock (%s)", self.stream.id, why)
+        self.owner = False
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+
+    async def _tick(self) -> None:
+        """Append "advance" when the replay's next deadline comes (woken early by a command).
+        Events that fell due while no node ran the clock go out at once, in order, late."""
+        stream = self.stream
+        replay = stream.replay
+        while self.owner and not stream.failed:
+            self._wake.clear()
+            deadline = replay.next_deadline()
+            if deadline is None:
+                await self._wake.wait()
+                continue
+            if deadline == -math.inf:
+                await self._drain()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline - self.node.base):
+                        await self._wake.wait()
+                    continue
+                except TimeoutError:
+                    pass
+            try:
+                count = await self._append({b"o": b"a"})
+            except Unavailable:
+                await self.node.back.wait()
+                continue
+            if count and deadline != -math.inf and stream.on_lateness:
+                stream.on_lateness(max(0.0, self.last_t - deadline))
+
+    async def _drain(self) -> None:
+        """At speed max, as fast as this node's subscribers take it."""
+        hub = self.stream.hub
+        await asyncio.sleep(0.001)
+        for _ in range(50):
+            if hub.backlog() <= self.stream.max_pending // 2:
+                return
+            await asyncio.sleep(0.002)
