@@ -220,9 +220,13 @@ def shared() -> Iterator[Livesim]:
         yield server
 
 
-def run(example: Example, server: Livesim) -> tuple[bool, str]:
-    """Run the command; (matched, output). A streaming command is stopped once it matches."""
+def run(example: Example, server: Livesim, scratch: Path) -> tuple[bool, str]:
+    """Run the command; (matched, output). A streaming command is stopped once it matches.
+
+    The documents write their files under ``/tmp/``; each run gets ``scratch`` instead (and its
+    output says ``/tmp/`` again), so two checkouts testing at once don't share those files."""
     command = ADDRESSES.sub(f"127.0.0.1:{server.port}", example.command)
+    command = command.replace("/tmp/", f"{scratch}/")
     command = command.replace("/dev/tcp/127.0.0.1/8080", f"/dev/tcp/127.0.0.1/{server.port}")
     process = subprocess.Popen(
         ["bash", "-c", command],
@@ -245,10 +249,10 @@ def run(example: Example, server: Livesim) -> tuple[bool, str]:
                         process.wait(5)
                     break
                 output += chunk
-                text = output.decode(errors="replace")
+                text = output.decode(errors="replace").replace(f"{scratch}/", "/tmp/")
                 if example.streaming and matches(example.expected, text, prefix=True):
                     return True, text
-        text = output.decode(errors="replace")
+        text = output.decode(errors="replace").replace(f"{scratch}/", "/tmp/")
         return matches(example.expected, text, prefix=example.streaming), text
     finally:
         if process.poll() is None:
@@ -270,7 +274,7 @@ def test_console_examples(livesim: Livesim, document: str, tmp_path: Path) -> No
                 config = tmp_path / f"server{len(servers)}.toml"
                 config.write_text(f"[server]\n{example.config}\n", encoding="utf-8")
                 servers[example.config] = stack.enter_context(serving(config))
-            ok, output = run(example, servers[example.config])
+            ok, output = run(example, servers[example.config], tmp_path)
             assert ok, f"{example}\n--- expected\n{example.expected}--- got\n{output}"
 
 
