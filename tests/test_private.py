@@ -319,7 +319,7 @@ async def test_private_replays_share_one_script(start_server: StartServer) -> No
 
 @pytest.fixture(scope="module")
 def big_feed(bundled: Feed) -> Feed:
-    return synthesize(bundled, 20_000)
+    return synthesize(bundled, 60_000)
 
 
 @pytest.mark.parametrize("start", ["", "&from=end"])  # from: every cue before it is applied
@@ -351,7 +351,10 @@ async def test_opening_private_replays_of_a_large_archive_keeps_the_server_answe
         poller = asyncio.create_task(poll())
         await asyncio.gather(*(open_one() for _ in range(6)))
         await poller
-    assert slowest < 1.0, f"/healthz took {slowest:.2f} s while private replays opened"
+    # Built on the loop, six openings of this archive held it for seconds (F7); off the loop the
+    # answer waits only for the machine, which a shared 2-core CI box can make ~1 s (60 000 posts:
+    # a script prepared on the loop for each opening takes 0.37 s here, six of them 2.2 s).
+    assert slowest < 2.0, f"/healthz took {slowest:.2f} s while private replays opened"
 
 
 # F8: one fault parser ----------------------------------------------------------------------
