@@ -253,8 +253,9 @@ async def test_a_hundred_crons_that_never_fire_are_refused_at_once(
     assert status == 400, answer
     assert answer["where"] == "body.schedule[0]", answer
     assert "never fires" in answer["error"], answer
-    assert took < 1.0, took  # generous: the refusal needs no calendar search
-    assert latencies and max(latencies) < 0.5, latencies
+    # Generous for a shared CI machine: the calendar search this replaced took 54 s.
+    assert took < 3.0, took
+    assert latencies and max(latencies) < 1.5, latencies
 
 
 async def test_a_hundred_rare_crons_do_not_block_the_event_loop(
