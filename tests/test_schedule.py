@@ -265,13 +265,24 @@ async def test_a_hundred_rare_crons_do_not_block_the_event_loop(
     calendar search milliseconds; a hundred of them must not stop every other request."""
     server = await start_server()
     rare = {"cron": "* * 29 2 thu", "timezone": "Europe/London", "action": "pause"}
-    schedule = [rare] * 100
-    status, answer, _, latencies = await _post_while_probing(
-        server, {"id": "leap", "feed": BUNDLED_ID, "schedule": schedule}
+    plan = [rare] * 100
+    done = asyncio.Event()
+    probe = asyncio.create_task(_healthz_latencies(server, done))
+    await asyncio.sleep(0.05)
+    # Four at once: searched on the loop they held it 0.26-0.39 s each, over a second together;
+    # off the loop the probe waits only for the (shared, 2-core) machine.
+    answers = await asyncio.gather(
+        *(
+            server.post("/api/streams", {"id": f"leap{n}", "feed": BUNDLED_ID, "schedule": plan})
+            for n in range(4)
+        )
     )
-    assert status == 201, answer
-    assert len(answer["next_actions"]) == 100
-    assert latencies and max(latencies) < 0.2, latencies  # before: 0.26-0.39 s
+    done.set()
+    latencies = await probe
+    for status, answer in answers:
+        assert status == 201, answer
+        assert len(answer["next_actions"]) == 100
+    assert latencies and max(latencies) < 0.6, latencies
 
 
 async def test_failed_creations_leave_no_stream_behind(start_server: StartServer) -> None:
