@@ -18,6 +18,7 @@ from conftest import Server, StartServer
 from clients.record import Options, record
 from clients.record.platforms import Guardian, ScribbleLive, from_html, platform_for
 from clients.target import ClientError
+from simulator.cli import main
 from simulator.core import scenario as core_scenario
 from simulator.sources import load_feed
 from simulator.web.compat.changes import numeric_id
@@ -240,3 +241,24 @@ async def test_a_wrong_url_is_one_line(tmp_path: Path, start_server: StartServer
         await record(
             Options(source=server.base + "/x", output=tmp_path / "l.jsonl", kind="liveblog")
         )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["http://h/compat/guardian/x", "--source", "guardian", "--type", "sse"], "--source"),
+        (["http://h/x/entries", "--source", "wp-liveblog", "--map", "{}"], "--source"),
+        (["http://h/x", "--source", "liveblog"], "--source: http://h/x: not a Liveblog URL"),
+        (["http://h/x", "--source", "tumblr"], "--source: invalid choice"),
+    ],
+)
+def test_bad_source_flags_are_usage_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a.jsonl"
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(["record", *argv, "-o", str(out)]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()

@@ -115,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
     if args.platform is not None and (args.type != "auto" or args.map is not None):
         print("livesim: --source: a platform's API takes neither --type nor --map", file=sys.stderr)
         return 2
+    if args.platform is not None:
+        from clients.record.platforms import Shape, platform_for
+
+        try:
+            platform_for(args.source, args.platform)
+        except Shape as exc:
+            print(f"livesim: --source: {exc}", file=sys.stderr)
+            return 2
     try:
         fields = _map(args.map) if args.map is not None else None
     except ValueError as exc:
