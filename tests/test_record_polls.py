@@ -16,7 +16,7 @@ from compat_helpers import STREAM, fast_stream, snapshot
 from conftest import Server, StartServer
 
 from clients.record import Options, record
-from clients.record.platforms import Guardian, ScribbleLive, from_html, platform_for
+from clients.record.platforms import Guardian, Liveblog, ScribbleLive, from_html, platform_for
 from clients.target import ClientError
 from simulator.cli import main
 from simulator.core import scenario as core_scenario
@@ -105,6 +105,8 @@ async def test_a_recorded_platform_plays_back_as_the_streams_snapshot(
     assert any(c.type == "post.updated" for c in cues) or platform in ("wp-liveblog", "liveblog")
     once = [(c.type, c.post.id, c.post.body) for c in cues]
     assert len(once) == len(set(once))  # each change recorded once
+    again = await record(Options(source=server.base + path, output=out, poll=POLL, duration=1.5))
+    assert again.counts.polls >= 5 and again.counts.events == 0  # a cursor from 0 adds nothing
 
 
 def test_the_url_shape_names_the_platform() -> None:
@@ -262,3 +264,35 @@ def test_bad_source_flags_are_usage_errors(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_retractions_and_deleted_posts_are_deletions() -> None:
+    guardian = Guardian("http://h/compat/guardian/x")
+    blocks = [
+        {"id": "b", "published": False, "lastModifiedDate": "2026-12-06T00:00:02.500Z"},
+        {
+            "id": "a",
+            "bodyHtml": "<p>One</p><p>Two &amp; three</p>",
+            "title": "A",
+            "attributes": {"pinned": True, "keyEvent": True},
+            "contributors": ["Ann"],
+            "firstPublishedDate": "2014-06-24T21:07:29Z",
+            "lastModifiedDate": "2026-12-06T00:00:01.000Z",
+        },
+    ]
+    answer = {"response": {"content": {"blocks": {"requestedBodyBlocks": {"body": blocks}}}}}
+    items, more = guardian.take(answer)
+    assert [(i.id, i.deleted) for i in items] == [("a", False), ("b", True)] and not more
+    assert items[0].body == "One\n\nTwo & three" and items[0].pinned and items[0].key_event
+    assert items[0].published_at == "2014-06-24T21:07:29.000Z" and items[0].author == "Ann"
+    assert guardian.url(0).endswith("published-since%3A1796515202500")
+    liveblog = Liveblog("http://h/compat/liveblog/client_blogs/x/posts?token=t")
+    gone = {"_id": "c", "_updated": "2026-12-06T00:00:03+00:00", "deleted": False}
+    later = {**gone, "published_date": "2026-12-06T00:00:00+00:00"}
+    later["unpublished_date"] = "2026-12-06T00:00:03+00:00"
+    items, more = liveblog.take({"_items": [{**gone, "deleted": True}, later]})
+    assert [i.deleted for i in items] == [True, True] and not more
+    assert "token=t" in liveblog.url(0) and "2026-12-06T00%3A00%3A03" in liveblog.url(0)
+    with pytest.raises(ValueError, match=r"\$\._items\[0\]\._updated"):
+        liveblog.take({"_items": [{"_id": "d", "_updated": "soon"}]})
+    assert "2026-12-06T00%3A00%3A03" in liveblog.url(0)  # a bad answer moves no cursor

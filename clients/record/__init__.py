@@ -3,7 +3,8 @@
 ``record(options)`` runs one recording: open (or resume) the archive, follow the source, add each
 envelope's records as it arrives, stop on the source's end, ``--duration``, ``--until`` or a
 signal. The archive is valid after every record (``journal``); the envelopes become records in
-``recorder``; the source reconnects by itself (``sse``).
+``recorder``; the source reconnects by itself (``sse``, ``ws``) or is polled (``feed``, and a
+platform's API: ``polls``, ``platforms``).
 """
 
 from __future__ import annotations

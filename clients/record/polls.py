@@ -65,6 +65,8 @@ async def follow_platform(
                         raise ClientError(f"{url}: HTTP {answer.status}: {quote}")
                     if answer.status != 200:
                         raise ConnectionError(f"HTTP {answer.status}")
+                    if answer.content_type == "text/event-stream":
+                        raise ClientError(f"{url}: an event stream: record it without --source")
                     value = await reads.read_json(
                         answer, MAX_ANSWER_BYTES, f"the {platform.title} answer"
                     )
