@@ -302,7 +302,8 @@ def _iso_ms(value: str, path: str) -> int:
 
 class Liveblog:
     """``client_blogs/{blog}/posts`` with livebridge's ``_updated`` greater than its newest, to
-    the second; a full page is followed at once by the next."""
+    the second; a full page is followed at once by the next (unless the cursor did not move: a
+    server that ignores the filter is polled at the interval, not hammered)."""
 
     kind = "liveblog"
     title = "Liveblog"
@@ -336,8 +337,9 @@ class Liveblog:
             updated = _field(post, "_updated", str, path)
             _iso_ms(updated, f"{path}._updated")
             items.append(self._post(post, path))
+        moved = updated != self.updated
         self.updated = updated
-        return items, len(listed) >= self.PAGE
+        return items, moved and len(listed) >= self.PAGE
 
     def _post(self, post: Any, path: str) -> Item:
         post_id = _field(post, "_id", str, path)
