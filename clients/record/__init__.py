@@ -3,7 +3,8 @@
 ``record(options)`` runs one recording: open (or resume) the archive, follow the source, add each
 envelope's records as it arrives, stop on the source's end, ``--duration``, ``--until`` or a
 signal. The archive is valid after every record (``journal``); the envelopes become records in
-``recorder``; the source reconnects by itself (``sse``).
+``recorder``; the source reconnects by itself (``sse``, ``ws``) or is polled (``feed``, and a
+platform's API: ``polls``, ``platforms``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from clients.sse import MAX_EVENT_BYTES
+from clients.target import ClientError
 from simulator.core import archive
 from simulator.core.model import slug
 from simulator.core.wire import wall_time
@@ -28,6 +30,8 @@ from simulator.core.wire import wall_time
 from .feed import poll, probe
 from .journal import Journal
 from .mapping import FieldMap
+from .platforms import Platform, Shape, platform_for
+from .polls import envelopes, follow_platform
 from .recorder import Counts, Recorder
 from .sse import follow
 from .ws import follow_ws
@@ -44,8 +48,10 @@ class Options:
     max_event_bytes: int = MAX_EVENT_BYTES
     progress: bool = False
     kind: str = "auto"
-    """``sse``, ``ws``, ``feed`` (RSS/Atom, polled) or ``auto``: a ``ws(s)://`` URL or one
-    ending ``/ws`` is WebSocket, one ending ``/events`` SSE, else the Content-Type says."""
+    """``sse``, ``ws``, ``feed`` (RSS/Atom, polled), a platform's polling API (``scribblelive``,
+    ``wp-liveblog``, ``guardian``, ``liveblog``) or ``auto``: a ``ws(s)://`` URL or one ending
+    ``/ws`` is WebSocket, one ending ``/events`` SSE, a platform's URL shape that platform
+    (``polls.platform_for``), else the Content-Type says."""
     poll: float = 30.0
     map: FieldMap | None = None
     """How to read a foreign stream's events (``--map``); None: they are livesim's envelopes."""
@@ -62,6 +68,12 @@ class Outcome:
 
 def header(options: Options) -> dict[str, Any]:
     name = options.source.rstrip("/").removesuffix("/events").rsplit("/", 1)[-1]
+    try:
+        platform = platform_for(options.source, options.kind)
+    except Shape:
+        platform = None
+    if platform is not None:
+        name = getattr(platform, "name", name)
     return {
         "type": "feed",
         "version": archive.FORMAT_VERSION,
@@ -127,6 +139,19 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
             if live is not None:
                 live.update(_progress(counts))
 
+    async def consume_platform(platform: Platform) -> None:
+        def failed(_: str) -> None:
+            counts.reconnects += 1
+
+        async for batch in follow_platform(platform, options.poll, failed):
+            counts.polls += 1
+            for item in batch.items:
+                for envelope in envelopes(item, recorder, batch.seen):
+                    for line in recorder.see(envelope, "", batch.seen):
+                        journal.write(line)
+            if live is not None:
+                live.update(_progress(counts))
+
     async def consume() -> None:
         source = follow_ws if kind == "ws" else follow
         events = source(
@@ -148,7 +173,13 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
                 return
 
     kind = options.kind
-    if kind == "auto":
+    try:
+        platform = platform_for(options.source, kind)
+    except Shape as exc:
+        raise ClientError(str(exc)) from None
+    if platform is not None:
+        kind = platform.kind
+    elif kind == "auto":
         url = urlsplit(options.source)
         path = url.path.rstrip("/")
         if url.scheme in ("ws", "wss") or path.endswith("/ws"):
@@ -164,7 +195,10 @@ async def _run(options: Options, journal: Journal, recorder: Recorder) -> str:
 
         live = Live(_progress(counts), console=Console(stderr=True), refresh_per_second=4)
         live.start()
-    task = asyncio.ensure_future(consume_feed() if kind == "feed" else consume())
+    if platform is not None:
+        task = asyncio.ensure_future(consume_platform(platform))
+    else:
+        task = asyncio.ensure_future(consume_feed() if kind == "feed" else consume())
     waiter = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -52,6 +52,8 @@ class Recorder:
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each kept post as it is now (its latest version)."""
     deleted: set[str] = field(default_factory=set)
+    pinned: set[str] = field(default_factory=set)
+    """Posts pinned now: a polled source says whether a post is pinned, not that it changed."""
     event_ids: set[str] = field(default_factory=set)
     last_event_id: str = ""
     counts: Counts = field(default_factory=Counts)
@@ -72,6 +74,8 @@ class Recorder:
                 self.posts[post_id] = {k: record.get(k) for k in CHANGE_FIELDS}
             elif kind == "change" and record.get("action") == "delete":
                 self.deleted.add(post_id)
+            elif kind == "change" and record.get("action") in ("pin", "unpin"):
+                _pin(self.pinned, post_id, record.get("action") == "pin")
             elif kind == "change" and record.get("action") == "update" and post_id in self.posts:
                 fields = record.get("fields")
                 if isinstance(fields, dict):
@@ -139,6 +143,7 @@ class Recorder:
             self.deleted.add(post_id)
             self.counts.deletions += 1
         else:
+            _pin(self.pinned, post_id, action == "pin")
             self.counts.pins += 1
         return [{**change, **noted}]
 
@@ -154,3 +159,10 @@ class Recorder:
         record.setdefault("body", "")
         record.update(noted)
         return record
+
+
+def _pin(pinned: set[str], post_id: str, on: bool) -> None:
+    if on:
+        pinned.add(post_id)
+    else:
+        pinned.discard(post_id)

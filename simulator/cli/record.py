@@ -30,16 +30,21 @@ MAX_MAP_BYTES = 64 * 1024
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "record",
-        help="record a live blog (an SSE stream, an RSS/Atom feed) as an archive, with edits",
+        help="record a live blog (an SSE stream, an RSS/Atom feed, a platform's polling API) as "
+        "an archive, with edits",
         description="Follow an SSE event stream (livesim's own: /streams/ID/events), or poll an "
-        "RSS/Atom feed, and append what it sees to ARCHIVE: each post at the time it appeared, "
+        "RSS/Atom feed or a live-blog platform's API (ScribbleLive, WordPress Liveblog, Guardian "
+        "blocks, Liveblog client_blogs: livesim's /compat/... or the real one), and append "
+        "what it sees to ARCHIVE: each post at the time it appeared, "
         "then its edits, deletions and pins. Resumes with Last-Event-ID after a disconnect "
         "and never keeps a duplicate; running it again on the same ARCHIVE carries on where "
         "it stopped. Stops at the stream's end, --duration, --until, Ctrl+C or SIGTERM, "
         "with everything seen on disk.",
     )
     parser.add_argument(
-        "source", metavar="SOURCE", help="URL of an SSE stream, a WebSocket or an RSS/Atom feed"
+        "source",
+        metavar="SOURCE",
+        help="URL of an SSE stream, a WebSocket, an RSS/Atom feed or a platform's polling API",
     )
     parser.add_argument("-o", "--output", required=True, metavar="ARCHIVE", help="JSON Lines")
     parser.add_argument(
@@ -73,11 +78,19 @@ def add_parser(commands: Any) -> None:
         "ending /ws is WebSocket, /events SSE, else the answer's Content-Type says)",
     )
     parser.add_argument(
+        "--source",
+        dest="platform",
+        choices=("scribblelive", "wp-liveblog", "guardian", "liveblog"),
+        help="poll this platform's API (default: from the URL: .../scribblelive/event/ID, "
+        ".../entries, show-blocks= or /compat/guardian/ID, .../client_blogs/ID/posts)",
+    )
+    parser.add_argument(
         "--poll",
         type=bounded_duration(0.1, 86400, "100ms to 24h"),
         default=30.0,
         metavar="DURATION",
-        help="how often to fetch a feed, with conditional GET (default 30s, at least 100ms)",
+        help="how often to fetch a feed (with conditional GET) or a platform's API "
+        "(default 30s, at least 100ms)",
     )
     parser.add_argument(
         "--map",
@@ -99,6 +112,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.platform is not None and (args.type != "auto" or args.map is not None):
+        print("livesim: --source: a platform's API takes neither --type nor --map", file=sys.stderr)
+        return 2
+    if args.platform is not None:
+        from clients.record.platforms import Shape, platform_for
+
+        try:
+            platform_for(args.source, args.platform)
+        except Shape as exc:
+            print(f"livesim: --source: {exc}", file=sys.stderr)
+            return 2
     try:
         fields = _map(args.map) if args.map is not None else None
     except ValueError as exc:
@@ -113,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         title=args.title,
         max_event_bytes=args.max_event_bytes,
         progress=sys.stderr.isatty() and not args.json,
-        kind=args.type,
+        kind=args.platform or args.type,
         poll=args.poll,
         map=fields,
     )
