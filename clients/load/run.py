@@ -302,7 +302,8 @@ async def prepare_nodes(options: LoadOptions) -> tuple[Target, ...]:
     async with reads.session() as session:
         for url in options.urls:
             target = await _check(session, url, options.faults)
-            _same_stream(options, target, url, targets[0] if targets else None)
+            if targets:
+                _same_stream(options, target, url, targets[0])
             targets.append(target)
     return tuple(targets)
 
