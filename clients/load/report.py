@@ -159,12 +159,12 @@ def table(report: LoadReport) -> Table:
         "connections opened / failed / refused",
         f"{conn['opened']} / {conn['failed']} / {conn['refused']}",
     )
-    if len(data["nodes"]) > 1:
-        for node in data["nodes"]:
+    if len(report.targets) > 1:
+        for target, node in zip(report.targets, data["nodes"], strict=True):
+            failed = node["connect_failed"] + node["failed"]
             out.add_row(
-                f"node {node['url']}",
-                f"{node['clients']} clients, {node['opened']} opened / "
-                f"{node['connect_failed'] + node['failed']} failed / {node['refused']} refused",
+                f"  on node {target.host_header}",
+                f"{node['opened']} / {failed} / {node['refused']} ({node['clients']} clients)",
             )
     out.add_row(
         "reconnects (churned / by server)",
