@@ -53,12 +53,6 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--url", dest="url_option", metavar="URL", help="one URL, as an option")
     parser.add_argument(
-        "--switch-nodes",
-        action="store_true",
-        help="each reconnect (churn, faults, retries) goes to the next URL, resuming from the "
-        "client's cursor",
-    )
-    parser.add_argument(
         "--clients", type=count(1, MAX_CLIENTS), default=100, help="connections (default 100)"
     )
     parser.add_argument(
@@ -87,6 +81,12 @@ def add_parser(commands: Any) -> None:
         default=0.0,
         metavar="N/s",
         help="connections dropped and resumed per second (default 0)",
+    )
+    parser.add_argument(
+        "--switch-nodes",
+        action="store_true",
+        help="each reconnect (churn, faults, retries) goes to the next URL, resuming from the "
+        "client's cursor",
     )
     parser.add_argument(
         "--faults",
