@@ -18,6 +18,11 @@ Every client asked for is accounted for: one that never opened a connection (ref
 and "opened N of M clients" fails the run, but it is not charged with the events it would have
 received. The exit status is k6's (``clients.verdicts``).
 
+Given several URLs of one stream (nodes sharing it through Redis, docs/scaling.md), client N
+first connects to URL number N modulo their count; with ``switch_nodes`` each of its later
+connections goes to the next URL, with its cursor: every node sends the same ids, so the
+``Sequence`` judges across the switch exactly. Connections and refusals are counted per node.
+
 The work of one process is a ``Share``; ``run_load`` runs one in-process, or ``procs`` of them in
 worker processes and merges their results (sums, and histogram buckets).
 
@@ -37,7 +42,7 @@ from ..verdicts import COULD_NOT_RUN
 from .client import LoadClient, transport_of
 from .options import TRANSPORTS, LoadOptions
 from .report import ProgressView, Snapshot, summary, table, write_json
-from .run import Share, ensure_descriptors, prepare, run_load, run_share
+from .run import Share, ensure_descriptors, prepare, prepare_nodes, run_load, run_share
 from .verdict import LoadReport
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "ensure_descriptors",
     "main_load",
     "prepare",
+    "prepare_nodes",
     "run_load",
     "run_share",
     "summary",
@@ -68,7 +74,9 @@ def main_load(options: LoadOptions, json_path: str | None) -> int:
     except ClientError as exc:  # unreachable, no such stream, refused query: could not run
         print(f"livesim: {exc}", file=sys.stderr)
         return COULD_NOT_RUN
-    console.print(f"livesim load {report.target}", soft_wrap=True, highlight=False)
+    shown = " ".join(str(target) for target in report.targets)
+    switch = " --switch-nodes" if options.switch_nodes else ""
+    console.print(f"livesim load {shown}{switch}", soft_wrap=True, highlight=False)
     console.print(table(report))
     console.print(report.verdict(), soft_wrap=True, highlight=False)
     if json_path:

@@ -39,6 +39,10 @@ class LoadClient:
         self.opened = self.failed = self.refused = self.connect_failed = 0
         self.reconnects = self.churned = self.server_closed = 0
         self.bytes = 0
+        self.node = number % len(share.targets)
+        """The node (index in ``share.targets``) of the connection open or tried last."""
+        self.first_node = self.node
+        self.switches = 0
 
     def event(
         self,
@@ -60,11 +64,17 @@ class LoadClient:
         share = self.share
         backoff = 0.1
         self.joined = time.time() - 0.001  # due_at is truncated to the millisecond
+        tried = False
         while not share.stopping:
+            if tried and share.options.switch_nodes and len(share.targets) > 1:
+                self.node = (self.node + 1) % len(share.targets)
+                self.switches += 1
+            tried = True
+            node = share.nodes[self.node]
             try:
                 conn = await open_connection(
                     self,
-                    share.target,
+                    share.targets[self.node],
                     self.transport,
                     self.sequence.cursor,
                     max_event_bytes=share.options.max_event_bytes,
@@ -74,14 +84,17 @@ class LoadClient:
                     isinstance(exc, HandshakeError) and exc.status in REFUSING
                 ):
                     self.refused += 1
+                    node["refused"] += 1
                 else:
                     self.failed += 1
                     self.connect_failed += 1
+                    node["connect_failed"] += 1
                 share.error(exc)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             self.opened += 1
+            node["opened"] += 1
             share.open += 1
             self.conn = conn
             before = self.sequence.counts.received
@@ -96,6 +109,7 @@ class LoadClient:
             self.reconnects += 1
             if conn.error is not None:  # a body we would not take: the connection failed
                 self.failed += 1
+                node["failed"] += 1
                 share.errors[conn.error] += 1
             elif conn.by_us:
                 continue
@@ -116,5 +130,7 @@ class LoadClient:
             "refused": self.refused,
             "connect_failed": self.connect_failed,
             "reconnects": self.reconnects,
+            "node": self.first_node,
+            "switches": self.switches,
             **counts.as_dict(),
         }

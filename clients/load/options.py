@@ -13,6 +13,11 @@ TRANSPORTS = ("sse", "ws", "mix")
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     url: str | None
+    nodes: tuple[str, ...] = ()
+    """More URLs of the same stream, on other nodes: client N opens its first connection to
+    URL number N modulo their count (``url`` is number 0)."""
+    switch_nodes: bool = False
+    """Each new connection of a client (a reconnect, a retry) goes to the next URL."""
     clients: int = 100
     transport: str = "sse"
     ramp: float = 500.0
@@ -29,3 +34,7 @@ class LoadOptions:
     """A frame over this breaks its connection (counted as failed)."""
     thresholds: tuple[Threshold, ...] = ()
     """Besides ``max_p99``; without a ``connect_failures`` one, any connect failure fails."""
+
+    @property
+    def urls(self) -> tuple[str | None, ...]:
+        return (self.url, *self.nodes)

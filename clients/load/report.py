@@ -18,6 +18,7 @@ from .options import LoadOptions
 from .verdict import LoadReport
 
 PLAIN_EVERY = 5.0
+NODE_COUNTS = ("clients", "opened", "refused", "connect_failed", "failed")
 
 
 @dataclass(slots=True)
@@ -103,6 +104,8 @@ def summary(report: LoadReport) -> dict[str, Any]:
     rows = sorted(report.rows, key=lambda row: row["client"])
     return {
         "url": str(report.target),
+        "urls": [str(target) for target in report.targets],
+        "switch_nodes": options.switch_nodes,
         "transport": options.transport,
         "clients": options.clients,
         "clients_opened": report.connections["clients_opened"],
@@ -124,6 +127,10 @@ def summary(report: LoadReport) -> dict[str, Any]:
                 "closed_by_server",
             )
         },
+        "nodes": [
+            {"url": str(target), **{k: node[k] for k in NODE_COUNTS}}
+            for target, node in zip(report.targets, report.nodes, strict=True)
+        ],
         "events": {k: v for k, v in report.counts.as_dict().items() if k != "bytes"},
         "lateness_ms": report.hist.summary(),
         "bytes": report.counts.bytes,
@@ -152,6 +159,13 @@ def table(report: LoadReport) -> Table:
         "connections opened / failed / refused",
         f"{conn['opened']} / {conn['failed']} / {conn['refused']}",
     )
+    if len(report.targets) > 1:
+        for target, node in zip(report.targets, data["nodes"], strict=True):
+            failed = node["connect_failed"] + node["failed"]
+            out.add_row(
+                f"  on node {target.host_header}",
+                f"{node['opened']} / {failed} / {node['refused']} ({node['clients']} clients)",
+            )
     out.add_row(
         "reconnects (churned / by server)",
         f"{conn['reconnects']} ({conn['churned']} / {conn['closed_by_server']})",

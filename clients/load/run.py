@@ -12,6 +12,7 @@ import resource
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from rich.console import Console
@@ -19,7 +20,7 @@ from rich.console import Console
 from .. import reads
 from ..connection import HandshakeError
 from ..judge import Counts, Histogram, Sequence, split_id
-from ..target import ClientError, Target, find_target, get_json
+from ..target import ClientError, Target, find_target, get_json, parse_target, resolve_url
 from .client import LoadClient
 from .options import LoadOptions
 from .report import ProgressView, Snapshot, merge_snapshots, snapshot_dict
@@ -36,9 +37,15 @@ END_CURSOR_TIMEOUT = 5.0
 class Share:
     """The clients of one process, run for the duration, then judged."""
 
-    def __init__(self, options: LoadOptions, target: Target, numbers: list[int]) -> None:
+    def __init__(
+        self, options: LoadOptions, targets: Target | tuple[Target, ...], numbers: list[int]
+    ) -> None:
         self.options = options
-        self.target = target
+        self.targets = targets if isinstance(targets, tuple) else (targets,)
+        self.target = self.targets[0]
+        """Where the stream's cursor is read: every node has the same ids."""
+        self.nodes: list[Counter[str]] = [Counter() for _ in self.targets]
+        """Per node: connections opened, refused, failed to connect, broken."""
         self.numbers = numbers
         procs = max(1, options.procs)
         self.ramp = options.ramp / procs
@@ -118,10 +125,14 @@ class Share:
         info = await get_json(session, f"{self.target.base}/api/streams/{self.target.id}")
         cursor = info.get("cursor") if isinstance(info, dict) else None
         if self.options.faults and self.numbers[:1] == [0]:
-            faults = info.get("faults") if isinstance(info, dict) else None
-            injected = faults.get("injected") if isinstance(faults, dict) else None
-            if isinstance(injected, dict):
-                now = Counter({str(k): int(v) for k, v in injected.items() if isinstance(v, int)})
+            now = _injected(info)
+            # Each node injects into its own connections: the run's count is their sum.
+            for base in dict.fromkeys(t.base for t in self.targets[1:]):
+                if now is not None and base != self.target.base:
+                    other = await get_json(session, f"{base}/api/streams/{self.target.id}")
+                    more = _injected(other)
+                    now = None if more is None else now + more
+            if now is not None:
                 if self._injected_at_start is None:
                     self._injected_at_start = now
                 else:
@@ -194,6 +205,12 @@ class Share:
                 return
             await asyncio.sleep(0.05)
 
+    def _nodes(self) -> list[dict[str, int]]:
+        out = [Counter(node) for node in self.nodes]
+        for client in self.clients:
+            out[client.first_node]["clients"] += 1
+        return [dict(node) for node in out]
+
     def _result(self, target: tuple[bytes, int] | None, elapsed: float) -> dict[str, Any]:
         """Every client asked for is in the result. One that never opened a connection is
         counted as not opened (refused or failed), never as events lost: what it would have
@@ -219,12 +236,21 @@ class Share:
             },
             "counts": counts.as_dict(),
             "hist": self.hist.as_dict(),
+            "nodes": self._nodes(),
             "rows": [c.row() for c in clients],
             "errors": dict(self.errors),
             "problems": self.problems,
             "injected": None if self.injected is None else dict(self.injected),
             "elapsed": elapsed,
         }
+
+
+def _injected(info: object) -> Counter[str] | None:
+    faults = info.get("faults") if isinstance(info, dict) else None
+    injected = faults.get("injected") if isinstance(faults, dict) else None
+    if not isinstance(injected, dict):
+        return None
+    return Counter({str(k): int(v) for k, v in injected.items() if isinstance(v, int)})
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -261,36 +287,79 @@ def ensure_descriptors(options: LoadOptions) -> None:
 async def prepare(options: LoadOptions) -> Target:
     """The target, checked against the server before any client starts: its stream or feed
     exists and the query (with ``--faults``) is accepted, or one ``ClientError`` line."""
+    return (await prepare_nodes(options))[0]
+
+
+async def prepare_nodes(options: LoadOptions) -> tuple[Target, ...]:
+    """``prepare`` for every URL (``url`` and ``nodes``), which must all name the same stream
+    or feed with the same query: clients switch between them with their cursor."""
     ensure_descriptors(options)
+    for url in options.urls:
+        parsed = parse_target(resolve_url(url))
+        if isinstance(parsed, Target):  # a mismatch is refused before any request
+            _same_stream(options, parsed, url)
+    targets: list[Target] = []
     async with reads.session() as session:
-        target = (await find_target(options.url, session)).with_faults(options.faults)
-        api = "streams" if not target.private else "feeds"
-        await get_json(session, f"{target.base}/api/{api}/{target.id}")
-        url = target.base + target.path("sse")
-        deadlines = aiohttp.ClientTimeout(total=15)
-        try:
-            async with reads.get(session, url, deadlines=deadlines) as response:
-                if response.status != 200:
-                    try:
-                        answer = await reads.read_json(response, reads.ERROR_BODY_BYTES)
-                    except reads.ReadError:
-                        answer = None
-                    error = answer.get("error") if isinstance(answer, dict) else None
-                    why = str(error)[:300] if error else f"HTTP {response.status}"
-                    raise ClientError(f"{url}: {why}")
-        except reads.ReadError as exc:
-            raise ClientError(str(exc)) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ClientError(f"{url}: {type(exc).__name__}: {exc}") from None
+        for url in options.urls:
+            target = await _check(session, url, options.faults)
+            if targets:
+                _same_stream(options, target, url, targets[0])
+            targets.append(target)
+    return tuple(targets)
+
+
+def _same_stream(
+    options: LoadOptions, target: Target, url: str | None, first: Target | None = None
+) -> None:
+    if first is None:
+        parsed = parse_target(resolve_url(options.url))
+        if not isinstance(parsed, Target):
+            return
+        first = parsed
+    if (target.kind, target.id, target.query) != (first.kind, first.id, first.query):
+        raise ClientError(
+            f"{url}: names {target.kind}/{target.id}{_query(target)}, not "
+            f"{first.kind}/{first.id}{_query(first)} as the first URL: every URL must name "
+            "the same stream (one per node)"
+        )
+
+
+def _query(target: Target) -> str:
+    return f"?{urlencode(target.query, safe=':,')}" if target.query else ""
+
+
+async def _check(session: aiohttp.ClientSession, url: str | None, faults: str | None) -> Target:
+    target = (await find_target(url, session)).with_faults(faults)
+    api = "streams" if not target.private else "feeds"
+    await get_json(session, f"{target.base}/api/{api}/{target.id}")
+    url = target.base + target.path("sse")
+    deadlines = aiohttp.ClientTimeout(total=15)
+    try:
+        async with reads.get(session, url, deadlines=deadlines) as response:
+            if response.status != 200:
+                try:
+                    answer = await reads.read_json(response, reads.ERROR_BODY_BYTES)
+                except reads.ReadError:
+                    answer = None
+                error = answer.get("error") if isinstance(answer, dict) else None
+                why = str(error)[:300] if error else f"HTTP {response.status}"
+                raise ClientError(f"{url}: {why}")
+    except reads.ReadError as exc:
+        raise ClientError(str(exc)) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ClientError(f"{url}: {type(exc).__name__}: {exc}") from None
     return target
 
 
 async def run_share(
-    options: LoadOptions, target: Target, on_progress: Callable[[Snapshot], None] | None = None
+    options: LoadOptions,
+    target: Target | tuple[Target, ...],
+    on_progress: Callable[[Snapshot], None] | None = None,
 ) -> LoadReport:
-    """The whole run in this event loop (one process): what tests and benchmarks call."""
+    """The whole run in this event loop (one process): what tests and benchmarks call.
+    ``target`` is every node's (``prepare_nodes``) or the one node's (``prepare``)."""
     share = Share(options, target, list(range(options.clients)))
-    report = LoadReport(options, target)
+    report = LoadReport(options, share.target, targets=share.targets)
     report.merge(await share.run(on_progress))
     return report
 
@@ -298,26 +367,28 @@ async def run_share(
 def run_load(options: LoadOptions, console: Console | None = None) -> LoadReport:
     """Check the target, run the clients (in ``procs`` processes), merge, show progress."""
     console = console or Console()
-    target = _run(prepare(options))
+    targets = _run(prepare_nodes(options))
     live = console.is_terminal
     with ProgressView(options, console, live) as view:
         if options.procs <= 1:
-            return _run(run_share(options, target, view.update))  # type: ignore[no-any-return]
-        return _run_processes(options, target, view)
+            return _run(run_share(options, targets, view.update))  # type: ignore[no-any-return]
+        return _run_processes(options, targets, view)
 
 
-def _run_processes(options: LoadOptions, target: Target, view: ProgressView) -> LoadReport:
+def _run_processes(
+    options: LoadOptions, targets: tuple[Target, ...], view: ProgressView
+) -> LoadReport:
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     workers = []
     for index in range(options.procs):
         numbers = list(range(index, options.clients, options.procs))
         process = context.Process(
-            target=_worker, args=(options, target, numbers, index, messages), daemon=True
+            target=_worker, args=(options, targets, numbers, index, messages), daemon=True
         )
         process.start()
         workers.append(process)
-    report = LoadReport(options, target)
+    report = LoadReport(options, targets[0], targets=targets)
     progress: dict[int, Snapshot] = {}
     done: set[int] = set()
     try:
@@ -348,13 +419,17 @@ def _run_processes(options: LoadOptions, target: Target, view: ProgressView) -> 
 
 
 def _worker(
-    options: LoadOptions, target: Target, numbers: list[int], index: int, messages: Any
+    options: LoadOptions,
+    targets: tuple[Target, ...],
+    numbers: list[int],
+    index: int,
+    messages: Any,
 ) -> None:
     def progress(snapshot: Snapshot) -> None:
         messages.put(("progress", index, snapshot_dict(snapshot)))
 
     try:
-        share = Share(options, target, numbers)
+        share = Share(options, targets, numbers)
         result = _run(share.run(progress))
     except ClientError as exc:
         messages.put(("error", index, str(exc)))

@@ -48,12 +48,23 @@ class LoadReport:
     problems: list[str] = field(default_factory=list)
     injected: Counter[str] | None = None
     elapsed: float = 0.0
+    targets: tuple[Target, ...] = ()
+    """Every node's URL of the stream (``target`` is the first)."""
+    nodes: list[Counter[str]] = field(default_factory=list)
+    """Per node, as ``targets``: clients started there, connections opened, refused, failed."""
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            self.targets = (self.target,)
+        self.nodes = [Counter() for _ in self.targets]
 
     def merge(self, result: dict[str, Any]) -> None:
         self.clients += result["clients"]
         self.connections.update(result["connections"])
         self.counts.add(Counts.from_dict(result["counts"]))
         self.hist.merge(Histogram.from_dict(result["hist"]))
+        for node, counts in zip(self.nodes, result.get("nodes", ()), strict=False):
+            node.update(counts)
         self.rows.extend(result["rows"])
         self.errors.update(result["errors"])
         self.problems.extend(p for p in result["problems"] if p not in self.problems)

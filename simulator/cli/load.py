@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from clients.target import ENV_URL
 from clients.verdicts import (
     COULD_NOT_RUN,
     EXIT_CODES_HELP,
@@ -16,7 +17,7 @@ from clients.verdicts import (
     read_thresholds,
 )
 
-from .options import add_bounds, add_url, count, duration, positive_duration, rate, url
+from .options import add_bounds, count, duration, positive_duration, rate
 
 MAX_CLIENTS = 100_000
 MAX_PROCS = 64
@@ -42,7 +43,15 @@ def add_parser(commands: Any) -> None:
         "foreign, malformed (a count, or N%% of connection attempts / expected events). "
         "Without a connect_failures threshold, any connect failure fails the run.",
     )
-    add_url(parser, "a stream or feed, e.g. http://127.0.0.1:8080/streams/ID")
+    parser.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="a stream or feed, e.g. http://127.0.0.1:8080/streams/ID (default: --url, else "
+        f"${ENV_URL}); several URLs of the same stream on nodes sharing it (--redis): the "
+        "clients are spread over them in turn",
+    )
+    parser.add_argument("--url", dest="url_option", metavar="URL", help="one URL, as an option")
     parser.add_argument(
         "--clients", type=count(1, MAX_CLIENTS), default=100, help="connections (default 100)"
     )
@@ -72,6 +81,12 @@ def add_parser(commands: Any) -> None:
         default=0.0,
         metavar="N/s",
         help="connections dropped and resumed per second (default 0)",
+    )
+    parser.add_argument(
+        "--switch-nodes",
+        action="store_true",
+        help="each reconnect (churn, faults, retries) goes to the next URL, resuming from the "
+        "client's cursor",
     )
     parser.add_argument(
         "--faults",
@@ -121,6 +136,17 @@ def _threshold(text: str) -> Threshold:
 def run(args: argparse.Namespace) -> int:
     from clients.load import LoadOptions, main_load
 
+    urls: list[str] = args.urls
+    if args.url_option:
+        if urls and urls != [args.url_option]:
+            print(
+                "livesim: give the URLs as arguments or one with --url, not both", file=sys.stderr
+            )
+            return COULD_NOT_RUN
+        urls = [args.url_option]
+    if args.switch_nodes and len(urls) < 2:
+        print("livesim: --switch-nodes needs two URLs or more (one per node)", file=sys.stderr)
+        return COULD_NOT_RUN
     thresholds = list(args.threshold)
     if args.thresholds:
         try:
@@ -130,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
             return COULD_NOT_RUN
 
     options = LoadOptions(
-        url=url(args),
+        url=urls[0] if urls else None,
+        nodes=tuple(urls[1:]),
+        switch_nodes=args.switch_nodes,
         clients=args.clients,
         transport=args.transport,
         ramp=args.ramp,
