@@ -91,7 +91,8 @@ class Connection(asyncio.Protocol):
 
     def accepted(self) -> None:
         self.is_open = True
-        self.opened.set_result(None)
+        if not self.opened.done():  # a stopping client may have cancelled the attempt meanwhile
+            self.opened.set_result(None)
 
     def refused(self, problem: str, status: int | None = None) -> None:
         """The handshake failed: ``open_connection`` raises ``HandshakeError(problem)``."""
