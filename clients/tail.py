@@ -387,13 +387,10 @@ async def run_tail(
     max_snapshot_bytes: int = reads.MAX_BODY_BYTES,
 ) -> int:
     """``livesim tail URL``: the stream named by a URL, checked before following it."""
-    from .target import ClientError, find_target, get_json
+    from .target import find_stream
 
     async with reads.session() as session:
-        target = await find_target(url, session)
-        if target.private:
-            raise ClientError(f"{target}: tail follows a shared stream (/streams/ID), not a feed")
-        await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
+        target = await find_stream(url, session, "tail")
     return await _tail(
         target.base,
         target.id,

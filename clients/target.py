@@ -116,6 +116,16 @@ async def find_target(url: str | None, session: aiohttp.ClientSession) -> Target
     return target
 
 
+async def find_stream(url: str | None, session: aiohttp.ClientSession, tool: str) -> Target:
+    """``find_target`` for a tool that follows a shared stream: a feed is refused, and the
+    stream is asked for once, so a wrong id fails before anything is followed."""
+    target = await find_target(url, session)
+    if target.private:
+        raise ClientError(f"{target}: {tool} follows a shared stream (/streams/ID), not a feed")
+    await get_json(session, f"{target.base}/api/streams/{quote(target.id)}")
+    return target
+
+
 async def get_json(session: aiohttp.ClientSession, url: str, limit: int | None = None) -> object:
     """GET → JSON; a refused connection, a non-200 answer, a non-JSON body, a body over
     ``limit`` bytes or a redirect to another origin is a ClientError with the server's own

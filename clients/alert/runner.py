@@ -13,7 +13,7 @@ import aiohttp
 from .. import reads
 from ..sse import MAX_EVENT_BYTES
 from ..tail import Envelope, Follower, follow_until, print_fault
-from ..target import ClientError, find_target, get_json
+from ..target import find_stream
 from .actions import Actions, print_error, print_line
 from .matching import CompiledRule
 
@@ -131,10 +131,7 @@ async def run_alert(
 ) -> int:
     """Follow the stream at ``url`` until ``count`` alerts, ``duration`` or Ctrl+C."""
     async with reads.session() as session:
-        target = await find_target(url, session)
-        if target.private:
-            raise ClientError(f"{target}: alert follows a shared stream (/streams/ID), not a feed")
-        await get_json(session, f"{target.base}/api/streams/{target.id}")
+        target = await find_stream(url, session, "alert")
         alerter = Alerter(rules, emit=emit, report=report, session=session)
         done = asyncio.Event()
         if count:
