@@ -103,7 +103,10 @@ def measure(
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "load.json"
             load = [sys.executable, "-m", "simulator", "load", f"{url}/streams/{STREAM}"]
-            load += ["--clients", str(args.clients), "--duration", args.duration]
+            # the ramp comes out of --duration: every client gets the whole hold after it
+            hold = float(args.duration.rstrip("s")) + args.clients / args.ramp
+            load += ["--clients", str(args.clients), "--duration", f"{hold:.0f}s"]
+            load += ["--ramp", f"{args.ramp}/s"]
             load += ["--procs", str(procs), "--json", str(report)]
             started = time.monotonic()
             load_cpu = children_cpu()
@@ -193,6 +196,7 @@ def main() -> int:
     parser.add_argument("--duration", default="20s")
     parser.add_argument("--procs", type=int, default=1, help="load client processes")
     parser.add_argument("--speed", default="60")
+    parser.add_argument("--ramp", type=int, default=2000, help="connections opened per second")
     parser.add_argument("--per-proc", type=int, default=10000, help="subscribers per load process")
     parser.add_argument("--search", action="store_true", help="step --steps up until p99 >= 1 s")
     parser.add_argument("--steps", default="4000,8000,12000,16000,19000,24000,28000,32000,36000")
