@@ -8,10 +8,9 @@ from typing import Any, get_args
 import orjson
 import pytest
 
-from simulator.core.commands import Command, parse_command
+from simulator.core.commands import Command, command_message, parse_command
 from simulator.settings import StreamConfig
 from simulator.web.cluster import fingerprint
-from simulator.web.cluster_link import command_message
 
 MESSAGES: list[dict[str, Any]] = [
     {"op": "pause"},

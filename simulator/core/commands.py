@@ -17,7 +17,7 @@ from typing import Any
 from .errors import InputError, join, shorten
 from .live import parse_fields
 from .model import utc
-from .timeline import parse_duration, parse_speed
+from .timeline import format_speed, parse_duration, parse_speed
 
 MAX_TARGET = 200
 """Characters of a seek target at most: longer is no post id, time or offset (and an error
@@ -227,3 +227,35 @@ def post_id(value: object, where: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_POST_ID:
         raise InputError(where, "expected the id of a post in the stream")
     return value
+
+
+def command_message(command: Command) -> dict[str, Any]:
+    """The inverse of ``parse_command``: a command as the JSON it reads back as itself (a
+    cluster's input log carries commands this way)."""
+    if isinstance(command, Pause):
+        return {"op": "pause"}
+    if isinstance(command, Resume):
+        return {"op": "resume"}
+    if isinstance(command, Restart):
+        return {"op": "restart"}
+    if isinstance(command, SetSpeed):
+        return {"op": "speed", "speed": format_speed(command.speed)}
+    if isinstance(command, Seek):
+        return {"op": "seek", "to": command.text}
+    if isinstance(command, CreatePost):
+        return {**command.fields, "op": "post"}
+    if isinstance(command, UpdatePost):
+        return {**command.fields, "op": "update_post", "post": command.post}
+    if isinstance(command, DeletePost):
+        return {"op": "delete_post", "post": command.post}
+    if isinstance(command, Step):
+        return (
+            {"op": "step", "events": command.events}
+            if command.until is None
+            else {
+                "op": "step",
+                "until": command.until,
+            }
+        )
+    assert isinstance(command, PinPost)
+    return {"op": "pin_post" if command.pinned else "unpin_post", "post": command.post}

@@ -17,22 +17,8 @@ import orjson
 from redis.exceptions import RedisError
 
 from ..core import checkpoint
-from ..core.commands import (
-    Command,
-    CreatePost,
-    DeletePost,
-    Pause,
-    PinPost,
-    Restart,
-    Resume,
-    Seek,
-    SetSpeed,
-    Step,
-    UpdatePost,
-    parse_command,
-)
+from ..core.commands import Command, command_message, parse_command
 from ..core.errors import InputError
-from ..core.timeline import format_speed
 from .stream import Stream, StreamFailed, Unavailable
 
 if TYPE_CHECKING:
@@ -52,37 +38,6 @@ RELEASE_TIMEOUT = 1.0
 CHECKPOINT_EVERY = 1000
 """Inputs between two checkpoints; the input log is trimmed to the one before the last, so
 that a node joining while one is written still finds every input after the one it read."""
-
-
-def command_message(command: Command) -> dict[str, Any]:
-    """A command as the JSON ``parse_command`` reads back: what goes into the input log."""
-    if isinstance(command, Pause):
-        return {"op": "pause"}
-    if isinstance(command, Resume):
-        return {"op": "resume"}
-    if isinstance(command, Restart):
-        return {"op": "restart"}
-    if isinstance(command, SetSpeed):
-        return {"op": "speed", "speed": format_speed(command.speed)}
-    if isinstance(command, Seek):
-        return {"op": "seek", "to": command.text}
-    if isinstance(command, CreatePost):
-        return {**command.fields, "op": "post"}
-    if isinstance(command, UpdatePost):
-        return {**command.fields, "op": "update_post", "post": command.post}
-    if isinstance(command, DeletePost):
-        return {"op": "delete_post", "post": command.post}
-    if isinstance(command, Step):
-        return (
-            {"op": "step", "events": command.events}
-            if command.until is None
-            else {
-                "op": "step",
-                "until": command.until,
-            }
-        )
-    assert isinstance(command, PinPost)
-    return {"op": "pin_post" if command.pinned else "unpin_post", "post": command.post}
 
 
 def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
