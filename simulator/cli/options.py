@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from clients.target import ENV_URL, ClientError
 
@@ -67,6 +68,16 @@ def feed_id(text: str) -> str:
     if not re.match(ID_PATTERN, text):
         raise argparse.ArgumentTypeError(f"expected {ID_RULE}, got {shown(text)}")
     return text
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a small file given by a flag (a secret, a map), a pipe from
+    ``<(…)`` included: ``OSError`` as raised, ``ValueError`` naming the size past ``limit``."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"over {limit} bytes")
+    return data
 
 
 # Numbers, durations, sizes -------------------------------------------------------------------

@@ -22,7 +22,7 @@ from simulator.core import scenario as core_scenario
 from simulator.core.model import ArchiveError, shown
 from simulator.sources import load_feed
 
-from .options import bounded_duration, duration, speed
+from .options import bounded_duration, duration, read_small, speed
 from .script import _scenario
 
 ENV_SECRET = "LIVESIM_PUSH_SECRET"
@@ -183,12 +183,11 @@ def _secret(args: argparse.Namespace) -> tuple[str, str]:
     if args.secret_file:
         path = Path(args.secret_file)
         try:
-            with path.open("rb") as file:
-                data = file.read(MAX_SECRET_FILE + 1)
+            data = read_small(path, MAX_SECRET_FILE)
         except OSError as exc:
             raise SecretError(f"{path}: {exc.strerror or 'cannot read'}") from None
-        if len(data) > MAX_SECRET_FILE:
-            raise SecretError(f"{path}: over {MAX_SECRET_FILE} bytes: not a secret")
+        except ValueError as exc:
+            raise SecretError(f"{path}: {exc}: not a secret") from None
         return data.decode("utf-8", "replace"), str(path)
     text = os.environ.get(ENV_SECRET)
     if not text:

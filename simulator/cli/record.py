@@ -19,7 +19,7 @@ import orjson
 from clients.target import ClientError
 from simulator.core.model import ArchiveError, shown
 
-from .options import bounded_duration, feed_id
+from .options import bounded_duration, feed_id, read_small
 
 MAX_DURATION = 366 * 86400.0
 """A year: longer is a typo, and a timer that far off overflows nothing but helps no one."""
@@ -167,12 +167,11 @@ def _map(text: str) -> Any:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
-            with path.open("rb") as file:
-                data = file.read(MAX_MAP_BYTES + 1)
+            data = read_small(path, MAX_MAP_BYTES)
         except OSError as exc:
             raise MapError(f"--map: {path}: {exc.strerror or 'cannot read'}") from None
-        if len(data) > MAX_MAP_BYTES:
-            raise MapError(f"--map: {path}: over {MAX_MAP_BYTES} bytes")
+        except ValueError as exc:
+            raise MapError(f"--map: {path}: {exc}") from None
         text = data.decode("utf-8", "replace")
     return parse_map(text)
 
