@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from simulator.core.projection import Projection
-from simulator.core.script import EventType
 from simulator.core.snapshot import DEFAULT_MAX_BYTES, Page, Posts
+from simulator.core.wire import EventType
 
 
 def build(posts: int) -> Projection:

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from sse import Event, SSEReader, connect, envelope
 
 from simulator import settings as settings_module
-from simulator.core.script import EventType
+from simulator.core.wire import EventType
 from simulator.sources import bundled_feed
 from simulator.web.apidocs import asyncapi, models, openapi, schemas
 from simulator.web.app import PRIVATE_PARAMS, create_app, runner_options

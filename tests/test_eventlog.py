@@ -8,8 +8,7 @@ from conftest import BUNDLED_ID, StartServer
 from websockets.asyncio.client import connect as ws_connect
 
 from simulator.core.eventlog import WS_HEADER, EventLog, LogPool, event_size
-from simulator.core.script import EventType
-from simulator.core.wire import Event, encode
+from simulator.core.wire import Event, EventType, encode
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10

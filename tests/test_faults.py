@@ -20,8 +20,7 @@ from simulator.core import wire
 from simulator.core.delivery import SLOW, Close, fault
 from simulator.core.faults import ITEMS, FaultSpec, FaultSpecError, parse
 from simulator.core.model import ArchiveError
-from simulator.core.script import EventType
-from simulator.core.wire import Event
+from simulator.core.wire import Event, EventType
 from simulator.web.hub import Framing, Hub, Subscriber
 from simulator.web.state import STREAMS
 

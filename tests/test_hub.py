@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simulator.core import wire
-from simulator.core.script import EventType
-from simulator.core.wire import Event
+from simulator.core.wire import Event, EventType
 from simulator.web.hub import SLOW, Close, Framing, Hub, Subscriber
 
 

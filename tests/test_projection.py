@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from simulator.core.projection import Projection
-from simulator.core.script import EventType
+from simulator.core.wire import EventType
 
 MAX_BYTES = 1 << 20
 

@@ -44,9 +44,9 @@ from simulator.core.replay import (
     SetSpeed,
     UpdatePost,
 )
-from simulator.core.script import EventType, Script, Step
+from simulator.core.script import Script, Step
 from simulator.core.timeline import MAX_SPEED
-from simulator.core.wire import Event, wall_time
+from simulator.core.wire import Event, EventType, wall_time
 
 P5 = [0, 60, 120, 180, 240]
 """Five posts a minute apart."""

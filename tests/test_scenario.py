@@ -25,7 +25,8 @@ from simulator.core import scenario as S
 from simulator.core.model import ArchiveError, Feed
 from simulator.core.replay import Options, Replay
 from simulator.core.scenario_config import ScenarioRules
-from simulator.core.script import Cue, EventType, Script, Step, build
+from simulator.core.script import Cue, Script, Step, build
+from simulator.core.wire import EventType
 from simulator.settings import load, validate
 from simulator.web.app import create_app, runner_options
 

@@ -9,7 +9,8 @@ import pytest
 from core_helpers import T0, make_feed, make_post, make_script
 
 from simulator.core.model import Feed
-from simulator.core.script import ACTIONS, DEFAULT_EDIT_DELAY, EventType, Script, Step, build
+from simulator.core.script import ACTIONS, DEFAULT_EDIT_DELAY, Script, Step, build
+from simulator.core.wire import EventType
 
 
 def _cues(script: Script) -> list[tuple[float, str, str]]:

@@ -29,8 +29,8 @@ from simulator.core import live
 from simulator.core.model import ArchiveError, Feed, Post
 from simulator.core.projection import SHARED_PAGES
 from simulator.core.replay import CreatePost, Options, PinPost, UpdatePost
-from simulator.core.script import EventType
 from simulator.core.snapshot import DEFAULT_PAGE, MAX_PAGE, Page, feed_page
+from simulator.core.wire import EventType
 from simulator.web.state import STREAMS
 
 TIMEOUT = 10

@@ -17,9 +17,8 @@ import orjson
 
 from .live import export_live, restore_live
 from .replay import Mode, Replay
-from .script import EventType
 from .timeline import format_speed, parse_speed
-from .wire import framed
+from .wire import EventType, framed
 
 
 def export(replay: Replay) -> bytes:

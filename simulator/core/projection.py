@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from .script import EventType
 from .snapshot import (
     Page,
     Piece,
@@ -28,6 +27,7 @@ from .snapshot import (
     posts_tail,
     unknown_before,
 )
+from .wire import EventType
 
 SHARED_PAGES = 4
 """First pages (``before`` not given) kept per version, one per ``limit``: what every client

@@ -56,10 +56,10 @@ from .live import LiveBudget, LivePosts, UnknownPost, restore_live
 from .model import Media, Post, TimeSource, format_time
 from .prepared import PreparedScript
 from .projection import Projection
-from .script import EventType, Script
+from .script import Script
 from .snapshot import DEFAULT_MAX_BYTES, Page
 from .timeline import Timeline, format_speed
-from .wire import Event
+from .wire import Event, EventType
 
 DEFAULT_LOG_LIMIT = 100_000
 DEFAULT_LOG_BYTES = 16 * 1024 * 1024

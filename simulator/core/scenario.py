@@ -36,7 +36,6 @@ from .errors import InputError, shorten, shown
 from .model import Feed, Post, TimeSource, format_time, utc
 from .script import (
     Cue,
-    EventType,
     Script,
     Step,
     change_cues,
@@ -46,6 +45,7 @@ from .script import (
     step_cues,
 )
 from .timeline import parse_duration
+from .wire import EventType
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError, shown
 from .model import Change, Feed, Post
-from .wire import EventType as EventType  # its home is wire, beside Event
+from .wire import EventType
 
 DEFAULT_EDIT_DELAY = 180.0
 

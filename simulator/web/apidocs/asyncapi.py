@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ...core.script import EventType
+from ...core.wire import EventType
 from . import models as m
 from .openapi import CURSOR, FAULTS, PRIVATE, Param, package_version, private_params
 

@@ -25,7 +25,7 @@ from pydantic.json_schema import (
 from pydantic_core import CoreSchema
 
 from ...core.live import MEDIA_KINDS, PostFields
-from ...core.script import EventType
+from ...core.wire import EventType
 
 ID_PATTERN = r"^[0-9a-z]+-[0-9]+(\.reset)?$"
 """An event id: ``{incarnation}-{serial}``; a ``stream.reset`` made for one connection's resume

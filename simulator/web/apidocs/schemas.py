@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ...core.script import EventType
+from ...core.wire import EventType
 from . import models as m
 from .asyncapi import WS_OPS, WS_REPLIES
 
