@@ -146,8 +146,33 @@ def _state_path(value: object) -> object:
 StatePath = Annotated[str | None, BeforeValidator(_state_path)]
 
 
+MAX_ADDRESSES = 8
+"""Addresses one server listens on at most (``host = "127.0.0.1,::1"``)."""
+
+
+def _host(value: object) -> object:
+    """One address or name, or several joined by commas (an IPv6 address has none): the server
+    listens on each, on one port. Normalised to ``a,b`` without spaces."""
+    if not isinstance(value, str):
+        return value
+    names = [name.strip() for name in value.split(",")]
+    if len(names) > MAX_ADDRESSES:
+        raise ValueError(f"{len(names)} addresses, at most {MAX_ADDRESSES}")
+    for name in names:
+        if not name:
+            raise ValueError(f"an empty address in {value[:60]!r}")
+        if len(name) > 253:
+            raise ValueError(f"an address of {len(name)} characters, at most 253")
+        if names.count(name) > 1:
+            raise ValueError(f"{name[:60]!r} is given twice")
+    return ",".join(names)
+
+
 class ServerConfig(_Strict):
-    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    host: Annotated[str, BeforeValidator(_host)] = Field(
+        default="127.0.0.1", min_length=1, max_length=MAX_ADDRESSES * 254
+    )
+    """Where to listen: an address or a name, or several separated by commas (``addresses``)."""
     port: int = Field(default=8080, ge=0, le=65535)
     sse_heartbeat: Heartbeat = 15.0
     sse_retry: Duration = 2.0
@@ -192,6 +217,11 @@ class ServerConfig(_Strict):
     """Bytes of snapshots being written at once, server-wide; more get 503 with Retry-After."""
     snapshot_timeout: Duration = Field(default=60.0, ge=1.0, le=3600.0)
     """Seconds a reader has to take a whole snapshot; then the connection is closed."""
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Each address ``host`` names, the first the one announced."""
+        return tuple(self.host.split(","))
 
     @field_validator("max_snapshot_bytes_in_flight")
     @classmethod

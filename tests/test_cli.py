@@ -403,7 +403,21 @@ BAD: dict[str, Bad] = {
     "env-short-token": Bad(
         ["serve"], where="LIVESIM_TOKEN:", says="at least 16", env={"LIVESIM_TOKEN": "secret"}
     ),
-    "long-host": Bad(["serve", "--host", "h" * 10_000], where="--host:", says="at most 253"),
+    "long-host": Bad(["serve", "--host", "h" * 10_000], where="--host:", says="at most"),
+    "long-host-among-two": Bad(
+        ["serve", "--host", "::1," + "h" * 300], where="--host:", says="300 characters, at most 253"
+    ),
+    "empty-host-in-list": Bad(
+        ["serve", "--host", "127.0.0.1,"], where="--host:", says="an empty address"
+    ),
+    "host-twice": Bad(
+        ["serve", "--host", "::1, ::1"], where="--host:", says="'::1' is given twice"
+    ),
+    "nine-hosts": Bad(
+        ["serve", "--host", ",".join(f"127.0.0.{n}" for n in range(1, 10))],
+        where="--host:",
+        says="9 addresses, at most 8",
+    ),
     # Two sources of one id: refused, naming both
     "duplicate-feed": Bad(
         ["serve", "blog.jsonl", "export.txt"],
@@ -445,6 +459,11 @@ BAD: dict[str, Bad] = {
     # Bound beyond loopback with no token: refused with how to set one
     "no-token": Bad(
         ["serve", "--host", "0.0.0.0", "--port", "0"],
+        where="host 0.0.0.0 is reachable from other machines",
+        says="set LIVESIM_TOKEN",
+    ),
+    "no-token-second-address": Bad(
+        ["serve", "--host", "127.0.0.1,0.0.0.0", "--port", "0"],
         where="host 0.0.0.0 is reachable from other machines",
         says="set LIVESIM_TOKEN",
     ),

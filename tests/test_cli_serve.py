@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import resource
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,5 +71,18 @@ def test_serve_beyond_loopback_with_a_token_from_the_environment(tmp_path: Path)
     env = {"LIVESIM_TOKEN": "a-token-of-32-characters-or-so-1"}
     with serving("--host", "0.0.0.0", "--port", "0", cwd=tmp_path, env=env) as served:
         assert served.url.startswith("http://0.0.0.0:")
+        status, stderr = served.stop()
+    assert status == 0, stderr
+
+
+def test_serve_on_two_loopback_addresses_one_port(tmp_path: Path) -> None:
+    """``--host 127.0.0.1,::1``: one port on both (a load run past the ~28 000 ephemeral ports
+    one destination address allows spreads its clients over the two)."""
+    with serving("--host", "127.0.0.1,::1", "--port", "0", cwd=tmp_path) as served:
+        port = served.url.rsplit(":", 1)[1]
+        assert f"(also http://[::1]:{port})" in served.banner[0]
+        for url in (f"http://127.0.0.1:{port}/healthz", f"http://[::1]:{port}/healthz"):
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                assert answer.status == 200
         status, stderr = served.stop()
     assert status == 0, stderr

@@ -52,7 +52,7 @@ SETTINGS = [
         lambda s: s.server.host,
         "127.0.0.1",
         ('[server]\nhost = "127.0.0.2"\n', "127.0.0.2"),
-        ({"LIVESIM_HOST": "127.0.0.3"}, "127.0.0.3"),
+        ({"LIVESIM_HOST": "127.0.0.3, ::1"}, "127.0.0.3,::1"),
         (["--host", "localhost"], "localhost"),
     ),
     Setting(
@@ -212,7 +212,7 @@ def load_error(
             None,
             {},
             [Override("--host", ("server", "host"), "")],
-            "--host: String should have at least 1 character",
+            "--host: an empty address in ''",
         ),
         (
             "server = 1\n",

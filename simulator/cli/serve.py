@@ -59,7 +59,10 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("archives", nargs="*", metavar="ARCHIVE", help="archive files to stream")
     parser.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        help="address to listen on (default 127.0.0.1); several separated by commas, e.g. 127.0.0.1,::1",
+    )
     parser.add_argument(
         "--port", type=port, help="port to bind, 0-65535 (default 8080; 0 picks a free one)"
     )
@@ -240,9 +243,10 @@ def check_exposure(server: ServerConfig) -> None:
     start unless a token guards control."""
     from ..web.access import is_loopback
 
-    if server.token is None and not is_loopback(server.host):
+    exposed = [address for address in server.addresses if not is_loopback(address)]
+    if server.token is None and exposed:
         raise ArchiveError(
-            f"host {server.host} is reachable from other machines, so control needs a token: "
+            f"host {exposed[0]} is reachable from other machines, so control needs a token: "
             "set LIVESIM_TOKEN (at least 16 characters, e.g. LIVESIM_TOKEN=$(openssl rand -hex 16))"
             ' or token = "…" in [server] of the config file'
         )
@@ -365,7 +369,7 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= count <= 256:
         print(f"livesim: --workers: expected 1 to 256, got {count}", file=sys.stderr)
         return 2
-    with _reserved_port(settings.server.host, settings.server.port) as bound:
+    with _reserved_port(settings.server.addresses, settings.server.port) as bound:
         command = [sys.executable, "-m", "simulator", *_worker_argv(sys.argv[1:], bound)]
         children = [subprocess.Popen(command) for _ in range(count)]
         started = [time.monotonic()] * count
@@ -418,16 +422,19 @@ def _worker_argv(argv: list[str], port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def _reserved_port(host: str, port: int) -> Iterator[int]:
-    """The port the workers share, held (bound, not listening) until they are gone, so that
-    ``--port 0`` names one port for all and nobody else takes it meanwhile."""
+def _reserved_port(addresses: tuple[str, ...], port: int) -> Iterator[int]:
+    """The port the workers share, held on every address (bound, not listening) until they are
+    gone, so that ``--port 0`` names one port for all and nobody else takes it meanwhile."""
     import socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as holder:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        holder.bind((host, port))
-        yield holder.getsockname()[1]
+    with contextlib.ExitStack() as held:
+        for address in addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            holder = held.enter_context(socket.socket(family, socket.SOCK_STREAM))
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            holder.bind((address, port))
+            port = holder.getsockname()[1]
+        yield port
 
 
 def _forward_signals(children: list[Any]) -> threading.Event:
@@ -453,21 +460,23 @@ async def _run(app: web.Application, settings: Settings, reuse_port: bool = Fals
     from ..web.app import runner_options
 
     asyncio.get_running_loop().set_exception_handler(AcceptErrors())  # out of descriptors
-    host, port = settings.server.host, settings.server.port
+    port = settings.server.port
     options = runner_options(settings)  # header timeout (slowloris), no access log
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)
     await runner.setup()  # starts the configured streams
     tune_gc()
     try:
-        site = web.TCPSite(
-            runner, host, port, backlog=LISTEN_BACKLOG, reuse_port=reuse_port or None
-        )
-        try:
-            await site.start()
-        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
-            print(f"livesim: cannot listen on {host}:{port}: {_reason(exc)}", file=sys.stderr)
-            return 1
-        announce(settings, runner.addresses[0][1])
+        for host in settings.server.addresses:  # one port on all: the first picks it
+            site = web.TCPSite(
+                runner, host, port, backlog=LISTEN_BACKLOG, reuse_port=reuse_port or None
+            )
+            try:
+                await site.start()
+            except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
+                print(f"livesim: cannot listen on {host}:{port}: {_reason(exc)}", file=sys.stderr)
+                return 1
+            port = runner.addresses[0][1]
+        announce(settings, port)
         await _signalled()
     finally:
         await runner.cleanup()
@@ -502,9 +511,13 @@ async def _signalled() -> None:
 
 def announce(settings: Settings, port: int) -> None:
     """Where to point a browser and curl: the port actually bound (``--port 0`` picks one)."""
-    host = settings.server.host
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    print(f"livesim: serving on {url}  (open it in a browser; Ctrl+C stops)", flush=True)
+    first, *others = [
+        f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        for host in settings.server.addresses
+    ]
+    url = first
+    also = f" (also {', '.join(others)})" if others else ""
+    print(f"livesim: serving on {url}{also}  (open it in a browser; Ctrl+C stops)", flush=True)
     for stream in settings.streams:
         speed = format_speed(stream.speed)
         print(

@@ -56,6 +56,11 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
+def loopback_only(server: ServerConfig) -> bool:
+    """Every address the server listens on is a loopback one: nobody else can reach it."""
+    return all(is_loopback(address) for address in server.addresses)
+
+
 def host_name(header: str) -> str:
     """The name in a ``Host`` header, without its port."""
     header = header.strip().lower()
@@ -100,7 +105,7 @@ def control_refusal(request: web.Request, server: ServerConfig) -> Refusal | Non
             f"Origin {shown!r} may not control streams (server.control_origins)",
             "header.Origin",
         )
-    if is_loopback(server.host):
+    if loopback_only(server):
         return None
     if not server.token:
         return Refusal(

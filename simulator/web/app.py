@@ -321,7 +321,7 @@ async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
     server = request.app[SETTINGS].server
     refused = request.app[METRICS].totals.refused
     host = request.headers.get("Host")
-    if access.is_loopback(server.host) and not access.host_allowed(host, server.hosts):
+    if access.loopback_only(server) and not access.host_allowed(host, server.hosts):
         refused["host"] += 1
         if host is None:
             message = "a request without a Host header is not served here (server.hosts)"
