@@ -170,6 +170,12 @@ class SseDecoder:
             self.sink.malformed()
 
     def _dechunk(self, data: bytes) -> bytes:
+        if not self._raw and not self._left:  # most reads are one whole chunk: no copies
+            eol = data.find(b"\r\n", 0, 18)
+            if eol > 0 and _CHUNK_SIZE.fullmatch(data, 0, eol):
+                end = eol + 2 + int(data[:eol], 16)
+                if end > eol + 2 and len(data) == end + 2 and data.endswith(b"\r\n"):
+                    return data[eol + 2 : end]
         raw = self._raw
         raw += data
         out = bytearray()
