@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,10 +110,13 @@ class Node:
             self.process.stdout.close()
 
 
-def start_node(redis_url: str, workdir: Path, name: str, *args: str) -> Node:
-    """``livesim serve --port 0 --redis URL`` until its banner names the port bound."""
+def start_node(
+    redis_url: str, workdir: Path, name: str, *args: str, env: Mapping[str, str] | None = None
+) -> Node:
+    """``livesim serve --port 0 --redis URL`` until its banner names the port bound; ``env``:
+    more ``LIVESIM_*`` settings."""
     log = workdir / f"{name}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")} | dict(env or {})
     env["LIVESIM_SERVER__REDIS_LEASE"] = LEASE
     command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--redis", redis_url]
     command += ["--speed", SPEED, *args]
@@ -134,12 +137,17 @@ def start_node(redis_url: str, workdir: Path, name: str, *args: str) -> Node:
 
 @contextlib.contextmanager
 def nodes(
-    redis_url: str, workdir: Path, count: int, *args: str, name: str = "node"
+    redis_url: str,
+    workdir: Path,
+    count: int,
+    *args: str,
+    name: str = "node",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[Node]]:
     started: list[Node] = []
     try:
         for number in range(count):
-            started.append(start_node(redis_url, workdir, f"{name}{number}", *args))
+            started.append(start_node(redis_url, workdir, f"{name}{number}", *args, env=env))
         yield started
     finally:
         for node in started:

@@ -8,7 +8,8 @@ from typing import Any, get_args
 import orjson
 import pytest
 
-from simulator.core.commands import Command, command_message, parse_command
+from simulator.core.commands import Command, command_message, parse_command, parse_logged
+from simulator.core.errors import InputError
 from simulator.settings import StreamConfig
 from simulator.web.cluster import fingerprint
 
@@ -29,20 +30,28 @@ MESSAGES: list[dict[str, Any]] = [
     {"op": "unpin_post", "post": "p-2"},
     {"op": "step", "events": 3},
     {"op": "step", "until": "+5m"},
+    {"op": "faults", "faults": "disconnect_after:2,drop:0.1234567,seed:3"},
+    {"op": "faults", "faults": None},
 ]
 
 
 def test_every_command_type_has_a_message_here() -> None:
     """A command type added without its input-log form would fail on a cluster (an assert)."""
-    logged = {type(parse_command(str(m["op"]), m, "$")) for m in MESSAGES}
+    logged = {type(parse_logged(m, "$")) for m in MESSAGES}
     assert logged == set(get_args(Command))
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: str(m["op"]))
 def test_a_command_reads_back_from_the_log_as_itself(message: dict[str, object]) -> None:
-    command: Command = parse_command(str(message["op"]), message, "$")
+    command: Command = parse_logged(message, "$")
     logged = orjson.loads(orjson.dumps(command_message(command)))
-    assert parse_command(logged["op"], logged, "redis") == command
+    assert parse_logged(logged, "redis") == command
+
+
+def test_faults_are_no_client_op() -> None:
+    """A client changes a stream's faults with PATCH only, not as a WebSocket op."""
+    with pytest.raises(InputError, match="unknown op"):
+        parse_command("faults", {"faults": "drop:1"}, "$")
 
 
 def test_the_fingerprint_tells_settings_apart() -> None:

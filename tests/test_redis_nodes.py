@@ -388,3 +388,61 @@ async def test_a_node_with_another_config_refuses_the_stream(
         assert status == 409 and "differs" in answer["error"]
         status, _ = await call(session, "GET", a.url + CONTROL + "/posts")
         assert status == 200
+
+
+async def _all_events(session: aiohttp.ClientSession, url: str) -> list[Event]:
+    """Every event of one connection, until the server ends it."""
+    async with connect(session, url) as reader, asyncio.timeout(10):
+        return [item async for item in reader if isinstance(item, Event)]
+
+
+async def test_faults_patched_on_one_node_apply_on_every_node_and_to_a_late_one(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """``PATCH {"faults"}`` goes through the input log: every node's connections suffer it, and
+    a node that joins after it (from a checkpoint taken after it) does too."""
+    import redis.asyncio as aioredis
+
+    env = {"LIVESIM_SERVER__REDIS_CHECKPOINT_EVERY": "10"}
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 2, env=env) as (a, b):
+        status, answer = await call(
+            session, "PATCH", b.url + CONTROL, {"faults": "disconnect_after:2"}
+        )
+        assert status == 200 and answer["faults"]["spec"] == "disconnect_after:2"
+        await _faults_on(session, a, "disconnect_after:2")
+        assert len(await _all_events(session, a.url + EVENTS)) == 2
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            log: Any = await client.xrange(f"livesim:in:{STREAM}")
+            patched = next(i for i, f in log if b'"faults"' in f.get(b"c", b""))
+            for _ in range(100):  # a checkpoint after the PATCH: a late node does not read it
+                taken: Any = await client.hget(f"livesim:checkpoint:{STREAM}", "id")
+                if taken is not None and _entry(taken) > _entry(patched):
+                    break
+                await asyncio.sleep(0.1)
+            assert taken is not None and _entry(taken) > _entry(patched)
+        finally:
+            await client.aclose()
+        with nodes(redis.url, tmp_path, 1, name="late", env=env) as (late,):
+            status, shown = await call(session, "GET", late.url + CONTROL)
+            assert shown["faults"]["spec"] == "disconnect_after:2"
+            assert len(await _all_events(session, late.url + EVENTS)) == 2
+        status, _ = await call(session, "PATCH", a.url + CONTROL, {"faults": None})
+        assert status == 200
+        await _faults_on(session, b, None)
+
+
+async def _faults_on(session: aiohttp.ClientSession, node: Node, spec: str | None) -> None:
+    """The node shows ``spec`` as its stream's faults within 250 ms."""
+    deadline = time.monotonic() + 0.25
+    while True:
+        _, shown = await call(session, "GET", node.url + CONTROL)
+        if shown["faults"]["spec"] == spec or time.monotonic() > deadline:
+            assert shown["faults"]["spec"] == spec
+            return
+        await asyncio.sleep(0.01)
+
+
+def _entry(entry_id: bytes) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition(b"-")
+    return int(millis), int(sequence)

@@ -38,7 +38,7 @@ from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
 from ..settings import StreamConfig
-from .cluster_link import READ_BLOCK_MS, RETRY, Link, stream_keys
+from .cluster_link import READ_BLOCK_MS, RETRY, Checkpoint, Link, faults_text, stream_keys
 from .schedule import plan
 from .state import INCARNATIONS, METRICS, SCHEDULER, SETTINGS, build_script, stream_options
 from .stream import Stream, Unavailable
@@ -73,7 +73,7 @@ return 0
 PUT_BACK = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('del', KEYS[2])
-  redis.call('hset', KEYS[2], 'id', ARGV[3], 't', ARGV[4], 'state', ARGV[5])
+  redis.call('hset', KEYS[2], unpack(ARGV, 3))
   return 1
 end
 return 0
@@ -97,9 +97,13 @@ def fingerprint(config: StreamConfig) -> str:
 class Node:
     """This process as one node: its Redis client, the shared clock, and its streams' links."""
 
-    def __init__(self, url: str, lease: float) -> None:
+    def __init__(self, url: str, lease: float, checkpoint_every: int = 1000) -> None:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.lease = lease
+        self.checkpoint_every = checkpoint_every
+        """Inputs between two checkpoints of a stream whose clock this node runs; the log is
+        trimmed to the one before the last, so that a node joining while one is written still
+        finds every input after the one it read."""
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=(READ_BLOCK_MS / 1000) + 2.0
         )
@@ -202,14 +206,11 @@ class Node:
             lost = {**orjson.loads(link.definition), "lost": secrets.token_hex(4)}
             definition = orjson.dumps(lost)
             state = checkpoint.export(link.stream.replay)
+            saved = Checkpoint(link.last_id, link.last_t, state, faults_text(link.stream))
             keys = [DEFINITIONS, link.checkpoint_key]
-            args: list[bytes | str] = [
-                link.stream.id,
-                definition,
-                link.last_id,
-                repr(link.last_t),
-                state,
-            ]
+            args: list[bytes | str] = [link.stream.id, definition]
+            for field, value in saved.fields().items():
+                args += [field, value]
             if await self._put_back(keys=keys, args=args):
                 link.definition = definition
                 log.warning(
@@ -314,9 +315,7 @@ class Node:
                 "(give every node the same config and flags): it would send other events"
             )
             log.error("stream %s: %s", config.id, stream.failed)
-        elif saved is not None:
-            checkpoint.restore(replay, saved[2])
-        elif found.get("lost"):
+        elif found.get("lost") and saved is None:
             stream.failed = (
                 "its input log in Redis lost its start (Redis restarted empty) and no "
                 "checkpoint was left: this node cannot rebuild it; delete it and make it again"
@@ -327,7 +326,10 @@ class Node:
         stream.faults = config.fault_spec()
         link = Link(self, stream, definition, api=body is not None)
         if saved is not None:
-            link.last_id, link.last_t = saved[0], saved[1]
+            if stream.failed:
+                link.last_id, link.last_t = saved.entry, saved.at
+            else:
+                link.take_up(saved)
         stream.link = link
         self.links[config.id] = link
         if jobs:
@@ -345,9 +347,8 @@ class Node:
             self.lost(exc)
             self.check()
 
-    async def checkpoint_of(self, stream_id: str) -> tuple[bytes, float, bytes] | None:
-        """The stream's latest checkpoint: the input it was taken after, that input's time,
-        the replay's state."""
+    async def checkpoint_of(self, stream_id: str) -> Checkpoint | None:
+        """The stream's latest checkpoint."""
         key = stream_keys(stream_id)[3]
         try:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
@@ -357,7 +358,7 @@ class Node:
             raise
         if not raw:
             return None
-        return raw[b"id"], float(raw[b"t"]), raw[b"state"]
+        return Checkpoint.read(raw)
 
     async def definitions(self) -> dict[str, bytes]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(DEFINITIONS)  # type: ignore[assignment]

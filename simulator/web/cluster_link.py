@@ -11,13 +11,14 @@ import contextlib
 import itertools
 import logging
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.exceptions import RedisError
 
 from ..core import checkpoint
-from ..core.commands import Command, command_message, parse_command
+from ..core.commands import Command, SetFaults, command_message, parse_logged
 from ..core.errors import InputError
 from .stream import Stream, StreamFailed, Unavailable
 
@@ -35,9 +36,6 @@ RETRY = 0.25
 """Seconds between attempts to reach Redis while it is down."""
 RELEASE_TIMEOUT = 1.0
 """Seconds a stopping node gives Redis to take back a lease."""
-CHECKPOINT_EVERY = 1000
-"""Inputs between two checkpoints; the input log is trimmed to the one before the last, so
-that a node joining while one is written still finds every input after the one it read."""
 
 
 def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
@@ -48,6 +46,40 @@ def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
         f"livesim:owner:{stream_id}",
         f"livesim:checkpoint:{stream_id}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A stream as it stood right after one input of its log (``livesim:checkpoint:{id}``)."""
+
+    entry: bytes
+    """The input it was taken after."""
+    at: float
+    """That input's time."""
+    state: bytes
+    """The replay's (``core/checkpoint.py``)."""
+    faults: str | None
+    """The stream's faults then (``SetFaults``: its input log changes them, so they are the
+    checkpoint's, not the definition's); "" none; None in a checkpoint that does not say."""
+
+    @classmethod
+    def read(cls, raw: dict[bytes, bytes]) -> Checkpoint:
+        faults = raw.get(b"faults")
+        return cls(
+            raw[b"id"], float(raw[b"t"]), raw[b"state"], None if faults is None else faults.decode()
+        )
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {
+            b"id": self.entry,
+            b"t": repr(self.at).encode(),
+            b"state": self.state,
+            b"faults": (self.faults or "").encode(),
+        }
+
+
+def faults_text(stream: Stream) -> str:
+    return str(stream.faults) if stream.faults else ""
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
@@ -133,19 +165,25 @@ class Link:
         self.definition = definition
         if saved is None or self.stream.failed:
             return
-        entry_id, at, state = saved
-        if entry_id == self.last_id:
+        if saved.entry == self.last_id:
             return  # the same inputs applied: the same replay
         reader = self._tasks[0]
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
+        self.take_up(saved)
         replay = self.stream.replay
-        checkpoint.restore(replay, state)
-        self.last_id, self.last_t = entry_id, at
         self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
         self._tasks[0] = self.node.spawn(self._read(), f"redis:read:{self.stream.id}")
         self._wake.set()
         log.warning("stream %s: taken up from the replay another node put back", self.stream.id)
+
+    def take_up(self, saved: Checkpoint) -> None:
+        """Put ``saved`` into this node's stream: its replay, its faults, and where its reader
+        goes on from. Raises as ``checkpoint.restore``."""
+        checkpoint.restore(self.stream.replay, saved.state)
+        if saved.faults is not None:
+            self.stream.set_faults(SetFaults.parse(saved.faults, "checkpoint.faults").spec)
+        self.last_id, self.last_t = saved.entry, saved.at
 
     async def reach(self, serial: int) -> None:
         try:
@@ -195,14 +233,18 @@ class Link:
         self.node.received += 1
         self._since_checkpoint += 1
         self._apply_one(entry_id, fields)
-        if self.owner and self._since_checkpoint >= CHECKPOINT_EVERY and not self.stream.failed:
+        if (
+            self.owner
+            and self._since_checkpoint >= self.node.checkpoint_every
+            and not self.stream.failed
+        ):
             self._since_checkpoint = 0
             state = checkpoint.export(self.stream.replay)  # as it is right after this entry
-            mapping = {b"id": entry_id, b"t": repr(self.last_t).encode(), b"state": state}
-            self.node.spawn(self._save(entry_id, mapping), f"checkpoint:{self.key}")
+            saved = Checkpoint(entry_id, self.last_t, state, faults_text(self.stream))
+            self.node.spawn(self._save(entry_id, saved.fields()), f"checkpoint:{self.key}")
 
     async def _save(self, entry_id: bytes, mapping: dict[bytes, bytes]) -> None:
-        """Save a checkpoint, then trim the log to the one before (see CHECKPOINT_EVERY)."""
+        """Save a checkpoint, then trim the log to the one before (``Node.checkpoint_every``)."""
         try:
             await self.node.redis.hset(self.checkpoint_key, mapping=mapping)  # type: ignore[arg-type]
             if self._previous_checkpoint is not None:
@@ -220,7 +262,7 @@ class Link:
             at = self.last_t = max(float(fields[b"t"]), self.last_t)
             if fields.get(b"o") == b"c":
                 message = orjson.loads(fields[b"c"])
-                command = parse_command(message["op"], message, "redis")
+                command = parse_logged(message, "redis")
             count = self.stream.apply_input(command, at)
         except (ValueError, StreamFailed, KeyError, TypeError) as exc:  # a bad entry: skipped
             if future is None and not isinstance(exc, InputError | StreamFailed):
