@@ -115,6 +115,41 @@ def start_node(
 ) -> Node:
     """``livesim serve --port 0 --redis URL`` until its banner names the port bound; ``env``:
     more ``LIVESIM_*`` settings."""
+    return spawn_node(redis_url, workdir, name, *args, env=env).serving()
+
+
+@dataclass
+class Starting:
+    """A node process started, not yet serving (its log can be watched meanwhile)."""
+
+    process: subprocess.Popen[str]
+    name: str
+    log: Path
+    served: bool = False
+
+    def serving(self) -> Node:
+        """Wait until its banner names the port bound."""
+        assert self.process.stdout is not None
+        banner: list[str] = []
+        for line in self.process.stdout:
+            banner.append(line)
+            found = re.search(r"serving on (http://\S+)", line)
+            if found:
+                self.served = True
+                return Node(self.process, found.group(1), self.log, banner)
+        self.process.wait(timeout=10)
+        pytest.fail(f"node {self.name} did not start: {banner} {self.log.read_text()}")
+
+    def kill_unless_serving(self) -> None:
+        """Clean up after a test that failed before ``serving`` returned."""
+        if self.process.poll() is None and not self.served:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def spawn_node(
+    redis_url: str, workdir: Path, name: str, *args: str, env: Mapping[str, str] | None = None
+) -> Starting:
     log = workdir / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")} | dict(env or {})
     env["LIVESIM_SERVER__REDIS_LEASE"] = LEASE
@@ -124,15 +159,7 @@ def start_node(
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=workdir, env=env
         )
-    assert process.stdout is not None
-    banner: list[str] = []
-    for line in process.stdout:
-        banner.append(line)
-        found = re.search(r"serving on (http://\S+)", line)
-        if found:
-            return Node(process, found.group(1), log, banner)
-    process.wait(timeout=10)
-    pytest.fail(f"node {name} did not start: {banner} {log.read_text()}")
+    return Starting(process, name, log)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from redis_nodes import STREAM, Node, Redis, nodes, redis_server
+from redis_nodes import STREAM, Node, Redis, nodes, redis_server, spawn_node
 from sse import Event, connect
 
 EVENTS = f"/streams/{STREAM}/events"
@@ -446,3 +446,124 @@ async def _faults_on(session: aiohttp.ClientSession, node: Node, spec: str | Non
 def _entry(entry_id: bytes) -> tuple[int, int]:
     millis, _, sequence = entry_id.partition(b"-")
     return int(millis), int(sequence)
+
+
+CHECKPOINT_OFTEN = {"LIVESIM_SERVER__REDIS_CHECKPOINT_EVERY": "10"}
+LOG = f"livesim:in:{STREAM}"
+CHECKPOINT = f"livesim:checkpoint:{STREAM}"
+
+
+async def _first_number(client: Any) -> int:
+    """The number of the first input the log still holds (0: none)."""
+    first: Any = await client.xrange(LOG, count=1)
+    return int(first[0][1][b"n"]) if first else 0
+
+
+async def _poll(check: Any, what: str, seconds: float = 20) -> Any:
+    """``await check()`` until it is truthy; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def _same_state(session: aiohttp.ClientSession, one: Node, other: Node) -> None:
+    """Both nodes' replays stand at the same point (the stream is paused): same cursor, posts."""
+
+    async def same() -> bool:
+        _, on_one = await call(session, "GET", one.url + CONTROL + "/posts")
+        _, on_other = await call(session, "GET", other.url + CONTROL + "/posts")
+        return bool(on_one == on_other)
+
+    await _poll(same, "the same snapshot on both nodes", 5)
+
+
+async def test_a_node_joining_while_the_log_is_trimmed_takes_the_newer_checkpoint(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """The joiner reads a checkpoint whose following inputs are gone from the log, as if two
+    checkpoints were written between its two reads (planted by hand, deterministically): it
+    must notice and take the newer checkpoint, not apply what follows over the old one."""
+    import redis.asyncio as aioredis
+
+    with redis_server(tmp_path) as redis:
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            with nodes(redis.url, tmp_path, 1, env=CHECKPOINT_OFTEN) as (a,):
+                await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
+                old: Any = await _poll(lambda: client.hgetall(CHECKPOINT), "a checkpoint")
+                old_number = int(old[b"n"])
+
+                async def trimmed_past_it() -> bool:
+                    return await _first_number(client) > old_number + 1
+
+                await _poll(trimmed_past_it, "the log trimmed past the checkpoint")
+                status, _ = await call(session, "POST", a.url + CONTROL + "/pause", {})
+                assert status == 200
+            newer: Any = await client.hgetall(CHECKPOINT)  # a is gone: nothing changes now
+            assert int(newer[b"n"]) > old_number
+            await client.delete(CHECKPOINT)
+            await client.hset(CHECKPOINT, mapping=old)
+            starting = spawn_node(redis.url, tmp_path, "joiner", env=CHECKPOINT_OFTEN)
+            try:
+
+                async def noticed() -> bool:
+                    return "taking it up from the latest checkpoint" in starting.log.read_text()
+
+                await _poll(noticed, "the joiner noticing the gap", 10)
+                await client.delete(CHECKPOINT)
+                await client.hset(CHECKPOINT, mapping=newer)  # what the owner wrote meanwhile
+                joiner = await asyncio.to_thread(starting.serving)
+            finally:
+                starting.kill_unless_serving()
+            try:
+                with nodes(redis.url, tmp_path, 1, name="reference", env=CHECKPOINT_OFTEN) as (
+                    reference,
+                ):
+                    await _same_state(session, joiner, reference)
+            finally:
+                joiner.stop()
+        finally:
+            await client.aclose()
+
+
+async def test_a_node_fallen_behind_a_trim_resets_its_subscribers_and_goes_on_in_step(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A node stopped (SIGSTOP) while the log is trimmed past where it stood: when it goes on,
+    its subscribers get a ``stream.reset`` (their history was lost here), never a silent gap,
+    and its replay is in step with the owner's again."""
+    import redis.asyncio as aioredis
+
+    with (
+        redis_server(tmp_path) as redis,
+        nodes(redis.url, tmp_path, 1, env=CHECKPOINT_OFTEN) as (a,),
+    ):
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            owned = lambda: _metric(session, a, "livesim_redis_streams_owned")  # noqa: E731
+            await _poll(owned, "node a running the clock", 5)
+            with nodes(redis.url, tmp_path, 1, name="behind", env=CHECKPOINT_OFTEN) as (b,):
+                async with connect(session, b.url + EVENTS) as on_b:
+                    await asyncio.wait_for(on_b.next_event(), 5)
+                    b.process.send_signal(signal.SIGSTOP)
+                    try:
+                        last: Any = await client.xrevrange(LOG, count=1)
+                        stood = int(last[0][1][b"n"])
+                        await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
+
+                        async def trimmed_past_b() -> bool:  # past what one read could hold
+                            return await _first_number(client) > stood + 512 + 20
+
+                        await _poll(trimmed_past_b, "the log trimmed past node b")
+                        await call(session, "POST", a.url + CONTROL + "/pause", {})
+                    finally:
+                        b.process.send_signal(signal.SIGCONT)
+                    await asyncio.wait_for(on_b.until("stream.reset", reason="redis"), 10)
+                await _same_state(session, a, b)
+                assert "taking it up from the latest checkpoint" in b.log.read_text()
+        finally:
+            await client.aclose()

@@ -38,7 +38,15 @@ from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
 from ..settings import StreamConfig
-from .cluster_link import READ_BLOCK_MS, RETRY, Checkpoint, Link, faults_text, stream_keys
+from .cluster_link import (
+    APPEND,
+    READ_BLOCK_MS,
+    RETRY,
+    Checkpoint,
+    Link,
+    faults_text,
+    stream_keys,
+)
 from .schedule import plan
 from .state import INCARNATIONS, METRICS, SCHEDULER, SETTINGS, build_script, stream_options
 from .stream import Stream, Unavailable
@@ -57,7 +65,7 @@ SYNC_EVERY = 0.25
 
 CREATE = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('del', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  redis.call('del', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
   return 1
 end
 return 0
@@ -73,13 +81,15 @@ return 0
 PUT_BACK = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('del', KEYS[2])
-  redis.call('hset', KEYS[2], unpack(ARGV, 3))
+  redis.call('hset', KEYS[2], unpack(ARGV, 4))
+  redis.call('set', KEYS[3], ARGV[3])
   return 1
 end
 return 0
 """
-"""A lost definition back, with this node's checkpoint beside it, as one step: whoever reads
-the one finds the other."""
+"""A lost definition back, with this node's checkpoint beside it and the count of inputs where
+it stands, as one step: whoever reads the one finds the other, and the next input appended
+is numbered right after the checkpoint's."""
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -110,6 +120,7 @@ class Node:
         self.renew = self.redis.register_script(RENEW)
         self._create = self.redis.register_script(CREATE)
         self._put_back = self.redis.register_script(PUT_BACK)
+        self.append = self.redis.register_script(APPEND)
         self.release = self.redis.register_script(RELEASE)
         self.base = 0.0
         """Redis ``TIME`` minus the loop's clock when this node met Redis: the shared clock is
@@ -206,9 +217,11 @@ class Node:
             lost = {**orjson.loads(link.definition), "lost": secrets.token_hex(4)}
             definition = orjson.dumps(lost)
             state = checkpoint.export(link.stream.replay)
-            saved = Checkpoint(link.last_id, link.last_t, state, faults_text(link.stream))
-            keys = [DEFINITIONS, link.checkpoint_key]
-            args: list[bytes | str] = [link.stream.id, definition]
+            saved = Checkpoint(
+                link.last_id, link.last_t, link.last_n, state, faults_text(link.stream)
+            )
+            keys = [DEFINITIONS, link.checkpoint_key, link.count_key]
+            args: list[bytes | str] = [link.stream.id, definition, str(link.last_n or 0)]
             for field, value in saved.fields().items():
                 args += [field, value]
             if await self._put_back(keys=keys, args=args):
@@ -327,7 +340,7 @@ class Node:
         link = Link(self, stream, definition, api=body is not None)
         if saved is not None:
             if stream.failed:
-                link.last_id, link.last_t = saved.entry, saved.at
+                link.last_id, link.last_t, link.last_n = saved.entry, saved.at, saved.number
             else:
                 link.take_up(saved)
         stream.link = link

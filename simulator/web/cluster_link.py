@@ -38,13 +38,23 @@ RELEASE_TIMEOUT = 1.0
 """Seconds a stopping node gives Redis to take back a lease."""
 
 
-def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
-    """A stream's input log, lease, last owner and checkpoint."""
+APPEND = """
+local n = redis.call('incr', KEYS[2])
+return redis.call('xadd', KEYS[1], '*', 'n', n, unpack(ARGV))
+"""
+"""An input at the end of the log, numbered: each input carries the number of inputs appended
+before it plus one, so a reader that finds a number other than its last plus one knows that the
+inputs between were trimmed before it read them (``Link._skip_gap``)."""
+
+
+def stream_keys(stream_id: str) -> tuple[str, str, str, str, str]:
+    """A stream's input log, lease, last owner, checkpoint and count of inputs appended."""
     return (
         f"livesim:in:{stream_id}",
         f"livesim:lease:{stream_id}",
         f"livesim:owner:{stream_id}",
         f"livesim:checkpoint:{stream_id}",
+        f"livesim:count:{stream_id}",
     )
 
 
@@ -56,6 +66,8 @@ class Checkpoint:
     """The input it was taken after."""
     at: float
     """That input's time."""
+    number: int | None
+    """That input's number (``APPEND``); None in a checkpoint that does not say."""
     state: bytes
     """The replay's (``core/checkpoint.py``)."""
     faults: str | None
@@ -65,14 +77,20 @@ class Checkpoint:
     @classmethod
     def read(cls, raw: dict[bytes, bytes]) -> Checkpoint:
         faults = raw.get(b"faults")
+        number = raw.get(b"n")
         return cls(
-            raw[b"id"], float(raw[b"t"]), raw[b"state"], None if faults is None else faults.decode()
+            raw[b"id"],
+            float(raw[b"t"]),
+            None if number is None else int(number),
+            raw[b"state"],
+            None if faults is None else faults.decode(),
         )
 
     def fields(self) -> dict[bytes, bytes]:
         return {
             b"id": self.entry,
             b"t": repr(self.at).encode(),
+            **({} if self.number is None else {b"n": str(self.number).encode()}),
             b"state": self.state,
             b"faults": (self.faults or "").encode(),
         }
@@ -97,13 +115,16 @@ class Link:
         self.definition = definition
         self.api = api
         """Made through the API: deleted here when its definition goes."""
-        self.key, self.lease_key, self.owner_key, self.checkpoint_key = stream_keys(stream.id)
+        keys = stream_keys(stream.id)
+        self.key, self.lease_key, self.owner_key, self.checkpoint_key, self.count_key = keys
         self._since_checkpoint = 0
         self._previous_checkpoint: bytes | None = None
         self.last_id = b"0-0"
         self.last_t = -math.inf
         """The latest input's time: later inputs are applied at no earlier time, so the
         replay's clock never goes back when the owner changes (every node takes the same max)."""
+        self.last_n: int | None = 0
+        """The latest input's number (``APPEND``): the next one read must be one more."""
         self.owner = False
         self._waiting: dict[str, asyncio.Future[int]] = {}
         self._tokens = itertools.count()
@@ -142,8 +163,9 @@ class Link:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
         fields = {**fields, b"t": repr(self.node.now()).encode(), b"r": token.encode()}
+        args = [part for pair in fields.items() for part in pair]
         try:
-            await self.node.redis.xadd(self.key, fields)  # type: ignore[arg-type]
+            await self.node.append(keys=[self.key, self.count_key], args=args)
             self.node.published += 1
             async with asyncio.timeout(COMMAND_TIMEOUT):
                 return await future
@@ -183,7 +205,7 @@ class Link:
         checkpoint.restore(self.stream.replay, saved.state)
         if saved.faults is not None:
             self.stream.set_faults(SetFaults.parse(saved.faults, "checkpoint.faults").spec)
-        self.last_id, self.last_t = saved.entry, saved.at
+        self.last_id, self.last_t, self.last_n = saved.entry, saved.at, saved.number
 
     async def reach(self, serial: int) -> None:
         try:
@@ -225,11 +247,52 @@ class Link:
                 continue
             for _key, entries in reply or ():
                 for entry_id, fields in entries:
-                    self._apply(entry_id, fields)
+                    if self._follows(fields):
+                        self._apply(entry_id, fields)
+                    else:
+                        await self._skip_gap(fields)
+                        break
             self._progress.set()
+
+    def _follows(self, fields: dict[bytes, bytes]) -> bool:
+        """The input is the one after the last applied here (or does not say)."""
+        number = fields.get(b"n")
+        return number is None or self.last_n is None or int(number) == self.last_n + 1
+
+    async def _skip_gap(self, fields: dict[bytes, bytes]) -> None:
+        """The next input in the log is not the one after the last applied here: those between
+        were trimmed before this node read them (it joined, or fell behind, while two
+        checkpoints were written), or Redis lost the log and another node put the stream back
+        from a replay behind this one. Take the stream up from the latest checkpoint, which the
+        log goes on from, and tell this node's subscribers to reload (a ``stream.reset``):
+        never go on without the inputs, never silently."""
+        found = fields.get(b"n", b"?").decode(errors="replace")
+        log.warning(
+            "stream %s: the input log goes on at input %s, not %s (the ones between were "
+            "trimmed before this node read them): taking it up from the latest checkpoint",
+            self.stream.id,
+            found,
+            (self.last_n or 0) + 1,
+        )
+        while True:
+            try:
+                saved = await self.node.checkpoint_of(self.stream.id)
+            except (RedisError, OSError, Unavailable):
+                saved = None
+            if saved is not None and saved.entry != self.last_id:
+                break
+            await asyncio.sleep(RETRY)  # not written yet: the owner writes one soon
+        if self.stream.failed:
+            self.last_id, self.last_t, self.last_n = saved.entry, saved.at, saved.number
+            return
+        self.take_up(saved)
+        replay = self.stream.replay
+        self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
 
     def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.last_id = entry_id
+        number = fields.get(b"n")
+        self.last_n = None if number is None else int(number)
         self.node.received += 1
         self._since_checkpoint += 1
         self._apply_one(entry_id, fields)
@@ -240,7 +303,7 @@ class Link:
         ):
             self._since_checkpoint = 0
             state = checkpoint.export(self.stream.replay)  # as it is right after this entry
-            saved = Checkpoint(entry_id, self.last_t, state, faults_text(self.stream))
+            saved = Checkpoint(entry_id, self.last_t, self.last_n, state, faults_text(self.stream))
             self.node.spawn(self._save(entry_id, saved.fields()), f"checkpoint:{self.key}")
 
     async def _save(self, entry_id: bytes, mapping: dict[bytes, bytes]) -> None:
