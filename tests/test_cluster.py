@@ -3,15 +3,22 @@ same command (every node applies exactly what was sent)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, get_args
 
 import orjson
 import pytest
+from core_helpers import START, make_replay
 
+from simulator.core import checkpoint
 from simulator.core.commands import Command, command_message, parse_command, parse_logged
 from simulator.core.errors import InputError
+from simulator.core.replay import Options
 from simulator.settings import StreamConfig
 from simulator.web.cluster import fingerprint
+from simulator.web.cluster_link import Checkpoint, encode
 
 MESSAGES: list[dict[str, Any]] = [
     {"op": "pause"},
@@ -59,3 +66,26 @@ def test_the_fingerprint_tells_settings_apart() -> None:
     same = StreamConfig.model_validate({"feed": "f", "id": "s", "speed": "60"})
     other = StreamConfig.model_validate({"id": "s", "feed": "f", "speed": 61})
     assert fingerprint(one) == fingerprint(same) != fingerprint(other)
+
+
+async def test_a_checkpoint_is_encoded_off_the_loop_and_reads_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The owner's loop only copies (``capture``); the encoding runs in a worker thread."""
+    threads: list[int] = []
+    pieces = checkpoint.pieces
+
+    def spied(captured: checkpoint.Captured) -> Iterator[bytes]:
+        threads.append(threading.get_ident())
+        yield from pieces(captured)
+
+    replay = make_replay([0, 5, 9], options=Options(loop=True))
+    replay.advance(START + 6)
+    expected = checkpoint.export(replay)
+    monkeypatch.setattr(checkpoint, "pieces", spied)
+    where = Checkpoint(b"5-1", START + 6, 7, b"", "drop:0.5")
+    saved = await encode((where, checkpoint.capture(replay)))
+    assert threads and threading.get_ident() not in threads
+    read = Checkpoint.read(saved.fields())
+    assert read == replace(where, state=saved.state, compressed=True)
+    assert await read.json() == expected

@@ -33,7 +33,6 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from ..core import checkpoint
 from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
@@ -44,7 +43,7 @@ from .cluster_link import (
     RETRY,
     Checkpoint,
     Link,
-    faults_text,
+    encode,
     stream_keys,
 )
 from .schedule import plan
@@ -216,12 +215,9 @@ class Node:
                 continue
             lost = {**orjson.loads(link.definition), "lost": secrets.token_hex(4)}
             definition = orjson.dumps(lost)
-            state = checkpoint.export(link.stream.replay)
-            saved = Checkpoint(
-                link.last_id, link.last_t, link.last_n, state, faults_text(link.stream)
-            )
+            saved = await encode(link.capture())
             keys = [DEFINITIONS, link.checkpoint_key, link.count_key]
-            args: list[bytes | str] = [link.stream.id, definition, str(link.last_n or 0)]
+            args: list[bytes | str] = [link.stream.id, definition, str(saved.number or 0)]
             for field, value in saved.fields().items():
                 args += [field, value]
             if await self._put_back(keys=keys, args=args):
@@ -342,7 +338,7 @@ class Node:
             if stream.failed:
                 link.last_id, link.last_t, link.last_n = saved.entry, saved.at, saved.number
             else:
-                link.take_up(saved)
+                await link.take_up(saved)
         stream.link = link
         self.links[config.id] = link
         if jobs:
