@@ -567,3 +567,29 @@ async def test_a_node_fallen_behind_a_trim_resets_its_subscribers_and_goes_on_in
                 assert "taking it up from the latest checkpoint" in b.log.read_text()
         finally:
             await client.aclose()
+
+
+async def test_a_node_reads_all_its_streams_with_one_blocking_read(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """One ``XREAD BLOCK`` per node, whatever its number of streams (not one per stream): Redis
+    never holds more than one of its clients blocked."""
+    import redis.asyncio as aioredis
+
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1) as (a,):
+        for number in range(4):
+            body = {"id": f"more-{number}", "feed": STREAM, "speed": 600}
+            status, _ = await call(session, "POST", a.url + "/api/streams", body)
+            assert status == 201
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            blocked = []
+            for _ in range(40):
+                info: Any = await client.info("clients")
+                blocked.append(info["blocked_clients"])
+                await asyncio.sleep(0.025)
+        finally:
+            await client.aclose()
+        assert max(blocked) == 1, blocked
+        status, answer = await call(session, "POST", a.url + "/api/streams/more-3/pause", {})
+        assert status == 200 and answer["state"] == "paused"

@@ -40,6 +40,7 @@ from ..settings import StreamConfig
 from .cluster_link import (
     APPEND,
     READ_BLOCK_MS,
+    READ_COUNT,
     RETRY,
     Checkpoint,
     Link,
@@ -162,6 +163,34 @@ class Node:
                 await asyncio.sleep(RETRY)
         self._found()
         self.spawn(self._probe(), "redis:probe")
+        self.spawn(self._read(), "redis:read")
+
+    async def _read(self) -> None:
+        """Read the input logs of all this node's streams with one blocking ``XREAD`` (not one
+        per stream: one connection, one waiting client in Redis, however many streams), each
+        from the last input applied, and hand each stream what was read for it."""
+        while True:
+            links = {link.key.encode(): link for link in self.links.values() if not link.held}
+            if not links:
+                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                continue
+            positions = {link.key: link.last_id for link in links.values()}
+            try:
+                reply: Any = await self.redis.xread(
+                    positions,  # type: ignore[arg-type]
+                    count=READ_COUNT,
+                    block=READ_BLOCK_MS,
+                )
+            except (RedisError, OSError) as exc:
+                self.lost(exc)
+                await asyncio.sleep(RETRY)
+                continue
+            for key, entries in reply or ():
+                link = links[key]
+                if self.links.get(link.stream.id) is link:
+                    link.deliver(positions[link.key], entries)
+            for link in links.values():
+                link.progressed()
 
     async def _clock(self) -> float:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,7 @@
 """One shared stream's tie to Redis (``cluster.py`` has the node, and docs/scaling.md the
-design): the reader that applies the stream's input log to this node's replay, the commands this
-node appends, the lease, and, while this node holds it, the clock that appends "advance" and
-saves the checkpoints.
+design): what applies the inputs the node's one reader reads for the stream (``Node._read``)
+to this node's replay, the commands this node appends, the lease, and, while this node holds
+it, the clock that appends "advance" and saves the checkpoints.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("livesim.cluster")
 
 COMMAND_TIMEOUT = 5.0
-READ_BLOCK_MS = 1000
+READ_BLOCK_MS = 50
+"""How long the node's one read waits for new inputs (``Node.read``): a stream this node takes
+up meanwhile, which that read does not name, is read from within this."""
 READ_COUNT = 512
 CURSOR_WAIT = 1.0
 """Seconds a subscription with a cursor ahead of this node's replay waits for it."""
@@ -134,8 +136,8 @@ def _entry_key(entry_id: bytes) -> tuple[int, int]:
 
 
 class Link:
-    """One shared stream's tie to Redis: the reader that applies its input log, and, while this
-    node holds its lease, the clock that appends "advance"."""
+    """One shared stream's tie to Redis: its inputs applied as the node reads them, and, while
+    this node holds its lease, the clock that appends "advance"."""
 
     def __init__(self, node: Node, stream: Stream, definition: bytes, api: bool) -> None:
         self.node = node
@@ -160,13 +162,14 @@ class Link:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         """Set after each read: what ``_catch_up`` waits on."""
+        self._holds = 0
+        """Taking the stream up from a checkpoint: the node's reader leaves it alone."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._clock: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
-        """Read the input log from its start, return once caught up with its end, then keep
-        reading and go for the lease."""
-        self._tasks.append(self.node.spawn(self._read(), f"redis:read:{self.stream.id}"))
+        """Return once the node's reader caught this stream up with the end of its log
+        (``Node.links`` names it already), then go for the lease."""
         await self._catch_up()
         self._tasks.append(self.node.spawn(self._lease(), f"redis:lease:{self.stream.id}"))
 
@@ -212,19 +215,26 @@ class Link:
         less than that node (the last ones before Redis went): unless it stands exactly there,
         its subscribers get a ``stream.reset`` (they reload the snapshot) rather than events
         that were never the service's."""
-        saved = await self.node.checkpoint_of(self.stream.id)
-        self.definition = definition
-        if saved is None or self.stream.failed:
+        try:
+            saved = await self.node.checkpoint_of(self.stream.id)
+            behind = saved is not None and saved.entry != self.last_id and not self.stream.failed
+            if behind:  # unless it went on from that checkpoint with the inputs appended since
+                behind = not await self.node.redis.xrange(self.key, self.last_id, self.last_id)
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            return  # the next look at the definitions tries again
+        except Unavailable:
             return
-        if saved.entry == self.last_id:
+        self.definition = definition
+        if saved is None or not behind:
             return  # the same inputs applied: the same replay
-        reader = self._tasks[0]
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        await self.take_up(saved)
+        self._holds += 1
+        try:
+            await self.take_up(saved)
+        finally:
+            self._holds -= 1
         replay = self.stream.replay
         self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
-        self._tasks[0] = self.node.spawn(self._read(), f"redis:read:{self.stream.id}")
         self._wake.set()
         log.warning("stream %s: taken up from the replay another node put back", self.stream.id)
 
@@ -263,25 +273,26 @@ class Link:
             self._progress.clear()
             await self._progress.wait()
 
-    async def _read(self) -> None:
-        redis = self.node.redis
-        while True:
-            try:
-                reply: Any = await redis.xread(
-                    {self.key: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
-                self.node.lost(exc)
-                await asyncio.sleep(RETRY)
-                continue
-            for _key, entries in reply or ():
-                for entry_id, fields in entries:
-                    if self._follows(fields):
-                        self._apply(entry_id, fields)
-                    else:
-                        await self._skip_gap(fields)
-                        break
-            self._progress.set()
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
+
+    def deliver(self, read_from: bytes, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply the inputs the node's reader read for this stream after ``read_from``, in
+        order; none if the stream no longer stands there (a take-up from a checkpoint moved it
+        while they were read: the next read starts from where it stands now)."""
+        for entry_id, fields in entries:
+            if self.held or read_from != self.last_id:
+                return
+            if not self._follows(fields):
+                self._holds += 1
+                self.node.spawn(self._skip_gap(fields), f"redis:gap:{self.stream.id}")
+                return
+            self._apply(entry_id, fields)
+            read_from = entry_id
+
+    def progressed(self) -> None:
+        self._progress.set()
 
     def _follows(self, fields: dict[bytes, bytes]) -> bool:
         """The input is the one after the last applied here (or does not say)."""
@@ -289,6 +300,12 @@ class Link:
         return number is None or self.last_n is None or int(number) == self.last_n + 1
 
     async def _skip_gap(self, fields: dict[bytes, bytes]) -> None:
+        try:
+            await self._take_up_latest(fields)
+        finally:
+            self._holds -= 1
+
+    async def _take_up_latest(self, fields: dict[bytes, bytes]) -> None:
         """The next input in the log is not the one after the last applied here: those between
         were trimmed before this node read them (it joined, or fell behind, while two
         checkpoints were written), or Redis lost the log and another node put the stream back
