@@ -30,7 +30,7 @@ log = logging.getLogger("livesim.cluster")
 
 COMMAND_TIMEOUT = 5.0
 READ_BLOCK_MS = 50
-"""How long the node's one read waits for new inputs (``Node.read``): a stream this node takes
+"""How long the node's one read waits for new inputs (``Node._read``): a stream this node takes
 up meanwhile, which that read does not name, is read from within this."""
 READ_COUNT = 512
 CURSOR_WAIT = 1.0
