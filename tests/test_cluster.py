@@ -6,19 +6,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, get_args
 
 import orjson
 import pytest
-from core_helpers import START, make_replay
+from core_helpers import START, make_feed, make_replay
+from redis_nodes import redis_server
 
 from simulator.core import checkpoint
-from simulator.core.commands import Command, command_message, parse_command, parse_logged
+from simulator.core.commands import Command, Pause, command_message, parse_command, parse_logged
 from simulator.core.errors import InputError
 from simulator.core.replay import Options
 from simulator.settings import StreamConfig
-from simulator.web.cluster import fingerprint
-from simulator.web.cluster_link import Checkpoint, encode
+from simulator.web import cluster_link
+from simulator.web.cluster import Node, fingerprint
+from simulator.web.cluster_link import Checkpoint, Link, encode
+from simulator.web.stream import Stream, Unavailable
 
 MESSAGES: list[dict[str, Any]] = [
     {"op": "pause"},
@@ -89,3 +93,23 @@ async def test_a_checkpoint_is_encoded_off_the_loop_and_reads_back(
     read = Checkpoint.read(saved.fields())
     assert read == replace(where, state=saved.state, compressed=True)
     assert await read.json() == expected
+
+
+async def test_a_command_not_read_back_in_time_is_refused_and_redis_stays_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real Redis that took the command: the read-back, not Redis, was late (the stream was
+    being taken up from a checkpoint), so the node must not call Redis lost (and go unready)."""
+    with redis_server(tmp_path) as redis:
+        node = Node(redis.url, 1.0)
+        await node.start()
+        try:
+            stream = Stream("s", make_feed([0, 5]), make_replay([0, 5]), max_pending=16)
+            link = stream.link = node.links["s"] = Link(node, stream, b"{}", api=False)
+            link._holds = 1  # the node's reader leaves the stream alone
+            monkeypatch.setattr(cluster_link, "COMMAND_TIMEOUT", 0.2)
+            with pytest.raises(Unavailable, match="not read back in time"):
+                await stream.send(Pause())
+            assert node.up, node.reason
+        finally:
+            await node.close()

@@ -201,11 +201,11 @@ class Link:
             self.node.published += 1
             async with asyncio.timeout(COMMAND_TIMEOUT):
                 return await future
+        except TimeoutError:  # first: it is an OSError, but Redis did answer
+            raise Unavailable("redis: the input was not read back in time") from None
         except (RedisError, OSError) as exc:
             self.node.lost(exc)
             raise Unavailable(f"{self.node.reason} (this node cannot reach Redis)") from None
-        except TimeoutError:
-            raise Unavailable("redis: the input was not read back in time") from None
         finally:
             self._waiting.pop(token, None)
 
