@@ -230,10 +230,7 @@ async def change_stream(request: web.Request) -> web.Response:
         command = SetFaults.parse(body["faults"], "body.faults")
     except InputError as exc:
         raise input_error(exc) from None
-    if stream.link is None:
-        stream.set_faults(command.spec)
-    else:  # every node's connections: through the input log, answered once applied here
-        await stream.send(command)
+    await stream.send(command)  # shared: on every node, answered once applied on this one
     persist.faults_changed(request.app, stream.id, str(stream.faults) if stream.faults else None)
     return json(stream_json(request, stream))
 
