@@ -3,7 +3,9 @@
 REST (``web/api.py``, ``web/posts.py``), WebSocket ops (``web/transports.py``) and the scheduler
 (``web/schedule.py``) all hand ``Replay.apply`` a command from here; each reads its input once,
 with ``parse_command``, and bad input is an ``InputError`` naming the place under the caller's
-prefix (``body.to``, ``$.speed``, ``schedule[2].post.body``).
+prefix (``body.to``, ``$.speed``, ``schedule[2].post.body``). ``SetFaults`` (``PATCH
+/api/streams/{id}``) is the stream's, not the replay's; it is a command so that a shared
+stream's input log can carry it, which ``command_message`` writes and ``parse_logged`` reads.
 """
 
 from __future__ import annotations
