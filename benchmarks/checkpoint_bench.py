@@ -11,7 +11,7 @@ other stream and connection of the node waits meanwhile.
 Two ways, each ``--runs`` times:
 
 - ``before``: ``checkpoint.export`` on the loop, the JSON stored as it is (what the owner did
-  before the encoding left the loop);
+  before the encoding left the loop, with today's encoder);
 - ``now``: what the owner does (``web/cluster_link.py``): ``Link.capture``'s copy on the loop,
   the encoding and zlib compression in a worker thread (``cluster_link.encode``).
 
