@@ -248,6 +248,10 @@ class ServerConfig(_Strict):
     redis_lease: Annotated[Duration, Field(ge=0.2, le=60.0)] = 3.0
     """Seconds a node's lease on a stream's clock lasts unrenewed: how soon another node takes
     over a stream whose owner died."""
+    redis_checkpoint_every: int = Field(default=1000, ge=10, le=1_000_000)
+    """Inputs between two checkpoints of a shared stream's replay: a node joining reads one
+    checkpoint and at most twice this many inputs; each checkpoint costs the node running the
+    stream's clock an export of its replay (docs/scaling.md)."""
     state_file: StatePath = None
     """Where live posts and API-made streams are saved to survive a restart (``--state-file``,
     ``LIVESIM_STATE_FILE``; relative to the working directory); none: not saved."""

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,10 +110,48 @@ class Node:
             self.process.stdout.close()
 
 
-def start_node(redis_url: str, workdir: Path, name: str, *args: str) -> Node:
-    """``livesim serve --port 0 --redis URL`` until its banner names the port bound."""
+def start_node(
+    redis_url: str, workdir: Path, name: str, *args: str, env: Mapping[str, str] | None = None
+) -> Node:
+    """``livesim serve --port 0 --redis URL`` until its banner names the port bound; ``env``:
+    more ``LIVESIM_*`` settings."""
+    return spawn_node(redis_url, workdir, name, *args, env=env).serving()
+
+
+@dataclass
+class Starting:
+    """A node process started, not yet serving (its log can be watched meanwhile)."""
+
+    process: subprocess.Popen[str]
+    name: str
+    log: Path
+    served: bool = False
+
+    def serving(self) -> Node:
+        """Wait until its banner names the port bound."""
+        assert self.process.stdout is not None
+        banner: list[str] = []
+        for line in self.process.stdout:
+            banner.append(line)
+            found = re.search(r"serving on (http://\S+)", line)
+            if found:
+                self.served = True
+                return Node(self.process, found.group(1), self.log, banner)
+        self.process.wait(timeout=10)
+        pytest.fail(f"node {self.name} did not start: {banner} {self.log.read_text()}")
+
+    def kill_unless_serving(self) -> None:
+        """Clean up after a test that failed before ``serving`` returned."""
+        if self.process.poll() is None and not self.served:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def spawn_node(
+    redis_url: str, workdir: Path, name: str, *args: str, env: Mapping[str, str] | None = None
+) -> Starting:
     log = workdir / f"{name}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESIM_")} | dict(env or {})
     env["LIVESIM_SERVER__REDIS_LEASE"] = LEASE
     command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--redis", redis_url]
     command += ["--speed", SPEED, *args]
@@ -121,25 +159,22 @@ def start_node(redis_url: str, workdir: Path, name: str, *args: str) -> Node:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=workdir, env=env
         )
-    assert process.stdout is not None
-    banner: list[str] = []
-    for line in process.stdout:
-        banner.append(line)
-        found = re.search(r"serving on (http://\S+)", line)
-        if found:
-            return Node(process, found.group(1), log, banner)
-    process.wait(timeout=10)
-    pytest.fail(f"node {name} did not start: {banner} {log.read_text()}")
+    return Starting(process, name, log)
 
 
 @contextlib.contextmanager
 def nodes(
-    redis_url: str, workdir: Path, count: int, *args: str, name: str = "node"
+    redis_url: str,
+    workdir: Path,
+    count: int,
+    *args: str,
+    name: str = "node",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[list[Node]]:
     started: list[Node] = []
     try:
         for number in range(count):
-            started.append(start_node(redis_url, workdir, f"{name}{number}", *args))
+            started.append(start_node(redis_url, workdir, f"{name}{number}", *args, env=env))
         yield started
     finally:
         for node in started:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
 from core_helpers import START, make_replay
 
 from simulator.core import checkpoint
@@ -51,3 +53,40 @@ def test_a_restored_replay_reads_and_goes_on_exactly_as_the_original() -> None:
     assert restored.apply(CreatePost({"body": "next"}), after + 70) == original.apply(
         CreatePost({"body": "next"}), after + 70
     )  # the live post counter came along: the same id
+
+
+def test_a_capture_encodes_as_the_replay_was_when_taken_whatever_it_did_since() -> None:
+    """The owner captures on the loop and encodes in a thread while the replay goes on: edits,
+    pins, new posts and events after the capture must not leak into it."""
+    replay = _made()
+    _inputs(replay, START)
+    archive_post = next(iter(replay.view.newest_first()))[0]
+    expected = checkpoint.export(replay)
+    captured = checkpoint.capture(replay)
+    replay.apply(UpdatePost(archive_post, {"body": "edited later"}), START + 61)
+    replay.apply(PinPost(archive_post), START + 62)
+    replay.apply(PinPost("live-1", pinned=False), START + 62.5)
+    replay.apply(CreatePost({"body": "later"}), START + 63)
+    replay.advance(START + 90)
+    assert checkpoint.encode(captured) == expected != checkpoint.export(replay)
+
+
+def test_a_checkpoint_of_the_older_form_still_restores() -> None:
+    """Checkpoints written before posts were encoded in chunks listed them as arrays."""
+    original = _made()
+    _inputs(original, START)
+    state = orjson.loads(checkpoint.export(original))
+    state["visible"] = [[i, v["post"], v["pinned"]] for i, v in state["visible"].items()]
+    restored = _made()
+    checkpoint.restore(restored, orjson.dumps(state))
+    assert checkpoint.export(restored) == checkpoint.export(original)
+
+
+def test_a_large_checkpoint_is_encoded_in_chunks_to_the_same_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replay = _made()
+    _inputs(replay, START)
+    whole = orjson.loads(checkpoint.export(replay))
+    monkeypatch.setattr(checkpoint, "CHUNK", 2)
+    assert orjson.loads(checkpoint.export(replay)) == whole

@@ -54,6 +54,18 @@ def test_parse_every_item() -> None:
     assert set(ITEMS) == {name for name, _ in spec.items()}
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["drop:0.1234567", "bandwidth:12.3456789", "drop:0.00001", "reorder:0.000000000000000001"],
+)
+def test_a_spec_writes_back_to_text_that_reads_as_exactly_itself(text: str) -> None:
+    """Nodes pass a stream's faults on as this text, and the state file keeps them so: six
+    significant digits (``0.123457``) or an exponent (``1e-05``, refused) would not do."""
+    spec = parse(text)
+    assert str(spec) == text
+    assert parse(str(spec)) == spec
+
+
 def test_empty_spec_is_no_faults_and_seed_alone_is_not_active() -> None:
     assert parse("") == parse("  ") == FaultSpec()
     assert not FaultSpec().active

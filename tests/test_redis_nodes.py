@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from redis_nodes import STREAM, Node, Redis, nodes, redis_server
+from redis_nodes import STREAM, Node, Redis, nodes, redis_server, spawn_node
 from sse import Event, connect
 
 EVENTS = f"/streams/{STREAM}/events"
@@ -388,3 +388,208 @@ async def test_a_node_with_another_config_refuses_the_stream(
         assert status == 409 and "differs" in answer["error"]
         status, _ = await call(session, "GET", a.url + CONTROL + "/posts")
         assert status == 200
+
+
+async def _all_events(session: aiohttp.ClientSession, url: str) -> list[Event]:
+    """Every event of one connection, until the server ends it."""
+    async with connect(session, url) as reader, asyncio.timeout(10):
+        return [item async for item in reader if isinstance(item, Event)]
+
+
+async def test_faults_patched_on_one_node_apply_on_every_node_and_to_a_late_one(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """``PATCH {"faults"}`` goes through the input log: every node's connections suffer it, and
+    a node that joins after it (from a checkpoint taken after it) does too."""
+    import redis.asyncio as aioredis
+
+    env = {"LIVESIM_SERVER__REDIS_CHECKPOINT_EVERY": "10"}
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 2, env=env) as (a, b):
+        status, answer = await call(
+            session, "PATCH", b.url + CONTROL, {"faults": "disconnect_after:2"}
+        )
+        assert status == 200 and answer["faults"]["spec"] == "disconnect_after:2"
+        await _faults_on(session, a, "disconnect_after:2")
+        assert len(await _all_events(session, a.url + EVENTS)) == 2
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            log: Any = await client.xrange(f"livesim:in:{STREAM}")
+            patched = next(i for i, f in log if b'"faults"' in f.get(b"c", b""))
+            for _ in range(100):  # a checkpoint after the PATCH: a late node does not read it
+                taken: Any = await client.hget(f"livesim:checkpoint:{STREAM}", "id")
+                if taken is not None and _entry(taken) > _entry(patched):
+                    break
+                await asyncio.sleep(0.1)
+            assert taken is not None and _entry(taken) > _entry(patched)
+        finally:
+            await client.aclose()
+        with nodes(redis.url, tmp_path, 1, name="late", env=env) as (late,):
+            status, shown = await call(session, "GET", late.url + CONTROL)
+            assert shown["faults"]["spec"] == "disconnect_after:2"
+            assert len(await _all_events(session, late.url + EVENTS)) == 2
+        status, _ = await call(session, "PATCH", a.url + CONTROL, {"faults": None})
+        assert status == 200
+        await _faults_on(session, b, None)
+
+
+async def _faults_on(session: aiohttp.ClientSession, node: Node, spec: str | None) -> None:
+    """The node shows ``spec`` as its stream's faults within 250 ms."""
+    deadline = time.monotonic() + 0.25
+    while True:
+        _, shown = await call(session, "GET", node.url + CONTROL)
+        if shown["faults"]["spec"] == spec or time.monotonic() > deadline:
+            assert shown["faults"]["spec"] == spec
+            return
+        await asyncio.sleep(0.01)
+
+
+def _entry(entry_id: bytes) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition(b"-")
+    return int(millis), int(sequence)
+
+
+CHECKPOINT_OFTEN = {"LIVESIM_SERVER__REDIS_CHECKPOINT_EVERY": "10"}
+LOG = f"livesim:in:{STREAM}"
+CHECKPOINT = f"livesim:checkpoint:{STREAM}"
+
+
+async def _first_number(client: Any) -> int:
+    """The number of the first input the log still holds (0: none)."""
+    first: Any = await client.xrange(LOG, count=1)
+    return int(first[0][1][b"n"]) if first else 0
+
+
+async def _poll(check: Any, what: str, seconds: float = 20) -> Any:
+    """``await check()`` until it is truthy; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+async def _same_state(session: aiohttp.ClientSession, one: Node, other: Node) -> None:
+    """Both nodes' replays stand at the same point (the stream is paused): same cursor, posts."""
+
+    async def same() -> bool:
+        _, on_one = await call(session, "GET", one.url + CONTROL + "/posts")
+        _, on_other = await call(session, "GET", other.url + CONTROL + "/posts")
+        return bool(on_one == on_other)
+
+    await _poll(same, "the same snapshot on both nodes", 5)
+
+
+async def test_a_node_joining_while_the_log_is_trimmed_takes_the_newer_checkpoint(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """The joiner reads a checkpoint whose following inputs are gone from the log, as if two
+    checkpoints were written between its two reads (planted by hand, deterministically): it
+    must notice and take the newer checkpoint, not apply what follows over the old one."""
+    import redis.asyncio as aioredis
+
+    with redis_server(tmp_path) as redis:
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            with nodes(redis.url, tmp_path, 1, env=CHECKPOINT_OFTEN) as (a,):
+                await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
+                old: Any = await _poll(lambda: client.hgetall(CHECKPOINT), "a checkpoint")
+                old_number = int(old[b"n"])
+
+                async def trimmed_past_it() -> bool:
+                    return await _first_number(client) > old_number + 1
+
+                await _poll(trimmed_past_it, "the log trimmed past the checkpoint")
+                status, _ = await call(session, "POST", a.url + CONTROL + "/pause", {})
+                assert status == 200
+            newer: Any = await client.hgetall(CHECKPOINT)  # a is gone: nothing changes now
+            assert int(newer[b"n"]) > old_number
+            await client.delete(CHECKPOINT)
+            await client.hset(CHECKPOINT, mapping=old)
+            starting = spawn_node(redis.url, tmp_path, "joiner", env=CHECKPOINT_OFTEN)
+            try:
+
+                async def noticed() -> bool:
+                    return "taking it up from the latest checkpoint" in starting.log.read_text()
+
+                await _poll(noticed, "the joiner noticing the gap", 10)
+                await client.delete(CHECKPOINT)
+                await client.hset(CHECKPOINT, mapping=newer)  # what the owner wrote meanwhile
+                joiner = await asyncio.to_thread(starting.serving)
+            finally:
+                starting.kill_unless_serving()
+            try:
+                with nodes(redis.url, tmp_path, 1, name="reference", env=CHECKPOINT_OFTEN) as (
+                    reference,
+                ):
+                    await _same_state(session, joiner, reference)
+            finally:
+                joiner.stop()
+        finally:
+            await client.aclose()
+
+
+async def test_a_node_fallen_behind_a_trim_resets_its_subscribers_and_goes_on_in_step(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A node stopped (SIGSTOP) while the log is trimmed past where it stood: when it goes on,
+    its subscribers get a ``stream.reset`` (their history was lost here), never a silent gap,
+    and its replay is in step with the owner's again."""
+    import redis.asyncio as aioredis
+
+    with (
+        redis_server(tmp_path) as redis,
+        nodes(redis.url, tmp_path, 1, env=CHECKPOINT_OFTEN) as (a,),
+    ):
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            owned = lambda: _metric(session, a, "livesim_redis_streams_owned")  # noqa: E731
+            await _poll(owned, "node a running the clock", 5)
+            with nodes(redis.url, tmp_path, 1, name="behind", env=CHECKPOINT_OFTEN) as (b,):
+                async with connect(session, b.url + EVENTS) as on_b:
+                    await asyncio.wait_for(on_b.next_event(), 5)
+                    b.process.send_signal(signal.SIGSTOP)
+                    try:
+                        last: Any = await client.xrevrange(LOG, count=1)
+                        stood = int(last[0][1][b"n"])
+                        await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
+
+                        async def trimmed_past_b() -> bool:  # past what one read could hold
+                            return await _first_number(client) > stood + 512 + 20
+
+                        await _poll(trimmed_past_b, "the log trimmed past node b")
+                        await call(session, "POST", a.url + CONTROL + "/pause", {})
+                    finally:
+                        b.process.send_signal(signal.SIGCONT)
+                    await asyncio.wait_for(on_b.until("stream.reset", reason="redis"), 10)
+                await _same_state(session, a, b)
+                assert "taking it up from the latest checkpoint" in b.log.read_text()
+        finally:
+            await client.aclose()
+
+
+async def test_a_node_reads_all_its_streams_with_one_blocking_read(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """One ``XREAD BLOCK`` per node, whatever its number of streams (not one per stream): Redis
+    never holds more than one of its clients blocked."""
+    import redis.asyncio as aioredis
+
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1) as (a,):
+        for number in range(4):
+            body = {"id": f"more-{number}", "feed": STREAM, "speed": 600}
+            status, _ = await call(session, "POST", a.url + "/api/streams", body)
+            assert status == 201
+        client = aioredis.Redis.from_url(redis.url)
+        try:
+            blocked = []
+            for _ in range(40):
+                info: Any = await client.info("clients")
+                blocked.append(info["blocked_clients"])
+                await asyncio.sleep(0.025)
+        finally:
+            await client.aclose()
+        assert max(blocked) == 1, blocked
+        status, answer = await call(session, "POST", a.url + "/api/streams/more-3/pause", {})
+        assert status == 200 and answer["state"] == "paused"

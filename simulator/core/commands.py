@@ -3,7 +3,9 @@
 REST (``web/api.py``, ``web/posts.py``), WebSocket ops (``web/transports.py``) and the scheduler
 (``web/schedule.py``) all hand ``Replay.apply`` a command from here; each reads its input once,
 with ``parse_command``, and bad input is an ``InputError`` naming the place under the caller's
-prefix (``body.to``, ``$.speed``, ``schedule[2].post.body``).
+prefix (``body.to``, ``$.speed``, ``schedule[2].post.body``). ``SetFaults`` (``PATCH
+/api/streams/{id}``) is the stream's, not the replay's; it is a command so that a shared
+stream's input log can carry it, which ``command_message`` writes and ``parse_logged`` reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from .errors import InputError, join, shorten
+from .faults import FaultSpec, FaultSpecError
+from .faults import parse as parse_faults
 from .live import parse_fields
 from .model import utc
 from .timeline import format_speed, parse_duration, parse_speed
@@ -138,20 +142,43 @@ class Step:
     until: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SetFaults:
+    """The faults every connection to the stream suffers from now on (``PATCH
+    /api/streams/{id}``); None: none. Not the replay's to carry out but the stream's: it is a
+    command so that a shared stream's input log carries it to every node, in order."""
+
+    spec: FaultSpec | None
+
+    @classmethod
+    def parse(cls, text: object, where: str) -> SetFaults:
+        """From a spec's text (None or "": none); ``InputError`` at ``where`` naming the item."""
+        if text is None:
+            return cls(None)
+        try:
+            spec = parse_faults(text)
+        except FaultSpecError as exc:
+            raise InputError(where, str(exc)) from None
+        return cls(spec if spec.active else None)
+
+
 MAX_STEP = 10_000
 """Events one step emits at the most: a deterministic UI test steps a few at a time, and a
 larger step is a seek (``until``) or a resume."""
 STEP_HELP = f"expected a whole number of events from 1 to {MAX_STEP}"
 
 PostCommand = CreatePost | UpdatePost | DeletePost | PinPost
-Command = Pause | Resume | Restart | SetSpeed | Seek | Step | PostCommand
+ReplayCommand = Pause | Resume | Restart | SetSpeed | Seek | Step | PostCommand
+"""What a replay carries out (``Replay.apply``), and what clients send as ops."""
+Command = ReplayCommand | SetFaults
+"""What a stream carries out: a shared stream's input log holds any of these."""
 
 CONTROL_OPS = ("pause", "resume", "restart", "seek", "speed", "step")
 POST_OPS = ("post", "update_post", "delete_post", "pin_post", "unpin_post")
 """Ops for live posts (the WebSocket's; REST has a route for each, in ``web/posts.py``)."""
 
 
-def parse_command(op: str, payload: Mapping[str, Any], where: str) -> Command:
+def parse_command(op: str, payload: Mapping[str, Any], where: str) -> ReplayCommand:
     """The command ``op`` with its JSON arguments ``payload`` (the request body, the WebSocket
     message, a schedule entry's); errors name the place under ``where``. Keys the op does not
     read are ignored, as a WebSocket message's ``op`` is."""
@@ -229,9 +256,23 @@ def post_id(value: object, where: str) -> str:
     return value
 
 
+def parse_logged(message: Mapping[str, Any], where: str) -> Command:
+    """A command as ``command_message`` wrote it into a shared stream's input log: an op as
+    ``parse_command`` reads it, or ``faults``, which is no op a client sends (clients change a
+    stream's faults with ``PATCH /api/streams/{id}``)."""
+    op = message.get("op")
+    if op == "faults":
+        return SetFaults.parse(message.get("faults"), join(where, "faults"))
+    if not isinstance(op, str):
+        raise InputError(join(where, "op"), "expected a string")
+    return parse_command(op, message, where)
+
+
 def command_message(command: Command) -> dict[str, Any]:
-    """The inverse of ``parse_command``: a command as the JSON it reads back as itself (a
+    """The inverse of ``parse_logged``: a command as the JSON it reads back as itself (a
     cluster's input log carries commands this way)."""
+    if isinstance(command, SetFaults):
+        return {"op": "faults", "faults": str(command.spec) if command.spec else None}
     if isinstance(command, Pause):
         return {"op": "pause"}
     if isinstance(command, Resume):

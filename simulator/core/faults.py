@@ -27,6 +27,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from decimal import Decimal
 from typing import ClassVar, Literal, Protocol
 
 from .model import shown
@@ -117,9 +118,10 @@ class FaultSpec:
                 out.append(name if value else f"{name}:false")
             elif kind == "duration":
                 out.append(f"{name}:{_seconds(float(value))}")
+            elif kind in ("probability", "rate"):
+                out.append(f"{name}:{_decimal(float(value))}")
             else:
-                decimal = kind in ("probability", "rate")
-                out.append(f"{name}:{value:g}" if decimal else f"{name}:{value}")
+                out.append(f"{name}:{value}")
         return ",".join(out)
 
 
@@ -197,6 +199,16 @@ def _value(name: str, kind: Kind, value: str | None, item: str) -> int | float |
     if not (seconds == 0 or MIN_FAULT_DURATION <= seconds <= MAX_FAULT_DURATION):
         raise FaultSpecError(f"{at}expected 0 or a duration from 1ms to 1h (like 200ms, 2s, 1m)")
     return seconds
+
+
+def _decimal(value: float) -> str:
+    """A probability or rate as a spec writes it, read back to exactly ``value``: nodes sharing a
+    stream pass its faults on as this text, and the state file keeps them so. Never an exponent,
+    which no spec accepts (``1e-05``)."""
+    short = f"{value:g}"
+    if "e" not in short and float(short) == value:
+        return short
+    return format(Decimal(repr(value)), "f")
 
 
 def _seconds(value: float) -> str:

@@ -34,8 +34,11 @@ SHARED_PAGES = 4
 loads first is encoded once per change and shared, as the whole snapshot is."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Visible:
+    """Replaced, never changed: a copy of the projection's dict (``copy``) stays as it was
+    while the projection goes on (a checkpoint is encoded from one in a worker thread)."""
+
     post: Mapping[str, Any]
     pinned: bool = False
 
@@ -73,14 +76,19 @@ class Projection:
             self._visible[post_id] = Visible(record, old.pinned if old else False)
         elif type is EventType.POST_UPDATED:
             if old:
-                old.post = record
+                self._visible[post_id] = Visible(record, old.pinned)
         elif type is EventType.POST_DELETED:
             self._visible.pop(post_id, None)
         elif type is EventType.POST_PINNED or type is EventType.POST_UNPINNED:
             if old:
-                old.pinned = type is EventType.POST_PINNED
+                self._visible[post_id] = Visible(old.post, type is EventType.POST_PINNED)
         else:
             raise ValueError(f"{type!r} is not a post event")
+
+    def copy(self) -> dict[str, Visible]:
+        """The visible posts by id, oldest first, as they are now: one dict copied, however
+        many posts (no object per post, which would also wake the garbage collector)."""
+        return self._visible.copy()
 
     def newest_first(self) -> Iterator[tuple[str, Visible]]:
         return reversed(self._visible.items())

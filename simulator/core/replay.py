@@ -41,6 +41,7 @@ from .commands import (
     Pause,
     PinPost,
     PostCommand,
+    ReplayCommand,
     Restart,
     Resume,
     Seek,
@@ -372,7 +373,7 @@ class Replay:
         self._change(Change.END, now)
         return self._emit_state("ended", now)
 
-    def apply(self, command: Command, now: float) -> list[Event]:
+    def apply(self, command: ReplayCommand, now: float) -> list[Event]:
         """Carry out a control command; events due before it are emitted first, so none is lost.
 
         At speed ``max`` nothing is due (the caller paces), so a command emits no extra batch.
@@ -718,6 +719,7 @@ __all__ = [
     "Mode",
     "PinPost",
     "PostCommand",
+    "ReplayCommand",
     "UpdatePost",
     "Options",
     "Pause",

@@ -11,10 +11,8 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from ..core.commands import parse_command
+from ..core.commands import SetFaults, parse_command
 from ..core.errors import InputError, from_validation
-from ..core.faults import FaultSpecError
-from ..core.faults import parse as parse_faults
 from ..core.model import Feed
 from ..core.snapshot import Page, parse_page
 from ..settings import StreamConfig
@@ -228,12 +226,11 @@ async def change_stream(request: web.Request) -> web.Response:
         where = f"body.{unknown[0]}" if unknown else "body.faults"
         why = "unknown field; only faults can be changed" if unknown else "missing"
         raise http_error(f"{where}: {why}", where)
-    text = body["faults"]
     try:
-        spec = None if text is None else parse_faults(text)
-    except FaultSpecError as exc:
-        raise http_error(f"body.faults: {exc}", "body.faults") from None
-    stream.set_faults(spec if spec is not None and spec.active else None)
+        command = SetFaults.parse(body["faults"], "body.faults")
+    except InputError as exc:
+        raise input_error(exc) from None
+    await stream.send(command)  # shared: on every node, answered once applied on this one
     persist.faults_changed(request.app, stream.id, str(stream.faults) if stream.faults else None)
     return json(stream_json(request, stream))
 

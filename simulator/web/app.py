@@ -177,7 +177,9 @@ async def _shared(app: web.Application, url: str) -> AsyncIterator[None]:
     from .cluster import Node, sync_definitions
 
     settings = app[SETTINGS]
-    node = app[NODE] = Node(url, settings.server.redis_lease)
+    node = app[NODE] = Node(
+        url, settings.server.redis_lease, settings.server.redis_checkpoint_every
+    )
     if PREBUILT in app:
         app[PREBUILT].replays.clear()  # a shared replay is made from the shared definition
     try:

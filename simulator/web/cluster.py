@@ -33,12 +33,20 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from ..core import checkpoint
 from ..core.errors import InputError
 from ..core.model import Feed
 from ..core.replay import Replay
 from ..settings import StreamConfig
-from .cluster_link import READ_BLOCK_MS, RETRY, Link, stream_keys
+from .cluster_link import (
+    APPEND,
+    READ_BLOCK_MS,
+    READ_COUNT,
+    RETRY,
+    Checkpoint,
+    Link,
+    encode,
+    stream_keys,
+)
 from .schedule import plan
 from .state import INCARNATIONS, METRICS, SCHEDULER, SETTINGS, build_script, stream_options
 from .stream import Stream, Unavailable
@@ -57,7 +65,7 @@ SYNC_EVERY = 0.25
 
 CREATE = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('del', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  redis.call('del', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
   return 1
 end
 return 0
@@ -73,13 +81,15 @@ return 0
 PUT_BACK = """
 if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('del', KEYS[2])
-  redis.call('hset', KEYS[2], 'id', ARGV[3], 't', ARGV[4], 'state', ARGV[5])
+  redis.call('hset', KEYS[2], unpack(ARGV, 4))
+  redis.call('set', KEYS[3], ARGV[3])
   return 1
 end
 return 0
 """
-"""A lost definition back, with this node's checkpoint beside it, as one step: whoever reads
-the one finds the other."""
+"""A lost definition back, with this node's checkpoint beside it and the count of inputs where
+it stands, as one step: whoever reads the one finds the other, and the next input appended
+is numbered right after the checkpoint's."""
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -97,15 +107,20 @@ def fingerprint(config: StreamConfig) -> str:
 class Node:
     """This process as one node: its Redis client, the shared clock, and its streams' links."""
 
-    def __init__(self, url: str, lease: float) -> None:
+    def __init__(self, url: str, lease: float, checkpoint_every: int = 1000) -> None:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.lease = lease
+        self.checkpoint_every = checkpoint_every
+        """Inputs between two checkpoints of a stream whose clock this node runs; the log is
+        trimmed to the one before the last, so that a node joining while one is written still
+        finds every input after the one it read."""
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_connect_timeout=1.0, socket_timeout=(READ_BLOCK_MS / 1000) + 2.0
         )
         self.renew = self.redis.register_script(RENEW)
         self._create = self.redis.register_script(CREATE)
         self._put_back = self.redis.register_script(PUT_BACK)
+        self.append = self.redis.register_script(APPEND)
         self.release = self.redis.register_script(RELEASE)
         self.base = 0.0
         """Redis ``TIME`` minus the loop's clock when this node met Redis: the shared clock is
@@ -148,6 +163,34 @@ class Node:
                 await asyncio.sleep(RETRY)
         self._found()
         self.spawn(self._probe(), "redis:probe")
+        self.spawn(self._read(), "redis:read")
+
+    async def _read(self) -> None:
+        """Read the input logs of all this node's streams with one blocking ``XREAD`` (not one
+        per stream: one connection, one waiting client in Redis, however many streams), each
+        from the last input applied, and hand each stream what was read for it."""
+        while True:
+            links = {link.key.encode(): link for link in self.links.values() if not link.held}
+            if not links:
+                await asyncio.sleep(READ_BLOCK_MS / 1000)
+                continue
+            positions = {link.key: link.last_id for link in links.values()}
+            try:
+                reply: Any = await self.redis.xread(
+                    positions,  # type: ignore[arg-type]
+                    count=READ_COUNT,
+                    block=READ_BLOCK_MS,
+                )
+            except (RedisError, OSError) as exc:
+                self.lost(exc)
+                await asyncio.sleep(RETRY)
+                continue
+            for key, entries in reply or ():
+                link = links[key]
+                if self.links.get(link.stream.id) is link:
+                    link.deliver(positions[link.key], entries)
+            for link in links.values():
+                link.progressed()
 
     async def _clock(self) -> float:
         loop = asyncio.get_running_loop()
@@ -201,15 +244,11 @@ class Node:
                 continue
             lost = {**orjson.loads(link.definition), "lost": secrets.token_hex(4)}
             definition = orjson.dumps(lost)
-            state = checkpoint.export(link.stream.replay)
-            keys = [DEFINITIONS, link.checkpoint_key]
-            args: list[bytes | str] = [
-                link.stream.id,
-                definition,
-                link.last_id,
-                repr(link.last_t),
-                state,
-            ]
+            saved = await encode(link.capture())
+            keys = [DEFINITIONS, link.checkpoint_key, link.count_key]
+            args: list[bytes | str] = [link.stream.id, definition, str(saved.number or 0)]
+            for field, value in saved.fields().items():
+                args += [field, value]
             if await self._put_back(keys=keys, args=args):
                 link.definition = definition
                 log.warning(
@@ -314,9 +353,7 @@ class Node:
                 "(give every node the same config and flags): it would send other events"
             )
             log.error("stream %s: %s", config.id, stream.failed)
-        elif saved is not None:
-            checkpoint.restore(replay, saved[2])
-        elif found.get("lost"):
+        elif found.get("lost") and saved is None:
             stream.failed = (
                 "its input log in Redis lost its start (Redis restarted empty) and no "
                 "checkpoint was left: this node cannot rebuild it; delete it and make it again"
@@ -327,7 +364,10 @@ class Node:
         stream.faults = config.fault_spec()
         link = Link(self, stream, definition, api=body is not None)
         if saved is not None:
-            link.last_id, link.last_t = saved[0], saved[1]
+            if stream.failed:
+                link.last_id, link.last_t, link.last_n = saved.entry, saved.at, saved.number
+            else:
+                await link.take_up(saved)
         stream.link = link
         self.links[config.id] = link
         if jobs:
@@ -345,9 +385,8 @@ class Node:
             self.lost(exc)
             self.check()
 
-    async def checkpoint_of(self, stream_id: str) -> tuple[bytes, float, bytes] | None:
-        """The stream's latest checkpoint: the input it was taken after, that input's time,
-        the replay's state."""
+    async def checkpoint_of(self, stream_id: str) -> Checkpoint | None:
+        """The stream's latest checkpoint."""
         key = stream_keys(stream_id)[3]
         try:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)  # type: ignore[assignment]
@@ -357,7 +396,7 @@ class Node:
             raise
         if not raw:
             return None
-        return raw[b"id"], float(raw[b"t"]), raw[b"state"]
+        return Checkpoint.read(raw)
 
     async def definitions(self) -> dict[str, bytes]:
         raw: dict[bytes, bytes] = await self.redis.hgetall(DEFINITIONS)  # type: ignore[assignment]

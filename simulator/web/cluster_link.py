@@ -1,7 +1,7 @@
 """One shared stream's tie to Redis (``cluster.py`` has the node, and docs/scaling.md the
-design): the reader that applies the stream's input log to this node's replay, the commands this
-node appends, the lease, and, while this node holds it, the clock that appends "advance" and
-saves the checkpoints.
+design): what applies the inputs the node's one reader reads for the stream (``Node._read``)
+to this node's replay, the commands this node appends, the lease, and, while this node holds
+it, the clock that appends "advance" and saves the checkpoints.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ import contextlib
 import itertools
 import logging
 import math
+import zlib
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.exceptions import RedisError
 
 from ..core import checkpoint
-from ..core.commands import Command, command_message, parse_command
+from ..core.commands import Command, SetFaults, command_message, parse_logged
 from ..core.errors import InputError
 from .stream import Stream, StreamFailed, Unavailable
 
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("livesim.cluster")
 
 COMMAND_TIMEOUT = 5.0
-READ_BLOCK_MS = 1000
+READ_BLOCK_MS = 50
+"""How long the node's one read waits for new inputs (``Node._read``): a stream this node takes
+up meanwhile, which that read does not name, is read from within this."""
 READ_COUNT = 512
 CURSOR_WAIT = 1.0
 """Seconds a subscription with a cursor ahead of this node's replay waits for it."""
@@ -35,19 +39,95 @@ RETRY = 0.25
 """Seconds between attempts to reach Redis while it is down."""
 RELEASE_TIMEOUT = 1.0
 """Seconds a stopping node gives Redis to take back a lease."""
-CHECKPOINT_EVERY = 1000
-"""Inputs between two checkpoints; the input log is trimmed to the one before the last, so
-that a node joining while one is written still finds every input after the one it read."""
 
 
-def stream_keys(stream_id: str) -> tuple[str, str, str, str]:
-    """A stream's input log, lease, last owner and checkpoint."""
+APPEND = """
+local n = redis.call('incr', KEYS[2])
+return redis.call('xadd', KEYS[1], '*', 'n', n, unpack(ARGV))
+"""
+"""An input at the end of the log, numbered: each input carries the number of inputs appended
+before it plus one, so a reader that finds a number other than its last plus one knows that the
+inputs between were trimmed before it read them (``Link._skip_gap``)."""
+
+
+def stream_keys(stream_id: str) -> tuple[str, str, str, str, str]:
+    """A stream's input log, lease, last owner, checkpoint and count of inputs appended."""
     return (
         f"livesim:in:{stream_id}",
         f"livesim:lease:{stream_id}",
         f"livesim:owner:{stream_id}",
         f"livesim:checkpoint:{stream_id}",
+        f"livesim:count:{stream_id}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A stream as it stood right after one input of its log (``livesim:checkpoint:{id}``)."""
+
+    entry: bytes
+    """The input it was taken after."""
+    at: float
+    """That input's time."""
+    number: int | None
+    """That input's number (``APPEND``); None in a checkpoint that does not say."""
+    state: bytes
+    """The replay's (``core/checkpoint.py``), as stored: zlib-compressed if ``compressed``."""
+    faults: str | None
+    """The stream's faults then (``SetFaults``: its input log changes them, so they are the
+    checkpoint's, not the definition's); "" none; None in a checkpoint that does not say."""
+    compressed: bool = False
+
+    @classmethod
+    def read(cls, raw: dict[bytes, bytes]) -> Checkpoint:
+        faults = raw.get(b"faults")
+        number = raw.get(b"n")
+        return cls(
+            raw[b"id"],
+            float(raw[b"t"]),
+            None if number is None else int(number),
+            raw[b"state"],
+            None if faults is None else faults.decode(),
+            raw.get(b"encoding") == b"zlib",
+        )
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {
+            b"id": self.entry,
+            b"t": repr(self.at).encode(),
+            **({} if self.number is None else {b"n": str(self.number).encode()}),
+            b"state": self.state,
+            b"faults": (self.faults or "").encode(),
+            **({b"encoding": b"zlib"} if self.compressed else {}),
+        }
+
+    async def json(self) -> bytes:
+        """The state as ``checkpoint.restore`` reads it (decompressed in a worker thread: 10 MB
+        into 59 MB is ~0.2 s for a stream of 100 000 posts)."""
+        if not self.compressed:
+            return self.state
+        return await asyncio.to_thread(zlib.decompress, self.state)
+
+
+async def encode(captured: tuple[Checkpoint, checkpoint.Captured]) -> Checkpoint:
+    """The checkpoint ``Link.capture`` took, its state encoded and compressed in a worker
+    thread: for a stream of 100 000 posts that is about a second of work the loop does not wait
+    for, and 10 MB instead of 59 MB to copy into Redis (docs/scaling.md "Limits")."""
+    where, state = captured
+    return replace(where, state=await asyncio.to_thread(_compressed, state), compressed=True)
+
+
+def _compressed(state: checkpoint.Captured) -> bytes:
+    """zlib at its fastest level (a sixth of the JSON's size); fed piece by piece, so that the
+    JSON is never joined (zlib lets go of the GIL while it works, ``orjson`` and a join do not)."""
+    compressor = zlib.compressobj(1)
+    out = [compressor.compress(piece) for piece in checkpoint.pieces(state)]
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+def faults_text(stream: Stream) -> str:
+    return str(stream.faults) if stream.faults else ""
 
 
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
@@ -56,8 +136,8 @@ def _entry_key(entry_id: bytes) -> tuple[int, int]:
 
 
 class Link:
-    """One shared stream's tie to Redis: the reader that applies its input log, and, while this
-    node holds its lease, the clock that appends "advance"."""
+    """One shared stream's tie to Redis: its inputs applied as the node reads them, and, while
+    this node holds its lease, the clock that appends "advance"."""
 
     def __init__(self, node: Node, stream: Stream, definition: bytes, api: bool) -> None:
         self.node = node
@@ -65,26 +145,31 @@ class Link:
         self.definition = definition
         self.api = api
         """Made through the API: deleted here when its definition goes."""
-        self.key, self.lease_key, self.owner_key, self.checkpoint_key = stream_keys(stream.id)
+        keys = stream_keys(stream.id)
+        self.key, self.lease_key, self.owner_key, self.checkpoint_key, self.count_key = keys
         self._since_checkpoint = 0
         self._previous_checkpoint: bytes | None = None
+        self._saving = False
         self.last_id = b"0-0"
         self.last_t = -math.inf
         """The latest input's time: later inputs are applied at no earlier time, so the
         replay's clock never goes back when the owner changes (every node takes the same max)."""
+        self.last_n: int | None = 0
+        """The latest input's number (``APPEND``): the next one read must be one more."""
         self.owner = False
         self._waiting: dict[str, asyncio.Future[int]] = {}
         self._tokens = itertools.count()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         """Set after each read: what ``_catch_up`` waits on."""
+        self._holds = 0
+        """Taking the stream up from a checkpoint: the node's reader leaves it alone."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._clock: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
-        """Read the input log from its start, return once caught up with its end, then keep
-        reading and go for the lease."""
-        self._tasks.append(self.node.spawn(self._read(), f"redis:read:{self.stream.id}"))
+        """Return once the node's reader caught this stream up with the end of its log
+        (``Node.links`` names it already), then go for the lease."""
         await self._catch_up()
         self._tasks.append(self.node.spawn(self._lease(), f"redis:lease:{self.stream.id}"))
 
@@ -110,16 +195,17 @@ class Link:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
         fields = {**fields, b"t": repr(self.node.now()).encode(), b"r": token.encode()}
+        args = [part for pair in fields.items() for part in pair]
         try:
-            await self.node.redis.xadd(self.key, fields)  # type: ignore[arg-type]
+            await self.node.append(keys=[self.key, self.count_key], args=args)
             self.node.published += 1
             async with asyncio.timeout(COMMAND_TIMEOUT):
                 return await future
+        except TimeoutError:  # first: it is an OSError, but Redis did answer
+            raise Unavailable("redis: the input was not read back in time") from None
         except (RedisError, OSError) as exc:
             self.node.lost(exc)
             raise Unavailable(f"{self.node.reason} (this node cannot reach Redis)") from None
-        except TimeoutError:
-            raise Unavailable("redis: the input was not read back in time") from None
         finally:
             self._waiting.pop(token, None)
 
@@ -129,23 +215,36 @@ class Link:
         less than that node (the last ones before Redis went): unless it stands exactly there,
         its subscribers get a ``stream.reset`` (they reload the snapshot) rather than events
         that were never the service's."""
-        saved = await self.node.checkpoint_of(self.stream.id)
-        self.definition = definition
-        if saved is None or self.stream.failed:
+        try:
+            saved = await self.node.checkpoint_of(self.stream.id)
+            behind = saved is not None and saved.entry != self.last_id and not self.stream.failed
+            if behind:  # unless it went on from that checkpoint with the inputs appended since
+                behind = not await self.node.redis.xrange(self.key, self.last_id, self.last_id)
+        except (RedisError, OSError) as exc:
+            self.node.lost(exc)
+            return  # the next look at the definitions tries again
+        except Unavailable:
             return
-        entry_id, at, state = saved
-        if entry_id == self.last_id:
+        self.definition = definition
+        if saved is None or not behind:
             return  # the same inputs applied: the same replay
-        reader = self._tasks[0]
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
+        self._holds += 1
+        try:
+            await self.take_up(saved)
+        finally:
+            self._holds -= 1
         replay = self.stream.replay
-        checkpoint.restore(replay, state)
-        self.last_id, self.last_t = entry_id, at
         self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
-        self._tasks[0] = self.node.spawn(self._read(), f"redis:read:{self.stream.id}")
         self._wake.set()
         log.warning("stream %s: taken up from the replay another node put back", self.stream.id)
+
+    async def take_up(self, saved: Checkpoint) -> None:
+        """Put ``saved`` into this node's stream: its replay, its faults, and where its reader
+        goes on from. Raises as ``checkpoint.restore``."""
+        checkpoint.restore(self.stream.replay, await saved.json())
+        if saved.faults is not None:
+            self.stream.set_faults(SetFaults.parse(saved.faults, "checkpoint.faults").spec)
+        self.last_id, self.last_t, self.last_n = saved.entry, saved.at, saved.number
 
     async def reach(self, serial: int) -> None:
         try:
@@ -174,43 +273,105 @@ class Link:
             self._progress.clear()
             await self._progress.wait()
 
-    async def _read(self) -> None:
-        redis = self.node.redis
+    @property
+    def held(self) -> bool:
+        return self._holds > 0
+
+    def deliver(self, read_from: bytes, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply the inputs the node's reader read for this stream after ``read_from``, in
+        order; none if the stream no longer stands there (a take-up from a checkpoint moved it
+        while they were read: the next read starts from where it stands now)."""
+        for entry_id, fields in entries:
+            if self.held or read_from != self.last_id:
+                return
+            if not self._follows(fields):
+                self._holds += 1
+                self.node.spawn(self._skip_gap(fields), f"redis:gap:{self.stream.id}")
+                return
+            self._apply(entry_id, fields)
+            read_from = entry_id
+
+    def progressed(self) -> None:
+        self._progress.set()
+
+    def _follows(self, fields: dict[bytes, bytes]) -> bool:
+        """The input is the one after the last applied here (or does not say)."""
+        number = fields.get(b"n")
+        return number is None or self.last_n is None or int(number) == self.last_n + 1
+
+    async def _skip_gap(self, fields: dict[bytes, bytes]) -> None:
+        try:
+            await self._take_up_latest(fields)
+        finally:
+            self._holds -= 1
+
+    async def _take_up_latest(self, fields: dict[bytes, bytes]) -> None:
+        """The next input in the log is not the one after the last applied here: those between
+        were trimmed before this node read them (it joined, or fell behind, while two
+        checkpoints were written), or Redis lost the log and another node put the stream back
+        from a replay behind this one. Take the stream up from the latest checkpoint, which the
+        log goes on from, and tell this node's subscribers to reload (a ``stream.reset``):
+        never go on without the inputs, never silently."""
+        found = fields.get(b"n", b"?").decode(errors="replace")
+        log.warning(
+            "stream %s: the input log goes on at input %s, not %s (the ones between were "
+            "trimmed before this node read them): taking it up from the latest checkpoint",
+            self.stream.id,
+            found,
+            (self.last_n or 0) + 1,
+        )
         while True:
             try:
-                reply: Any = await redis.xread(
-                    {self.key: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS
-                )
-            except (RedisError, OSError) as exc:
-                self.node.lost(exc)
-                await asyncio.sleep(RETRY)
-                continue
-            for _key, entries in reply or ():
-                for entry_id, fields in entries:
-                    self._apply(entry_id, fields)
-            self._progress.set()
+                saved = await self.node.checkpoint_of(self.stream.id)
+            except (RedisError, OSError, Unavailable):
+                saved = None
+            if saved is not None and saved.entry != self.last_id:
+                break
+            await asyncio.sleep(RETRY)  # not written yet: the owner writes one soon
+        if self.stream.failed:
+            self.last_id, self.last_t, self.last_n = saved.entry, saved.at, saved.number
+            return
+        await self.take_up(saved)
+        replay = self.stream.replay
+        self.stream.hub.publish([replay.reset_for("redis", self.stream.now())])
 
     def _apply(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.last_id = entry_id
+        number = fields.get(b"n")
+        self.last_n = None if number is None else int(number)
         self.node.received += 1
         self._since_checkpoint += 1
         self._apply_one(entry_id, fields)
-        if self.owner and self._since_checkpoint >= CHECKPOINT_EVERY and not self.stream.failed:
+        if (
+            self.owner
+            and self._since_checkpoint >= self.node.checkpoint_every
+            and not self.stream.failed
+            and not self._saving
+        ):
             self._since_checkpoint = 0
-            state = checkpoint.export(self.stream.replay)  # as it is right after this entry
-            mapping = {b"id": entry_id, b"t": repr(self.last_t).encode(), b"state": state}
-            self.node.spawn(self._save(entry_id, mapping), f"checkpoint:{self.key}")
+            self._saving = True
+            self.node.spawn(self._save(self.capture()), f"checkpoint:{self.key}")
 
-    async def _save(self, entry_id: bytes, mapping: dict[bytes, bytes]) -> None:
-        """Save a checkpoint, then trim the log to the one before (see CHECKPOINT_EVERY)."""
+    def capture(self) -> tuple[Checkpoint, checkpoint.Captured]:
+        """The stream as it stands right after the last input applied here, to encode: the
+        checkpoint's state is left empty, for ``encode``."""
+        where = Checkpoint(self.last_id, self.last_t, self.last_n, b"", faults_text(self.stream))
+        return where, checkpoint.capture(self.stream.replay)
+
+    async def _save(self, captured: tuple[Checkpoint, checkpoint.Captured]) -> None:
+        """Encode a checkpoint, save it, then trim the log to the one before
+        (``Node.checkpoint_every``). One at a time: saved out of order, an older checkpoint
+        would replace a newer one after the log was trimmed past it."""
         try:
-            await self.node.redis.hset(self.checkpoint_key, mapping=mapping)  # type: ignore[arg-type]
+            saved = await encode(captured)
+            await self.node.redis.hset(self.checkpoint_key, mapping=saved.fields())  # type: ignore[arg-type]
             if self._previous_checkpoint is not None:
                 await self.node.redis.xtrim(self.key, minid=self._previous_checkpoint)
+            self._previous_checkpoint = saved.entry
         except (RedisError, OSError) as exc:
             self.node.lost(exc)
-            return
-        self._previous_checkpoint = entry_id
+        finally:
+            self._saving = False
 
     def _apply_one(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         token = fields.get(b"r", b"").decode(errors="replace")
@@ -220,7 +381,7 @@ class Link:
             at = self.last_t = max(float(fields[b"t"]), self.last_t)
             if fields.get(b"o") == b"c":
                 message = orjson.loads(fields[b"c"])
-                command = parse_command(message["op"], message, "redis")
+                command = parse_logged(message, "redis")
             count = self.stream.apply_input(command, at)
         except (ValueError, StreamFailed, KeyError, TypeError) as exc:  # a bad entry: skipped
             if future is None and not isinstance(exc, InputError | StreamFailed):

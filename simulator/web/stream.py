@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..core import wire
+from ..core.commands import SetFaults
 from ..core.faults import FaultSpec, FaultSpecError
 from ..core.faults import parse as parse_faults
 from ..core.model import Feed
@@ -212,6 +213,9 @@ class Stream:
         (``command`` None) or carries the command out. Every node applies the same inputs in
         the same order, so every node's replay emits the same events. Returns how many;
         raises as ``command`` for a command that does not fit (nothing happened)."""
+        if isinstance(command, SetFaults):
+            self.set_faults(command.spec)
+            return 0
         self.check()
         try:
             if command is None:
@@ -229,6 +233,9 @@ class Stream:
 
     def command(self, command: Command) -> None:
         """Apply a control command; ``ValueError`` if it makes no sense."""
+        if isinstance(command, SetFaults):  # the connections', not the replay's
+            self.set_faults(command.spec)
+            return
         self.check()
         try:
             events = self.replay.apply(command, self.now())
