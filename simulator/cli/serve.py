@@ -61,7 +61,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML settings (see config/livesim.toml)")
     parser.add_argument(
         "--host",
-        help="address to listen on (default 127.0.0.1); several separated by commas, e.g. 127.0.0.1,::1",
+        help="address to listen on (default 127.0.0.1); several on one port: 127.0.0.1,::1",
     )
     parser.add_argument(
         "--port", type=port, help="port to bind, 0-65535 (default 8080; 0 picks a free one)"
