@@ -6,7 +6,9 @@ included, at ``--speed``). Both listen on 127.0.0.1 and ::1 on one port (``--hos
 127.0.0.1,::1``) and ``livesim load`` spreads its clients over the two, since loopback
 connections to one address and port are held to the 28 232 ephemeral ports. ``livesim load``
 holds ``--clients`` SSE subscribers for ``--duration`` after its ramp and judges every event
-(missing, duplicate, out of order) and its lateness. In a pool the kernel spreads connections
+(missing, duplicate, out of order) and the lateness of those due in that hold (``livesim load
+--warmup``: the ramp, a storm of ``--ramp`` connections a second, is not the steady state a
+capacity is; ``--include-ramp`` counts it too). In a pool the kernel spreads connections
 over the workers (SO_REUSEPORT). Reported per configuration: deliveries per second, lateness
 p99, server CPU per delivery (the server's processes and, for the pool, redis-server's: user +
 system, ``/proc/PID/stat``), the load clients' CPU, and resident memory per subscriber.
@@ -48,6 +50,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = "aljazeera-iraq-2014-06"
 PACED = "paced"
+
+
+SETTLE = 2.0
+"""Seconds after the last connection opened before lateness counts."""
 
 
 def paced_archive(directory: Path) -> Path:
@@ -106,7 +112,7 @@ spread over the two (``livesim load URL URL``)."""
 
 def serve(args: argparse.Namespace, extra: list[str]) -> tuple[subprocess.Popen[str], list[str]]:
     command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--speed", args.speed]
-    command += ["--host", ADDRESSES, *args.archive]
+    command += ["--host", ADDRESSES, "--event-loop", args.event_loop, *args.archive]
     process = subprocess.Popen(
         [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
     )
@@ -136,9 +142,13 @@ def measure(
             report = Path(tmp) / "load.json"
             load = [sys.executable, "-m", "simulator", "load"]
             load += [f"{url}/streams/{args.stream}" for url in urls]
-            # the ramp comes out of --duration: every client gets the whole hold after it
-            hold = float(args.duration.rstrip("s")) + args.clients / args.ramp
+            # every client gets the whole hold after the ramp; lateness is counted over the
+            # hold only (the ramp's connection storm is no steady state), unless --include-ramp
+            warmup = args.clients / args.ramp + SETTLE
+            hold = float(args.duration.rstrip("s")) + warmup
             load += ["--clients", str(args.clients), "--duration", f"{hold:.0f}s"]
+            if not args.include_ramp:
+                load += ["--warmup", f"{warmup:.0f}s"]
             load += ["--ramp", f"{args.ramp}/s"]
             load += ["--procs", str(procs), "--json", str(report)]
             started = time.monotonic()
@@ -252,6 +262,10 @@ def main() -> int:
     parser.add_argument("--ramp", type=int, default=2000, help="connections opened per second")
     parser.add_argument("--per-proc", type=int, default=10000, help="subscribers per load process")
     parser.add_argument("--workers", type=int, default=2, help="workers of the pool")
+    parser.add_argument(
+        "--include-ramp", action="store_true", help="count lateness during the ramp too"
+    )
+    parser.add_argument("--event-loop", default="asyncio", choices=("asyncio", "uvloop"))
     parser.add_argument("--configs", default="one,pool", help="which to search: one, pool or both")
     parser.add_argument("--search", action="store_true", help="step --steps up until p99 >= 1 s")
     parser.add_argument("--steps", default="4000,8000,12000,16000,19000,24000,28000,32000,36000")

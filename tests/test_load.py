@@ -144,6 +144,36 @@ async def test_cli_errors_are_one_line(
     assert "nope" in capsys.readouterr().err
 
 
+async def test_warmup_leaves_the_early_lateness_out(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """A stall of 1.5 s early on makes the first events that late; with a warm-up past it they
+    are judged (none missing) but their lateness is not counted."""
+    server = await start_server(streams=[FAST])
+    out = tmp_path / "load.json"
+    argv = ["load", f"{server.base}/streams/fast", "--clients", "4", "--duration", "4s"]
+    argv += ["--faults", "stall_after:1,stall:1500ms", "--json", str(out)]
+    assert await asyncio.to_thread(commands.main, argv) == 0
+    cold = json.loads(out.read_text())
+    assert await asyncio.to_thread(commands.main, [*argv, "--warmup", "2500ms"]) == 0
+    warm = json.loads(out.read_text())
+    assert cold["warmup_s"] == 0 and warm["warmup_s"] == 2.5
+    assert cold["lateness_ms"]["max"] >= 1400
+    assert 0 < warm["lateness_ms"]["count"] < cold["lateness_ms"]["count"]
+    assert warm["lateness_ms"]["max"] < 1400
+    assert warm["events"]["missing"] == 0 and warm["events"]["received"] > 0
+
+
+def test_a_warmup_as_long_as_the_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["load", "http://127.0.0.1:9/streams/x", "--duration", "10s", "--warmup", "10s"]
+    assert commands.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "livesim: --warmup: 10s leaves no lateness to count in --duration 10s; "
+        "expected a shorter warm-up\n"
+    )
+
+
 @pytest.mark.parametrize(
     "flag,value",
     [
@@ -157,6 +187,9 @@ async def test_cli_errors_are_one_line(
         ("--duration", "-1s"),
         ("--duration", "1e308"),
         ("--max-p99", "soon"),
+        ("--warmup", "-1s"),
+        ("--warmup", "nan"),
+        ("--warmup", "1e308"),
         ("--procs", "0"),
         ("--procs", str(2**64)),
         ("--transport", "carrier-pigeon"),

@@ -63,7 +63,8 @@ class LoadClient:
     async def run(self) -> None:
         share = self.share
         backoff = 0.1
-        self.joined = time.time() - 0.001  # due_at is truncated to the millisecond
+        # due_at is truncated to the millisecond
+        self.joined = max(time.time() - 0.001, share.options.warm_until)
         tried = False
         while not share.stopping:
             if tried and share.options.switch_nodes and len(share.targets) > 1:

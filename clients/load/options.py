@@ -23,6 +23,11 @@ class LoadOptions:
     ramp: float = 500.0
     """Connections opened per second; 0 opens them all at once."""
     duration: float = 30.0
+    warmup: float = 0.0
+    """Seconds from the start whose events' lateness is not counted (a ramp's connection storm
+    is not the steady state a capacity is); their ids are judged all the same."""
+    warm_until: float = 0.0
+    """The end of the warm-up, epoch seconds (``run_load`` sets it, one for every process)."""
     churn: float = 0.0
     """Connections dropped (by us) per second, each reconnecting from its last id."""
     faults: str | None = None

@@ -111,6 +111,7 @@ def summary(report: LoadReport) -> dict[str, Any]:
         "clients_opened": report.connections["clients_opened"],
         "duration_s": options.duration,
         "ramp_per_s": options.ramp,
+        "warmup_s": options.warmup,
         "churn_per_s": options.churn,
         "faults": options.faults,
         "procs": options.procs,
@@ -177,9 +178,10 @@ def table(report: LoadReport) -> Table:
         value = events[name]
         shown = f"{value} on {bad} conn." if value else "0"
         out.add_row(name.replace("_", "-"), shown)
+    after = f" (after {report.options.warmup:g}s)" if report.options.warmup else ""
     for name in ("p50", "p90", "p99", "max"):
         value = late[name]
-        out.add_row(f"lateness {name}", "-" if value is None else f"{value:g} ms")
+        out.add_row(f"lateness {name}{after}", "-" if value is None else f"{value:g} ms")
     out.add_row("bytes", f"{data['bytes']:,}")
     for kind, seen in report.faults().items():
         injected = "?" if seen["injected"] is None else seen["injected"]

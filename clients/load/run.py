@@ -9,8 +9,10 @@ import multiprocessing
 import queue as queue_module
 import random
 import resource
+import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -368,6 +370,8 @@ def run_load(options: LoadOptions, console: Console | None = None) -> LoadReport
     """Check the target, run the clients (in ``procs`` processes), merge, show progress."""
     console = console or Console()
     targets = _run(prepare_nodes(options))
+    if options.warmup:
+        options = replace(options, warm_until=time.time() + options.warmup)
     live = console.is_terminal
     with ProgressView(options, console, live) as view:
         if options.procs <= 1:

@@ -76,6 +76,14 @@ def add_parser(commands: Any) -> None:
         help="how long (default 30s)",
     )
     parser.add_argument(
+        "--warmup",
+        type=duration,
+        default=0.0,
+        metavar="D",
+        help="lateness of events due in the run's first D is not counted (a ramp's connection "
+        "storm); they are judged all the same (default 0)",
+    )
+    parser.add_argument(
         "--churn",
         type=rate,
         default=0.0,
@@ -155,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"livesim: --thresholds {exc}", file=sys.stderr)
             return COULD_NOT_RUN
 
+    if args.warmup and args.warmup >= args.duration:
+        print(
+            f"livesim: --warmup: {args.warmup:g}s leaves no lateness to count in --duration "
+            f"{args.duration:g}s; expected a shorter warm-up",
+            file=sys.stderr,
+        )
+        return COULD_NOT_RUN
     options = LoadOptions(
         url=urls[0] if urls else None,
         nodes=tuple(urls[1:]),
@@ -163,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         transport=args.transport,
         ramp=args.ramp,
         duration=args.duration,
+        warmup=args.warmup,
         churn=args.churn,
         faults=args.faults,
         procs=min(args.procs, args.clients),
