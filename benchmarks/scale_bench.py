@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +53,8 @@ BUNDLED = "aljazeera-iraq-2014-06"
 PACED = "paced"
 
 
+START_TIMEOUT = 60.0
+"""Seconds a server has to print where it serves."""
 SETTLE = 2.0
 """Seconds after the last connection opened before lateness counts."""
 
@@ -113,16 +116,21 @@ spread over the two (``livesim load URL URL``)."""
 def serve(args: argparse.Namespace, extra: list[str]) -> tuple[subprocess.Popen[str], list[str]]:
     command = [sys.executable, "-m", "simulator", "serve", "--port", "0", "--speed", args.speed]
     command += ["--host", ADDRESSES, "--event-loop", args.event_loop, *args.archive]
+    errors = tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
-        [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        [*command, *extra], stdout=subprocess.PIPE, stderr=errors, text=True, cwd=ROOT
     )
     assert process.stdout is not None
+    watchdog = threading.Timer(START_TIMEOUT, process.kill)  # a pool waiting for Redis, say
+    watchdog.start()
     for line in process.stdout:
         found = re.search(r"serving on (http://\S+) \(also (http://\S+)\)", line)
         if found:
+            watchdog.cancel()
             time.sleep(1.0)  # a pool's other workers
             return process, [found.group(1), found.group(2)]
-    raise SystemExit("the server did not start")
+    errors.seek(0)
+    raise SystemExit(f"the server did not start: {errors.read()[-2000:]}")
 
 
 def children_cpu() -> float:
@@ -208,11 +216,14 @@ def measure_pool(args: argparse.Namespace, redis_server: str) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         redis = subprocess.Popen(
-            [redis_server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
+            [redis_server, "--port", str(port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--dir", tmp],
             stdout=subprocess.DEVNULL,
         )
         try:
             time.sleep(0.5)
+            if redis.poll() is not None:
+                raise SystemExit(f"redis-server did not start on port {port}")
             pool = ["--workers", str(args.workers), "--redis", f"redis://127.0.0.1:{port}/0"]
             return measure(args, pool_name(args), pool, redis.pid)
         finally:
