@@ -335,7 +335,8 @@ async def test_a_node_joining_late_starts_from_a_checkpoint_and_the_log_is_trimm
 ) -> None:
     import redis.asyncio as aioredis
 
-    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1) as (a,):
+    every = {"LIVESIM_SERVER__REDIS_CHECKPOINT_EVERY": "100"}
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1, env=every) as (a,):
         client = aioredis.Redis.from_url(redis.url)
         try:
             await call(session, "POST", a.url + CONTROL + "/speed", {"speed": "max"})
@@ -343,12 +344,12 @@ async def test_a_node_joining_late_starts_from_a_checkpoint_and_the_log_is_trimm
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 received = await _metric(session, a, "livesim_redis_inputs_received_total")
-                if received > 2 * 1000 + 50 and await client.exists(f"livesim:checkpoint:{STREAM}"):
+                if received > 3 * 100 + 50 and await client.exists(f"livesim:checkpoint:{STREAM}"):
                     break
                 await asyncio.sleep(0.2)
             await call(session, "POST", a.url + CONTROL + "/speed", {"speed": 600})
-            assert await client.xlen(key) < received - 900  # trimmed to the last checkpoint but one
-            with nodes(redis.url, tmp_path, 1, name="late") as (late,):
+            assert await client.xlen(key) < received - 90  # trimmed to the last checkpoint but one
+            with nodes(redis.url, tmp_path, 1, name="late", env=every) as (late,):
                 status, described = await call(session, "GET", a.url + CONTROL)
                 cursor = described["cursor"]
                 async with (
