@@ -292,19 +292,23 @@ def test_redis_helper_restarts_on_its_port(tmp_path: Path) -> None:
 
 
 async def test_workers_share_one_port_each_a_node(tmp_path: Path) -> None:
-    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1, "--workers", "2") as pool:
+    """On each of two addresses (``--host 127.0.0.1,::1``): the port is held on both."""
+    pool_args = ("--workers", "2", "--host", "127.0.0.1,::1")
+    with redis_server(tmp_path) as redis, nodes(redis.url, tmp_path, 1, *pool_args) as pool:
         started = time.monotonic()
-        seen: set[str] = set()
+        port = pool[0].url.rsplit(":", 1)[1]
+        seen: dict[str, set[str]] = {pool[0].url: set(), f"http://[::1]:{port}": set()}
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
         async with aiohttp.ClientSession(connector=connector) as fresh:
             for _ in range(200):  # the banner is the first worker's: the other may still start
-                async with fresh.get(pool[0].url + "/metrics") as response:
-                    text = await response.text()
-                seen.add(text.split("livesim_node_info{node=", 1)[1].split("}", 1)[0])
-                if len(seen) == 2:
+                for url, nodes_seen in seen.items():
+                    async with fresh.get(url + "/metrics") as response:
+                        text = await response.text()
+                    nodes_seen.add(text.split("livesim_node_info{node=", 1)[1].split("}", 1)[0])
+                if all(len(nodes_seen) == 2 for nodes_seen in seen.values()):
                     break
                 await asyncio.sleep(0.05)
-        assert len(seen) == 2
+        assert [len(nodes_seen) for nodes_seen in seen.values()] == [2, 2]
         parent = pool[0].process.pid
         workers = _children(parent)
         await asyncio.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
