@@ -4,9 +4,12 @@ probes, /metrics text and raw HTTP exchanges on a fresh connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import sse
 from conftest import Server
 from websockets.typing import Origin
 
@@ -57,3 +60,19 @@ def json_of(answer: bytes) -> Any:
 
 
 TOKEN = "s3cret-token-0123456789"
+
+
+@contextlib.asynccontextmanager
+async def third_refused(server: Server, url: str) -> AsyncIterator[Any]:
+    """Two SSE connections to ``url`` held open while a third is refused (503, ``Retry-After:
+    5``): its JSON body, the two still held."""
+    async with (
+        asyncio.timeout(TIMEOUT),
+        sse.connect(server.session, url),
+        sse.connect(server.session, url),
+    ):
+        async with server.session.get(url) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"] == "5"
+            body = await response.json()
+        yield body

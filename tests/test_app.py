@@ -13,7 +13,6 @@ import socket
 from typing import Any
 
 import pytest
-import sse
 from conftest import BUNDLED_ID, Server, StartServer
 from server_helpers import (
     TIMEOUT,
@@ -23,6 +22,7 @@ from server_helpers import (
     metrics_text,
     port_of,
     status_of,
+    third_refused,
 )
 
 from simulator.web.state import OPEN
@@ -56,16 +56,8 @@ async def test_streams_created_through_the_api_are_limited(start_server: StartSe
 async def test_connections_over_the_limit_get_503(start_server: StartServer, limit: str) -> None:
     server = await start_server(server={limit: 2, "limit_loopback_per_client": True})
     url = f"{server.base}/streams/{BUNDLED_ID}/events"
-    async with (
-        asyncio.timeout(TIMEOUT),
-        sse.connect(server.session, url),
-        sse.connect(server.session, url),
-    ):
-        async with server.session.get(url) as response:
-            assert response.status == 503
-            assert response.headers["Retry-After"] == "5"
-            body = await response.json()
-            assert limit in body["error"]
+    async with third_refused(server, url) as body:
+        assert limit in body["error"]
         status, _ = await server.get(f"/feeds/{BUNDLED_ID}/events")
         assert status == 503
     status, metrics = await metrics_text(server)

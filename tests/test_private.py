@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 import sse
 from conftest import BUNDLED_ID, Server, StartServer
+from server_helpers import third_refused
 
 from simulator import settings as settings_module
 from simulator.core.faults import parse as parse_faults
@@ -169,17 +170,9 @@ async def test_deleted_shared_stream_is_freed_without_the_collector(
 async def test_private_replays_are_limited_in_number(start_server: StartServer) -> None:
     server = await start_server(streams=[], server={"max_private_replays": 2})
     url = f"{server.base}/feeds/{BUNDLED_ID}/events?paused=true"
-    async with (
-        asyncio.timeout(TIMEOUT),
-        sse.connect(server.session, url),
-        sse.connect(server.session, url),
-    ):
-        async with server.session.get(url) as response:
-            assert response.status == 503
-            assert response.headers["Retry-After"] == "5"
-            body = await response.json()
-            assert "server.max_private_replays (2)" in body["error"], body
-            assert body["status"] == 503
+    async with third_refused(server, url) as body:
+        assert "server.max_private_replays (2)" in body["error"], body
+        assert body["status"] == 503
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await server.session.ws_connect(url.replace("/events", "/ws"))
         assert refused.value.status == 503
