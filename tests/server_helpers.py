@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import sse
+from aiohttp import web
 from conftest import Server
 from websockets.typing import Origin
 
@@ -76,3 +77,11 @@ async def third_refused(server: Server, url: str) -> AsyncIterator[Any]:
             assert response.headers["Retry-After"] == "5"
             body = await response.json()
         yield body
+
+
+async def serve_app(app: web.Application, **options: Any) -> tuple[web.AppRunner, str]:
+    """``app`` on a free loopback port: its runner (to clean up) and its base URL."""
+    runner = web.AppRunner(app, **options)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"

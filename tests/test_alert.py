@@ -27,6 +27,7 @@ from hostile import (
     redirect,
     sse,
 )
+from server_helpers import serve_app
 
 import simulator.cli as commands
 from clients.alert import Alerter, CompiledRule, compile_rules, load_rules, number_near, run_alert
@@ -196,11 +197,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     hook = Receiver()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    hook.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    runner, base = await serve_app(app)
+    hook.url = f"{base}/hook"
     yield hook
     await runner.cleanup()
 

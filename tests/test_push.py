@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from server_helpers import serve_app
 from standardwebhooks.webhooks import Webhook
 
 from simulator.cli import main
@@ -69,11 +70,8 @@ class Receiver:
 async def serve(receiver: Receiver) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    runner, base = await serve_app(app)
+    return runner, f"{base}/hook"
 
 
 def archive(tmp_path: Path, posts: int = 12, every: int = 3) -> Path:

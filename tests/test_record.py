@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from server_helpers import serve_app
 
 from clients.record import Options, record
 from clients.record.journal import Journal
@@ -40,11 +41,8 @@ async def start(bundled: Feed, stream: dict[str, Any]) -> tuple[web.AppRunner, s
     }
     settings = settings_module.validate(raw)
     app = create_app(settings, {BUNDLED_ID: bundled})
-    runner = web.AppRunner(app, shutdown_timeout=1.0, **runner_options(settings))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", settings
+    runner, base = await serve_app(app, shutdown_timeout=1.0, **runner_options(settings))
+    return runner, base, settings
 
 
 Row = tuple[float, str, str]

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
+from server_helpers import serve_app
 
 from clients.record import Options, record
 from clients.target import ClientError
@@ -56,11 +57,8 @@ class Feed:
 async def serve(feed: Feed) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_get("/feed.xml", feed.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/feed.xml"
+    runner, base = await serve_app(app)
+    return runner, f"{base}/feed.xml"
 
 
 async def test_each_change_of_a_polled_feed_is_recorded_once(tmp_path: Path) -> None:
@@ -96,11 +94,8 @@ async def test_each_change_of_a_polled_feed_is_recorded_once(tmp_path: Path) -> 
 
 async def test_a_feed_that_is_not_there_stops_with_one_line(tmp_path: Path) -> None:
     app = web.Application()
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/gone.xml"
+    runner, base = await serve_app(app)
+    url = f"{base}/gone.xml"
     try:
         with pytest.raises(ClientError, match=re.escape(url + ": HTTP 404")):
             await asyncio.wait_for(

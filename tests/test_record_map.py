@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from server_helpers import serve_app
 
 from clients.record import Options, record
 from clients.record.mapping import MapError, parse_map
@@ -48,11 +49,8 @@ async def foreign(request: web.Request) -> web.StreamResponse:
 async def test_a_foreign_stream_is_recorded_through_the_map(tmp_path: Path) -> None:
     app = web.Application()
     app.router.add_get("/live", foreign)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/live"
+    runner, base = await serve_app(app)
+    url = f"{base}/live"
     out = tmp_path / "vote.jsonl"
     try:
         outcome = await record(
@@ -132,13 +130,10 @@ async def hostile(request: web.Request) -> web.StreamResponse:
 async def test_what_the_format_refuses_is_left_out_and_the_archive_loads(tmp_path: Path) -> None:
     app = web.Application()
     app.router.add_get("/streams/h/events", hostile)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, base = await serve_app(app)
     out = tmp_path / "h.jsonl"
     try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/streams/h/events"
+        url = f"{base}/streams/h/events"
         outcome = await record(Options(url, out, duration=0.5, progress=True))
     finally:
         await runner.cleanup()
