@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -87,3 +88,13 @@ async def start_server(bundled: Feed) -> AsyncIterator[StartServer]:
 async def server(start_server: StartServer) -> Server:
     """The default server: the bundled archive as one looping stream at speed 60."""
     return await start_server()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``serve`` configures logging for the process; put it back for the tests after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

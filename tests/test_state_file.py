@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,16 +44,6 @@ SCHEDULED = {
     "scenario": {"key_events": True, "pin_latest_key_event": True},
     "faults": "duplicate:0.1,seed:7",
 }
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``serve`` configures logging for the process; put it back for the tests after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 async def until(check: Callable[[], Awaitable[bool] | bool]) -> None:
