@@ -231,7 +231,7 @@ async def change_stream(request: web.Request) -> web.Response:
     except InputError as exc:
         raise input_error(exc) from None
     await stream.send(command)  # shared: on every node, answered once applied on this one
-    persist.faults_changed(request.app, stream.id, str(stream.faults) if stream.faults else None)
+    persist.faults_changed(request.app, stream.id, stream.faults_text)
     return json(stream_json(request, stream))
 
 

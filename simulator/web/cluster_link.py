@@ -126,10 +126,6 @@ def _compressed(state: checkpoint.Captured) -> bytes:
     return b"".join(out)
 
 
-def faults_text(stream: Stream) -> str:
-    return str(stream.faults) if stream.faults else ""
-
-
 def _entry_key(entry_id: bytes) -> tuple[int, int]:
     millis, _, seq = entry_id.partition(b"-")
     return int(millis), int(seq or 0)
@@ -355,7 +351,9 @@ class Link:
     def capture(self) -> tuple[Checkpoint, checkpoint.Captured]:
         """The stream as it stands right after the last input applied here, to encode: the
         checkpoint's state is left empty, for ``encode``."""
-        where = Checkpoint(self.last_id, self.last_t, self.last_n, b"", faults_text(self.stream))
+        where = Checkpoint(
+            self.last_id, self.last_t, self.last_n, b"", self.stream.faults_text or ""
+        )
         return where, checkpoint.capture(self.stream.replay)
 
     async def _save(self, captured: tuple[Checkpoint, checkpoint.Captured]) -> None:

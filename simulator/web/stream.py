@@ -299,6 +299,11 @@ class Stream:
             return [reset, *self._from_first()]
         return [self.replay.reset_for("no_resume", self.now())]
 
+    @property
+    def faults_text(self) -> str | None:
+        """The faults as a spec reads them back (the API, the state file, a checkpoint)."""
+        return str(self.faults) if self.faults else None
+
     def set_faults(self, spec: FaultSpec | None) -> None:
         """Change the faults every connection suffers, for new connections and the open ones
         (each keeps its own ``faults`` parameter item by item over the stream's)."""

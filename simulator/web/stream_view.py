@@ -29,7 +29,7 @@ def describe(stream: Stream) -> dict[str, Any]:
         "subscribers": len(stream.hub.subscribers),
         "dropped_slow": stream.hub.dropped_slow,
         "faults": {
-            "spec": str(stream.faults) if stream.faults else None,
+            "spec": stream.faults_text,
             "injected": dict(stream.counts.faults),
             "reconnects_without_cursor": stream.counts.reconnects_without_cursor,
         },
