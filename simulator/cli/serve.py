@@ -511,11 +511,10 @@ async def _signalled() -> None:
 
 def announce(settings: Settings, port: int) -> None:
     """Where to point a browser and curl: the port actually bound (``--port 0`` picks one)."""
-    first, *others = [
+    url, *others = [
         f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         for host in settings.server.addresses
     ]
-    url = first
     also = f" (also {', '.join(others)})" if others else ""
     print(f"livesim: serving on {url}{also}  (open it in a browser; Ctrl+C stops)", flush=True)
     for stream in settings.streams:
