@@ -70,12 +70,12 @@ async def follow(
                     if 400 <= answer.status < 500:
                         quote = await reads.read_quote(answer)
                         raise ClientError(f"{url}: HTTP {answer.status}: {quote}")
-                    kind = answer.headers.get("Content-Type", "").split(";")[0].strip()
-                    if answer.status == 200 and kind != "text/event-stream":
-                        raise ClientError(
-                            f"{url}: not an event stream (Content-Type {shown(kind)})"
-                        )
                     if answer.status == 200:
+                        kind = answer.headers.get("Content-Type", "").split(";")[0].strip()
+                        if kind != "text/event-stream":
+                            raise ClientError(
+                                f"{url}: not an event stream (Content-Type {shown(kind)})"
+                            )
                         reader = SSEReader(
                             answer, max_event_bytes=max_event_bytes, chunks=reads.chunks(answer)
                         )
