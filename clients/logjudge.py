@@ -30,7 +30,7 @@ import aiohttp
 import orjson
 
 from .judge import Counts, split_id
-from .target import ClientError
+from .target import ClientError, read_file
 
 MAX_LOG_BYTES = 256 * 1024 * 1024
 MAX_LINE = 1024 * 1024
@@ -83,13 +83,7 @@ class Verdict:
 def read_log(path: str) -> list[Entry]:
     """The log's entries; a line that is neither an id nor a JSON object with one is a
     ``ClientError`` naming ``path:line``."""
-    try:
-        with Path(path).open("rb") as file:
-            data = file.read(MAX_LOG_BYTES + 1)
-    except OSError as exc:
-        raise ClientError(f"{path}: {exc.strerror or 'cannot read'}") from None
-    if len(data) > MAX_LOG_BYTES:
-        raise ClientError(f"{path}: over {MAX_LOG_BYTES} bytes")
+    data = read_file(path, MAX_LOG_BYTES)
     out = []
     for number, raw in enumerate(data.splitlines(), 1):
         line = raw.strip()

@@ -391,16 +391,30 @@ async def run_tail(
 
     async with reads.session() as session:
         target = await find_stream(url, session, "tail")
-    return await _tail(
+    done = asyncio.Event()
+    seen = 0
+
+    def show(envelope: Envelope) -> None:
+        nonlocal seen
+        if count and seen >= count:  # the rest of a burst delivered with the last one counted
+            return
+        print(orjson.dumps(envelope).decode() if json else describe(envelope), flush=True)
+        seen += 1
+        if count and seen >= count:
+            done.set()
+
+    follower = Follower(
         target.base,
         target.id,
-        ws=ws,
-        json=json,
-        count=count,
+        show,
+        transport="ws" if ws else "sse",
+        on_fault=print_fault,
         params=target.query,
         max_event_bytes=max_event_bytes,
         max_snapshot_bytes=max_snapshot_bytes,
     )
+    await follow_until(follower, done)
+    return 0
 
 
 def print_fault(text: str) -> None:
@@ -430,40 +444,3 @@ async def follow_until(
         raise ClientError(
             f"following {follower.stream} stopped: {type(error).__name__}: {shown(str(error), 200)}"
         )
-
-
-async def _tail(
-    server: str,
-    stream: str,
-    *,
-    ws: bool,
-    json: bool,
-    count: int | None,
-    params: Sequence[tuple[str, str]],
-    max_event_bytes: int,
-    max_snapshot_bytes: int,
-) -> int:
-    done = asyncio.Event()
-    seen = 0
-
-    def show(envelope: Envelope) -> None:
-        nonlocal seen
-        if count and seen >= count:  # the rest of a burst delivered with the last one counted
-            return
-        print(orjson.dumps(envelope).decode() if json else describe(envelope), flush=True)
-        seen += 1
-        if count and seen >= count:
-            done.set()
-
-    follower = Follower(
-        server,
-        stream,
-        show,
-        transport="ws" if ws else "sse",
-        on_fault=print_fault,
-        params=params,
-        max_event_bytes=max_event_bytes,
-        max_snapshot_bytes=max_snapshot_bytes,
-    )
-    await follow_until(follower, done)
-    return 0

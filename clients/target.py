@@ -26,6 +26,18 @@ class ClientError(Exception):
     """A problem the user can fix, as one line (``livesim: …`` is added by the CLI)."""
 
 
+def read_file(path: str, limit: int, error: type[Exception] = ClientError) -> bytes:
+    """The bytes of a file the user named; unreadable or over ``limit`` bytes is ``error``."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror or 'cannot read'}") from None
+    if len(data) > limit:
+        raise error(f"{path}: over {limit} bytes")
+    return data
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     scheme: str

@@ -19,7 +19,8 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+
+from .target import read_file
 
 PASS = 0
 SERVICE_WRONG = 1
@@ -135,13 +136,7 @@ def parse_threshold(text: str) -> Threshold:
 def read_thresholds(path: str) -> list[Threshold]:
     """A TOML file: ``thresholds = ["p95<200ms", …]``, or a ``[thresholds]`` table of
     ``metric = "<200ms"`` (a string or a list of them)."""
-    try:
-        with Path(path).open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ThresholdError(f"{path}: {exc.strerror or 'cannot read'}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ThresholdError(f"{path}: over {MAX_FILE_BYTES} bytes")
+    data = read_file(path, MAX_FILE_BYTES, ThresholdError)
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

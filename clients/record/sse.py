@@ -39,6 +39,15 @@ class Seen:
     """Wall-clock time it arrived (``time.time()``)."""
 
 
+async def back_off(failures: int) -> int:
+    """``failures`` connections in a row that brought nothing new: none, no wait; else wait
+    ``BACKOFF`` doubling with each up to ``MAX_BACKOFF``, with jitter. Returns ``failures``."""
+    if failures:
+        pause = min(MAX_BACKOFF, BACKOFF * 2 ** min(failures - 1, 16))
+        await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+    return failures
+
+
 async def follow(
     url: str,
     last_event_id: Callable[[], str],
@@ -47,15 +56,11 @@ async def follow(
 ) -> AsyncIterator[Seen]:
     """Every event the source sends, across reconnects, until the caller stops iterating."""
     failures = 0
-    first = True
     deadlines = aiohttp.ClientTimeout(
         total=None, sock_connect=CONNECT_TIMEOUT, sock_read=IDLE_TIMEOUT
     )
     async with reads.session() as session:
         while True:
-            if not first:
-                on_reconnect()
-            first = False
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             if cursor := last_event_id():
                 headers["Last-Event-ID"] = cursor
@@ -65,12 +70,12 @@ async def follow(
                     if 400 <= answer.status < 500:
                         quote = await reads.read_quote(answer)
                         raise ClientError(f"{url}: HTTP {answer.status}: {quote}")
-                    kind = answer.headers.get("Content-Type", "").split(";")[0].strip()
-                    if answer.status == 200 and kind != "text/event-stream":
-                        raise ClientError(
-                            f"{url}: not an event stream (Content-Type {shown(kind)})"
-                        )
                     if answer.status == 200:
+                        kind = answer.headers.get("Content-Type", "").split(";")[0].strip()
+                        if kind != "text/event-stream":
+                            raise ClientError(
+                                f"{url}: not an event stream (Content-Type {shown(kind)})"
+                            )
                         reader = SSEReader(
                             answer, max_event_bytes=max_event_bytes, chunks=reads.chunks(answer)
                         )
@@ -81,7 +86,5 @@ async def follow(
                 raise ClientError(f"{url}: {exc} (--max-event-bytes)") from None
             except (aiohttp.ClientError, TimeoutError, ConnectionError, reads.ReadError):
                 pass
-            failures = 0 if last_event_id() != before else failures + 1
-            if failures:
-                pause = min(MAX_BACKOFF, BACKOFF * 2 ** min(failures - 1, 16))
-                await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+            failures = await back_off(0 if last_event_id() != before else failures + 1)
+            on_reconnect()

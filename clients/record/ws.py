@@ -4,8 +4,6 @@ the same resume and backoff as the SSE source (``sse.follow``): the cursor goes 
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -15,7 +13,7 @@ from websockets.exceptions import InvalidStatus, PayloadTooBig, WebSocketExcepti
 
 from clients.target import ClientError
 
-from .sse import BACKOFF, CONNECT_TIMEOUT, MAX_BACKOFF, Seen
+from .sse import CONNECT_TIMEOUT, Seen, back_off
 
 
 async def follow_ws(
@@ -27,12 +25,8 @@ async def follow_ws(
     """Every envelope the source sends (frames without an ``id`` are not events), across
     reconnects, until the caller stops iterating."""
     failures = 0
-    first = True
     address = "ws" + url.removeprefix("http") if url.startswith("http") else url
     while True:
-        if not first:
-            on_reconnect()
-        first = False
         headers = {"Last-Event-ID": cursor} if (cursor := last_event_id()) else {}
         before = cursor
         try:
@@ -60,7 +54,5 @@ async def follow_ws(
             raise ClientError(message) from None
         except (WebSocketException, OSError, TimeoutError):
             pass
-        failures = 0 if last_event_id() != before else failures + 1
-        if failures:
-            pause = min(MAX_BACKOFF, BACKOFF * 2 ** min(failures - 1, 16))
-            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+        failures = await back_off(0 if last_event_id() != before else failures + 1)
+        on_reconnect()
