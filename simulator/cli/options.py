@@ -116,15 +116,18 @@ def port(text: str) -> int:
     return value
 
 
-def count(low: int, high: int) -> Callable[[str], int]:
+def count(low: int, high: int, noun: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``, refused as "expected ``noun``
+    from …" (push and record say "an integer")."""
+
     def convert(text: str) -> int:
         try:
-            value = int(text) if len(text) < 12 else -1
+            value = int(text) if len(text) <= 12 else low - 1
         except ValueError:
-            value = -1
+            value = low - 1
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"expected a whole number from {low} to {high}, got {shown(text)}"
+                f"expected {noun} from {low} to {high}, got {shown(text)}"
             )
         return value
 

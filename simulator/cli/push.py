@@ -19,10 +19,10 @@ import orjson
 
 from clients.verdicts import COULD_NOT_RUN, SERVICE_WRONG, THRESHOLD_FAILED
 from simulator.core import scenario as core_scenario
-from simulator.core.model import ArchiveError, shown
+from simulator.core.model import ArchiveError
 from simulator.sources import load_feed
 
-from .options import bounded_duration, duration, read_small, speed
+from .options import bounded_duration, count, duration, read_small, speed
 from .script import _scenario
 
 ENV_SECRET = "LIVESIM_PUSH_SECRET"
@@ -81,11 +81,15 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--config", metavar="FILE", help="TOML settings with [scenarios.NAME]")
     parser.add_argument("--scenario", metavar="NAME", help="a scenario from --config")
-    parser.add_argument("--concurrency", type=_count(1, MAX_CONCURRENCY), default=16)
+    parser.add_argument("--concurrency", type=count(1, MAX_CONCURRENCY, "an integer"), default=16)
     parser.add_argument("--timeout", type=POSITIVE, default=10.0, metavar="DURATION")
-    parser.add_argument("--retries", type=_count(0, MAX_RETRIES), default=3)
+    parser.add_argument("--retries", type=count(0, MAX_RETRIES, "an integer"), default=3)
     parser.add_argument(
-        "--max-failed", type=_count(0, 10**9), default=0, metavar="N", help="threshold (0)"
+        "--max-failed",
+        type=count(0, 10**9, "an integer"),
+        default=0,
+        metavar="N",
+        help="threshold (0)",
     )
     parser.add_argument(
         "--max-p99", type=POSITIVE, metavar="DURATION", help="threshold on lateness p99"
@@ -220,18 +224,3 @@ def _gap(text: str) -> float | None:
     if text.strip().lower() in ("none", "off"):
         return None
     return duration(text)
-
-
-def _count(low: int, high: int) -> Any:
-    def convert(text: str) -> int:
-        try:
-            value = int(text) if len(text) <= 12 else low - 1
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer from {low} to {high}, got {shown(text)}"
-            )
-        return value
-
-    return convert

@@ -19,7 +19,7 @@ import orjson
 from clients.target import ClientError
 from simulator.core.model import ArchiveError, shown
 
-from .options import bounded_duration, feed_id, read_small
+from .options import bounded_duration, count, feed_id, read_small
 
 MAX_DURATION = 366 * 86400.0
 """A year: longer is a typo, and a timer that far off overflows nothing but helps no one."""
@@ -65,7 +65,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--title", help="the archive's title (default: 'Recorded from URL')")
     parser.add_argument(
         "--max-event-bytes",
-        type=_bytes,
+        type=count(*MAX_EVENT_BYTES, "an integer"),
         default=1 << 20,
         metavar="N",
         help="the largest event taken, in bytes (default 1 MiB)",
@@ -186,16 +186,3 @@ def _until(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a zone (Z or +01:00): {shown(text)}")
     return moment.astimezone(UTC)
-
-
-def _bytes(text: str) -> int:
-    low, high = MAX_EVENT_BYTES
-    try:
-        value = int(text) if len(text) <= 12 else -1
-    except ValueError:
-        value = -1
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from {low} to {high}, got {shown(text)}"
-        )
-    return value

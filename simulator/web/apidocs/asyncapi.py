@@ -123,16 +123,25 @@ def _channel(
     return channel
 
 
-def channels() -> dict[str, Any]:
+def _keys() -> tuple[list[str], list[str], list[str]]:
+    """The keys of the messages in ``components.messages``: events, WebSocket replies, ops."""
     events = [message_key(str(e)) for e in EventType]
-    replies = [f"ws_{name}" for name in WS_REPLIES]
-    ops = [f"op_{name}" for name in WS_OPS]
+    return events, [f"ws_{name}" for name in WS_REPLIES], [f"op_{name}" for name in WS_OPS]
+
+
+def _queries() -> dict[str, tuple[Param, ...]]:
+    """The query of each kind of channel: a shared stream's, a private feed's."""
     cursor = tuple(p for p in CURSOR if p.where == "query")
+    return {"stream": (*cursor, FAULTS), "feed": (*private_params(), *cursor)}
+
+
+def channels() -> dict[str, Any]:
+    events, replies, ops = _keys()
+    queries = _queries()
     header = {
         "type": "object",
         "properties": {"Last-Event-ID": {"type": "string", "description": CURSOR[2].description}},
     }
-    private = private_params()
     ws = "0.1.0"
     return {
         "streamEvents": _channel(
@@ -147,7 +156,7 @@ def channels() -> dict[str, Any]:
             "ws",
             [*events, *replies, *ops],
             "A shared stream over WebSocket: events, replies, and ops that control the stream.",
-            {"ws": {"query": _query((*cursor, FAULTS)), "headers": header, "bindingVersion": ws}},
+            {"ws": {"query": _query(queries["stream"]), "headers": header, "bindingVersion": ws}},
         ),
         "feedEvents": _channel(
             "/feeds/{feed}/events",
@@ -162,7 +171,7 @@ def channels() -> dict[str, Any]:
             "ws",
             [*events, *replies, *ops],
             "A private replay of a feed for this connection (WebSocket); ops control it.",
-            {"ws": {"query": _query((*private, *cursor)), "headers": header, "bindingVersion": ws}},
+            {"ws": {"query": _query(queries["feed"]), "headers": header, "bindingVersion": ws}},
         ),
     }
 
@@ -183,11 +192,8 @@ def _operation(
 
 
 def operations() -> dict[str, Any]:
-    events = [message_key(str(e)) for e in EventType]
-    replies = [f"ws_{name}" for name in WS_REPLIES]
-    ops = [f"op_{name}" for name in WS_OPS]
-    cursor = tuple(p for p in CURSOR if p.where == "query")
-    queries = {"stream": (*cursor, FAULTS), "feed": (*private_params(), *cursor)}
+    events, replies, ops = _keys()
+    queries = _queries()
     out = {}
     for channel, what in (("stream", "a shared stream"), ("feed", "a private replay")):
         out[f"{channel}Events"] = _operation(
