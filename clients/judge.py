@@ -16,7 +16,10 @@ replay logs (reasons ``seek``, ``loop``, ``restart``) is an ordinary event of th
 serials go on across epochs. A reset made for one connection (``resume``: the server
 cannot serve the cursor, its id is the replay's latest with ``.reset`` after it; ``private``:
 a new private replay, its id ``…-0``; any other reason, such as the ``no_resume`` fault) is
-not in the sequence: the stretch ends there and a new one starts at its id. An event
+not in the sequence: the stretch ends there and a new one starts at its id. After a reset to
+the origin ``…-0`` the replay follows from its first event, or, when its first epoch is no
+longer held (it looped before the connection was served), from the current epoch's own logged
+reset: that reset then starts the stretch. An event
 of another incarnation without a reset before it is counted as **foreign** and starts a stretch.
 """
 
@@ -89,7 +92,7 @@ class Sequence:
     incarnation" (a private replay), or an id.
     """
 
-    __slots__ = ("counts", "incarnation", "base", "high", "gaps", "_seen_first")
+    __slots__ = ("counts", "incarnation", "base", "high", "gaps", "_seen_first", "_at_origin")
 
     def __init__(self, start: bytes | None = b"") -> None:
         self.counts = Counts()
@@ -98,6 +101,10 @@ class Sequence:
         self.high = 0
         self.gaps: set[int] = set()
         self._seen_first = start is not None
+        self._at_origin = False
+        """The last event was a reset to a private replay's origin (``…-0``): the whole replay
+        follows, or, if its first epoch is gone (it looped before the connection was served),
+        the current epoch from its own logged reset."""
         if start:
             parsed = split_id(start)
             if parsed is not None:
@@ -126,7 +133,11 @@ class Sequence:
             if reset_reason not in LOGGED_RESETS:
                 counts.connection_resets += 1
                 self._restart(incarnation, serial)
+                self._at_origin = serial == 0
                 return
+            if self._at_origin and incarnation == self.incarnation:
+                self._restart(incarnation, serial - 1)  # the current epoch, its own reset first
+        self._at_origin = False
         if not self._seen_first:
             self._seen_first = True
             self._restart(incarnation, serial - 1)

@@ -88,6 +88,22 @@ def test_a_connection_reset_restarts_at_its_own_id() -> None:
     assert (counts.missing, counts.duplicate, counts.foreign, counts.expected) == (0, 1, 0, 5)
 
 
+def test_after_a_reset_to_the_origin_the_current_epoch_may_start_with_its_own_reset() -> None:
+    """A private replay that looped before its connection was served sends a reset to its
+    origin and then its current epoch, from that epoch's logged reset (``Stream._from_first``):
+    the epochs before it were never this client's. Any other first event must be serial 1."""
+    sequence = Sequence(b"")
+    sequence.event(b"new-0", reset_reason=b"private")
+    sequence.event(b"new-48", reset_reason=b"loop")
+    sequence.event(b"new-49")
+    counts = sequence.finish()
+    assert (counts.missing, counts.duplicate, counts.connection_resets) == (0, 0, 1)
+    sequence = Sequence(b"")
+    sequence.event(b"new-0", reset_reason=b"private")
+    sequence.event(b"new-48")
+    assert sequence.finish().missing == 47
+
+
 def test_any_other_reset_reason_is_a_connection_reset() -> None:
     sequence = Sequence(b"abc-3")
     sequence.event(b"abc-50", reset_reason=b"no_resume")  # the fault: cursor ignored
